@@ -1,0 +1,100 @@
+//! The command line, as data. Parsing only: nothing here touches the disk or the network.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// goodgo runs the GoodGo platform's local stack, database, plan, CI and operations.
+///
+/// Run it anywhere inside a workspace (a folder with a goodgo.yaml, found by walking up
+/// from the current directory). Settings come from built-in defaults, then goodgo.yaml,
+/// then GOODGO_* environment variables, then flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "goodgo",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Exit status: 0 success, 1 the check or job failed, 2 bad input, usage or configuration.\nDocs: docs/ in the repository; `goodgo config` shows the settings in force."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Run as if goodgo was started in DIR
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+
+    /// Machine-readable output: JSON on stdout and nothing else there
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only results and errors, no progress
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more about what goodgo is doing (repeat for more)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// When to colour the output (NO_COLOR is honoured with `auto`)
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that the tools the configured workflows need are installed and reachable
+    #[command(
+        long_about = "Check that the tools the configured workflows need are installed and reachable.\n\nOne row per check, with a fix for each failure. Exits 1 when something the configured runtime requires is missing."
+    )]
+    Doctor,
+
+    /// Show the settings in force and where each one comes from
+    Config,
+
+    /// Print a shell completion script
+    #[command(
+        long_about = "Print a shell completion script.\n\nExamples:\n  goodgo completions bash > ~/.local/share/bash-completion/completions/goodgo\n  goodgo completions zsh > \"${fpath[1]}/_goodgo\"\n  goodgo completions fish > ~/.config/fish/completions/goodgo.fish"
+    )]
+    Completions {
+        /// The shell to write completions for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+/// The clap command tree, for completions, the man page and the CLI reference.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::command().debug_assert();
+    }
+}

@@ -1,0 +1,126 @@
+//! The one place that writes to the terminal.
+//!
+//! It knows `--json` (stdout carries only JSON), `--quiet`, `--verbose`, `--color` and
+//! `NO_COLOR`, and whether each stream is a terminal. Commands never print directly.
+
+use std::io::{IsTerminal, Write};
+
+use crate::args::{ColorChoice, GlobalArgs};
+
+pub struct Printer {
+    json: bool,
+    quiet: bool,
+    verbose: u8,
+    color_out: bool,
+    color_err: bool,
+}
+
+impl Printer {
+    pub fn new(global: &GlobalArgs) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let decide = |is_tty: bool| match global.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_tty && !no_color,
+        };
+        Self {
+            json: global.json,
+            quiet: global.quiet,
+            verbose: global.verbose,
+            color_out: decide(std::io::stdout().is_terminal()),
+            color_err: decide(std::io::stderr().is_terminal()),
+        }
+    }
+
+    /// A printer for tests and tools: no colour, human output.
+    pub fn plain() -> Self {
+        Self {
+            json: false,
+            quiet: false,
+            verbose: 0,
+            color_out: false,
+            color_err: false,
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    pub fn verbose(&self) -> u8 {
+        self.verbose
+    }
+
+    /// A style for stdout text, or the plain style when colour is off.
+    pub fn style(&self, style: anstyle::Style) -> anstyle::Style {
+        if self.color_out {
+            style
+        } else {
+            anstyle::Style::new()
+        }
+    }
+
+    /// A style for stderr text, or the plain style when colour is off.
+    pub fn err_style(&self, style: anstyle::Style) -> anstyle::Style {
+        if self.color_err {
+            style
+        } else {
+            anstyle::Style::new()
+        }
+    }
+
+    /// The command's main human output (a table, a report). Nothing with `--json`.
+    pub fn out(&self, text: &str) {
+        if !self.json {
+            write_all(&mut std::io::stdout().lock(), text);
+        }
+    }
+
+    /// The command's JSON output: one pretty document on stdout.
+    pub fn json_value(&self, value: &serde_json::Value) {
+        let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+        text.push('\n');
+        write_all(&mut std::io::stdout().lock(), &text);
+    }
+
+    /// Emits `value` with `--json`, else the human `text`.
+    pub fn report(&self, text: &str, value: &serde_json::Value) {
+        if self.json {
+            self.json_value(value)
+        } else {
+            self.out(text)
+        }
+    }
+
+    /// Progress and status lines on stderr; silenced by `--quiet`.
+    pub fn status(&self, text: &str) {
+        if !self.quiet {
+            self.stderr(&format!("{text}\n"));
+        }
+    }
+
+    /// Detail shown with `-v`.
+    pub fn debug(&self, text: &str) {
+        if self.verbose > 0 && !self.quiet {
+            self.stderr(&format!("{text}\n"));
+        }
+    }
+
+    /// A warning on stderr; shown even with `--quiet`.
+    pub fn warn(&self, text: &str) {
+        let yellow = self.err_style(anstyle::AnsiColor::Yellow.on_default().bold());
+        self.stderr(&format!("{yellow}warning{yellow:#}: {text}\n"));
+    }
+
+    /// Raw text on stderr.
+    pub fn stderr(&self, text: &str) {
+        write_all(&mut std::io::stderr().lock(), text);
+    }
+}
+
+fn write_all(w: &mut dyn Write, text: &str) {
+    // A closed pipe (`goodgo … | head`) is not an error worth a panic.
+    let _ = w.write_all(text.as_bytes());
+    let _ = w.flush();
+}

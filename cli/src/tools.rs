@@ -1,0 +1,181 @@
+//! Finding the external programs goodgo drives and asking them for their versions.
+//!
+//! Nothing here is called before a command needs it, so `goodgo --version` and commands
+//! that need no tool start without spawning anything.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Looks `name` up on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Where a PostgreSQL binary lives: only `pg_bin_dir` when it is set; otherwise the newest
+/// `/usr/lib/postgresql/*/bin` (Debian keeps the real binaries there; the ones on PATH are
+/// a Perl wrapper that costs ~20 ms a call), then PATH.
+pub fn find_pg_binary(name: &str, pg_bin_dir: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = pg_bin_dir {
+        let candidate = dir.join(name);
+        return is_executable(&candidate).then_some(candidate);
+    }
+    newest_debian_pg(name).or_else(|| which(name))
+}
+
+fn newest_debian_pg(name: &str) -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((major, entry.path().join("bin").join(name)))
+        })
+        .filter(|(_, path)| is_executable(path))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, path)| path)
+}
+
+/// Runs `program args…` and pulls a version number out of what it prints.
+pub fn version_of(program: &Path, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        let first = text.lines().next().unwrap_or("").trim();
+        return Err(format!(
+            "{} {} failed: {first}",
+            program.display(),
+            args.join(" ")
+        ));
+    }
+    extract_version(&text).ok_or_else(|| format!("no version in: {}", text.trim()))
+}
+
+/// The first version-looking token: `15.18`, `v1.1.0`, `v=7.0.15`, `2.47.3`.
+pub fn extract_version(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .map(|tok| tok.trim_start_matches("v=").trim_start_matches('v'))
+        .find(|tok| {
+            let mut parts = tok.split('.');
+            let first_ok = parts
+                .next()
+                .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            let second_ok = parts
+                .next()
+                .is_some_and(|p| p.chars().next().is_some_and(|c| c.is_ascii_digit()));
+            first_ok && second_ok
+        })
+        .map(|tok| {
+            tok.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string()
+        })
+}
+
+/// What the Docker engine said about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineVersion {
+    pub version: String,
+    pub api_version: String,
+}
+
+/// The engine's socket: `DOCKER_HOST` when it names a unix socket, else the default.
+pub fn docker_socket() -> Result<PathBuf, String> {
+    match std::env::var("DOCKER_HOST") {
+        Ok(host) if !host.is_empty() => host
+            .strip_prefix("unix://")
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("DOCKER_HOST={host} is not a unix:// socket")),
+        _ => Ok(PathBuf::from("/var/run/docker.sock")),
+    }
+}
+
+/// Asks the engine for its version over its unix socket (`GET /version`), within `timeout`.
+pub fn docker_version(timeout: Duration) -> Result<EngineVersion, String> {
+    let socket = docker_socket()?;
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket)
+        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .map_err(|e| format!("engine did not accept a request: {e}"))?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| format!("engine did not answer: {e}"))?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or("malformed answer from the engine")?;
+    let status = head.split_whitespace().nth(1);
+    if !head.starts_with("HTTP/1.") || status != Some("200") {
+        return Err(format!(
+            "engine answered: {}",
+            head.lines().next().unwrap_or("")
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(body.trim()).map_err(|e| format!("engine sent bad JSON: {e}"))?;
+    let field = |k: &str| {
+        value
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+            .to_string()
+    };
+    Ok(EngineVersion {
+        version: field("Version"),
+        api_version: field("ApiVersion"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extract_version;
+
+    #[test]
+    fn versions_from_real_tool_output() {
+        let cases = [
+            (
+                "initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)",
+                "15.18",
+            ),
+            (
+                "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64",
+                "7.0.15",
+            ),
+            ("k6 v1.1.0 (go1.24.4, linux/amd64)", "1.1.0"),
+            ("git version 2.47.3", "2.47.3"),
+            (
+                "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)",
+                "15.18",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(extract_version(text).as_deref(), Some(want), "{text}");
+        }
+        assert_eq!(extract_version("no numbers here"), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! The goodgo command line as a user meets it: help, usage errors, settings, broken
+//! goodgo.yaml files, completions. Each test spawns the real binary.
+
+mod support;
+
+use std::fs;
+
+use support::{goodgo, run};
+
+#[test]
+fn help_is_written_for_humans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(goodgo(tmp.path()).arg("--help"));
+    assert_eq!(out.code, 0);
+    insta::assert_snapshot!("help", out.snapshot(tmp.path()));
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(goodgo(tmp.path()).arg("--version"));
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (0, concat!("goodgo ", env!("CARGO_PKG_VERSION")))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(goodgo(tmp.path()).arg("doctr"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unrecognized subcommand 'doctr'"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("doctor"),
+        "suggests the close command: {}",
+        out.stderr
+    );
+
+    let out = run(goodgo(tmp.path()).args(["completions", "tcsh"]));
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn missing_directory_for_dash_c_is_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(goodgo(tmp.path()).args(["-C", "nope", "config"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.starts_with("error: -C "), "{}", out.stderr);
+}
+
+/// Each file in tests/fixtures/broken-config names the position of its error in its first
+/// line (`# expect: LINE:COL`), and every command reports it with exit 2.
+#[test]
+fn broken_goodgo_yaml_is_reported_by_every_command() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken-config");
+    let mut names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "the corpus has its cases");
+    let mut report = String::new();
+    for path in names {
+        let text = fs::read_to_string(&path).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("# expect: ")
+            .unwrap()
+            .trim()
+            .to_string();
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("goodgo.yaml"), &text).unwrap();
+        for args in [
+            &["config"][..],
+            &["doctor"],
+            &["--json", "config"],
+            &["completions", "bash"],
+        ] {
+            let out = run(goodgo(tmp.path()).args(args));
+            let name = path.file_name().unwrap().to_string_lossy();
+            assert_eq!(out.code, 2, "{name} with {args:?}: {}", out.stderr);
+            let want = format!("error: goodgo.yaml:{expect}: ");
+            assert!(
+                out.stderr.starts_with(&want),
+                "{name} with {args:?}: want {want}, got {}",
+                out.stderr
+            );
+        }
+        let out = run(goodgo(tmp.path()).arg("config"));
+        report.push_str(&format!(
+            "== {}\n{}",
+            path.file_name().unwrap().to_string_lossy(),
+            out.stderr
+        ));
+    }
+    insta::assert_snapshot!("broken_config", report);
+}
+
+#[test]
+fn json_errors_keep_stdout_machine_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("goodgo.yaml"), "runtime: dokcer\n").unwrap();
+    let out = run(goodgo(tmp.path()).args(["--json", "config"]));
+    assert_eq!(out.code, 2);
+    let json = out.json();
+    assert_eq!(json["error"]["exit_code"], 2);
+    assert!(
+        json["error"]["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `docker`")
+    );
+}
+
+#[test]
+fn an_empty_goodgo_yaml_means_all_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("shop");
+    fs::create_dir_all(ws.join("deep/er")).unwrap();
+    fs::write(ws.join("goodgo.yaml"), "").unwrap();
+    // Found from a subfolder, and from elsewhere with -C.
+    for mut cmd in [goodgo(&ws.join("deep/er")), {
+        let mut c = goodgo(tmp.path());
+        c.args(["-C", "shop/deep"]);
+        c
+    }] {
+        let out = run(cmd.args(["--json", "config"]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let json = out.json();
+        assert_eq!(json["workspace"], ws.display().to_string());
+        assert_eq!(json["settings"]["name"]["value"], "shop");
+        assert_eq!(
+            json["settings"]["runtime"],
+            serde_json::json!({"value": "auto", "source": "default"})
+        );
+    }
+}
+
+#[test]
+fn settings_layer_file_then_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(
+        tmp.path().join("goodgo.yaml"),
+        "name: shop\nruntime: native\nenv: staging\n",
+    )
+    .unwrap();
+    let out = run(goodgo(tmp.path())
+        .env("GOODGO_RUNTIME", "docker")
+        .arg("config"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!("config_layers", out.snapshot(tmp.path()));
+
+    let out = run(goodgo(tmp.path()).env("GOODGO_ENV", "prod").arg("config"));
+    assert_eq!(out.code, 2);
+    insta::assert_snapshot!("config_bad_env", out.snapshot(tmp.path()));
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef goodgo"),
+        ("fish", "complete -c goodgo"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = run(goodgo(tmp.path()).args(["completions", shell]));
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(out.stdout.contains(marker), "{shell} script lacks {marker}");
+        assert!(
+            out.stdout.contains("doctor"),
+            "{shell} script knows the subcommands"
+        );
+    }
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("goodgo.yaml"), "runtime: dokcer\n").unwrap();
+    let out = run(goodgo(tmp.path()).args(["--color", "always", "config"]));
+    assert!(
+        out.stderr.contains("\u{1b}["),
+        "colour forced on: {:?}",
+        out.stderr
+    );
+    let out = run(goodgo(tmp.path())
+        .args(["--color", "auto", "config"])
+        .env("NO_COLOR", "1"));
+    assert!(
+        !out.stderr.contains("\u{1b}["),
+        "NO_COLOR wins with auto: {:?}",
+        out.stderr
+    );
+}

@@ -1,0 +1,344 @@
+//! The one YAML loader goodgo uses for every file it reads (`goodgo.yaml`, `plan.yaml`,
+//! Compose files, …).
+//!
+//! Why a crate of its own: every command promises the same thing about bad input — an error
+//! of the form `path:line:col: what is wrong` naming the offending key — and that promise is
+//! easiest to keep when there is exactly one way to turn YAML text into typed data.
+//!
+//! The loader is strict: target types use `#[serde(deny_unknown_fields)]`, duplicate keys
+//! are errors, and unknown keys or values get a did-you-mean suggestion when one is close.
+//! Positions are 1-based, columns counted in characters.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+pub use serde_saphyr::Spanned;
+
+/// A 1-based position in a YAML file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Pos {
+    pub const fn new(line: u32, col: u32) -> Self {
+        Self { line, col }
+    }
+
+    /// The position where a [`Spanned`] value was written.
+    pub fn of<T>(spanned: &Spanned<T>) -> Self {
+        Self::new(
+            clamp(spanned.referenced.line()),
+            clamp(spanned.referenced.column()),
+        )
+    }
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+fn clamp(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A problem in a file goodgo read, located to the character.
+///
+/// Displays as `path:line:col: message`, the form editors and CI annotations understand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{}: {}", path.display(), pos, message)]
+pub struct YamlError {
+    pub path: PathBuf,
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Why a file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] YamlError),
+}
+
+/// Reads and parses `path` into `T`.
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(from_str(path, &text)?)
+}
+
+/// Parses `text` (read from `path`, used only in messages) into `T`.
+///
+/// An empty document (no content, or only comments) deserializes like an empty mapping,
+/// so a type whose fields are all optional gets its defaults.
+pub fn from_str<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, YamlError> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    let text = if is_blank_document(text) { "{}" } else { text };
+    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| {
+        let pos = err
+            .location()
+            .map(|loc| Pos::new(clamp(loc.line()).max(1), clamp(loc.column()).max(1)))
+            .unwrap_or(Pos::new(1, 1));
+        YamlError {
+            path: path.to_path_buf(),
+            pos,
+            message: humanize(&err.to_string()),
+        }
+    })
+}
+
+/// True for a document with nothing but white space and comments.
+fn is_blank_document(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---"
+    })
+}
+
+/// Rewrites the parser's message into goodgo's words: no repeated position, "key" for
+/// "field", and a did-you-mean where an unknown key or value is close to a known one.
+fn humanize(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or(raw).trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let msg = strip_position_suffix(strip_position_prefix(first));
+
+    if let Some((name, expected)) = parse_unknown(msg, "unknown field `") {
+        return describe_unknown("key", &name, &expected);
+    }
+    if let Some((name, expected)) = parse_unknown(msg, "unknown variant `") {
+        return describe_unknown("value", &name, &expected);
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return format!("missing required key `{name}`");
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
+        let name = rest.split(',').next().unwrap_or(rest).trim();
+        return format!("duplicate key `{name}`");
+    }
+    if msg.starts_with("externally tagged enum expected scalar") {
+        return "expected a single value here, not a list or mapping".to_string();
+    }
+    if let Some(kind) = msg
+        .strip_prefix("expected ")
+        .and_then(|m| m.strip_suffix(" scalar"))
+    {
+        return format!("expected a {kind} here");
+    }
+    if msg == "expected mapping start" {
+        return "expected a mapping (`key: value` lines) here".to_string();
+    }
+    msg.to_string()
+}
+
+/// Drops a leading `line N column M:` that the parser puts in front of its message.
+fn strip_position_prefix(msg: &str) -> &str {
+    let Some(rest) = msg.strip_prefix("line ") else {
+        return msg;
+    };
+    match rest.find(": ") {
+        Some(i) if rest[..i].contains("column") => &rest[i + 2..],
+        _ => msg,
+    }
+}
+
+/// Drops a trailing ` at line N, column M` that the parser appends to its message.
+fn strip_position_suffix(msg: &str) -> &str {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(", column ") => &msg[..i],
+        _ => msg,
+    }
+}
+
+/// Parses "unknown field `x`, expected one of a, b" and "unknown field `x`, expected `a`".
+fn parse_unknown(msg: &str, prefix: &str) -> Option<(String, Vec<String>)> {
+    let rest = msg.strip_prefix(prefix)?;
+    let (name, rest) = rest.split_once('`')?;
+    let rest = rest.trim_start_matches(',').trim();
+    let list = rest
+        .strip_prefix("expected one of ")
+        .or_else(|| rest.strip_prefix("expected "))
+        .unwrap_or("");
+    let expected = if rest.starts_with("there are no") {
+        Vec::new()
+    } else {
+        list.split(',')
+            .map(|s| s.trim().trim_matches('`').to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    Some((name.to_string(), expected))
+}
+
+fn describe_unknown(what: &str, name: &str, expected: &[String]) -> String {
+    let mut out = format!("unknown {what} `{name}`");
+    if let Some(best) = did_you_mean(name, expected.iter().map(String::as_str)) {
+        out.push_str(&format!(" (did you mean `{best}`?)"));
+    }
+    if !expected.is_empty() {
+        let list: Vec<String> = expected.iter().map(|e| format!("`{e}`")).collect();
+        out.push_str(&format!("; expected one of {}", list.join(", ")));
+    }
+    out
+}
+
+/// The candidate closest to `name` by edit distance, if it is close enough to be a typo.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1) + 1;
+    let lower = name.to_lowercase();
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    // A clear abbreviation (`prod` for `production`) is as good as a typo.
+    if lower.len() >= 3 {
+        let mut prefixed = candidates
+            .iter()
+            .filter(|c| c.to_lowercase().starts_with(&lower));
+        if let (Some(only), None) = (prefixed.next(), prefixed.next()) {
+            return Some(only);
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance with adjacent transpositions counted as one edit.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(prev2[j - 2] + 1);
+            }
+            cur[j] = best;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Cfg {
+        name: Option<String>,
+        port: Option<u16>,
+        mode: Option<Mode>,
+        deps: Option<Vec<Spanned<String>>>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Native,
+        Docker,
+    }
+
+    fn err(text: &str) -> YamlError {
+        from_str::<Cfg>(Path::new("g.yaml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_suggestion() {
+        let e = err("name: x\nprot: 1\n");
+        assert_eq!(e.pos, Pos::new(2, 1));
+        assert_eq!(
+            e.to_string(),
+            "g.yaml:2:1: unknown key `prot` (did you mean `port`?); expected one of `name`, `port`, `mode`, `deps`"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_located_at_the_value() {
+        let e = err("name: x\nport: seventy\n");
+        assert_eq!(e.pos, Pos::new(2, 7));
+        assert!(e.message.contains("u16"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_enum_value_suggests() {
+        let e = err("mode: dokcer\n");
+        assert_eq!(e.pos, Pos::new(1, 7));
+        assert!(e.message.contains("did you mean `docker`"), "{}", e.message);
+    }
+
+    #[test]
+    fn not_a_mapping() {
+        let e = err("- a\n- b\n");
+        assert_eq!(e.pos, Pos::new(1, 1));
+        assert!(e.message.contains("mapping"), "{}", e.message);
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let e = err("name: x\nport: [1, 2\n");
+        assert!(e.pos.line >= 2, "{e}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = err("name: x\nname: y\n");
+        assert_eq!(e.pos, Pos::new(2, 1));
+        assert_eq!(e.message, "duplicate key `name`");
+    }
+
+    #[test]
+    fn empty_and_comment_only_documents_are_defaults() {
+        for text in ["", "\n", "# nothing yet\n", "---\n"] {
+            assert_eq!(
+                from_str::<Cfg>(Path::new("g.yaml"), text).unwrap(),
+                Cfg::default()
+            );
+        }
+    }
+
+    #[test]
+    fn spans_point_at_each_list_item() {
+        let cfg: Cfg = from_str(Path::new("g.yaml"), "deps: [a, bb]\n").unwrap();
+        let deps = cfg.deps.unwrap();
+        assert_eq!(Pos::of(&deps[1]), Pos::new(1, 11));
+    }
+
+    #[test]
+    fn edit_distance_counts_transpositions_once() {
+        assert_eq!(edit_distance("port", "prot"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(did_you_mean("zzzzzz", ["port", "name"]), None);
+        assert_eq!(
+            did_you_mean("prod", ["development", "production"]),
+            Some("production")
+        );
+    }
+}

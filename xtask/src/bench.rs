@@ -1,0 +1,221 @@
+//! `cargo xtask bench`: measured side by side with the peer tool in the same run, written
+//! into docs/BENCHMARKS.md between `<!-- bench:NAME -->` markers so each section can be
+//! refreshed on its own (`cargo xtask bench startup`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, root, run_checked};
+
+/// Timings of repeated runs of one command.
+pub struct Sample {
+    pub label: String,
+    pub runs: Vec<Duration>,
+}
+
+impl Sample {
+    fn sorted(&self) -> Vec<Duration> {
+        let mut v = self.runs.clone();
+        v.sort();
+        v
+    }
+    pub fn median(&self) -> Duration {
+        let v = self.sorted();
+        v[v.len() / 2]
+    }
+    pub fn min(&self) -> Duration {
+        self.sorted()[0]
+    }
+    pub fn p95(&self) -> Duration {
+        let v = self.sorted();
+        v[((v.len() * 95).div_ceil(100))
+            .saturating_sub(1)
+            .min(v.len() - 1)]
+    }
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Runs `cmd` `n` times (after one warm-up run) and records each wall time.
+/// Every run must succeed unless `allow_failure`.
+pub fn time_command(
+    label: &str,
+    n: usize,
+    make: &dyn Fn() -> Command,
+    allow_failure: bool,
+) -> Result<Sample> {
+    let mut runs = Vec::with_capacity(n);
+    for i in 0..=n {
+        let mut cmd = make();
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let start = Instant::now();
+        let status = cmd.status().with_context(|| format!("running {label}"))?;
+        let took = start.elapsed();
+        if !status.success() && !allow_failure {
+            bail!("{label} failed with {status}");
+        }
+        if i > 0 {
+            runs.push(took);
+        }
+    }
+    Ok(Sample {
+        label: label.to_string(),
+        runs,
+    })
+}
+
+pub fn table(samples: &[Sample]) -> String {
+    let mut out = String::from("| command | runs | min | median | p95 |\n|---|---|---|---|---|\n");
+    for s in samples {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            s.label,
+            s.runs.len(),
+            ms(s.min()),
+            ms(s.median()),
+            ms(s.p95())
+        ));
+    }
+    out
+}
+
+/// Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`.
+pub fn write_section(name: &str, body: &str) -> Result<()> {
+    let path = root().join("docs/BENCHMARKS.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let open = format!("<!-- bench:{name} -->");
+    let close = format!("<!-- /bench:{name} -->");
+    let section = format!("{open}\n{}\n{close}", body.trim_end());
+    let new = match (text.find(&open), text.find(&close)) {
+        (Some(a), Some(b)) if b > a => {
+            format!("{}{}{}", &text[..a], section, &text[b + close.len()..])
+        }
+        _ => format!("{}\n{section}\n", text.trim_end()),
+    };
+    std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{date}, {cpus} cores ({model})")
+}
+
+/// The release binary, built once.
+pub fn goodgo_release() -> Result<PathBuf> {
+    run_checked(cargo().args(["build", "--release", "--quiet", "-p", "goodgo"]))?;
+    Ok(root().join("target/release/goodgo"))
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode> {
+    let all = args.is_empty();
+    let wants = |name: &str| all || args.iter().any(|a| a == name);
+    let goodgo = goodgo_release()?;
+    if wants("startup") {
+        startup(&goodgo)?;
+    }
+    eprintln!("docs/BENCHMARKS.md updated");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `goodgo --version` and `goodgo doctor`: start-up cost, beside the peer commands a user
+/// would otherwise run (`docker-compose version`, `docker info` plus each tool's version).
+fn startup(goodgo: &Path) -> Result<()> {
+    eprintln!("bench startup: goodgo --version, goodgo doctor vs their peers");
+    let tmp = std::env::temp_dir();
+    let n = 30;
+    let g = goodgo.to_path_buf();
+    let mut samples = vec![time_command(
+        "`goodgo --version`",
+        n,
+        &|| {
+            let mut c = Command::new(&g);
+            c.arg("--version").current_dir(&tmp);
+            c
+        },
+        false,
+    )?];
+    if which("docker-compose") {
+        samples.push(time_command(
+            "`docker-compose version` (peer)",
+            n,
+            &|| {
+                let mut c = Command::new("docker-compose");
+                c.arg("version");
+                c
+            },
+            false,
+        )?);
+    }
+    samples.push(time_command(
+        "`goodgo doctor` (9 checks, in parallel)",
+        n,
+        &|| {
+            let mut c = Command::new(&g);
+            c.arg("doctor").current_dir(&tmp);
+            c
+        },
+        true,
+    )?);
+    let manual = "docker info >/dev/null; for t in initdb postgres pg_dump pg_restore psql redis-server git; do \"$t\" --version; done; k6 version";
+    samples.push(time_command(
+        "`docker info` + each tool's `--version`, one after another (peer)",
+        n,
+        &|| {
+            let mut c = Command::new("sh");
+            c.args(["-c", manual]).env("PATH", pg_path());
+            c
+        },
+        true,
+    )?);
+    let body = format!(
+        "## Start-up\n\nMeasured {}; release build; {n} runs each after one warm-up.\nRepeat with `cargo xtask bench startup`.\n\n{}",
+        machine(),
+        table(&samples)
+    );
+    write_section("startup", &body)
+}
+
+fn which(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+}
+
+/// PATH with PostgreSQL's binaries folder and pip's scripts folder, as `cargo xtask test` has it.
+fn pg_path() -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = vec![PathBuf::from("/usr/lib/postgresql/15/bin")];
+    // goodgo finds the same binaries there first; give both sides the same PATH.
+    if let Ok(out) = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+    {
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    if let Some(p) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
+}
