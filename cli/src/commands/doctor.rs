@@ -240,6 +240,7 @@ mod tests {
             detail: String::new(),
             hint: None,
             required: false,
+            took_ms: 0,
         }
     }
 
