@@ -67,6 +67,9 @@ pub enum Command {
     /// Show the settings in force and where each one comes from
     Config,
 
+    /// Work with the milestone task graph (docs/plan.yaml): check, order, render
+    Plan(PlanArgs),
+
     /// Print a shell completion script
     #[command(
         long_about = "Print a shell completion script.\n\nExamples:\n  goodgo completions bash > ~/.local/share/bash-completion/completions/goodgo\n  goodgo completions zsh > \"${fpath[1]}/_goodgo\"\n  goodgo completions fish > ~/.config/fish/completions/goodgo.fish"
@@ -76,6 +79,84 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The plan file [default: `plan_file` from goodgo.yaml, else docs/plan.yaml]
+    #[arg(long, short = 'f', value_name = "PATH", global = true)]
+    pub file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: PlanCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Check the plan: references, duplicates, self-dependencies, cycles; exit 2 on errors
+    Check,
+    /// List the tasks in topological waves (a task comes one wave after its latest dependency)
+    Waves {
+        /// Schedule only unfinished tasks, treating done ones as satisfied
+        #[arg(long)]
+        todo: bool,
+    },
+    /// Tasks ready to start now, most urgent first
+    Next,
+    /// The longest chain of unfinished work by summed estimate
+    CriticalPath {
+        /// Consider every task, done ones too
+        #[arg(long)]
+        all: bool,
+    },
+    /// One task: what it depends on, what it unblocks, and why it is blocked
+    Show {
+        /// Task id or code
+        id: String,
+    },
+    /// Progress per milestone, with commits that name each task as evidence
+    Status,
+    /// Change a task's status in the file, keeping comments and layout
+    Set {
+        /// Task id or code
+        id: String,
+        /// The new status
+        #[arg(value_enum)]
+        status: PlanStatus,
+    },
+    /// Draw the graph as Mermaid, Graphviz DOT, normalised JSON or a self-contained HTML page
+    Graph {
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+        /// Write to PATH instead of stdout
+        #[arg(long, short = 'o', value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+    /// Write docs/IMPLEMENTATION_PLAN.md from the plan (--check: exit 1 when it is stale)
+    Render {
+        /// Only compare; exit 1 when the committed file differs
+        #[arg(long)]
+        check: bool,
+        /// The Markdown file [default: IMPLEMENTATION_PLAN.md beside the plan file]
+        #[arg(long, short = 'o', value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanStatus {
+    Todo,
+    Doing,
+    Done,
+    Blocked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -77,6 +77,11 @@ impl Printer {
         }
     }
 
+    /// Content the user asked for on stdout (a graph, a script), with or without `--json`.
+    pub fn stdout_raw(&self, text: &str) {
+        write_all(&mut std::io::stdout().lock(), text);
+    }
+
     /// The command's JSON output: one pretty document on stdout.
     pub fn json_value(&self, value: &serde_json::Value) {
         let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());

@@ -1,5 +1,6 @@
 //! The goodgo command line as a user meets it: help, usage errors, settings, broken
 //! goodgo.yaml files, completions. Each test spawns the real binary.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! `goodgo doctor` against the real machine, and against a machine with nothing on it.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
 
 mod support;
 

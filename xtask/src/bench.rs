@@ -134,6 +134,9 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     if wants("startup") {
         startup(&goodgo)?;
     }
+    if wants("plan") {
+        plan(&goodgo)?;
+    }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
 }
@@ -218,4 +221,109 @@ fn pg_path() -> std::ffi::OsString {
         dirs.extend(std::env::split_paths(&p));
     }
     std::env::join_paths(dirs).unwrap_or_default()
+}
+
+/// A plan of `tasks` tasks and about `4 * tasks` dependencies, each on an earlier task, from
+/// a fixed seed (a small xorshift, so the file is the same on every machine). Also returns
+/// the same edges as `tsort` input.
+fn generated_plan(tasks: usize) -> (String, String, usize) {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rand = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut yaml = String::from("milestones:\n");
+    let milestones = 20;
+    for m in 0..milestones {
+        yaml.push_str(&format!(
+            "  - id: MS{m}\n    name: Milestone {m}\n    phase: {m}\n"
+        ));
+    }
+    yaml.push_str("tasks:\n");
+    let mut edges = String::new();
+    let mut count = 0;
+    for i in 0..tasks {
+        let mut deps: Vec<usize> = Vec::new();
+        if i > 0 {
+            for _ in 0..4 {
+                // Mostly near neighbours, sometimes far back: long chains and wide waves.
+                let back = if rand(4) == 0 {
+                    rand(i) + 1
+                } else {
+                    rand(i.min(50)) + 1
+                };
+                deps.push(i - back);
+            }
+        }
+        deps.sort();
+        deps.dedup();
+        count += deps.len();
+        let list: Vec<String> = deps.iter().map(|d| format!("T{d:05}")).collect();
+        for d in &list {
+            edges.push_str(&format!("{d} T{i:05}\n"));
+        }
+        let status = if i < tasks / 4 { "done" } else { "todo" };
+        yaml.push_str(&format!(
+            "  - id: T{i:05}\n    title: Generated task {i}\n    milestone: MS{}\n    deps: [{}]\n    estimate: {}\n    status: {status}\n",
+            i * milestones / tasks,
+            list.join(", "),
+            1 + rand(5)
+        ));
+    }
+    (yaml, edges, count)
+}
+
+/// `goodgo plan check|waves|critical-path` on a generated 10,000-task plan, beside `tsort`
+/// (coreutils' topological sort) on the same edges.
+fn plan(goodgo: &Path) -> Result<()> {
+    eprintln!("bench plan: 10,000 generated tasks");
+    let dir = std::env::temp_dir().join(format!("goodgo-bench-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (yaml, edges, deps) = generated_plan(10_000);
+    std::fs::write(dir.join("plan.yaml"), &yaml)?;
+    std::fs::write(dir.join("edges.txt"), &edges)?;
+    let n = 20;
+    let mut samples = Vec::new();
+    for sub in [
+        &["check"][..],
+        &["waves"],
+        &["critical-path"],
+        &["waves", "--todo"],
+    ] {
+        let g = goodgo.to_path_buf();
+        let d = dir.clone();
+        samples.push(time_command(
+            &format!("`goodgo plan {}`", sub.join(" ")),
+            n,
+            &|| {
+                let mut c = Command::new(&g);
+                c.args(["plan", "--file", "plan.yaml"])
+                    .args(sub)
+                    .current_dir(&d);
+                c
+            },
+            false,
+        )?);
+    }
+    let d = dir.clone();
+    samples.push(time_command(
+        "`tsort edges.txt` (peer: topological order only)",
+        n,
+        &|| {
+            let mut c = Command::new("tsort");
+            c.arg("edges.txt").current_dir(&d);
+            c
+        },
+        false,
+    )?);
+    let _ = std::fs::remove_dir_all(&dir);
+    let body = format!(
+        "## Plan graph\n\nA generated plan: 10,000 tasks, {deps} dependencies, {} KiB of YAML; end to end (process start, parse with positions, check incl. cycle search, schedule, print).\nMeasured {}; release build; {n} runs each after one warm-up. Repeat with `cargo xtask bench plan`.\n\n{}",
+        yaml.len() / 1024,
+        machine(),
+        table(&samples)
+    );
+    write_section("plan", &body)
 }

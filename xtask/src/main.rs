@@ -98,7 +98,7 @@ fn test(args: &[String]) -> Result<ExitCode> {
 
     step("cargo test --workspace");
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"])
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(&passthrough)
         .env("PATH", tools.path_env())
         .env("GOODGO_TEST_STRICT", "1")

@@ -4,6 +4,7 @@
 mod completions;
 mod config;
 pub mod doctor;
+mod plan;
 
 use anyhow::Result;
 
@@ -36,6 +37,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
     match &cli.command {
         Command::Doctor => doctor::run(&ctx, printer),
         Command::Config => config::run(&ctx, printer),
+        Command::Plan(args) => plan::run(&ctx, args, printer),
         Command::Completions { shell } => completions::run(*shell, printer),
     }
 }

@@ -129,6 +129,22 @@ fn humanize(raw: &str) -> String {
         let name = rest.split(',').next().unwrap_or(rest).trim();
         return format!("duplicate key `{name}`");
     }
+    if msg == "invalid floating point" {
+        return "expected a number here".to_string();
+    }
+    if let Some(kind) = msg.strip_prefix("invalid ")
+        && matches!(
+            kind,
+            "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "usize"
+        )
+    {
+        let sign = if kind.starts_with('u') {
+            "non-negative "
+        } else {
+            ""
+        };
+        return format!("expected a {sign}whole number here (fitting {kind})");
+    }
     if msg.starts_with("externally tagged enum expected scalar") {
         return "expected a single value here, not a list or mapping".to_string();
     }

@@ -1,0 +1,281 @@
+//! `goodgo plan` on the real docs/plan.yaml, on a corpus of broken plans, and on edits.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use support::{goodgo, run};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A copy of the real plan in a fresh workspace, so tests can change it.
+fn workspace_with_real_plan() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("docs")).unwrap();
+    fs::copy(
+        repo().join("docs/plan.yaml"),
+        tmp.path().join("docs/plan.yaml"),
+    )
+    .unwrap();
+    fs::write(tmp.path().join("goodgo.yaml"), "name: shop\n").unwrap();
+    tmp
+}
+
+#[test]
+fn the_real_plan_checks_clean() {
+    let out = run(goodgo(&repo()).args(["plan", "check", "--json"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let json = out.json();
+    assert_eq!(json["errors"], serde_json::json!([]));
+    assert_eq!(json["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn the_real_plan_seen_by_a_user() {
+    let tmp = workspace_with_real_plan();
+    let mut report = String::new();
+    for args in [
+        &["plan", "waves"][..],
+        &["plan", "waves", "--todo"],
+        &["plan", "next"],
+        &["plan", "critical-path"],
+        &["plan", "critical-path", "--all"],
+        &["plan", "show", "TEC-1457"],
+        &["plan", "show", "C5"],
+        &["plan", "show", "TEC-1592"],
+    ] {
+        let out = run(goodgo(tmp.path()).args(args));
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        report.push_str(&format!("$ goodgo {}\n{}\n", args.join(" "), out.stdout));
+    }
+    insta::assert_snapshot!("real_plan", report);
+}
+
+#[test]
+fn json_shapes_of_the_real_plan() {
+    let tmp = workspace_with_real_plan();
+    let waves = run(goodgo(tmp.path()).args(["plan", "waves", "--todo", "--json"])).json();
+    assert_eq!(waves["waves"][0][0], "TEC-1449");
+    // The seed's own critical path: security -> deploy -> observability, then caching.
+    let cp = run(goodgo(tmp.path()).args(["--json", "plan", "critical-path"])).json();
+    assert_eq!(
+        cp,
+        serde_json::json!({"path": ["TEC-1449", "TEC-1450", "TEC-1457", "TEC-1458"], "days": 4})
+    );
+    let graph = run(goodgo(tmp.path()).args(["plan", "graph", "--format", "json"])).json();
+    let tasks = graph["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 47);
+    let x4 = tasks.iter().find(|t| t["id"] == "TEC-1433").unwrap();
+    assert_eq!(
+        x4["deps"].as_array().unwrap().len(),
+        8,
+        "`deps: [MS2]` expands to all of Core Product"
+    );
+    let next = run(goodgo(tmp.path()).args(["plan", "next", "--json"])).json();
+    assert_eq!(
+        next["next"][0]["id"], "TEC-1449",
+        "P0 with the longest chain behind it first"
+    );
+}
+
+/// Each file of tests/fixtures/broken-plans says where its error is (`# expect: L:C`).
+#[test]
+fn broken_plans_are_reported_with_their_position() {
+    let dir = repo().join("cli/tests/fixtures/broken-plans");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    let mut report = String::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = fs::read_to_string(&path).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("# expect: ")
+            .unwrap()
+            .trim()
+            .to_string();
+        for sub in ["check", "waves", "critical-path"] {
+            let out = run(goodgo(&dir).args(["plan", "--file", &name, sub]));
+            assert_eq!(out.code, 2, "{name} {sub}: {}{}", out.stdout, out.stderr);
+            let all = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                all.contains(&format!("{name}:{expect}: ")),
+                "{name} {sub}: want {expect} in {all}"
+            );
+        }
+        let out = run(goodgo(&dir).args(["plan", "--file", &name, "check"]));
+        report.push_str(&format!("== {name}\n{}{}", out.stdout, out.stderr));
+    }
+    insta::assert_snapshot!("broken_plans", report);
+}
+
+#[test]
+fn a_done_task_waiting_on_unfinished_work_is_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = "milestones:\n  - {id: M, name: Main}\ntasks:\n  - {id: A, title: A, milestone: M, status: todo}\n  - {id: B, title: B, milestone: M, deps: [A], status: done}\n";
+    fs::write(tmp.path().join("plan.yaml"), plan).unwrap();
+    let out = run(goodgo(tmp.path()).args(["plan", "-f", "plan.yaml", "check"]));
+    assert_eq!(out.code, 0);
+    assert_eq!(
+        out.stdout,
+        "plan.yaml:5:44: warning: B is done but depends on A which is todo\n"
+    );
+}
+
+#[test]
+fn set_changes_only_the_status_and_keeps_comments() {
+    let tmp = workspace_with_real_plan();
+    let path = tmp.path().join("docs/plan.yaml");
+    let before = fs::read_to_string(&path).unwrap();
+    let out = run(goodgo(tmp.path()).args(["plan", "set", "TEC-1449", "done"]));
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "TEC-1449: todo -> done\n"),
+        "{}",
+        out.stderr
+    );
+    let after = fs::read_to_string(&path).unwrap();
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(changed.len(), 1, "exactly one line changes: {changed:?}");
+    assert_eq!(
+        changed[0].1.trim(),
+        changed[0].0.trim().replace("todo", "done")
+    );
+    assert_eq!(before.lines().count(), after.lines().count());
+    // The change is visible to the graph: TEC-1450 is now ready.
+    let next = run(goodgo(tmp.path()).args(["plan", "next", "--json"])).json();
+    assert!(
+        next["next"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == "TEC-1450")
+    );
+    // By code too, and unknown ids are bad input with a suggestion.
+    let out = run(goodgo(tmp.path()).args(["plan", "set", "C1", "doing"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(goodgo(tmp.path()).args(["plan", "set", "TEC-14490", "done"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("did you mean `TEC-1449`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn render_writes_the_plan_document_and_check_spots_staleness() {
+    let tmp = workspace_with_real_plan();
+    let out = run(goodgo(tmp.path()).args(["plan", "render", "--check"]));
+    assert_eq!(out.code, 1, "missing document is stale");
+    let out = run(goodgo(tmp.path()).args(["plan", "render"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = fs::read_to_string(tmp.path().join("docs/IMPLEMENTATION_PLAN.md")).unwrap();
+    assert!(doc.contains("## MS5: Production Hardening (Phase 4)"));
+    assert!(doc.contains("| TEC-1450 | TEC-1449 | todo |"));
+    assert_eq!(
+        run(goodgo(tmp.path()).args(["plan", "render", "--check"])).code,
+        0
+    );
+    run(goodgo(tmp.path()).args(["plan", "set", "TEC-1449", "doing"]));
+    assert_eq!(
+        run(goodgo(tmp.path()).args(["plan", "render", "--check"])).code,
+        1,
+        "a status change makes it stale"
+    );
+}
+
+#[test]
+fn the_committed_plan_document_is_current() {
+    let out = run(goodgo(&repo()).args(["plan", "render", "--check"]));
+    assert_eq!(out.code, 0, "run `goodgo plan render`: {}", out.stdout);
+}
+
+#[test]
+fn graph_formats() {
+    let tmp = workspace_with_real_plan();
+    let mermaid = run(goodgo(tmp.path()).args(["plan", "graph"])).stdout;
+    assert!(mermaid.starts_with("flowchart LR\n") && mermaid.contains("TEC_1449 --> TEC_1450"));
+    let dot = run(goodgo(tmp.path()).args(["plan", "graph", "--format", "dot"])).stdout;
+    assert!(dot.starts_with("digraph plan {") && dot.contains("\"TEC-1449\" -> \"TEC-1450\";"));
+    let out =
+        run(goodgo(tmp.path()).args(["plan", "graph", "--format", "html", "-o", "plan.html"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let html = fs::read_to_string(tmp.path().join("plan.html")).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains("<svg"));
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").count()
+                == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
+        "no network references"
+    );
+    assert!(
+        html.contains("TEC-1449 → TEC-1450 → TEC-1457 → TEC-1458"),
+        "critical path named"
+    );
+    assert_eq!(html.matches("<rect").count(), 47);
+}
+
+#[test]
+fn status_lists_commits_naming_a_task() {
+    let tmp = workspace_with_real_plan();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "Import the plan"]);
+    git(&[
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "Rotate the JWT secret (TEC-1449)\n\nAlso prepares TEC-1450.",
+    ]);
+    let json = run(goodgo(tmp.path()).args(["plan", "status", "--json"])).json();
+    assert_eq!(json["done"], 22);
+    assert_eq!(json["total"], 47);
+    assert_eq!(
+        json["milestones"][4],
+        serde_json::json!({"id": "MS5", "name": "Production Hardening", "done": 0, "total": 8})
+    );
+    assert_eq!(
+        json["evidence"]["TEC-1449"][0]["summary"],
+        "Rotate the JWT secret (TEC-1449)"
+    );
+    assert_eq!(
+        json["evidence"]["TEC-1450"][0]["summary"],
+        "Rotate the JWT secret (TEC-1449)"
+    );
+    assert!(json["evidence"].get("TEC-1451").is_none());
+    let human = run(goodgo(tmp.path()).args(["plan", "status"])).stdout;
+    assert!(
+        human.contains("MS1 Walking Skeleton") && human.contains("6/6"),
+        "{human}"
+    );
+}

@@ -1,0 +1,296 @@
+//! Views of a resolved plan: Mermaid, Graphviz DOT, normalised JSON, a self-contained HTML
+//! page with an SVG drawing, and the Markdown plan document.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::check::Resolved;
+use crate::graph;
+use crate::model::Status;
+
+fn esc_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The normalised graph: groups expanded, defaults filled in.
+pub fn json(r: &Resolved) -> serde_json::Value {
+    let tasks: Vec<serde_json::Value> = r
+        .plan
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            json!({
+                "id": t.id,
+                "code": t.code,
+                "title": t.title,
+                "milestone": t.milestone,
+                "status": t.status,
+                "priority": t.priority,
+                "sprint": t.sprint,
+                "estimate": t.estimate,
+                "deps": r.deps[i].iter().map(|&d| r.ids[d].clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "milestones": r.plan.milestones, "tasks": tasks })
+}
+
+fn node_name(id: &str) -> String {
+    id.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+pub fn mermaid(r: &Resolved) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for m in &r.plan.milestones {
+        let _ = writeln!(
+            out,
+            "  subgraph {}[\"{}: {}\"]",
+            node_name(&m.id),
+            m.id,
+            m.name.replace('"', "'")
+        );
+        for t in r.plan.tasks.iter().filter(|t| t.milestone == m.id) {
+            let _ = writeln!(
+                out,
+                "    {}[\"{} {}\"]:::{}",
+                node_name(&t.id),
+                t.id,
+                t.title.replace('"', "'"),
+                t.status.as_str()
+            );
+        }
+        out.push_str("  end\n");
+    }
+    for (i, ds) in r.deps.iter().enumerate() {
+        for &d in ds {
+            let _ = writeln!(
+                out,
+                "  {} --> {}",
+                node_name(&r.ids[d]),
+                node_name(&r.ids[i])
+            );
+        }
+    }
+    out.push_str("  classDef done fill:#c8e6c9,stroke:#2e7d32\n  classDef doing fill:#fff3c4,stroke:#f9a825\n  classDef todo fill:#eceff1,stroke:#546e7a\n  classDef blocked fill:#ffcdd2,stroke:#c62828\n");
+    out
+}
+
+pub fn dot(r: &Resolved) -> String {
+    let mut out = String::from(
+        "digraph plan {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n",
+    );
+    for (k, m) in r.plan.milestones.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{k} {{\n    label=\"{}: {}\";",
+            m.id,
+            m.name.replace('"', "'")
+        );
+        for t in r.plan.tasks.iter().filter(|t| t.milestone == m.id) {
+            let _ = writeln!(
+                out,
+                "    \"{}\" [label=\"{}\\n{}\", fillcolor=\"{}\"];",
+                t.id,
+                t.id,
+                t.title.replace('"', "'"),
+                color(t.status)
+            );
+        }
+        out.push_str("  }\n");
+    }
+    for (i, ds) in r.deps.iter().enumerate() {
+        for &d in ds {
+            let _ = writeln!(out, "  \"{}\" -> \"{}\";", r.ids[d], r.ids[i]);
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn color(s: Status) -> &'static str {
+    match s {
+        Status::Done => "#c8e6c9",
+        Status::Doing => "#fff3c4",
+        Status::Todo => "#eceff1",
+        Status::Blocked => "#ffcdd2",
+    }
+}
+
+/// One self-contained page (no network): the graph drawn as SVG, one column per wave,
+/// coloured by status, the critical path of unfinished work highlighted.
+pub fn html(r: &Resolved, title: &str) -> String {
+    let n = r.ids.len();
+    let waves = graph::waves(&r.deps, &vec![true; n], &r.ids).unwrap_or_default();
+    let crit: Vec<usize> = graph::critical_path(&r.deps, &r.unfinished(), &r.weights(), &r.ids)
+        .map(|(p, _)| p)
+        .unwrap_or_default();
+    let on_crit = |i: usize| crit.contains(&i);
+    let crit_edge = |a: usize, b: usize| crit.windows(2).any(|w| w[0] == a && w[1] == b);
+    let (col_w, row_h, box_w, box_h, margin) = (230.0, 56.0, 190.0, 40.0, 30.0);
+    let mut xy = vec![(0.0f64, 0.0f64); n];
+    let tallest = waves.iter().map(Vec::len).max().unwrap_or(0);
+    for (k, wave) in waves.iter().enumerate() {
+        for (row, &i) in wave.iter().enumerate() {
+            xy[i] = (
+                margin + k as f64 * col_w,
+                margin + 24.0 + row as f64 * row_h,
+            );
+        }
+    }
+    let width = margin * 2.0 + waves.len() as f64 * col_w;
+    let height = margin * 2.0 + 24.0 + tallest as f64 * row_h;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    );
+    for k in 0..waves.len() {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.0}\" y=\"{:.0}\" fill=\"#607d8b\">wave {}</text>",
+            margin + k as f64 * col_w,
+            margin + 8.0,
+            k + 1
+        );
+    }
+    for (i, ds) in r.deps.iter().enumerate() {
+        for &d in ds {
+            let (x1, y1) = (xy[d].0 + box_w, xy[d].1 + box_h / 2.0);
+            let (x2, y2) = (xy[i].0, xy[i].1 + box_h / 2.0);
+            let mid = (x1 + x2) / 2.0;
+            let (stroke, w) = if crit_edge(d, i) {
+                ("#d32f2f", 3)
+            } else {
+                ("#90a4ae", 1)
+            };
+            let _ = writeln!(
+                svg,
+                "<path d=\"M{x1:.0},{y1:.0} C{mid:.0},{y1:.0} {mid:.0},{y2:.0} {x2:.0},{y2:.0}\" fill=\"none\" stroke=\"{stroke}\" stroke-width=\"{w}\"><title>{} depends on {}</title></path>",
+                esc_html(&r.ids[i]),
+                esc_html(&r.ids[d])
+            );
+        }
+    }
+    for (i, t) in r.plan.tasks.iter().enumerate() {
+        let (x, y) = xy[i];
+        let (stroke, w) = if on_crit(i) {
+            ("#d32f2f", 3)
+        } else {
+            ("#546e7a", 1)
+        };
+        let mut label = t.title.clone();
+        if label.chars().count() > 26 {
+            label = label.chars().take(25).collect::<String>() + "…";
+        }
+        let _ = writeln!(
+            svg,
+            "<g><title>{} {} ({}, {})</title><rect x=\"{x:.0}\" y=\"{y:.0}\" width=\"{box_w}\" height=\"{box_h}\" rx=\"6\" fill=\"{}\" stroke=\"{stroke}\" stroke-width=\"{w}\"/><text x=\"{:.0}\" y=\"{:.0}\" font-weight=\"bold\">{}</text><text x=\"{:.0}\" y=\"{:.0}\">{}</text></g>",
+            esc_html(&t.id),
+            esc_html(&t.title),
+            t.milestone,
+            t.status.as_str(),
+            color(t.status),
+            x + 8.0,
+            y + 16.0,
+            esc_html(&t.id),
+            x + 8.0,
+            y + 32.0,
+            esc_html(&label)
+        );
+    }
+    svg.push_str("</svg>\n");
+    let legend = [Status::Done, Status::Doing, Status::Todo, Status::Blocked]
+        .iter()
+        .map(|s| format!("<span style=\"background:{};border:1px solid #546e7a;padding:2px 8px;margin-right:6px\">{}</span>", color(*s), s.as_str()))
+        .collect::<String>();
+    let crit_ids: Vec<&str> = crit.iter().map(|&i| r.ids[i].as_str()).collect();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;margin:1.5em}} .wrap{{overflow:auto;border:1px solid #cfd8dc}}</style></head>\n<body><h1>{t}</h1>\n<p>{legend}<span style=\"color:#d32f2f;font-weight:bold\">critical path</span>: {}</p>\n<div class=\"wrap\">\n{svg}</div>\n</body></html>\n",
+        esc_html(&crit_ids.join(" → ")),
+        t = esc_html(title)
+    )
+}
+
+/// `IMPLEMENTATION_PLAN.md` in the seed's structure: per milestone the goal, the execution
+/// order by waves (within the milestone; earlier milestones count as satisfied), and the
+/// dependency map table.
+pub fn markdown(r: &Resolved, source: &str) -> String {
+    let mut out = format!(
+        "# Implementation Plan\n\n<!-- Generated from {source} by `goodgo plan render`; edit the YAML, not this file. -->\n\n"
+    );
+    let total = r.plan.tasks.len();
+    let done = r.plan.tasks.iter().filter(|t| t.status.is_done()).count();
+    let _ = writeln!(out, "Progress: {done}/{total} tasks done.\n");
+    let label = |i: usize| {
+        let t = r.task(i);
+        match &t.code {
+            Some(code) => format!("[{}] {} ({code})", t.id, t.title),
+            None => format!("[{}] {}", t.id, t.title),
+        }
+    };
+    let short = |i: usize| r.task(i).code.clone().unwrap_or_else(|| r.ids[i].clone());
+    for m in &r.plan.milestones {
+        let phase = m.phase.map(|p| format!(" (Phase {p})")).unwrap_or_default();
+        let _ = writeln!(out, "## {}: {}{phase}\n", m.id, m.name);
+        if let Some(goal) = &m.goal {
+            let _ = writeln!(out, "Goal: {goal}\n");
+        }
+        let include: Vec<bool> = r.plan.tasks.iter().map(|t| t.milestone == m.id).collect();
+        let members = include.iter().filter(|&&b| b).count();
+        let done_here = r
+            .plan
+            .tasks
+            .iter()
+            .filter(|t| t.milestone == m.id && t.status.is_done())
+            .count();
+        let _ = writeln!(out, "Status: {done_here}/{members} done.\n");
+        if members == 0 {
+            continue;
+        }
+        out.push_str("Execution order:\n\n");
+        let waves = graph::waves(&r.deps, &include, &r.ids).unwrap_or_default();
+        for (k, wave) in waves.iter().enumerate() {
+            let names: Vec<String> = wave.iter().map(|&i| label(i)).collect();
+            let mut after: Vec<String> = wave
+                .iter()
+                .flat_map(|&i| r.deps[i].iter().map(|&d| short(d)))
+                .collect();
+            after.sort();
+            after.dedup();
+            let when = if after.is_empty() {
+                "no deps".to_string()
+            } else {
+                format!("after {}", after.join(", "))
+            };
+            let par = if wave.len() > 1 { "parallel, " } else { "" };
+            let _ = writeln!(out, "{}. {} ({par}{when})", k + 1, names.join(" + "));
+        }
+        out.push_str("\nDependency map:\n\n| Task | Depends On | Status |\n|---|---|---|\n");
+        for (i, t) in r
+            .plan
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.milestone == m.id)
+        {
+            let task = match &t.code {
+                Some(code) => format!("{} ({code})", t.id),
+                None => t.id.clone(),
+            };
+            let written: Vec<&str> = t.deps.iter().map(|d| d.name.as_str()).collect();
+            let deps = if written.is_empty() {
+                "None".to_string()
+            } else {
+                written.join(", ")
+            };
+            let _ = writeln!(out, "| {task} | {deps} | {} |", r.task(i).status.as_str());
+        }
+        out.push('\n');
+    }
+    out
+}
