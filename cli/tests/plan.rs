@@ -279,3 +279,67 @@ fn status_lists_commits_naming_a_task() {
         "{human}"
     );
 }
+
+/// Large plans are parsed once per content: the cache gives the same answers, follows
+/// every edit of the file, and a damaged cache entry is ignored.
+#[test]
+fn the_parse_cache_never_changes_an_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("milestones:\n  - {id: M, name: Main}\ntasks:\n");
+    for i in 0..3000 {
+        let deps = if i == 0 {
+            String::new()
+        } else {
+            format!("T{:04}, T{:04}", i - 1, i / 2)
+        };
+        yaml.push_str(&format!(
+            "  - id: T{i:04}\n    title: Task number {i} with a longer title to fill the file\n    milestone: M\n    deps: [{deps}]\n    status: todo\n"
+        ));
+    }
+    assert!(yaml.len() > 256 * 1024, "big enough to be cached");
+    fs::write(tmp.path().join("plan.yaml"), &yaml).unwrap();
+    let waves = |args: &[&str]| {
+        run(goodgo(tmp.path())
+            .args(["plan", "-f", "plan.yaml"])
+            .args(args))
+        .stdout
+    };
+    let cold = waves(&["waves", "--todo", "--json"]);
+    let cache_dir = tmp.path().join(".goodgo/cache");
+    assert_eq!(
+        fs::read_dir(&cache_dir).unwrap().count(),
+        1,
+        "one entry per plan file"
+    );
+    assert_eq!(
+        waves(&["waves", "--todo", "--json"]),
+        cold,
+        "warm answer is the cold answer"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&cold).unwrap()["waves"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3000
+    );
+
+    assert_eq!(
+        run(goodgo(tmp.path()).args(["plan", "-f", "plan.yaml", "set", "T0000", "done"])).code,
+        0
+    );
+    let after: serde_json::Value =
+        serde_json::from_str(&waves(&["waves", "--todo", "--json"])).unwrap();
+    assert_eq!(
+        after["waves"][0],
+        serde_json::json!(["T0001"]),
+        "the edit is seen, not the cached plan"
+    );
+
+    for entry in fs::read_dir(&cache_dir).unwrap() {
+        fs::write(entry.unwrap().path(), "{not json").unwrap();
+    }
+    let again: serde_json::Value =
+        serde_json::from_str(&waves(&["waves", "--todo", "--json"])).unwrap();
+    assert_eq!(again, after, "a damaged entry is parsed around");
+}

@@ -36,7 +36,8 @@ fn plan_path(ctx: &Context, args: &PlanArgs) -> Loaded {
 
 pub fn run(ctx: &Context, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
     let file = plan_path(ctx, args);
-    let plan = Plan::load(&file.path, &file.shown).map_err(|e| match e {
+    let cache = ctx.workspace.root.join(".goodgo/cache");
+    let plan = Plan::load_cached(&file.path, &file.shown, Some(&cache)).map_err(|e| match e {
         goodgo_yaml::LoadError::Read { .. } => anyhow::Error::new(
             UserError::input(e.to_string())
                 .with_hint("set `plan_file` in goodgo.yaml, GOODGO_PLAN_FILE, or pass --file"),

@@ -79,24 +79,23 @@ struct RawTask {
     status: Status,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Milestone {
     pub id: String,
     pub name: String,
     pub phase: Option<u32>,
     pub goal: Option<String>,
-    #[serde(skip)]
     pub pos: Pos,
 }
 
 /// A dependency as written: a task id, a task code or a milestone id.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DepRef {
     pub name: String,
     pub pos: Pos,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     pub id: String,
     pub code: Option<String>,
@@ -115,7 +114,7 @@ pub struct Task {
 }
 
 /// A plan as read from its file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub path: PathBuf,
     pub milestones: Vec<Milestone>,
@@ -172,11 +171,78 @@ impl Plan {
 
     /// Reads and parses a plan file.
     pub fn load(path: &Path, shown: &Path) -> Result<Plan, goodgo_yaml::LoadError> {
+        Self::load_cached(path, shown, None)
+    }
+
+    /// Reads a plan file; large files are parsed once per content and the result kept in
+    /// `cache_dir` (see [`CACHE_MIN_BYTES`]). A cache entry is used only when it was made
+    /// from exactly the same bytes, shown path and goodgo version; any problem with the
+    /// cache (missing, unreadable, stale, not writable) falls back to parsing.
+    pub fn load_cached(
+        path: &Path,
+        shown: &Path,
+        cache_dir: Option<&Path>,
+    ) -> Result<Plan, goodgo_yaml::LoadError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| goodgo_yaml::LoadError::Read {
                 path: shown.to_path_buf(),
                 source,
             })?;
-        Ok(Plan::parse(shown, &text)?)
+        let Some(dir) = cache_dir.filter(|_| text.len() >= CACHE_MIN_BYTES) else {
+            return Ok(Plan::parse(shown, &text)?);
+        };
+        let key = cache_key(shown, &text);
+        let entry = dir.join(format!("plan-{}.json", cache_key(shown, "")));
+        if let Some(plan) = read_cache(&entry, &key) {
+            return Ok(plan);
+        }
+        let plan = Plan::parse(shown, &text)?;
+        write_cache(dir, &entry, &key, &plan);
+        Ok(plan)
+    }
+}
+
+/// Plans smaller than this parse in a few milliseconds: not worth a cache file.
+pub const CACHE_MIN_BYTES: usize = 256 * 1024;
+
+fn cache_key(shown: &Path, text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    shown.hash(&mut h);
+    text.hash(&mut h);
+    format!("{:016x}-{}", h.finish(), text.len())
+}
+
+#[derive(Deserialize)]
+struct CacheEntry {
+    key: String,
+    plan: Plan,
+}
+
+#[derive(Serialize)]
+struct CacheEntryRef<'a> {
+    key: &'a str,
+    plan: &'a Plan,
+}
+
+fn read_cache(entry: &Path, key: &str) -> Option<Plan> {
+    let bytes = std::fs::read(entry).ok()?;
+    let cached: CacheEntry = serde_json::from_slice(&bytes).ok()?;
+    (cached.key == key).then_some(cached.plan)
+}
+
+fn write_cache(dir: &Path, entry: &Path, key: &str, plan: &Plan) {
+    // No folder, no cache: do not pay for serialising what cannot be kept.
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let Ok(bytes) = serde_json::to_vec(&CacheEntryRef { key, plan }) else {
+        return;
+    };
+    // Write aside, then rename: a reader never sees half an entry.
+    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, entry).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }

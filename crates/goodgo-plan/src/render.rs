@@ -37,7 +37,13 @@ pub fn json(r: &Resolved) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "milestones": r.plan.milestones, "tasks": tasks })
+    let milestones: Vec<serde_json::Value> = r
+        .plan
+        .milestones
+        .iter()
+        .map(|m| json!({"id": m.id, "name": m.name, "phase": m.phase, "goal": m.goal}))
+        .collect();
+    json!({ "milestones": milestones, "tasks": tasks })
 }
 
 fn node_name(id: &str) -> String {

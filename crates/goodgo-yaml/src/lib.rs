@@ -17,7 +17,20 @@ use serde::de::DeserializeOwned;
 pub use serde_saphyr::Spanned;
 
 /// A 1-based position in a YAML file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(from = "(u32, u32)", into = "(u32, u32)")]
 pub struct Pos {
     pub line: u32,
     pub col: u32,
@@ -34,6 +47,18 @@ impl Pos {
             clamp(spanned.referenced.line()),
             clamp(spanned.referenced.column()),
         )
+    }
+}
+
+impl From<(u32, u32)> for Pos {
+    fn from((line, col): (u32, u32)) -> Self {
+        Self { line, col }
+    }
+}
+
+impl From<Pos> for (u32, u32) {
+    fn from(pos: Pos) -> Self {
+        (pos.line, pos.col)
     }
 }
 
