@@ -70,6 +70,9 @@ pub enum Command {
     /// Work with the milestone task graph (docs/plan.yaml): check, order, render
     Plan(PlanArgs),
 
+    /// Migrate, inspect, verify, seed and reset the GoodGo database
+    Db(DbArgs),
+
     /// Print a shell completion script
     #[command(
         long_about = "Print a shell completion script.\n\nExamples:\n  goodgo completions bash > ~/.local/share/bash-completion/completions/goodgo\n  goodgo completions zsh > \"${fpath[1]}/_goodgo\"\n  goodgo completions fish > ~/.config/fish/completions/goodgo.fish"
@@ -141,6 +144,69 @@ pub enum PlanCommand {
         #[arg(long, short = 'o', value_name = "PATH")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The database [default: GOODGO_DATABASE_URL, then `database_url` in goodgo.yaml]
+    #[arg(long, value_name = "URL", global = true)]
+    pub database_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations, each in its own transaction, under an advisory lock
+    #[command(
+        long_about = "Apply pending migrations, each in its own transaction, under an advisory lock.\n\nConcurrent runners (CI jobs, replicas starting) queue on the lock: each migration is applied exactly once and the others find nothing to do. A migration the server rejects is reported at its line; the ones before it stay applied."
+    )]
+    Migrate {
+        /// Print what would be applied and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop after this version
+        #[arg(long, value_name = "VERSION")]
+        target: Option<i32>,
+    },
+    /// Applied, pending, divergent (changed since applied) and missing migrations; exit 1 on the last two
+    Status,
+    /// Create the next V{n}__NAME.sql with a header comment
+    New {
+        /// What the migration does, e.g. "add listing views"
+        name: String,
+    },
+    /// Compare the database's schema with a fresh database built from the migrations
+    Verify,
+    /// Drop and recreate the database, migrate and seed (never in production)
+    Reset {
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+        /// Listings to seed afterwards
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        listings: u64,
+        /// Do not seed after migrating
+        #[arg(long)]
+        no_seed: bool,
+    },
+    /// Load deterministic development data into an empty database
+    Seed {
+        /// How many listings (accounts scale with it)
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        listings: u64,
+    },
+    /// Lint pending migrations with squawk; exit 1 on findings
+    Lint {
+        /// Lint every migration, not only pending ones (needs no database)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Open psql on the database
+    Psql,
+    /// Print the database URL
+    Url,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

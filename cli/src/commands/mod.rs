@@ -3,6 +3,7 @@
 
 mod completions;
 mod config;
+mod db;
 pub mod doctor;
 mod plan;
 
@@ -38,6 +39,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Doctor => doctor::run(&ctx, printer),
         Command::Config => config::run(&ctx, printer),
         Command::Plan(args) => plan::run(&ctx, args, printer),
+        Command::Db(args) => db::run(&ctx, args, printer),
         Command::Completions { shell } => completions::run(*shell, printer),
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
+
 use std::process::Command;
 
 /// What one run of goodgo produced.
@@ -77,4 +78,108 @@ pub fn docker_available() -> bool {
 
 pub fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
+}
+
+/// A database of its own for one test, on the PostgreSQL that `cargo xtask test` started
+/// (`GOODGO_TEST_DATABASE_URL`); dropped at the end. `None` (with a visible skip line)
+/// only outside `cargo xtask test`.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    server: String,
+}
+
+impl TestDb {
+    pub fn create(test: &str) -> Option<TestDb> {
+        let Ok(server) = std::env::var("GOODGO_TEST_DATABASE_URL") else {
+            assert!(
+                !strict(),
+                "cargo xtask test provides GOODGO_TEST_DATABASE_URL"
+            );
+            skip(test, "no GOODGO_TEST_DATABASE_URL (run `cargo xtask test`)");
+            return None;
+        };
+        let name = format!("gg_{}_{}", test, std::process::id());
+        let db = TestDb {
+            url: with_dbname(&server, &name),
+            name,
+            server,
+        };
+        db.admin(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            db.name
+        ));
+        db.admin(&format!("CREATE DATABASE \"{}\"", db.name));
+        Some(db)
+    }
+
+    fn admin(&self, sql: &str) {
+        psql(&self.server, sql);
+    }
+
+    /// Runs SQL in this database and returns psql's unaligned, tuples-only output.
+    pub fn sql(&self, sql: &str) -> String {
+        psql(&self.url, sql)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-X", "-q", "-d", &self.server, "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+pub fn with_dbname(url: &str, name: &str) -> String {
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A workspace with a copy of the repository's migrations and a goodgo.yaml.
+pub fn workspace_with_migrations(goodgo_yaml: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    std::fs::create_dir(tmp.path().join("migrations")).unwrap();
+    for entry in std::fs::read_dir(repo.join("migrations")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            tmp.path()
+                .join("migrations")
+                .join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    std::fs::copy(repo.join(".squawk.toml"), tmp.path().join(".squawk.toml")).unwrap();
+    std::fs::write(tmp.path().join("goodgo.yaml"), goodgo_yaml).unwrap();
+    tmp
 }

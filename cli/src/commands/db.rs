@@ -1,0 +1,536 @@
+//! `goodgo db …`: the GoodGo database. The work is in `goodgo-db`; this module resolves
+//! the database and the migrations folder, guards destructive commands, and prints.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use goodgo_db::admin::{self, Target};
+use goodgo_db::migrations::{self, MigrationFile};
+use goodgo_db::runner::{self, Event, State};
+use goodgo_db::{DbError, schema, seed};
+use serde_json::json;
+
+use super::Context;
+use crate::args::{DbArgs, DbCommand};
+use crate::config::{Environment, Source};
+use crate::error::{ExitStatus, UserError};
+use crate::printer::Printer;
+use crate::tools;
+
+pub fn run(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(ctx, args, printer))
+}
+
+/// The database URL: --database-url, GOODGO_DATABASE_URL, goodgo.yaml, in that order.
+fn database(ctx: &Context, args: &DbArgs) -> Result<(Target, Source)> {
+    let mut setting = ctx.workspace.settings.database_url.clone();
+    setting.override_with("--database-url", args.database_url.clone().map(Some));
+    let Some(url) = setting.value else {
+        return Err(UserError::input("no database configured")
+            .with_hint("pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
+            .into());
+    };
+    let target = Target::parse(&url).map_err(|e| UserError::input(e.to_string()))?;
+    Ok((target, setting.source))
+}
+
+fn migration_files(ctx: &Context) -> Result<(PathBuf, Vec<MigrationFile>)> {
+    let ws = &ctx.workspace;
+    let dir = ws.resolve(&ws.settings.migrations_dir.value);
+    let shown = ws.display_path(&dir);
+    let files = migrations::load(&dir, &shown).map_err(db_error)?;
+    Ok((dir, files))
+}
+
+/// A database error, with the exit status its kind stands for.
+fn db_error(err: DbError) -> anyhow::Error {
+    let hint = match &err {
+        DbError::Connect { .. } => Some(
+            "is the server running? `goodgo doctor` checks the tools; the URL comes from --database-url, GOODGO_DATABASE_URL or goodgo.yaml",
+        ),
+        DbError::History(_) => Some("`goodgo db status` shows every migration's state"),
+        _ => None,
+    };
+    let status = if err.is_input() {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Failure
+    };
+    let mut user = UserError {
+        message: err.to_string(),
+        hint: None,
+        status,
+    };
+    if let Some(h) = hint {
+        user = user.with_hint(h);
+    }
+    user.into()
+}
+
+async fn run_async(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {
+    match &args.command {
+        DbCommand::New { name } => new(ctx, name, printer),
+        DbCommand::Lint { all } => lint(ctx, args, *all, printer).await,
+        DbCommand::Url => {
+            let (target, source) = database(ctx, args)?;
+            printer.report(
+                &format!("{}\n", target.url),
+                &json!({"url": target.url, "source": source.to_string()}),
+            );
+            Ok(ExitStatus::Success)
+        }
+        DbCommand::Psql => psql(ctx, args),
+        DbCommand::Migrate { dry_run, target } => {
+            migrate(ctx, args, *dry_run, *target, printer).await
+        }
+        DbCommand::Status => status(ctx, args, printer).await,
+        DbCommand::Verify => verify(ctx, args, printer).await,
+        DbCommand::Seed { listings } => {
+            let (target, _) = database(ctx, args)?;
+            let mut client = target.connect().await.map_err(db_error)?;
+            printer.status(&format!(
+                "seeding {} with {listings} listings…",
+                target.redacted()
+            ));
+            let done = seed::seed(&mut client, *listings).await.map_err(db_error)?;
+            report_seed(&done, printer);
+            Ok(ExitStatus::Success)
+        }
+        DbCommand::Reset {
+            yes,
+            listings,
+            no_seed,
+        } => reset(ctx, args, *yes, *listings, *no_seed, printer).await,
+    }
+}
+
+fn report_seed(done: &seed::Seeded, printer: &Printer) {
+    let text = format!(
+        "seeded {} users ({} agents) and {} listings in {} ms; every account's password is `{}`\n",
+        done.users,
+        done.agents,
+        done.listings,
+        done.took_ms,
+        seed::DEV_PASSWORD
+    );
+    printer.report(&text, &json!({"seeded": done}));
+}
+
+fn new(ctx: &Context, name: &str, printer: &Printer) -> Result<ExitStatus> {
+    let (dir, files) = migration_files(ctx)?;
+    let file_name = migrations::next_file_name(&files, name).map_err(UserError::input)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(&file_name);
+    let version = file_name
+        .trim_start_matches('V')
+        .split("__")
+        .next()
+        .unwrap_or("?");
+    let header = format!(
+        "-- V{version}: {name}\n--\n-- Applied by `goodgo db migrate` in one transaction. Once applied anywhere, never edit\n-- this file: add a new migration instead (`goodgo db status` reports changed files).\n\nSET LOCAL lock_timeout = '5s';\nSET LOCAL statement_timeout = '5min';\n\n",
+        name = name.trim()
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(header.as_bytes())?;
+    let shown = ctx.workspace.display_path(&path);
+    printer.report(
+        &format!("created {}\n", shown.display()),
+        &json!({"file": shown}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+async fn migrate(
+    ctx: &Context,
+    args: &DbArgs,
+    dry_run: bool,
+    target: Option<i32>,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let (db, _) = database(ctx, args)?;
+    let (_, files) = migration_files(ctx)?;
+    if let Some(v) = target
+        && !files.iter().any(|f| f.version == v)
+    {
+        return Err(UserError::input(format!(
+            "--target {v}: there is no migration with that version"
+        ))
+        .into());
+    }
+    let mut client = db.connect().await.map_err(db_error)?;
+    if dry_run {
+        let history = runner::applied(&client).await.map_err(db_error)?;
+        let rows = runner::status(&files, &history);
+        let pending: Vec<&runner::Row> = rows
+            .iter()
+            .filter(|r| r.state == State::Pending && target.is_none_or(|t| r.version <= t))
+            .collect();
+        let mut text = String::new();
+        for r in &pending {
+            let _ = writeln!(
+                text,
+                "would apply V{}__{}  ({})",
+                r.version,
+                r.name,
+                r.file.as_deref().unwrap_or("")
+            );
+        }
+        if pending.is_empty() {
+            text.push_str("nothing to apply\n");
+        }
+        let names: Vec<String> = pending
+            .iter()
+            .map(|r| format!("V{}__{}", r.version, r.name))
+            .collect();
+        printer.report(&text, &json!({"dry_run": true, "pending": names}));
+        return Ok(ExitStatus::Success);
+    }
+    let on_event = |event: Event| match event {
+        Event::Waiting => {
+            printer.status("another migration run holds the lock; waiting for it to finish…")
+        }
+        Event::Locked(waited) if waited.as_millis() > 100 => {
+            printer.debug(&format!("lock acquired after {} ms", waited.as_millis()))
+        }
+        Event::Locked(_) => {}
+    };
+    let report = runner::migrate(&mut client, &files, target, &on_event)
+        .await
+        .map_err(db_error)?;
+    let text = if report.applied.is_empty() {
+        let head = files
+            .iter()
+            .map(|f| f.version)
+            .max()
+            .map_or("no migrations".into(), |v| format!("V{v}"));
+        format!("nothing to apply: {} is at {head}\n", db.dbname())
+    } else {
+        let mut t = String::new();
+        for name in &report.applied {
+            let _ = writeln!(t, "applied {name}");
+        }
+        let _ = writeln!(
+            t,
+            "{} migration(s) in {} ms",
+            report.applied.len(),
+            report.took_ms
+        );
+        t
+    };
+    printer.report(&text, &json!({"applied": report.applied, "waited_ms": report.waited_ms, "took_ms": report.took_ms}));
+    Ok(ExitStatus::Success)
+}
+
+async fn status(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {
+    let (db, _) = database(ctx, args)?;
+    let (_, files) = migration_files(ctx)?;
+    let client = db.connect().await.map_err(db_error)?;
+    let history = runner::applied(&client).await.map_err(db_error)?;
+    let rows = runner::status(&files, &history);
+    let bad = rows
+        .iter()
+        .any(|r| matches!(r.state, State::Divergent | State::Missing));
+    let mut text = String::new();
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4) + 6;
+    for r in &rows {
+        let label = format!("V{}__{}", r.version, r.name);
+        let state = match r.state {
+            State::Applied => "applied",
+            State::Pending => "pending",
+            State::Divergent => "DIVERGENT",
+            State::Missing => "MISSING",
+        };
+        let when = r.applied_on.as_deref().unwrap_or("");
+        let _ = writeln!(text, "{label:<width$} {state:<9} {when}");
+        match r.state {
+            State::Divergent => {
+                let _ = writeln!(
+                    text,
+                    "    {} changed since it was applied: checksum now {}, applied {}",
+                    r.file.as_deref().unwrap_or(""),
+                    r.checksum.as_deref().unwrap_or("?"),
+                    r.applied_checksum.as_deref().unwrap_or("?")
+                );
+            }
+            State::Missing => {
+                let _ = writeln!(text, "    applied on {when} but its file is gone");
+            }
+            _ => {}
+        }
+    }
+    let count = |s: State| rows.iter().filter(|r| r.state == s).count();
+    let _ = writeln!(
+        text,
+        "{} applied, {} pending, {} divergent, {} missing",
+        count(State::Applied),
+        count(State::Pending),
+        count(State::Divergent),
+        count(State::Missing)
+    );
+    printer.report(
+        &text,
+        &json!({"database": db.redacted(), "ok": !bad, "migrations": rows}),
+    );
+    Ok(if bad {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// A throwaway database on the same server, dropped when the work is done.
+fn scratch_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("goodgo_verify_{}_{nanos}", std::process::id())
+}
+
+async fn verify(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {
+    let (db, _) = database(ctx, args)?;
+    let (_, files) = migration_files(ctx)?;
+    let pg_dump = tools::find_pg_binary(
+        "pg_dump",
+        ctx.workspace.settings.pg_bin_dir.value.as_deref(),
+    )
+    .ok_or_else(|| {
+        UserError::failed("pg_dump is not installed")
+            .with_hint("`goodgo doctor` says how to install it")
+    })?;
+    // Reach the server first, so a wrong URL is reported as such.
+    drop(db.connect().await.map_err(db_error)?);
+    let name = scratch_name();
+    admin::create_database(&db, &name).await.map_err(db_error)?;
+    let scratch = db.with_dbname(&name);
+    let outcome = async {
+        let mut client = scratch.connect().await?;
+        runner::migrate(&mut client, &files, None, &|_| {}).await?;
+        drop(client);
+        let expected = schema::dump_schema(&pg_dump, &scratch)?;
+        let actual = schema::dump_schema(&pg_dump, &db)?;
+        Ok::<_, DbError>((expected, actual))
+    }
+    .await;
+    let dropped = admin::drop_database(&db, &name).await;
+    let (expected, actual) = outcome.map_err(db_error)?;
+    dropped.map_err(db_error)?;
+    match schema::diff(
+        &expected,
+        &actual,
+        "migrations (fresh database)",
+        &format!("{} (target)", db.dbname()),
+    ) {
+        None => {
+            printer.report(
+                &format!("{} matches its {} migration(s)\n", db.dbname(), files.len()),
+                &json!({"ok": true, "drift": null}),
+            );
+            Ok(ExitStatus::Success)
+        }
+        Some(drift) => {
+            printer.report(
+                &format!("{} has drifted from its migrations:\n{drift}", db.dbname()),
+                &json!({"ok": false, "drift": drift}),
+            );
+            Ok(ExitStatus::Failure)
+        }
+    }
+}
+
+async fn reset(
+    ctx: &Context,
+    args: &DbArgs,
+    yes: bool,
+    listings: u64,
+    no_seed: bool,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let (db, _) = database(ctx, args)?;
+    let settings = &ctx.workspace.settings;
+    if settings.env.value == Environment::Production {
+        return Err(UserError::input(format!(
+            "refusing to reset {}: this workspace is a production environment ({} = production)",
+            db.redacted(),
+            match &settings.env.source {
+                Source::Env(name) => name.to_string(),
+                other => format!("`env` in {other}"),
+            }
+        ))
+        .with_hint(
+            "reset drops every table and row; it never runs in production, whatever the flags",
+        )
+        .into());
+    }
+    let name = db.dbname();
+    if name == "postgres" || name == "template0" || name == "template1" {
+        return Err(UserError::input(format!(
+            "refusing to drop the maintenance database `{name}`"
+        ))
+        .with_hint("point --database-url or GOODGO_DATABASE_URL at the application's own database")
+        .into());
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UserError::input(format!(
+                "reset drops database `{name}`; pass --yes to confirm when not at a terminal"
+            ))
+            .into());
+        }
+        printer.stderr(&format!(
+            "This drops database `{name}` at {} with all its data.\nType its name to confirm: ",
+            db.redacted()
+        ));
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != name {
+            printer.stderr("not confirmed; nothing was changed\n");
+            return Ok(ExitStatus::Failure);
+        }
+    }
+    let (_, files) = migration_files(ctx)?;
+    let maintenance = db.with_dbname("postgres");
+    admin::drop_database(&maintenance, &name)
+        .await
+        .map_err(db_error)?;
+    admin::create_database(&maintenance, &name)
+        .await
+        .map_err(db_error)?;
+    let mut client = db.connect().await.map_err(db_error)?;
+    let report = runner::migrate(&mut client, &files, None, &|_| {})
+        .await
+        .map_err(db_error)?;
+    printer.status(&format!(
+        "recreated {name} and applied {} migration(s)",
+        report.applied.len()
+    ));
+    if no_seed {
+        printer.report(
+            &format!("reset {name}\n"),
+            &json!({"reset": name, "applied": report.applied}),
+        );
+        return Ok(ExitStatus::Success);
+    }
+    let done = seed::seed(&mut client, listings).await.map_err(db_error)?;
+    report_seed(&done, printer);
+    Ok(ExitStatus::Success)
+}
+
+/// squawk's own exit status decides: any finding fails the lint.
+async fn lint(ctx: &Context, args: &DbArgs, all: bool, printer: &Printer) -> Result<ExitStatus> {
+    let (dir, files) = migration_files(ctx)?;
+    let targets: Vec<&MigrationFile> = if all {
+        files.iter().collect()
+    } else {
+        let (db, _) = database(ctx, args).map_err(|e| {
+            e.context(
+                "`db lint` lints pending migrations, so it needs the database (or pass --all)",
+            )
+        })?;
+        let client = db.connect().await.map_err(db_error)?;
+        let history = runner::applied(&client).await.map_err(db_error)?;
+        let rows = runner::status(&files, &history);
+        files
+            .iter()
+            .filter(|f| {
+                rows.iter()
+                    .any(|r| r.version == f.version && r.state == State::Pending)
+            })
+            .collect()
+    };
+    if targets.is_empty() {
+        printer.report(
+            "no pending migrations to lint\n",
+            &json!({"files": [], "findings": []}),
+        );
+        return Ok(ExitStatus::Success);
+    }
+    let squawk = tools::which("squawk").ok_or_else(|| {
+        UserError::failed("squawk is not installed")
+            .with_hint("install the migration linter: `pip install squawk-cli`")
+    })?;
+    let paths: Vec<PathBuf> = targets
+        .iter()
+        .map(|f| dir.join(f.path.file_name().unwrap_or_default()))
+        .collect();
+    let out = std::process::Command::new(&squawk)
+        .args(["--reporter", "json"])
+        .args(&paths)
+        .current_dir(&ctx.workspace.root)
+        .output()
+        .with_context(|| format!("running {}", squawk.display()))?;
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).map_err(|_| {
+        UserError::failed(format!(
+            "squawk did not report JSON: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    })?;
+    let mut text = String::new();
+    let mut shown_findings = Vec::new();
+    for f in &findings {
+        let file = PathBuf::from(f["file"].as_str().unwrap_or(""));
+        let file = ctx.workspace.display_path(&ctx.workspace.root.join(file));
+        // squawk counts lines and columns from 0.
+        let line = f["line"].as_u64().unwrap_or(0) + 1;
+        let col = f["column"].as_u64().unwrap_or(0) + 1;
+        let level = f["level"].as_str().unwrap_or("warning").to_lowercase();
+        let rule = f["rule_name"].as_str().unwrap_or("");
+        let message = f["message"].as_str().unwrap_or("");
+        let _ = writeln!(
+            text,
+            "{}:{line}:{col}: {level}: {message} [{rule}]",
+            file.display()
+        );
+        if let Some(help) = f["help"].as_str() {
+            let _ = writeln!(text, "    help: {help}");
+        }
+        shown_findings.push(json!({"file": file, "line": line, "col": col, "level": level, "rule": rule, "message": message, "help": f["help"]}));
+    }
+    let _ = writeln!(
+        text,
+        "{} finding(s) in {} migration(s)",
+        findings.len(),
+        targets.len()
+    );
+    let linted: Vec<String> = targets
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    printer.report(&text, &json!({"files": linted, "findings": shown_findings}));
+    Ok(if findings.is_empty() && out.status.success() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+fn psql(ctx: &Context, args: &DbArgs) -> Result<ExitStatus> {
+    let (db, _) = database(ctx, args)?;
+    let psql = tools::find_pg_binary("psql", ctx.workspace.settings.pg_bin_dir.value.as_deref())
+        .ok_or_else(|| {
+            UserError::failed("psql is not installed")
+                .with_hint("`goodgo doctor` says how to install it")
+        })?;
+    let (libpq, password) = db.libpq_args();
+    let mut cmd = std::process::Command::new(psql);
+    cmd.args(libpq);
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let status = cmd.status().context("running psql")?;
+    Ok(if status.success() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}

@@ -1,0 +1,466 @@
+//! `goodgo db` against a real PostgreSQL server (started by `cargo xtask test`).
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
+
+mod support;
+
+use std::fs;
+
+use support::{TestDb, goodgo, run, workspace_with_migrations};
+
+fn db(ws: &tempfile::TempDir, db: &TestDb) -> std::process::Command {
+    let mut cmd = goodgo(ws.path());
+    cmd.env("GOODGO_DATABASE_URL", &db.url).arg("db");
+    cmd
+}
+
+#[test]
+fn fresh_database_to_head_then_every_status_kind() {
+    let Some(test_db) = TestDb::create("status_kinds") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    let status = run(db(&ws, &test_db).args(["status", "--json"]));
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let states: Vec<String> = status.json()["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states, ["pending"; 4]);
+
+    let dry = run(db(&ws, &test_db).args(["migrate", "--dry-run", "--target", "2"]));
+    assert_eq!(dry.stdout.lines().count(), 2, "{}", dry.stdout);
+    assert_eq!(
+        test_db.sql("SELECT to_regclass('refinery_schema_history') IS NULL"),
+        "t",
+        "dry run changes nothing"
+    );
+
+    let out = run(db(&ws, &test_db).arg("migrate"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("applied V1__users_and_tokens\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        test_db.sql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,2,3,4"
+    );
+    let again = run(db(&ws, &test_db).arg("migrate"));
+    assert_eq!(
+        (again.code, again.stdout.as_str()),
+        (
+            0,
+            format!("nothing to apply: {} is at V4\n", test_db.name).as_str()
+        )
+    );
+
+    // Divergent: an applied file changed.
+    let v2 = ws.path().join("migrations/V2__listings.sql");
+    let original = fs::read_to_string(&v2).unwrap();
+    fs::write(&v2, format!("{original}\n-- an edit after the fact\n")).unwrap();
+    let out = run(db(&ws, &test_db).arg("status"));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("V2__listings") && out.stdout.contains("DIVERGENT"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("migrations/V2__listings.sql changed since it was applied: checksum now"),
+        "{}",
+        out.stdout
+    );
+    let refused = run(db(&ws, &test_db).arg("migrate"));
+    assert_eq!(refused.code, 1, "migrate refuses a changed history");
+    assert!(
+        refused
+            .stderr
+            .contains("applied migrations must not change"),
+        "{}",
+        refused.stderr
+    );
+    fs::write(&v2, original).unwrap();
+
+    // Missing: an applied file deleted.
+    fs::remove_file(ws.path().join("migrations/V4__audit_log.sql")).unwrap();
+    let json = run(db(&ws, &test_db).args(["status", "--json"]));
+    assert_eq!(json.code, 1);
+    let last = json.json()["migrations"][3].clone();
+    assert_eq!(
+        (last["version"].as_i64(), last["state"].as_str()),
+        (Some(4), Some("missing"))
+    );
+}
+
+#[test]
+fn eight_concurrent_migrators_apply_each_migration_once() {
+    let Some(test_db) = TestDb::create("concurrent") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            db(&ws, &test_db)
+                .arg("migrate")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied_lines = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        applied_lines += String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("applied V"))
+            .count();
+    }
+    assert_eq!(
+        applied_lines, 4,
+        "each migration reported applied by exactly one runner"
+    );
+    assert_eq!(
+        test_db.sql("SELECT count(*), count(DISTINCT version) FROM refinery_schema_history"),
+        "4|4"
+    );
+    assert_eq!(
+        test_db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+        "8"
+    );
+}
+
+#[test]
+fn a_broken_migration_in_the_middle() {
+    let Some(test_db) = TestDb::create("broken") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    let dir = ws.path().join("migrations");
+    fs::rename(
+        dir.join("V3__subscriptions_and_payments.sql"),
+        dir.join("V5__subscriptions_and_payments.sql"),
+    )
+    .unwrap();
+    fs::write(dir.join("V3__broken.sql"), "-- V3: half good, half bad\nCREATE TABLE first_half (id int);\n\nCREATE TABEL second_half (id int);\n").unwrap();
+    let out = run(db(&ws, &test_db).arg("migrate"));
+    assert_eq!(
+        out.code, 2,
+        "a migration the server rejects is bad input: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .starts_with("error: migrations/V3__broken.sql:4:8: syntax error at or near \"TABEL\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        test_db.sql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,2"
+    );
+    assert_eq!(
+        test_db.sql("SELECT to_regclass('first_half') IS NULL"),
+        "t",
+        "the failing migration left nothing behind"
+    );
+    assert_eq!(
+        test_db.sql("SELECT to_regclass('listings') IS NOT NULL"),
+        "t",
+        "the ones before it stay"
+    );
+}
+
+#[test]
+fn verify_finds_a_column_added_by_hand() {
+    let Some(test_db) = TestDb::create("verify") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
+    let clean = run(db(&ws, &test_db).arg("verify"));
+    assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
+    test_db.sql("ALTER TABLE listings ADD COLUMN handmade text");
+    let drift = run(db(&ws, &test_db).arg("verify"));
+    assert_eq!(drift.code, 1);
+    assert!(
+        drift.stdout.contains("+    handmade text"),
+        "{}",
+        drift.stdout
+    );
+    let scratch =
+        test_db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify_%'");
+    assert_eq!(scratch, "0", "the throwaway database is dropped");
+}
+
+#[test]
+fn reset_refuses_in_production_and_without_confirmation() {
+    let Some(test_db) = TestDb::create("reset") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
+    test_db
+        .sql("INSERT INTO users (email, password_hash) VALUES ('keep@x.test', '$argon2id$v=19$x')");
+
+    let out = run(db(&ws, &test_db)
+        .env("GOODGO_ENV", "production")
+        .args(["reset", "--yes"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("refusing to reset") && out.stderr.contains("GOODGO_ENV = production"),
+        "{}",
+        out.stderr
+    );
+    let prod = workspace_with_migrations("env: production\n");
+    let out = run(db(&prod, &test_db).args(["reset", "--yes"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`env` in goodgo.yaml"),
+        "{}",
+        out.stderr
+    );
+    let out = run(db(&ws, &test_db)
+        .arg("reset")
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(out.code, 2, "no terminal, no --yes: {}", out.stderr);
+    assert_eq!(
+        test_db.sql("SELECT count(*) FROM users WHERE email = 'keep@x.test'"),
+        "1",
+        "nothing lost"
+    );
+
+    let out = run(db(&ws, &test_db).args(["reset", "--yes", "--listings", "200"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        test_db.sql("SELECT count(*) FROM users WHERE email = 'keep@x.test'"),
+        "0"
+    );
+    assert_eq!(test_db.sql("SELECT count(*) FROM listings"), "200");
+}
+
+#[test]
+fn seed_is_deterministic_and_refuses_a_full_database() {
+    let Some(a) = TestDb::create("seed_a") else {
+        return;
+    };
+    let Some(b) = TestDb::create("seed_b") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    for d in [&a, &b] {
+        assert_eq!(run(db(&ws, d).arg("migrate")).code, 0);
+        let out = run(db(&ws, d).args(["seed", "--listings", "3000"]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let fingerprint = "SELECT md5(string_agg(concat_ws('|', id, owner_id, title, price, city, district, bedrooms, status, published_at), ',' ORDER BY id)) FROM listings";
+    assert_eq!(a.sql(fingerprint), b.sql(fingerprint));
+    assert_eq!(a.sql("SELECT count(DISTINCT city) >= 6, count(DISTINCT property_type) = 7, count(*) FILTER (WHERE status = 'active') > 2000 FROM listings"), "t|t|t");
+    let again = run(db(&ws, &a).args(["seed", "--listings", "10"]));
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already has"), "{}", again.stderr);
+}
+
+#[test]
+fn new_and_lint() {
+    let Some(test_db) = TestDb::create("lint") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    let out = run(goodgo(ws.path()).args(["db", "lint", "--all"]));
+    if out.code != 0 && out.stderr.contains("squawk is not installed") {
+        assert!(!support::strict(), "cargo xtask test installs squawk");
+        support::skip("new_and_lint", "squawk is not installed");
+        return;
+    }
+    assert_eq!(
+        out.code, 0,
+        "the project's migrations lint clean: {}{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
+
+    let created = run(goodgo(ws.path()).args(["db", "new", "Add listing views!"]));
+    assert_eq!(
+        (created.code, created.stdout.as_str()),
+        (0, "created migrations/V5__add_listing_views.sql\n")
+    );
+    let path = ws.path().join("migrations/V5__add_listing_views.sql");
+    let mut sql = fs::read_to_string(&path).unwrap();
+    assert!(sql.starts_with("-- V5: Add listing views!\n"));
+    sql.push_str("ALTER TABLE listings ADD COLUMN views integer NOT NULL;\n");
+    fs::write(&path, &sql).unwrap();
+    let lines = sql.lines().count();
+
+    let out = run(db(&ws, &test_db).arg("lint"));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("migrations/V5__add_listing_views.sql:{lines}:")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("[adding-required-field]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("V2__listings"),
+        "only pending migrations are linted"
+    );
+    assert!(
+        out.stdout.ends_with("in 1 migration(s)\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn url_and_psql() {
+    let Some(test_db) = TestDb::create("url") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    let out = run(db(&ws, &test_db).arg("url"));
+    assert_eq!(out.stdout.trim(), test_db.url);
+    let out = run(goodgo(ws.path()).args(["db", "--database-url", &test_db.url, "url", "--json"]));
+    assert_eq!(out.json()["source"], "--database-url");
+    let mut child = db(&ws, &test_db)
+        .arg("psql")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 6 * 7 AS answer;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+
+    let none = run(goodgo(ws.path()).args(["db", "url"]));
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr.contains("hint: pass --database-url"),
+        "{}",
+        none.stderr
+    );
+}
+
+/// On seeded data, the search queries the API runs are served by the schema's indexes.
+#[test]
+fn search_queries_use_the_indexes() {
+    let Some(test_db) = TestDb::create("explain") else {
+        return;
+    };
+    let ws = workspace_with_migrations("");
+    assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
+    assert_eq!(
+        run(db(&ws, &test_db).args(["seed", "--listings", "30000"])).code,
+        0
+    );
+    use goodgo_db::search::{Filters, Param, Sort};
+    let cases: Vec<(Filters, &str)> = vec![
+        (
+            Filters {
+                limit: 20,
+                ..Filters::default()
+            },
+            "listings_active_recent_idx",
+        ),
+        (
+            Filters {
+                city: Some("Da Nang".into()),
+                min_bedrooms: Some(2),
+                limit: 20,
+                ..Filters::default()
+            },
+            "listings_active_city_recent_idx",
+        ),
+        (
+            Filters {
+                q: Some("charming villa".into()),
+                sort: Sort::Relevance,
+                limit: 20,
+                ..Filters::default()
+            },
+            "listings_active_search_idx",
+        ),
+        (
+            Filters {
+                sort: Sort::PriceAsc,
+                limit: 20,
+                ..Filters::default()
+            },
+            "listings_active_price_idx",
+        ),
+        (
+            Filters {
+                min_price: Some("100000".into()),
+                max_price: Some("120000".into()),
+                sort: Sort::PriceAsc,
+                limit: 20,
+                ..Filters::default()
+            },
+            "listings_active_price_idx",
+        ),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = goodgo_db::admin::Target::parse(&test_db.url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        for (filters, index) in cases {
+            let q = filters.to_query();
+            let params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync>> = q
+                .params
+                .iter()
+                .map(|p| -> Box<dyn tokio_postgres::types::ToSql + Sync> {
+                    match p {
+                        Param::Text(t) => Box::new(t.clone()),
+                        Param::Int(i) => Box::new(*i),
+                    }
+                })
+                .collect();
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                params.iter().map(|b| b.as_ref()).collect();
+            let rows = client
+                .query(&format!("EXPLAIN {}", q.sql), &refs)
+                .await
+                .unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains(&format!("Index Scan using {index}"))
+                    || plan.contains(&format!("Bitmap Index Scan on {index}")),
+                "{filters:?} should use {index}:\n{plan}"
+            );
+            assert!(!plan.contains("Seq Scan"), "{filters:?}:\n{plan}");
+            // And the query runs and answers.
+            let found = client.query(&q.sql, &refs).await.unwrap();
+            assert!(!found.is_empty(), "{filters:?} finds seeded listings");
+        }
+    });
+}

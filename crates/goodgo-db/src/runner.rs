@@ -1,0 +1,277 @@
+//! Applying migrations with refinery, serialised by a PostgreSQL advisory lock, and
+//! comparing a database's history with the files.
+
+use std::time::{Duration, Instant};
+
+use refinery_core::{Runner, Target as RefineryTarget};
+use tokio_postgres::Client;
+
+use crate::DbError;
+use crate::migrations::{MigrationFile, line_col};
+
+/// The advisory lock every goodgo migrator takes ("goodgomi" as bytes).
+pub const LOCK_KEY: i64 = 0x676f_6f64_676f_6d69;
+
+/// refinery's history table.
+pub const HISTORY_TABLE: &str = "refinery_schema_history";
+
+/// One row of the history table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    pub version: i32,
+    pub name: String,
+    pub applied_on: String,
+    pub checksum: String,
+}
+
+/// The history, oldest first; empty when nothing was ever applied.
+pub async fn applied(client: &Client) -> Result<Vec<Applied>, DbError> {
+    let exists: bool = client
+        .query_one(
+            &format!("SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL"),
+            &[],
+        )
+        .await
+        .map_err(|e| DbError::pg("reading the migration history", &e))?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| DbError::pg("reading the migration history", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Applied {
+            version: r.get(0),
+            name: r.get(1),
+            applied_on: r.get(2),
+            checksum: r.get(3),
+        })
+        .collect())
+}
+
+/// Where each migration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Applied,
+    Pending,
+    /// Applied, but the file changed since.
+    Divergent,
+    /// Applied, but the file is gone.
+    Missing,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub version: i32,
+    pub name: String,
+    pub state: State,
+    /// The file's path, when there is a file.
+    pub file: Option<String>,
+    /// The checksum of the file now.
+    pub checksum: Option<String>,
+    /// The checksum recorded when it was applied.
+    pub applied_checksum: Option<String>,
+    pub applied_on: Option<String>,
+}
+
+/// Files against history, by version. Pure.
+pub fn status(files: &[MigrationFile], history: &[Applied]) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    for f in files {
+        let applied = history.iter().find(|a| a.version == f.version);
+        let checksum = f.checksum().to_string();
+        let state = match applied {
+            None => State::Pending,
+            Some(a) if a.checksum == checksum && a.name == f.name => State::Applied,
+            Some(_) => State::Divergent,
+        };
+        rows.push(Row {
+            version: f.version,
+            name: f.name.clone(),
+            state,
+            file: Some(f.path.display().to_string()),
+            checksum: Some(checksum),
+            applied_checksum: applied.map(|a| a.checksum.clone()),
+            applied_on: applied.map(|a| a.applied_on.clone()),
+        });
+    }
+    for a in history {
+        if !files.iter().any(|f| f.version == a.version) {
+            rows.push(Row {
+                version: a.version,
+                name: a.name.clone(),
+                state: State::Missing,
+                file: None,
+                checksum: None,
+                applied_checksum: Some(a.checksum.clone()),
+                applied_on: Some(a.applied_on.clone()),
+            });
+        }
+    }
+    rows.sort_by_key(|r| r.version);
+    rows
+}
+
+/// What happened during [`migrate`], for progress output.
+pub enum Event {
+    /// Another runner holds the lock; this one waits.
+    Waiting,
+    /// The lock is ours after this long.
+    Locked(Duration),
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// What this run applied, in order (`V{n}__{name}`).
+    pub applied: Vec<String>,
+    pub waited_ms: u64,
+    pub took_ms: u64,
+}
+
+/// Applies the pending migrations up to `target` (all when `None`), each in its own
+/// transaction, while holding the advisory lock [`LOCK_KEY`] on this session: concurrent
+/// runners queue behind it and then find nothing left to do. A migration the server
+/// rejects is reported at its line in the file; the ones before it stay applied.
+pub async fn migrate(
+    client: &mut Client,
+    files: &[MigrationFile],
+    target: Option<i32>,
+    on_event: &dyn Fn(Event),
+) -> Result<Report, DbError> {
+    let start = Instant::now();
+    let got: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+        .await
+        .map_err(|e| DbError::pg("taking the migration lock", &e))?
+        .get(0);
+    if !got {
+        on_event(Event::Waiting);
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+            .await
+            .map_err(|e| DbError::pg("waiting for the migration lock", &e))?;
+    }
+    let waited = start.elapsed();
+    on_event(Event::Locked(waited));
+    let result = run_locked(client, files, target).await;
+    // Ending the session would release it too; say so explicitly for the next user of it.
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await;
+    let applied = result?;
+    Ok(Report {
+        applied,
+        waited_ms: millis(waited),
+        took_ms: millis(start.elapsed()),
+    })
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn run_locked(
+    client: &mut Client,
+    files: &[MigrationFile],
+    target: Option<i32>,
+) -> Result<Vec<String>, DbError> {
+    // refinery refuses divergent or missing history itself; checking first gives a clearer
+    // message naming the file and both checksums.
+    let history = applied(client).await?;
+    let rows = status(files, &history);
+    if let Some(bad) = rows.iter().find(|r| r.state == State::Divergent) {
+        return Err(DbError::History(format!(
+            "{} was applied with checksum {} but the file now has {}; applied migrations must not change (add a new migration instead)",
+            bad.file.as_deref().unwrap_or(""),
+            bad.applied_checksum.as_deref().unwrap_or("?"),
+            bad.checksum.as_deref().unwrap_or("?"),
+        )));
+    }
+    if let Some(gone) = rows.iter().find(|r| r.state == State::Missing) {
+        return Err(DbError::History(format!(
+            "V{}__{} is applied but its file is missing from the migrations folder",
+            gone.version, gone.name
+        )));
+    }
+    let pending: Vec<&MigrationFile> = files
+        .iter()
+        .filter(|f| {
+            rows.iter()
+                .any(|r| r.version == f.version && r.state == State::Pending)
+        })
+        .collect();
+    let migrations: Vec<_> = files.iter().map(|f| f.migration.clone()).collect();
+    let runner = Runner::new(&migrations)
+        .set_grouped(false)
+        .set_abort_divergent(true)
+        .set_abort_missing(true)
+        .set_target(match target {
+            Some(v) => RefineryTarget::Version(v),
+            None => RefineryTarget::Latest,
+        });
+    match runner.run_async(client).await {
+        Ok(report) => Ok(report
+            .applied_migrations()
+            .iter()
+            .map(|m| m.to_string())
+            .collect()),
+        Err(err) => {
+            let done: Vec<String> = err
+                .report()
+                .map(|r| {
+                    r.applied_migrations()
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let failed = pending.iter().find(|f| !done.contains(&f.label()));
+            Err(explain_failure(&err, failed.copied()))
+        }
+    }
+}
+
+/// Turns refinery's error into `file:line:col: the server's message`.
+fn explain_failure(err: &refinery_core::Error, failed: Option<&MigrationFile>) -> DbError {
+    let pg = std::error::Error::source(err)
+        .and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
+        .or_else(|| match err.kind() {
+            refinery_core::error::Kind::Connection(_, source) => {
+                source.downcast_ref::<tokio_postgres::Error>()
+            }
+            _ => None,
+        });
+    let (Some(file), Some(pg)) = (failed, pg) else {
+        return DbError::Other(format!("migration failed: {err}"));
+    };
+    let Some(db) = pg.as_db_error() else {
+        return DbError::Other(format!("{}: {}", file.path.display(), crate::describe(pg)));
+    };
+    let (line, col) = match db.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(pos)) => {
+            line_col(&file.sql, *pos as usize)
+        }
+        _ => (1, 1),
+    };
+    let mut message = db.message().to_string();
+    if let Some(hint) = db.hint() {
+        message.push_str(&format!(" (hint: {hint})"));
+    }
+    message.push_str(&format!("; {} was not applied", file.label()));
+    DbError::File {
+        path: file.path.clone(),
+        line,
+        col,
+        message,
+    }
+}

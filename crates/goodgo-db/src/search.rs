@@ -1,0 +1,220 @@
+//! The listing search: filters in, one parameterised SQL query out. Shared by the API and
+//! by the tests that check the schema's indexes serve it. Pure: no database here.
+//!
+//! Only active listings are searched. Pagination is keyset: the cursor carries the sort
+//! key and id of the last row seen, so pages never skip or repeat a row as data changes.
+
+use std::fmt::Write as _;
+
+/// How results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best full-text match first (needs `q`; without it, newest).
+    Relevance,
+    #[default]
+    Newest,
+    PriceAsc,
+    PriceDesc,
+}
+
+/// The filters of a search. Text values are passed as parameters, never spliced in.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub q: Option<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+    pub min_price: Option<String>,
+    pub max_price: Option<String>,
+    pub min_bedrooms: Option<i16>,
+    pub property_type: Option<String>,
+    pub listing_type: Option<String>,
+    pub sort: Sort,
+    /// The last row of the previous page: its sort key (as text) and id.
+    pub after: Option<(String, i64)>,
+    /// Rows wanted (the query asks for one more, to know whether a next page exists).
+    pub limit: i64,
+}
+
+/// A query and its parameters, all bound as text (or bigint for ids and limits) and cast
+/// in SQL, so callers need no PostgreSQL type mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// The columns every search returns, in this order.
+pub const COLUMNS: &str = "id, title, price::text, currency, listing_type::text, property_type::text, bedrooms, bathrooms, area_m2::text, address, city, district, published_at";
+
+impl Filters {
+    pub fn effective_sort(&self) -> Sort {
+        match (self.sort, &self.q) {
+            (Sort::Relevance, None) => Sort::Newest,
+            (sort, _) => sort,
+        }
+    }
+
+    /// Builds the query.
+    pub fn to_query(&self) -> Query {
+        let mut params: Vec<Param> = Vec::new();
+        let mut p = |v: Param| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        let sort = self.effective_sort();
+        let mut sql = String::new();
+        let q_param = self.q.as_ref().map(|q| p(Param::Text(q.clone())));
+        let rank = q_param
+            .as_ref()
+            .map(|q| format!("ts_rank(search, websearch_to_tsquery('simple', {q}::text))"))
+            .unwrap_or_else(|| "0::real".into());
+        let _ = write!(
+            sql,
+            "SELECT {COLUMNS}, {rank} AS rank FROM listings WHERE status = 'active'"
+        );
+        if let Some(q) = &q_param {
+            let _ = write!(
+                sql,
+                " AND search @@ websearch_to_tsquery('simple', {q}::text)"
+            );
+        }
+        if let Some(v) = &self.city {
+            let _ = write!(sql, " AND city = {}::text", p(Param::Text(v.clone())));
+        }
+        if let Some(v) = &self.district {
+            let _ = write!(sql, " AND district = {}::text", p(Param::Text(v.clone())));
+        }
+        if let Some(v) = &self.min_price {
+            let _ = write!(
+                sql,
+                " AND price >= {}::text::numeric",
+                p(Param::Text(v.clone()))
+            );
+        }
+        if let Some(v) = &self.max_price {
+            let _ = write!(
+                sql,
+                " AND price <= {}::text::numeric",
+                p(Param::Text(v.clone()))
+            );
+        }
+        if let Some(v) = self.min_bedrooms {
+            let _ = write!(
+                sql,
+                " AND bedrooms >= {}::bigint",
+                p(Param::Int(i64::from(v)))
+            );
+        }
+        if let Some(v) = &self.property_type {
+            let _ = write!(
+                sql,
+                " AND property_type = {}::text::property_type",
+                p(Param::Text(v.clone()))
+            );
+        }
+        if let Some(v) = &self.listing_type {
+            let _ = write!(
+                sql,
+                " AND listing_type = {}::text::listing_type",
+                p(Param::Text(v.clone()))
+            );
+        }
+        if let Some((key, id)) = &self.after {
+            let key_param = p(Param::Text(key.clone()));
+            let id_param = p(Param::Int(*id));
+            let cond = match sort {
+                Sort::Newest => format!(
+                    "(published_at, id) < ({key_param}::text::timestamptz, {id_param}::bigint)"
+                ),
+                Sort::PriceAsc => {
+                    format!("(price, id) > ({key_param}::text::numeric, {id_param}::bigint)")
+                }
+                Sort::PriceDesc => {
+                    format!("(price, id) < ({key_param}::text::numeric, {id_param}::bigint)")
+                }
+                Sort::Relevance => {
+                    format!("({rank}, id) < ({key_param}::text::real, {id_param}::bigint)")
+                }
+            };
+            let _ = write!(sql, " AND {cond}");
+        }
+        let order = match sort {
+            // Qualified: the select list casts price to text under the same name, and ORDER BY
+            // would otherwise sort by that text.
+            Sort::Newest => "listings.published_at DESC, listings.id DESC",
+            Sort::PriceAsc => "listings.price ASC, listings.id ASC",
+            Sort::PriceDesc => "listings.price DESC, listings.id DESC",
+            Sort::Relevance => "rank DESC, listings.id DESC",
+        };
+        let limit = p(Param::Int(self.limit.clamp(1, 100) + 1));
+        let _ = write!(sql, " ORDER BY {order} LIMIT {limit}::bigint");
+        Query { sql, params }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_parameters_not_text() {
+        let f = Filters {
+            city: Some("Da Nang'; DROP TABLE users; --".into()),
+            min_bedrooms: Some(2),
+            limit: 20,
+            ..Filters::default()
+        };
+        let q = f.to_query();
+        assert!(!q.sql.contains("DROP"), "{}", q.sql);
+        assert_eq!(
+            q.params,
+            vec![
+                Param::Text("Da Nang'; DROP TABLE users; --".into()),
+                Param::Int(2),
+                Param::Int(21)
+            ]
+        );
+        assert!(
+            q.sql.ends_with(
+                "ORDER BY listings.published_at DESC, listings.id DESC LIMIT $3::bigint"
+            ),
+            "{}",
+            q.sql
+        );
+    }
+
+    #[test]
+    fn relevance_without_text_is_newest() {
+        let f = Filters {
+            sort: Sort::Relevance,
+            limit: 5,
+            ..Filters::default()
+        };
+        assert_eq!(f.effective_sort(), Sort::Newest);
+        let f = Filters {
+            sort: Sort::PriceAsc,
+            after: Some(("100.00".into(), 7)),
+            limit: 500,
+            ..Filters::default()
+        };
+        let q = f.to_query();
+        assert!(
+            q.sql
+                .contains("(price, id) > ($1::text::numeric, $2::bigint)"),
+            "{}",
+            q.sql
+        );
+        assert_eq!(
+            q.params.last(),
+            Some(&Param::Int(101)),
+            "limit is capped at 100"
+        );
+    }
+}
