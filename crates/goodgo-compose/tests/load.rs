@@ -1,0 +1,1028 @@
+//! Loading Compose text: shapes, interpolation, warnings and refusals, ordering, hashes.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use goodgo_compose::*;
+
+const DIR: &str = "/project";
+
+fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Project, ComposeError> {
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_str(text, Path::new(DIR), Path::new("c.yaml"), &|n| {
+        vars.get(n).cloned()
+    })
+}
+
+fn ok(text: &str) -> Project {
+    load_env(text, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(text: &str) -> String {
+    match load_env(text, &[]) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn svc(p: &Project, name: &str) -> Service {
+    p.services[name].clone()
+}
+
+fn warnings(p: &Project) -> Vec<String> {
+    p.diagnostics.iter().map(ToString::to_string).collect()
+}
+
+// ---- interpolation ---------------------------------------------------------------------
+
+#[test]
+fn interpolation_of_every_form() {
+    let text = r#"
+services:
+  app:
+    image: "${REGISTRY:-docker.io}/app:${TAG-latest}"
+    environment:
+      PLAIN: $USER_NAME
+      BRACED: ${USER_NAME}
+      DEFAULT: ${EMPTY:-fallback}
+      DASH: ${EMPTY-kept-empty}
+      ALT: ${USER_NAME:+yes}
+      ALT_UNSET: ${NOPE:+yes}
+      REQUIRED: ${USER_NAME:?needed}
+      DOLLARS: "$$HOME and $${X}"
+      $NOT_A_KEY: value
+"#;
+    let p = load_env(text, &[("USER_NAME", "ada"), ("EMPTY", "")]).unwrap();
+    let s = svc(&p, "app");
+    assert_eq!(s.image.as_deref(), Some("docker.io/app:latest"));
+    let env = &s.environment;
+    assert_eq!(env["PLAIN"], "ada");
+    assert_eq!(env["BRACED"], "ada");
+    assert_eq!(env["DEFAULT"], "fallback");
+    assert_eq!(env["DASH"], "");
+    assert_eq!(env["ALT"], "yes");
+    assert_eq!(env["ALT_UNSET"], "");
+    assert_eq!(env["REQUIRED"], "ada");
+    assert_eq!(env["DOLLARS"], "$HOME and ${X}");
+    assert_eq!(env["$NOT_A_KEY"], "value", "keys are not interpolated");
+    assert!(p.diagnostics.is_empty(), "{:?}", warnings(&p));
+}
+
+#[test]
+fn unset_variables_warn_once_at_their_first_use() {
+    let p = ok(
+        "services:\n  a:\n    image: x\n    environment:\n      - A=${MISSING}\n      - B=$MISSING\n",
+    );
+    assert_eq!(
+        warnings(&p),
+        ["c.yaml:5:9: warning: variable `MISSING` is not set; using an empty string"]
+    );
+    assert_eq!(svc(&p, "a").environment["A"], "");
+}
+
+#[test]
+fn required_variable_is_an_error_at_the_scalar() {
+    let e = err(
+        "services:\n  db:\n    image: postgres\n    environment:\n      PASSWORD: \"${DB_PASSWORD:?set DB_PASSWORD in .env}\"\n",
+    );
+    assert_eq!(
+        e,
+        "c.yaml:5:17: required variable `DB_PASSWORD` is not set: set DB_PASSWORD in .env"
+    );
+    let e = err("services:\n  db:\n    image: ${TAG?}\n");
+    assert_eq!(e, "c.yaml:3:12: required variable `TAG` is not set");
+}
+
+#[test]
+fn malformed_interpolation_is_an_error() {
+    let e = err("services:\n  a:\n    image: x\n    command: echo ${HOME\n");
+    assert!(e.starts_with("c.yaml:4:14: unclosed `${`"), "{e}");
+    let e = err("services:\n  a:\n    image: x\n    command: echo $1\n");
+    assert!(
+        e.starts_with("c.yaml:4:14: invalid interpolation `$1`"),
+        "{e}"
+    );
+    assert!(e.contains("`$$`"), "{e}");
+}
+
+#[test]
+fn dotenv_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "# settings\nTAG=1.2\nBOTH=from-dotenv\nDERIVED=v${TAG}\nLITERAL='${TAG}'\n",
+    )
+    .unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  a:\n    image: app:${TAG}\n    environment:\n      BOTH: ${BOTH}\n      DERIVED: ${DERIVED}\n      LITERAL: ${LITERAL}\n      TAG:\n",
+    )
+    .unwrap();
+    let env = |n: &str| (n == "BOTH").then(|| "from-env".to_string());
+    let p = load(&file, Path::new("compose.yaml"), &env).unwrap();
+    let s = svc(&p, "a");
+    assert_eq!(s.image.as_deref(), Some("app:1.2"));
+    assert_eq!(s.environment["BOTH"], "from-env");
+    assert_eq!(s.environment["DERIVED"], "v1.2");
+    assert_eq!(s.environment["LITERAL"], "${TAG}");
+    assert_eq!(
+        s.environment["TAG"], "1.2",
+        "a key without value reads .env too"
+    );
+    assert_eq!(p.dir, dir.path());
+}
+
+#[test]
+fn dotenv_errors_are_located_in_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "OK=1\nBAD='open\n").unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(&file, "services: {}\n").unwrap();
+    let e = load(&file, Path::new("app/compose.yaml"), &|_| None).unwrap_err();
+    assert_eq!(e.to_string(), "app/.env:2:5: unclosed ' quote");
+}
+
+// ---- environment and env_file ------------------------------------------------------------
+
+#[test]
+fn environment_list_and_map_forms() {
+    let p = load_env(
+        "services:\n  a:\n    image: x\n    environment:\n      - A=1\n      - B=\n      - C=x=y\n      - FROM_ENV\n      - ABSENT\n  b:\n    image: x\n    environment:\n      NUM: 8000\n      BOOL: true\n      NULL_FROM_ENV:\n      GONE: ~\n",
+        &[("FROM_ENV", "e"), ("NULL_FROM_ENV", "n")],
+    )
+    .unwrap();
+    let a = svc(&p, "a").environment;
+    assert_eq!(
+        a,
+        BTreeMap::from([
+            ("A".into(), "1".into()),
+            ("B".into(), String::new()),
+            ("C".into(), "x=y".into()),
+            ("FROM_ENV".into(), "e".into()),
+        ])
+    );
+    let b = svc(&p, "b").environment;
+    assert_eq!(b["NUM"], "8000");
+    assert_eq!(b["BOOL"], "true");
+    assert_eq!(b["NULL_FROM_ENV"], "n");
+    assert!(!b.contains_key("GONE"));
+}
+
+#[test]
+fn env_files_then_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("env")).unwrap();
+    std::fs::write(
+        dir.path().join("env/common.env"),
+        "# common\nA=common\nB=common\nC=${A}-ref\nexport D=\"two\\nlines\"\nE\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("local.env"), "B=local # wins over common\n").unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  a:\n    image: x\n    environment:\n      A: from-environment\n    env_file:\n      - env/common.env\n      - local.env\n      - path: missing.env\n        required: false\n  b:\n    image: x\n    env_file: local.env\n",
+    )
+    .unwrap();
+    let env = |n: &str| (n == "E").then(|| "from-process".to_string());
+    let p = load(&file, Path::new("compose.yaml"), &env).unwrap();
+    let a = svc(&p, "a").environment;
+    assert_eq!(a["A"], "from-environment");
+    assert_eq!(a["B"], "local");
+    assert_eq!(a["C"], "common-ref");
+    assert_eq!(a["D"], "two\nlines");
+    assert_eq!(a["E"], "from-process");
+    assert_eq!(svc(&p, "b").environment["B"], "local");
+}
+
+#[test]
+fn a_missing_env_file_is_an_error_at_its_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  a:\n    image: x\n    env_file:\n      - nope.env\n",
+    )
+    .unwrap();
+    let e = load(&file, Path::new("compose.yaml"), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("compose.yaml:5:9: services.a.env_file: cannot read `nope.env`"),
+        "{e}"
+    );
+}
+
+// ---- ports, volumes, durations, commands -----------------------------------------------------
+
+#[test]
+fn ports_short_and_long() {
+    let p = ok(r#"
+services:
+  web:
+    image: nginx
+    ports:
+      - 8080
+      - "8080:80"
+      - 127.0.0.1:8443:443
+      - "53:53/udp"
+      - "3000-3001:4000-4001"
+      - target: 9000
+        published: "9001"
+        host_ip: 0.0.0.0
+        protocol: udp
+        mode: host
+      - target: 9100
+"#);
+    let port = |ip: Option<&str>, published: Option<u16>, target: u16, protocol: &str| Port {
+        host_ip: ip.map(str::to_string),
+        published,
+        target,
+        protocol: protocol.into(),
+    };
+    assert_eq!(
+        svc(&p, "web").ports,
+        [
+            port(None, None, 8080, "tcp"),
+            port(None, Some(8080), 80, "tcp"),
+            port(Some("127.0.0.1"), Some(8443), 443, "tcp"),
+            port(None, Some(53), 53, "udp"),
+            port(None, Some(3000), 4000, "tcp"),
+            port(None, Some(3001), 4001, "tcp"),
+            port(Some("0.0.0.0"), Some(9001), 9000, "udp"),
+            port(None, None, 9100, "tcp"),
+        ]
+    );
+}
+
+#[test]
+fn port_errors_name_the_item() {
+    let e = err("services:\n  db:\n    image: x\n    ports:\n      - 5432\n      - [1, 2]\n");
+    assert_eq!(
+        e,
+        "c.yaml:6:9: services.db.ports[1]: expected a string or number, or a mapping, found a list"
+    );
+    let e = err("services:\n  db:\n    image: x\n    ports:\n      - \"8000-8010:80\"\n");
+    assert!(
+        e.starts_with(
+            "c.yaml:5:9: services.db.ports[0]: port range `8000-8010:80` is not supported"
+        ),
+        "{e}"
+    );
+    let e = err("services:\n  db:\n    image: x\n    ports:\n      - published: 80\n");
+    assert_eq!(e, "c.yaml:5:9: services.db.ports[0]: missing key `target`");
+}
+
+#[test]
+fn volumes_short_and_long() {
+    let m = |kind, source: Option<&str>, target: &str, read_only| Mount {
+        kind,
+        source: source.map(str::to_string),
+        target: target.into(),
+        read_only,
+    };
+    use MountKind::*;
+    let text = r#"
+services:
+  app:
+    image: x
+    volumes:
+      - data:/var/lib/data
+      - cache:/cache:ro
+      - ./src:/app/src
+      - ../shared:/shared:rw
+      - .:/code
+      - /etc/hosts:/etc/hosts:ro
+      - /anonymous
+      - ~/notes:/notes
+      - type: bind
+        source: ./conf/nginx.conf
+        target: /etc/nginx/nginx.conf
+        read_only: true
+      - type: volume
+        source: data
+        target: /data2
+      - type: volume
+        target: /anon2
+      - type: tmpfs
+        target: /scratch
+    tmpfs: /run
+volumes:
+  data:
+  cache: {}
+"#;
+    let p = load_env(text, &[("HOME", "/home/ada")]).unwrap();
+    assert_eq!(
+        svc(&p, "app").volumes,
+        [
+            m(Volume, Some("data"), "/var/lib/data", false),
+            m(Volume, Some("cache"), "/cache", true),
+            m(Bind, Some("/project/src"), "/app/src", false),
+            m(Bind, Some("/shared"), "/shared", false),
+            m(Bind, Some("/project"), "/code", false),
+            m(Bind, Some("/etc/hosts"), "/etc/hosts", true),
+            m(Volume, None, "/anonymous", false),
+            m(Bind, Some("/home/ada/notes"), "/notes", false),
+            m(
+                Bind,
+                Some("/project/conf/nginx.conf"),
+                "/etc/nginx/nginx.conf",
+                true
+            ),
+            m(Volume, Some("data"), "/data2", false),
+            m(Volume, None, "/anon2", false),
+            m(Tmpfs, None, "/scratch", false),
+            m(Tmpfs, None, "/run", false),
+        ]
+    );
+}
+
+#[test]
+fn volume_errors() {
+    let e =
+        err("services:\n  a:\n    image: x\n    volumes:\n      - dta:/data\nvolumes:\n  data:\n");
+    assert!(
+        e.starts_with("c.yaml:5:9: services.a.volumes[0]: the volume `dta` is not declared under the top-level `volumes` (did you mean `data`?)"),
+        "{e}"
+    );
+    let e = err("services:\n  a:\n    image: x\n    volumes:\n      - ./x:relative\n");
+    assert!(e.contains("must be an absolute path"), "{e}");
+    let e = err("services:\n  a:\n    image: x\n    volumes:\n      - ./x:/y:bogus\n");
+    assert!(e.contains("unknown volume option `bogus`"), "{e}");
+    let e = err("services:\n  a:\n    image: x\n    volumes:\n      - ~/x:/y\n");
+    assert!(e.contains("`HOME` is not set"), "{e}");
+    let e = err(
+        "services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        target: /y\n",
+    );
+    assert!(e.contains("a bind mount needs `source`"), "{e}");
+    let e = err(
+        "services:\n  a:\n    image: x\n    volumes:\n      - type: volume\n        source: v\n        target: /y\n        volume:\n          subpath: sub\nvolumes:\n  v:\n",
+    );
+    assert!(
+        e.starts_with("c.yaml:9:11: `services.a.volumes[0].volume.subpath` is not supported"),
+        "{e}"
+    );
+}
+
+#[test]
+fn volume_options_that_change_nothing_run_warn() {
+    let p = ok("services:\n  a:\n    image: x\n    volumes:\n      - ./x:/y:ro,z\n");
+    assert!(svc(&p, "a").volumes[0].read_only);
+    assert_eq!(p.diagnostics.len(), 1);
+    assert!(
+        p.diagnostics[0].message.contains("`z`"),
+        "{:?}",
+        warnings(&p)
+    );
+}
+
+#[test]
+fn healthcheck_forms_and_durations() {
+    let p = ok(r#"
+services:
+  a:
+    image: x
+    healthcheck:
+      test: ["CMD", "pg_isready", "-U", "postgres"]
+      interval: 1m30s
+      timeout: 500ms
+      retries: 5
+      start_period: 10s
+      start_interval: 1s
+  b:
+    image: x
+    healthcheck:
+      test: curl -f http://localhost/ || exit 1
+  c:
+    image: x
+    healthcheck:
+      test: ["NONE"]
+  d:
+    image: x
+    healthcheck:
+      disable: true
+    stop_grace_period: 1h2m
+"#);
+    let a = svc(&p, "a").healthcheck.unwrap();
+    assert_eq!(a.test, ["CMD", "pg_isready", "-U", "postgres"]);
+    assert_eq!(a.interval, Some(Duration::from_secs(90)));
+    assert_eq!(a.timeout, Some(Duration::from_millis(500)));
+    assert_eq!(a.retries, Some(5));
+    assert_eq!(a.start_period, Some(Duration::from_secs(10)));
+    assert_eq!(a.start_interval, Some(Duration::from_secs(1)));
+    assert!(!a.disable);
+    let b = svc(&p, "b").healthcheck.unwrap();
+    assert_eq!(b.test, ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]);
+    assert!(svc(&p, "c").healthcheck.unwrap().disable);
+    let d = svc(&p, "d");
+    assert!(d.healthcheck.unwrap().disable);
+    assert_eq!(d.stop_grace_period, Some(Duration::from_secs(3720)));
+    let json = serde_json::to_value(svc(&p, "a")).unwrap();
+    assert_eq!(json["healthcheck"]["interval"], "1m30s");
+
+    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      interval: 10\n");
+    assert!(
+        e.starts_with("c.yaml:5:17: services.a.healthcheck.interval: invalid duration `10`"),
+        "{e}"
+    );
+    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"RUN\", \"x\"]\n");
+    assert!(e.contains("services.a.healthcheck.test: expected"), "{e}");
+    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      retries: many\n");
+    assert!(
+        e.contains("expected a non-negative whole number, found `many`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn commands_shell_and_exec() {
+    let p = ok(r#"
+services:
+  a:
+    image: x
+    command: sh -c 'echo "hi there"; sleep 1'
+    entrypoint: ["/bin/tini", "--"]
+"#);
+    let a = svc(&p, "a");
+    assert_eq!(
+        a.command.as_ref().unwrap().to_argv(),
+        ["sh", "-c", "echo \"hi there\"; sleep 1"]
+    );
+    assert_eq!(
+        a.command,
+        Some(CommandLine::Shell(
+            "sh -c 'echo \"hi there\"; sleep 1'".into()
+        ))
+    );
+    assert_eq!(
+        a.entrypoint,
+        Some(CommandLine::Exec(vec!["/bin/tini".into(), "--".into()]))
+    );
+    let e = err("services:\n  a:\n    image: x\n    command: echo 'open\n");
+    assert!(
+        e.starts_with("c.yaml:4:14: services.a.command: unclosed ' quote"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_other_service_keys() {
+    let p = ok(r#"
+name: shop
+version: "3.9"
+x-common: &common
+  restart: unless-stopped
+  labels:
+    team: web
+services:
+  web:
+    <<: *common
+    build:
+      context: ./web
+      dockerfile: Dockerfile.dev
+      target: dev
+      args:
+        - NODE_ENV=development
+        - UNSET_ARG
+    labels:
+      - "traefik.enable=true"
+      - "flag"
+    container_name: shop-web
+    expose: [3000, "3001/udp"]
+    user: "1000:1000"
+    hostname: web
+    stop_signal: SIGINT
+    secrets:
+      - token
+      - source: token
+        target: /etc/token
+    cap_add: [NET_ADMIN]
+    cap_drop: [ALL]
+    platform: linux/amd64
+    working_dir: /app
+    init: true
+    tty: true
+    stdin_open: true
+    extra_hosts:
+      - "db.local:10.0.0.5"
+      - "v6=::1"
+    networks:
+      front:
+        aliases: [shop]
+        ipv4_address: 172.30.0.10
+      back:
+    profiles: [dev]
+  api:
+    build: api
+    networks: [back]
+secrets:
+  token:
+    file: ./secrets/token.txt
+networks:
+  front:
+    driver: bridge
+    ipam:
+      config:
+        - subnet: 172.30.0.0/24
+  back:
+    external: true
+    name: shared-back
+volumes:
+  old:
+    external:
+      name: legacy
+"#);
+    assert_eq!(p.name.as_deref(), Some("shop"));
+    let web = svc(&p, "web");
+    assert_eq!(web.restart.as_deref(), Some("unless-stopped"));
+    assert_eq!(
+        web.labels,
+        BTreeMap::from([
+            ("traefik.enable".into(), "true".into()),
+            ("flag".into(), String::new()),
+        ]),
+        "labels written in the service replace the merged ones"
+    );
+    let build = web.build.unwrap();
+    assert_eq!(build.context, PathBuf::from("/project/web"));
+    assert_eq!(build.dockerfile.as_deref(), Some("Dockerfile.dev"));
+    assert_eq!(build.target.as_deref(), Some("dev"));
+    assert_eq!(
+        build.args,
+        BTreeMap::from([("NODE_ENV".into(), "development".into())])
+    );
+    assert_eq!(web.container_name.as_deref(), Some("shop-web"));
+    assert_eq!(web.expose, ["3000", "3001/udp"]);
+    assert_eq!(web.user.as_deref(), Some("1000:1000"));
+    assert_eq!(web.hostname.as_deref(), Some("web"));
+    assert_eq!(web.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(
+        web.secrets,
+        [
+            SecretRef {
+                source: "token".into(),
+                target: None
+            },
+            SecretRef {
+                source: "token".into(),
+                target: Some("/etc/token".into())
+            },
+        ]
+    );
+    assert_eq!(web.cap_add, ["NET_ADMIN"]);
+    assert_eq!(web.cap_drop, ["ALL"]);
+    assert_eq!(web.platform.as_deref(), Some("linux/amd64"));
+    assert_eq!(web.working_dir.as_deref(), Some("/app"));
+    assert_eq!(
+        (web.init, web.tty, web.stdin_open),
+        (Some(true), true, true)
+    );
+    assert_eq!(
+        web.extra_hosts,
+        [
+            HostEntry {
+                host: "db.local".into(),
+                ip: "10.0.0.5".into()
+            },
+            HostEntry {
+                host: "v6".into(),
+                ip: "::1".into()
+            },
+        ]
+    );
+    assert_eq!(web.networks, ["front", "back"]);
+    assert_eq!(
+        web.network_settings["front"],
+        NetworkAttachment {
+            aliases: vec!["shop".into()],
+            ipv4_address: Some("172.30.0.10".into()),
+            ipv6_address: None,
+        }
+    );
+    assert!(!web.network_settings.contains_key("back"));
+    assert_eq!(web.profiles, ["dev"]);
+    assert_eq!(
+        svc(&p, "api").build.unwrap().context,
+        PathBuf::from("/project/api")
+    );
+    assert_eq!(
+        p.secrets["token"].file,
+        Some(PathBuf::from("/project/secrets/token.txt"))
+    );
+    assert_eq!(
+        p.networks["front"].ipam.as_ref().unwrap().config[0]
+            .subnet
+            .as_deref(),
+        Some("172.30.0.0/24")
+    );
+    assert!(p.networks["back"].external);
+    assert_eq!(p.networks["back"].name.as_deref(), Some("shared-back"));
+    assert!(
+        !p.networks.contains_key("default"),
+        "every service names its networks"
+    );
+    assert!(p.volumes["old"].external);
+    assert_eq!(p.volumes["old"].name.as_deref(), Some("legacy"));
+    assert!(p.diagnostics.is_empty(), "{:?}", warnings(&p));
+}
+
+#[test]
+fn services_without_networks_join_default() {
+    let p = ok("services:\n  a:\n    image: x\n");
+    assert_eq!(svc(&p, "a").networks, ["default"]);
+    assert!(p.networks.contains_key("default"));
+    let e = err("services:\n  a:\n    image: x\n    networks: [frnt]\nnetworks:\n  front:\n");
+    assert!(
+        e.starts_with("c.yaml:4:16: services.a.networks: the network `frnt` is not declared under the top-level `networks` (did you mean `front`?)"),
+        "{e}"
+    );
+}
+
+// ---- unsupported and unknown keys ----------------------------------------------------------
+
+#[test]
+fn keys_that_change_nothing_that_runs_warn() {
+    let p = ok(r#"
+services:
+  a:
+    image: x
+    logging:
+      driver: json-file
+    sysctls:
+      - net.core.somaxconn=1024
+    ulimits:
+      nofile: 65535
+    deploy:
+      replicas: 1
+      resources:
+        limits:
+          memory: 1G
+    privileged: false
+    x-anything: [1, 2]
+"#);
+    assert_eq!(
+        warnings(&p),
+        [
+            "c.yaml:5:5: warning: `services.a.logging` is not supported by goodgo and is ignored: logs are collected by goodgo, not by a logging driver",
+            "c.yaml:7:5: warning: `services.a.sysctls` is not supported by goodgo and is ignored: namespaced kernel parameters keep their defaults",
+            "c.yaml:9:5: warning: `services.a.ulimits` is not supported by goodgo and is ignored: process limits keep their defaults",
+            "c.yaml:13:7: warning: `services.a.deploy.resources` is not supported by goodgo and is ignored: CPU and memory limits and reservations are not enforced",
+        ]
+    );
+}
+
+#[test]
+fn keys_that_would_change_what_runs_are_refused() {
+    for (key, value) in [
+        ("network_mode", "host"),
+        ("runtime", "runsc"),
+        ("privileged", "true"),
+        ("pid", "host"),
+        ("ipc", "host"),
+        ("devices", "[\"/dev/ttyUSB0:/dev/ttyUSB0\"]"),
+        ("volumes_from", "[other]"),
+        ("configs", "[conf]"),
+        ("extends", "{service: base}"),
+        ("links", "[db]"),
+    ] {
+        let e = err(&format!(
+            "services:\n  a:\n    image: x\n    {key}: {value}\n"
+        ));
+        assert!(
+            e.starts_with(&format!("c.yaml:4:5: `services.a.{key}` is not supported by goodgo: ignoring it would change what runs (")),
+            "{e}"
+        );
+    }
+    let e = err("services:\n  a:\n    image: x\n    deploy:\n      replicas: 3\n");
+    assert!(
+        e.starts_with("c.yaml:5:17: `services.a.deploy.replicas: 3` is not supported"),
+        "{e}"
+    );
+    let e = err("include:\n  - other.yaml\nservices: {}\n");
+    assert!(
+        e.starts_with("c.yaml:1:1: `include` is not supported"),
+        "{e}"
+    );
+    let e = err(
+        "services:\n  a:\n    build:\n      context: .\n      dockerfile_inline: FROM scratch\n",
+    );
+    assert!(
+        e.starts_with("c.yaml:5:7: `services.a.build.dockerfile_inline` is not supported"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_typos() {
+    let e = err("services:\n  a:\n    imagee: x\n");
+    assert_eq!(
+        e,
+        "c.yaml:3:5: services.a: unknown key `imagee` (did you mean `image`?)"
+    );
+    let e = err("servics:\n  a:\n    image: x\n");
+    assert_eq!(
+        e,
+        "c.yaml:1:1: unknown key `servics` (did you mean `services`?)"
+    );
+    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      intervall: 1s\n");
+    assert_eq!(
+        e,
+        "c.yaml:5:7: services.a.healthcheck: unknown key `intervall` (did you mean `interval`?)"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let e = err("services:\n  a:\n    image: [x]\n");
+    assert_eq!(
+        e,
+        "c.yaml:3:12: services.a.image: expected a string, found a list"
+    );
+    let e = err("services:\n  a:\n    image: x\n    tty: maybe\n");
+    assert_eq!(
+        e,
+        "c.yaml:4:10: services.a.tty: expected `true` or `false`, found `maybe`"
+    );
+    let e = err("services:\n  a:\n    image: x\n    environment: FOO=1\n");
+    assert!(
+        e.starts_with(
+            "c.yaml:4:18: services.a.environment: expected a list of `NAME=value` or a mapping"
+        ),
+        "{e}"
+    );
+    let e = err("services:\n  a: x\n");
+    assert_eq!(
+        e,
+        "c.yaml:2:6: services.a: expected a mapping, found a single value"
+    );
+    let e = err("services:\n  a:\n    image: x\n    restart: sometimes\n");
+    assert!(e.contains("unknown restart policy `sometimes`"), "{e}");
+}
+
+#[test]
+fn file_level_problems() {
+    let e = err("services:\n  a:\n    image: x\n   bad: indent\n");
+    assert!(e.starts_with("c.yaml:4:"), "{e}");
+    assert!(e.contains("YAML syntax error"), "{e}");
+    let e = err("- a\n- b\n");
+    assert!(e.starts_with("c.yaml:1:1: expected a mapping"), "{e}");
+    let e = err("services:\n  a:\n    build: .\n  a:\n    image: y\n");
+    assert_eq!(e, "c.yaml:4:3: duplicate key `a`");
+    let e = err("services:\n  a:\n    container_name: x\n");
+    assert_eq!(
+        e,
+        "c.yaml:2:3: services.a: a service needs `image` or `build`"
+    );
+    let e = err("services:\n  \"bad name\":\n    image: x\n");
+    assert!(
+        e.starts_with("c.yaml:2:3: services: invalid service name `bad name`"),
+        "{e}"
+    );
+    assert!(ok("").services.is_empty());
+    assert!(ok("# nothing\n").services.is_empty());
+    let e = load_str("services: {}", Path::new(DIR), Path::new("c.yaml"), &|_| {
+        None
+    });
+    assert!(e.is_ok());
+    let missing = load(
+        Path::new("/nonexistent/compose.yaml"),
+        Path::new("compose.yaml"),
+        &|_| None,
+    )
+    .unwrap_err();
+    assert!(matches!(missing, ComposeError::Read { .. }));
+    assert!(
+        missing
+            .to_string()
+            .starts_with("cannot read compose.yaml: "),
+        "{missing}"
+    );
+}
+
+// ---- depends_on, profiles, ordering ------------------------------------------------------
+
+#[test]
+fn depends_on_forms() {
+    let p = ok(r#"
+services:
+  db: {image: postgres}
+  cache: {image: redis}
+  migrate: {image: app, depends_on: [db]}
+  app:
+    image: app
+    depends_on:
+      db:
+        condition: service_healthy
+        restart: true
+      migrate:
+        condition: service_completed_successfully
+      cache:
+      metrics:
+        condition: service_started
+        required: false
+"#);
+    let app = svc(&p, "app");
+    assert_eq!(
+        app.depends_on,
+        BTreeMap::from([
+            ("cache".into(), Condition::Started),
+            ("db".into(), Condition::Healthy),
+            ("migrate".into(), Condition::CompletedSuccessfully),
+        ])
+    );
+    assert_eq!(
+        svc(&p, "migrate").depends_on,
+        BTreeMap::from([("db".into(), Condition::Started)])
+    );
+    assert_eq!(
+        warnings(&p),
+        [
+            "c.yaml:15:7: warning: services.app.depends_on: no service `metrics`; skipped because it has `required: false`"
+        ]
+    );
+    assert_eq!(
+        waves(&p, &[], &[]).unwrap(),
+        [vec!["cache", "db"], vec!["migrate"], vec!["app"]]
+    );
+    let e = err(
+        "services:\n  a:\n    image: x\n    depends_on:\n      db:\n        condition: service_healty\n",
+    );
+    assert!(
+        e.contains("unknown condition `service_healty` (did you mean `service_healthy`?)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_dependency_is_an_error_at_its_line() {
+    let e =
+        err("services:\n  web:\n    image: x\n    depends_on:\n      - dbb\n  db:\n    image: y\n");
+    assert_eq!(
+        e,
+        "c.yaml:5:9: services.web.depends_on: no service `dbb` (did you mean `db`?)"
+    );
+    let e = err("services:\n  web:\n    image: x\n    depends_on: [web]\n");
+    assert!(e.contains("cannot depend on itself"), "{e}");
+}
+
+#[test]
+fn cycles_are_named() {
+    let e = err(
+        "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [c]\n  c:\n    image: x\n    depends_on: [a]\n  d:\n    image: x\n    depends_on: [a]\n",
+    );
+    assert_eq!(
+        e,
+        "c.yaml:4:18: services.a.depends_on: dependency cycle: a -> b -> c -> a"
+    );
+    let e = err(
+        "services:\n  x:\n    image: x\n    depends_on: [y]\n  y:\n    image: x\n    depends_on:\n      x:\n        condition: service_healthy\n",
+    );
+    assert_eq!(
+        e,
+        "c.yaml:4:18: services.x.depends_on: dependency cycle: x -> y -> x"
+    );
+}
+
+#[test]
+fn a_cycle_in_a_hand_built_project_is_an_error_in_waves() {
+    let mut project = ok("services:\n  a: {image: x}\n  b: {image: x}\n");
+    for (from, to) in [("a", "b"), ("b", "a")] {
+        let s = project.services.get_mut(from).unwrap();
+        s.depends_on.insert(to.into(), Condition::Started);
+    }
+    let e = waves(&project, &[], &[]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "c.yaml:2:3: services.a.depends_on: dependency cycle: a -> b -> a"
+    );
+}
+
+const PROFILES: &str = r#"
+services:
+  web: {image: x, depends_on: [api]}
+  api: {image: x, depends_on: [db]}
+  db: {image: x}
+  debug: {image: x, profiles: [debug], depends_on: [web]}
+  admin: {image: x, profiles: [admin], depends_on: [tools]}
+  tools: {image: x, profiles: [tools]}
+  report: {image: x, profiles: [admin], depends_on: {tools: {required: false}}}
+"#;
+
+#[test]
+fn profiles_decide_what_runs() {
+    let p = ok(PROFILES);
+    assert_eq!(
+        waves(&p, &[], &[]).unwrap(),
+        [vec!["db"], vec!["api"], vec!["web"]]
+    );
+    assert_eq!(
+        waves(&p, &[], &["debug"]).unwrap(),
+        [vec!["db"], vec!["api"], vec!["web"], vec!["debug"]]
+    );
+    // Naming a service enables it; its dependencies come along.
+    assert_eq!(
+        waves(&p, &["debug"], &[]).unwrap(),
+        [vec!["db"], vec!["api"], vec!["web"], vec!["debug"]]
+    );
+    assert_eq!(waves(&p, &["api"], &[]).unwrap(), [vec!["db"], vec!["api"]]);
+    // A needed dependency in a disabled profile is an error…
+    let e = waves(&p, &["admin"], &[]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "c.yaml:7:53: services.admin.depends_on: `tools` is needed by `admin` but disabled: enable its profile (`tools`) or select it by name"
+    );
+    // …unless it is enabled or selected, or optional.
+    assert_eq!(
+        waves(&p, &["admin"], &["tools"]).unwrap(),
+        [vec!["tools"], vec!["admin"]]
+    );
+    assert_eq!(
+        waves(&p, &["admin", "tools"], &[]).unwrap(),
+        [vec!["tools"], vec!["admin"]]
+    );
+    assert_eq!(waves(&p, &["report"], &[]).unwrap(), [vec!["report"]]);
+    assert_eq!(
+        waves(&p, &[], &["*"]).unwrap(),
+        [
+            vec!["db", "tools"],
+            vec!["admin", "api", "report"],
+            vec!["web"],
+            vec!["debug"]
+        ]
+    );
+    assert!(is_enabled(&svc(&p, "web"), &[]));
+    assert!(!is_enabled(&svc(&p, "debug"), &["admin"]));
+    let e = waves(&p, &["wbe"], &[]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "no service `wbe` in c.yaml (did you mean `web`?)"
+    );
+}
+
+// ---- config_hash ---------------------------------------------------------------------------
+
+#[test]
+fn config_hash_is_stable_and_sensitive() {
+    let a = ok(
+        "services:\n  web:\n    image: nginx:1.27\n    environment:\n      B: 2\n      A: 1\n    ports: ['80:80']\n",
+    );
+    // Same definition, keys in another order, list form, moved down the file.
+    let b = ok(
+        "\n\nservices:\n  other: {image: x}\n  web:\n    ports: ['80:80']\n    environment: [A=1, B=2]\n    image: nginx:1.27\n",
+    );
+    let ha = config_hash(&svc(&a, "web"));
+    assert_eq!(ha.len(), 64);
+    assert_eq!(ha, config_hash(&svc(&b, "web")));
+    assert_ne!(svc(&a, "web").pos, svc(&b, "web").pos);
+    // Pinned: the hash must not drift between runs or releases that keep the model.
+    assert_eq!(ha, config_hash(&svc(&a, "web").clone()));
+    let changed = |text: &str| config_hash(&svc(&ok(text), "web"));
+    for text in [
+        "services:\n  web:\n    image: nginx:1.28\n    environment: {B: 2, A: 1}\n    ports: ['80:80']\n",
+        "services:\n  web:\n    image: nginx:1.27\n    environment: {B: 3, A: 1}\n    ports: ['80:80']\n",
+        "services:\n  web:\n    image: nginx:1.27\n    environment: {B: 2, A: 1}\n    ports: ['8080:80']\n",
+        "services:\n  web:\n    image: nginx:1.27\n    environment: {B: 2, A: 1}\n    ports: ['80:80']\n    command: nginx -g 'daemon off;'\n",
+    ] {
+        assert_ne!(changed(text), ha, "{text}");
+    }
+    // Interpolated values count, not the text written.
+    let with_var = load_env(
+        "services:\n  web:\n    image: nginx:${V}\n    environment: {B: 2, A: 1}\n    ports: ['80:80']\n",
+        &[("V", "1.27")],
+    )
+    .unwrap();
+    assert_eq!(config_hash(&svc(&with_var, "web")), ha);
+}
+
+/// The hash of a minimal service, pinned: if this changes, every container a runtime
+/// labelled with the old hash is recreated after an upgrade. Change it on purpose only
+/// (adding a field to `Service` does). The digest is SHA-256 of the service's JSON with
+/// `pos` blanked, checkable with any sha256 tool.
+#[test]
+fn config_hash_is_pinned() {
+    let p = ok("services:\n  web:\n    image: nginx:1.27\n");
+    assert_eq!(
+        config_hash(&svc(&p, "web")),
+        "bf825883273e0cbe554858296fe8f9de5964aab5eeafb8d45aa194aa59263617"
+    );
+}
+
+#[test]
+fn diagnostics_display_like_errors() {
+    let d = Diagnostic {
+        severity: Severity::Warning,
+        path: PathBuf::from("compose.yaml"),
+        pos: Pos::new(3, 7),
+        message: "`services.a.logging` is not supported".into(),
+    };
+    assert_eq!(
+        d.to_string(),
+        "compose.yaml:3:7: warning: `services.a.logging` is not supported"
+    );
+}
