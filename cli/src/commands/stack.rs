@@ -1,0 +1,488 @@
+//! `goodgo up | down | status | logs`: the local stack. The Compose model comes from
+//! `goodgo-compose`, the runtimes from `goodgo-stack`; this module picks the file, the
+//! project name and the runtime, and shows progress.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use goodgo_compose::{Condition, Project};
+use goodgo_stack::docker::DockerRuntime;
+use goodgo_stack::native::NativeRuntime;
+use goodgo_stack::{Event, StackError, UpRequest};
+use serde_json::json;
+
+use super::Context;
+use crate::args::{DownArgs, LogsArgs, RuntimeChoice, StackFileArgs, UpArgs};
+use crate::config::{Runtime, Source};
+use crate::error::{ExitStatus, UserError};
+use crate::printer::Printer;
+use crate::tools;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The Compose file and its parsed project.
+pub struct Loaded {
+    pub project: Project,
+    pub name: String,
+}
+
+pub fn load(
+    ctx: &Context,
+    file: Option<&PathBuf>,
+    project_flag: Option<&String>,
+    printer: &Printer,
+) -> Result<Loaded> {
+    let ws = &ctx.workspace;
+    let path = match file {
+        Some(f) => ws.cwd.join(f),
+        None => ws.resolve(&ws.settings.compose_file.value),
+    };
+    let shown = ws.display_path(&path);
+    if !path.is_file() {
+        return Err(
+            UserError::input(format!("no Compose file at {}", shown.display()))
+                .with_hint("pass --file, or set `compose_file` in goodgo.yaml")
+                .into(),
+        );
+    }
+    let project = goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok())
+        .map_err(|e| anyhow::Error::new(UserError::input(e.to_string())))?;
+    for d in &project.diagnostics {
+        printer.warn(&d.to_string());
+    }
+    // -p, then a name given to goodgo (environment or goodgo.yaml), then the file's own.
+    let name = match (project_flag, &ws.settings.name.source, &project.name) {
+        (Some(p), _, _) => p.clone(),
+        (None, Source::Env(_) | Source::File(_), _) => ws.settings.name.value.clone(),
+        (None, _, Some(n)) => n.clone(),
+        (None, _, None) => ws.settings.name.value.clone(),
+    };
+    let name = crate::config::sanitize_name(&name);
+    Ok(Loaded { project, name })
+}
+
+fn native(ctx: &Context, name: &str) -> NativeRuntime {
+    let pg = tools::find_pg_binary(
+        "postgres",
+        ctx.workspace.settings.pg_bin_dir.value.as_deref(),
+    )
+    .and_then(|p| p.parent().map(PathBuf::from));
+    NativeRuntime::new(&ctx.workspace.root, name, pg, tools::which("redis-server"))
+}
+
+fn stack_error(err: StackError, printer: &Printer) -> anyhow::Error {
+    if let StackError::Failed { logs, .. } = &err
+        && !logs.is_empty()
+    {
+        let mut text = String::from("last log lines:\n");
+        for l in logs {
+            let _ = writeln!(text, "  | {l}");
+        }
+        printer.stderr(&text);
+    }
+    let status = match err {
+        StackError::Unsupported { .. } => ExitStatus::Error,
+        _ => ExitStatus::Failure,
+    };
+    let mut user = UserError {
+        message: err.to_string(),
+        hint: None,
+        status,
+    };
+    if let Some(h) = err.hint() {
+        user = user.with_hint(h);
+    }
+    user.into()
+}
+
+enum Chosen {
+    Docker(DockerRuntime),
+    Native(NativeRuntime),
+}
+
+/// Picks the runtime: the flag, else goodgo.yaml/GOODGO_RUNTIME, else auto — Docker when
+/// the engine answers and has the images, otherwise native. Says why.
+async fn choose(
+    ctx: &Context,
+    loaded: &Loaded,
+    req: &UpRequest,
+    flag: Option<RuntimeChoice>,
+) -> Result<(Chosen, String), StackError> {
+    let wanted = match flag {
+        Some(RuntimeChoice::Docker) => Runtime::Docker,
+        Some(RuntimeChoice::Native) => Runtime::Native,
+        Some(RuntimeChoice::Auto) => Runtime::Auto,
+        None => ctx.workspace.settings.runtime.value,
+    };
+    match wanted {
+        Runtime::Docker => Ok((
+            Chosen::Docker(DockerRuntime::connect().await?),
+            "asked for docker".into(),
+        )),
+        Runtime::Native => Ok((
+            Chosen::Native(native(ctx, &loaded.name)),
+            "asked for native".into(),
+        )),
+        Runtime::Auto => {
+            let docker = match DockerRuntime::connect().await {
+                Ok(d) => d,
+                Err(e) => {
+                    return Ok((
+                        Chosen::Native(native(ctx, &loaded.name)),
+                        format!("no Docker engine ({e})"),
+                    ));
+                }
+            };
+            for service in goodgo_stack::services(&loaded.project, &req.waves) {
+                if let Some(image) = &service.image
+                    && !docker.has_image(image).await?
+                {
+                    let reason = format!(
+                        "image {image} is not present locally (`cargo xtask images` builds it)"
+                    );
+                    return Ok((Chosen::Native(native(ctx, &loaded.name)), reason));
+                }
+            }
+            Ok((
+                Chosen::Docker(docker),
+                "the Docker engine answers and has every image".into(),
+            ))
+        }
+    }
+}
+
+pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus> {
+    let loaded = load(
+        ctx,
+        args.stack.file.as_ref(),
+        args.stack.project.as_ref(),
+        printer,
+    )?;
+    let selected: Vec<&str> = args.services.iter().map(String::as_str).collect();
+    let profiles: Vec<&str> = args.profiles.iter().map(String::as_str).collect();
+    let waves = goodgo_compose::waves(&loaded.project, &selected, &profiles)
+        .map_err(|e| UserError::input(e.to_string()))?;
+    let req = UpRequest {
+        project: loaded.name.clone(),
+        waves,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let (chosen, why) = choose(ctx, &loaded, &req, args.runtime).await.map_err(|e| stack_error(e, printer))?;
+        let runtime_name = match chosen {
+            Chosen::Docker(_) => "docker",
+            Chosen::Native(_) => "native",
+        };
+        if args.dry_run {
+            return dry_run(&loaded, &req, runtime_name, &why, printer);
+        }
+        printer.status(&format!("runtime {runtime_name}: {why}"));
+        let start = Instant::now();
+        let on_event = |event: Event| match event {
+            Event::Pulling { service, image } => printer.status(&format!("{service}: pulling {image}…")),
+            Event::PullProgress { status, .. } => printer.debug(&format!("  {status}")),
+            Event::Building { service } => printer.status(&format!("{service}: building…")),
+            Event::Acting { service, action } => printer.debug(&format!("{service}: {action:?}")),
+            Event::Waiting { service, condition } => printer.debug(&format!("waiting for {service} to be {condition}")),
+            Event::Ready { service, after } => printer.status(&format!("{service}: ready after {} ms", after.as_millis())),
+        };
+        let reports = match &chosen {
+            Chosen::Docker(d) => d.up(&loaded.project, &req, &on_event).await,
+            Chosen::Native(n) => n.up(&loaded.project, &req, &on_event).await,
+        }
+        .map_err(|e| stack_error(e, printer))?;
+        let mut text = String::new();
+        for r in &reports {
+            let _ = writeln!(text, "{:<16} {:<10} ready at {} ms", r.service, format!("{:?}", r.action).to_lowercase(), r.ready_ms);
+        }
+        let _ = writeln!(text, "{} service(s) up on {runtime_name} in {} ms", reports.len(), start.elapsed().as_millis());
+        printer.report(
+            &text,
+            &json!({"runtime": runtime_name, "reason": why, "services": reports, "took_ms": goodgo_stack::millis(start.elapsed())}),
+        );
+        Ok(ExitStatus::Success)
+    })
+}
+
+fn condition_name(c: Condition) -> &'static str {
+    match c {
+        Condition::Started => "service_started",
+        Condition::Healthy => "service_healthy",
+        Condition::CompletedSuccessfully => "service_completed_successfully",
+    }
+}
+
+fn dry_run(
+    loaded: &Loaded,
+    req: &UpRequest,
+    runtime: &str,
+    why: &str,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let mut services = serde_json::Map::new();
+    let mut text = format!("runtime {runtime}: {why}\nproject {}\n", loaded.name);
+    for (k, wave) in req.waves.iter().enumerate() {
+        let _ = writeln!(text, "wave {}: {}", k + 1, wave.join(", "));
+    }
+    for service in goodgo_stack::services(&loaded.project, &req.waves) {
+        let ports: Vec<String> = service
+            .ports
+            .iter()
+            .map(|p| match (p.published, &p.host_ip) {
+                (Some(h), Some(ip)) => format!("{ip}:{h}:{}/{}", p.target, p.protocol),
+                (Some(h), None) => format!("{h}:{}/{}", p.target, p.protocol),
+                (None, _) => format!("{}/{}", p.target, p.protocol),
+            })
+            .collect();
+        let deps: BTreeMap<&String, &str> = service
+            .depends_on
+            .iter()
+            .map(|(d, c)| (d, condition_name(*c)))
+            .collect();
+        let image = service.image.clone().unwrap_or_else(|| "(build)".into());
+        let _ = writeln!(
+            text,
+            "  {:<14} {image}  ports [{}]",
+            service.name,
+            ports.join(", ")
+        );
+        services.insert(
+            service.name.clone(),
+            json!({"image": service.image, "ports": ports, "depends_on": deps}),
+        );
+    }
+    printer.report(&text, &json!({"runtime": runtime, "reason": why, "project": loaded.name, "waves": req.waves, "services": services}));
+    Ok(ExitStatus::Success)
+}
+
+/// The Docker runtime when an engine answers (status, down and logs cover both runtimes).
+async fn docker_if_any() -> Option<DockerRuntime> {
+    DockerRuntime::connect().await.ok()
+}
+
+pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitStatus> {
+    let loaded = load(
+        ctx,
+        args.stack.file.as_ref(),
+        args.stack.project.as_ref(),
+        printer,
+    )?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut removed = Vec::new();
+        if let Some(d) = docker_if_any().await {
+            removed.extend(
+                d.down(&loaded.name, args.volumes)
+                    .await
+                    .map_err(|e| stack_error(e, printer))?
+                    .into_iter()
+                    .map(|s| (s, "docker")),
+            );
+        }
+        let n = native(ctx, &loaded.name);
+        removed.extend(
+            n.down(args.volumes)
+                .await
+                .map_err(|e| stack_error(e, printer))?
+                .into_iter()
+                .map(|s| (s, "native")),
+        );
+        let mut text = String::new();
+        for (s, r) in &removed {
+            let _ = writeln!(text, "stopped {s} ({r})");
+        }
+        if removed.is_empty() {
+            let _ = writeln!(text, "nothing was running for project {}", loaded.name);
+        }
+        if args.volumes {
+            text.push_str("volumes and data removed\n");
+        }
+        let names: Vec<_> = removed
+            .iter()
+            .map(|(s, r)| json!({"service": s, "runtime": r}))
+            .collect();
+        printer.report(
+            &text,
+            &json!({"project": loaded.name, "stopped": names, "volumes_removed": args.volumes}),
+        );
+        Ok(ExitStatus::Success)
+    })
+}
+
+pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<ExitStatus> {
+    let loaded = load(ctx, args.file.as_ref(), args.project.as_ref(), printer)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut rows = Vec::new();
+        if let Some(d) = docker_if_any().await {
+            rows.extend(
+                d.status(&loaded.name)
+                    .await
+                    .map_err(|e| stack_error(e, printer))?,
+            );
+        }
+        rows.extend(native(ctx, &loaded.name).status(Some(&loaded.project)));
+        let mut text = String::new();
+        if rows.is_empty() {
+            let _ = writeln!(
+                text,
+                "no services of project {} exist; `goodgo up` starts them",
+                loaded.name
+            );
+        } else {
+            let _ = writeln!(
+                text,
+                "{:<14} {:<8} {:<10} {:<10} {:<8} PORTS",
+                "SERVICE", "RUNTIME", "STATE", "HEALTH", "UPTIME"
+            );
+        }
+        for r in &rows {
+            let uptime = r.uptime_s.map(human_duration).unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                text,
+                "{:<14} {:<8} {:<10} {:<10} {:<8} {}",
+                r.service,
+                r.runtime,
+                r.state,
+                r.health,
+                uptime,
+                r.ports.join(", ")
+            );
+        }
+        printer.report(&text, &json!({"project": loaded.name, "services": rows}));
+        Ok(ExitStatus::Success)
+    })
+}
+
+fn human_duration(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        _ => format!("{}h{}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+pub fn logs(ctx: &Context, args: &LogsArgs, printer: &Printer) -> Result<ExitStatus> {
+    let loaded = load(ctx, args.file.as_ref(), args.project.as_ref(), printer)?;
+    for s in &args.services {
+        if !loaded.project.services.contains_key(s) {
+            return Err(UserError::input(format!("no service `{s}` in the Compose file")).into());
+        }
+    }
+    let width = loaded
+        .project
+        .services
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(8);
+    let palette = [
+        anstyle::AnsiColor::Cyan,
+        anstyle::AnsiColor::Yellow,
+        anstyle::AnsiColor::Green,
+        anstyle::AnsiColor::Magenta,
+        anstyle::AnsiColor::Blue,
+        anstyle::AnsiColor::Red,
+    ];
+    let names: Vec<String> = loaded.project.services.keys().cloned().collect();
+    let on_line = |service: &str, line: &str| {
+        let i = names.iter().position(|n| n == service).unwrap_or(0);
+        let style = printer.style(palette[i % palette.len()].on_default());
+        printer.stdout_raw(&format!("{style}{service:<width$} |{style:#} {line}\n"));
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        if let Some(d) = docker_if_any().await {
+            d.logs(
+                &loaded.name,
+                &args.services,
+                args.follow,
+                args.tail,
+                &on_line,
+            )
+            .await
+            .map_err(|e| stack_error(e, printer))?;
+        }
+        native(ctx, &loaded.name)
+            .logs(&args.services, args.follow, args.tail, &on_line)
+            .await
+            .map_err(|e| stack_error(e, printer))?;
+        Ok(ExitStatus::Success)
+    })
+}
+
+/// The URL of the stack's PostgreSQL when it is running: the first service with a postgres
+/// image, its `POSTGRES_*` environment and its published port. `None` when there is no
+/// stack file, no such service, or nothing answers on its port.
+pub fn running_database_url(ctx: &Context) -> Option<(String, String)> {
+    let ws = &ctx.workspace;
+    let path = ws.resolve(&ws.settings.compose_file.value);
+    let shown = ws.display_path(&path);
+    let project = goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok()).ok()?;
+    let service = project.services.values().find(|s| {
+        goodgo_stack::native::kind(s).ok() == Some(goodgo_stack::native::Kind::Postgres)
+    })?;
+    let port = service
+        .ports
+        .iter()
+        .find(|p| p.target == 5432)
+        .or_else(|| service.ports.first())?;
+    let published = port.published?;
+    let ip = port
+        .host_ip
+        .clone()
+        .filter(|ip| !ip.is_empty() && ip != "0.0.0.0")
+        .unwrap_or_else(|| "127.0.0.1".into());
+    if !goodgo_stack::probe::tcp_open(&ip, published) {
+        return None;
+    }
+    let env = &service.environment;
+    let user = env
+        .get("POSTGRES_USER")
+        .cloned()
+        .unwrap_or_else(|| "postgres".into());
+    let db = env
+        .get("POSTGRES_DB")
+        .cloned()
+        .unwrap_or_else(|| user.clone());
+    let password = env
+        .get("POSTGRES_PASSWORD")
+        .map(|p| format!(":{}", percent_encode(p)))
+        .unwrap_or_default();
+    let url = format!(
+        "postgres://{}{password}@{ip}:{published}/{}",
+        percent_encode(&user),
+        percent_encode(&db)
+    );
+    Some((
+        url,
+        format!(
+            "the running stack ({} service `{}`)",
+            shown.display(),
+            service.name
+        ),
+    ))
+}
+
+/// Percent-encodes what may not appear raw in a URL's user, password or path.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

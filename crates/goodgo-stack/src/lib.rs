@@ -1,0 +1,174 @@
+//! Running a Compose project's services, on the Docker engine or as native processes.
+//!
+//! The Compose model and the dependency order come from `goodgo-compose` (pure). This crate
+//! is the I/O edge: [`docker`] drives the engine through its API (bollard), [`native`] runs
+//! the images goodgo knows (PostgreSQL, Redis) as local processes tracked by pid files, and
+//! [`probe`] holds what both need to know about ports and readiness. Neither prints: they
+//! report [`Event`]s to a callback, and the CLI decides what a person sees.
+
+pub mod docker;
+pub mod native;
+pub mod probe;
+pub mod tarball;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use goodgo_compose::{Condition, Project, Service};
+use serde::Serialize;
+
+/// Labels goodgo puts on everything it creates, compatible with docker compose's own.
+pub const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
+pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
+pub const LABEL_NETWORK: &str = "com.docker.compose.network";
+pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
+pub const LABEL_MANAGED: &str = "org.goodgo.managed-by";
+
+/// What `up` was asked to do.
+#[derive(Debug, Clone)]
+pub struct UpRequest {
+    pub project: String,
+    /// Dependency waves of the services to run (names sorted within a wave).
+    pub waves: Vec<Vec<String>>,
+    /// How long to wait, in all, for every service to be up (and healthy where it has a check).
+    pub timeout: Duration,
+}
+
+/// What happened to one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Created and started for the first time.
+    Created,
+    /// Its definition changed: replaced.
+    Recreated,
+    /// Existed with the same definition, was stopped: started again.
+    Started,
+    /// Running with the same definition: not touched.
+    Unchanged,
+}
+
+/// Progress, for the caller to show.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Pulling {
+        service: String,
+        image: String,
+    },
+    PullProgress {
+        image: String,
+        status: String,
+    },
+    Building {
+        service: String,
+    },
+    Acting {
+        service: String,
+        action: Action,
+    },
+    Waiting {
+        service: String,
+        condition: &'static str,
+    },
+    Ready {
+        service: String,
+        after: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    pub action: Action,
+    /// Milliseconds from the start of `up` until it was ready.
+    pub ready_ms: u64,
+}
+
+/// One row of `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub runtime: &'static str,
+    /// running, exited, created, …
+    pub state: String,
+    /// healthy, unhealthy, starting, or none without a healthcheck.
+    pub health: String,
+    pub ports: Vec<String>,
+    pub uptime_s: Option<u64>,
+    /// Container id or process id.
+    pub id: String,
+}
+
+/// What can go wrong while running services.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The request cannot be served as asked (an image goodgo cannot run natively, …).
+    #[error("{message}")]
+    Unsupported {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A published port is already taken.
+    #[error("{message}")]
+    PortTaken { message: String, hint: String },
+    /// A service did not come up; `logs` are its last lines.
+    #[error("{message}")]
+    Failed {
+        message: String,
+        logs: Vec<String>,
+        hint: Option<String>,
+    },
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl StackError {
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            StackError::Unsupported { hint, .. } | StackError::Failed { hint, .. } => {
+                hint.as_deref()
+            }
+            StackError::PortTaken { hint, .. } => Some(hint),
+            StackError::Engine(_) => None,
+        }
+    }
+}
+
+/// The services a request touches, by name.
+pub fn services<'a>(project: &'a Project, waves: &[Vec<String>]) -> Vec<&'a Service> {
+    waves
+        .iter()
+        .flatten()
+        .filter_map(|name| project.services.get(name))
+        .collect()
+}
+
+/// What a service's dependents wait for, strongest first.
+pub fn needed_conditions(project: &Project, waves: &[Vec<String>]) -> BTreeMap<String, Condition> {
+    let mut needed: BTreeMap<String, Condition> = BTreeMap::new();
+    for service in services(project, waves) {
+        for (dep, cond) in &service.depends_on {
+            let entry = needed.entry(dep.clone()).or_insert(*cond);
+            if rank(*cond) > rank(*entry) {
+                *entry = *cond;
+            }
+        }
+    }
+    needed
+}
+
+fn rank(c: Condition) -> u8 {
+    match c {
+        Condition::Started => 0,
+        Condition::Healthy => 1,
+        Condition::CompletedSuccessfully => 2,
+    }
+}
+
+/// Milliseconds, saturating.
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,641 @@
+//! The native runtime: the services goodgo knows, as local processes.
+//!
+//! PostgreSQL (initdb into `.goodgo/native/<project>/<service>/data`, honouring the official
+//! image's `POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB` contract, run as the `postgres`
+//! user when goodgo runs as root) and Redis (`redis-server`). Each service lives in its own
+//! folder with a pid file, a log and the hash of its definition, so `status`, `logs` and
+//! `down` work across invocations and a changed definition restarts only that service.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use goodgo_compose::{Condition, Project, Service, config_hash};
+
+use crate::{Action, Event, ServiceReport, ServiceStatus, StackError, UpRequest, millis, probe};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Postgres,
+    Redis,
+}
+
+/// Which native program runs `service`, from its image name.
+pub fn kind(service: &Service) -> Result<Kind, StackError> {
+    let image = service.image.as_deref().unwrap_or("");
+    let base = image.rsplit('/').next().unwrap_or(image);
+    let base = base.split(':').next().unwrap_or(base);
+    if base.contains("postgres") {
+        Ok(Kind::Postgres)
+    } else if base.contains("redis") {
+        Ok(Kind::Redis)
+    } else {
+        Err(StackError::Unsupported {
+            message: format!(
+                "service `{}` (image `{}`) has no native runner: goodgo runs postgres and redis images natively",
+                service.name,
+                if image.is_empty() { "none" } else { image }
+            ),
+            hint: Some(
+                "use `--runtime docker`, or leave the service out (name the services to start)"
+                    .into(),
+            ),
+        })
+    }
+}
+
+/// Where the tools are and where state goes.
+pub struct NativeRuntime {
+    /// `<workspace>/.goodgo/native/<project>`.
+    pub root: PathBuf,
+    pub pg_bin_dir: Option<PathBuf>,
+    pub redis_server: Option<PathBuf>,
+    /// Run PostgreSQL as the `postgres` user (goodgo runs as root; PostgreSQL refuses root).
+    pub as_postgres_user: bool,
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is our effective user.
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the field after the `(comm)`.
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X"),
+        Err(_) => false,
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl NativeRuntime {
+    pub fn new(
+        workspace: &Path,
+        project: &str,
+        pg_bin_dir: Option<PathBuf>,
+        redis_server: Option<PathBuf>,
+    ) -> NativeRuntime {
+        NativeRuntime {
+            root: workspace.join(".goodgo/native").join(project),
+            pg_bin_dir,
+            redis_server,
+            as_postgres_user: is_root(),
+        }
+    }
+
+    fn dir(&self, service: &str) -> PathBuf {
+        self.root.join(service)
+    }
+
+    fn pid(&self, service: &str) -> Option<u32> {
+        let pid = std::fs::read_to_string(self.dir(service).join("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// Every service of the request can run natively, and its program is installed.
+    pub fn check(&self, project: &Project, req: &UpRequest) -> Result<(), StackError> {
+        for service in crate::services(project, &req.waves) {
+            match kind(service)? {
+                Kind::Postgres
+                    if self
+                        .pg_bin_dir
+                        .as_ref()
+                        .is_none_or(|d| !d.join("postgres").is_file()) =>
+                {
+                    return Err(StackError::Unsupported {
+                        message: "PostgreSQL's server binaries (initdb, postgres) are not installed".into(),
+                        hint: Some("`apt-get install postgresql-15`, or set GOODGO_PG_BIN_DIR; `goodgo doctor` checks".into()),
+                    });
+                }
+                Kind::Redis if self.redis_server.is_none() => {
+                    return Err(StackError::Unsupported {
+                        message: "redis-server is not installed".into(),
+                        hint: Some("`apt-get install redis-server`".into()),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the request's services in dependency order and waits until each is ready.
+    pub async fn up(
+        &self,
+        project: &Project,
+        req: &UpRequest,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Result<Vec<ServiceReport>, StackError> {
+        self.check(project, req)?;
+        // A port something else holds is named before anything starts.
+        for service in crate::services(project, &req.waves) {
+            if self.pid(&service.name).is_some() {
+                continue;
+            }
+            let default = if kind(service)? == Kind::Redis {
+                6379
+            } else {
+                5432
+            };
+            let (ip, port) = Self::endpoint(service, default);
+            if !probe::port_is_free(&ip, port) {
+                let who = probe::port_holder(port)
+                    .map(|w| format!(" by {w}"))
+                    .unwrap_or_default();
+                return Err(StackError::PortTaken {
+                    message: format!("port {port} on {ip} for service `{}` is already taken{who}", service.name),
+                    hint: "stop whatever holds it, or publish another port (the stack file interpolates its ports, e.g. POSTGRES_PORT=5433 goodgo up)".into(),
+                });
+            }
+        }
+        let start = Instant::now();
+        let deadline = start + req.timeout;
+        let mut reports = Vec::new();
+        for wave in &req.waves {
+            let jobs = wave.iter().filter_map(|n| project.services.get(n)).map(|service| async move {
+                for (dep, cond) in &service.depends_on {
+                    if *cond == Condition::CompletedSuccessfully {
+                        return Err(StackError::Unsupported {
+                            message: format!("`{}` waits for `{dep}` to complete: one-off services need `--runtime docker`", service.name),
+                            hint: None,
+                        });
+                    }
+                }
+                let action = self.ensure(service, deadline).await?;
+                on_event(Event::Acting { service: service.name.clone(), action });
+                on_event(Event::Ready { service: service.name.clone(), after: start.elapsed() });
+                Ok::<_, StackError>(ServiceReport { service: service.name.clone(), action, ready_ms: millis(start.elapsed()) })
+            });
+            for r in futures_util::future::join_all(jobs).await {
+                reports.push(r?);
+            }
+        }
+        Ok(reports)
+    }
+
+    async fn ensure(&self, service: &Service, deadline: Instant) -> Result<Action, StackError> {
+        let dir = self.dir(&service.name);
+        let hash = config_hash(service);
+        let old_hash = std::fs::read_to_string(dir.join("hash")).unwrap_or_default();
+        let mut action = if dir.join("data").exists() {
+            Action::Started
+        } else {
+            Action::Created
+        };
+        if let Some(pid) = self.pid(&service.name) {
+            if old_hash.trim() == hash {
+                return Ok(Action::Unchanged);
+            }
+            self.stop(&service.name, pid).await;
+            action = Action::Recreated;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        std::fs::write(dir.join("hash"), &hash).map_err(|e| io(&dir, e))?;
+        match kind(service)? {
+            Kind::Postgres => self.start_postgres(service, &dir, deadline).await?,
+            Kind::Redis => self.start_redis(service, &dir, deadline).await?,
+        }
+        Ok(action)
+    }
+
+    fn endpoint(service: &Service, default_port: u16) -> (String, u16) {
+        let port = service
+            .ports
+            .iter()
+            .find(|p| p.target == default_port)
+            .or_else(|| service.ports.first());
+        let ip = port
+            .and_then(|p| p.host_ip.clone())
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let published = port.and_then(|p| p.published).unwrap_or(default_port);
+        (ip, published)
+    }
+
+    fn as_postgres(&self, program: PathBuf) -> Command {
+        if self.as_postgres_user {
+            let mut cmd = Command::new("setpriv");
+            cmd.args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(program);
+            cmd
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn chown_postgres(&self, path: &Path) -> Result<(), StackError> {
+        if !self.as_postgres_user {
+            return Ok(());
+        }
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Ok(())
+        } else {
+            Err(StackError::Engine(format!(
+                "cannot hand {} to the postgres user",
+                path.display()
+            )))
+        }
+    }
+
+    /// A folder for the server's unix socket: the service folder when its path is short
+    /// enough for a socket name (107 bytes), else one under /tmp.
+    fn socket_dir(dir: &Path) -> PathBuf {
+        if dir.as_os_str().len() < 80 {
+            return dir.to_path_buf();
+        }
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dir.hash(&mut h);
+        std::env::temp_dir().join(format!("goodgo-sock-{:x}", h.finish()))
+    }
+
+    async fn start_postgres(
+        &self,
+        service: &Service,
+        dir: &Path,
+        deadline: Instant,
+    ) -> Result<(), StackError> {
+        let bin = self.pg_bin_dir.clone().unwrap_or_default();
+        let env = &service.environment;
+        let user = env
+            .get("POSTGRES_USER")
+            .cloned()
+            .unwrap_or_else(|| "postgres".into());
+        let password = env.get("POSTGRES_PASSWORD").cloned().unwrap_or_default();
+        let db = env
+            .get("POSTGRES_DB")
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+        let trust = env
+            .get("POSTGRES_HOST_AUTH_METHOD")
+            .is_some_and(|m| m == "trust");
+        if password.is_empty() && !trust {
+            return Err(StackError::Unsupported {
+                message: format!("service `{}` sets no POSTGRES_PASSWORD (the postgres image refuses to start without one)", service.name),
+                hint: Some("set POSTGRES_PASSWORD, or POSTGRES_HOST_AUTH_METHOD=trust for a throwaway database".into()),
+            });
+        }
+        let data = dir.join("data");
+        let sock = Self::socket_dir(dir);
+        std::fs::create_dir_all(&sock).map_err(|e| io(&sock, e))?;
+        self.chown_postgres(dir)?;
+        self.chown_postgres(&sock)?;
+        let fresh = !data.join("PG_VERSION").exists();
+        if fresh {
+            let pwfile = dir.join("pwfile");
+            std::fs::write(&pwfile, format!("{password}\n")).map_err(|e| io(&pwfile, e))?;
+            self.chown_postgres(&pwfile)?;
+            let auth = if trust { "trust" } else { "scram-sha-256" };
+            let out = self
+                .as_postgres(bin.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-U",
+                    &user,
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                    "--auth-local=trust",
+                    &format!("--auth-host={auth}"),
+                ])
+                .arg(format!("--pwfile={}", pwfile.display()))
+                .output()
+                .map_err(|e| StackError::Engine(format!("cannot run initdb: {e}")))?;
+            let _ = std::fs::remove_file(&pwfile);
+            if !out.status.success() {
+                return Err(StackError::Failed {
+                    message: format!("initdb for `{}` failed", service.name),
+                    logs: String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .map(str::to_string)
+                        .collect(),
+                    hint: None,
+                });
+            }
+        }
+        let (ip, port) = Self::endpoint(service, 5432);
+        let log = std::fs::File::create(dir.join("log")).map_err(|e| io(dir, e))?;
+        let log2 = log.try_clone().map_err(|e| io(dir, e))?;
+        let listen = if ip == "0.0.0.0" {
+            "*".to_string()
+        } else {
+            ip.clone()
+        };
+        let mut cmd = self.as_postgres(bin.join("postgres"));
+        cmd.arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                &format!("listen_addresses={listen}"),
+            ])
+            .arg("-k")
+            .arg(&sock)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| StackError::Engine(format!("cannot start postgres: {e}")))?;
+        std::fs::write(dir.join("pid"), child.id().to_string()).map_err(|e| io(dir, e))?;
+        let ready = || {
+            Command::new(bin.join("pg_isready"))
+                .args([
+                    "-q",
+                    "-h",
+                    &sock.display().to_string(),
+                    "-p",
+                    &port.to_string(),
+                ])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(self.failed(service, &format!("exited ({status}) while starting")));
+            }
+            if ready() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failed(service, "did not accept connections in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        if fresh && db != user && db != "postgres" {
+            let out = self
+                .as_postgres(bin.join("psql"))
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    &sock.display().to_string(),
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    &user,
+                    "-d",
+                    "postgres",
+                    "-c",
+                ])
+                .arg(format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))
+                .output()
+                .map_err(|e| StackError::Engine(format!("cannot run psql: {e}")))?;
+            if !out.status.success() {
+                return Err(StackError::Failed {
+                    message: format!("creating database {db} for `{}` failed", service.name),
+                    logs: String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .map(str::to_string)
+                        .collect(),
+                    hint: None,
+                });
+            }
+        }
+        // The TCP side too, where clients connect.
+        while !probe::tcp_open(&ip, port) {
+            if Instant::now() >= deadline {
+                return Err(self.failed(service, &format!("does not listen on {ip}:{port}")));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(())
+    }
+
+    async fn start_redis(
+        &self,
+        service: &Service,
+        dir: &Path,
+        deadline: Instant,
+    ) -> Result<(), StackError> {
+        let program = self
+            .redis_server
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("redis-server"));
+        let (ip, port) = Self::endpoint(service, 6379);
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).map_err(|e| io(&data, e))?;
+        let log = std::fs::File::create(dir.join("log")).map_err(|e| io(dir, e))?;
+        let log2 = log.try_clone().map_err(|e| io(dir, e))?;
+        let mut cmd = Command::new(program);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            &ip,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&data);
+        // `command: redis-server --appendonly yes` keeps its options.
+        if let Some(argv) = service.command.as_ref().map(|c| c.to_argv()) {
+            let rest: Vec<&String> = argv
+                .iter()
+                .skip_while(|a| a.ends_with("redis-server"))
+                .collect();
+            cmd.args(rest);
+        }
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| StackError::Engine(format!("cannot start redis-server: {e}")))?;
+        std::fs::write(dir.join("pid"), child.id().to_string()).map_err(|e| io(dir, e))?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(self.failed(service, &format!("exited ({status}) while starting")));
+            }
+            if probe::redis_ready(&ip, port) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failed(service, "did not answer PING in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn failed(&self, service: &Service, what: &str) -> StackError {
+        StackError::Failed {
+            message: format!("service `{}` {what}", service.name),
+            logs: self.tail(&service.name, 20),
+            hint: None,
+        }
+    }
+
+    fn tail(&self, service: &str, n: usize) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir(service).join("log")).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+
+    async fn stop(&self, service: &str, pid: u32) {
+        // SIGINT is PostgreSQL's fast shutdown; Redis saves and exits on SIGTERM.
+        let is_pg = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.contains("postgres"));
+        signal(pid, if is_pg { "INT" } else { "TERM" });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if alive(pid) {
+            signal(pid, "KILL");
+        }
+        let _ = std::fs::remove_file(self.dir(service).join("pid"));
+    }
+
+    fn known_services(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Stops every service of the project; with `volumes` also deletes their data.
+    pub async fn down(&self, volumes: bool) -> Result<Vec<String>, StackError> {
+        let mut stopped = Vec::new();
+        for name in self.known_services() {
+            if let Some(pid) = self.pid(&name) {
+                self.stop(&name, pid).await;
+                stopped.push(name.clone());
+            }
+            if volumes {
+                let dir = self.dir(&name);
+                std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            }
+        }
+        if volumes && self.root.exists() && self.known_services().is_empty() {
+            let _ = std::fs::remove_dir(&self.root);
+        }
+        Ok(stopped)
+    }
+
+    pub fn status(&self, project: Option<&Project>) -> Vec<ServiceStatus> {
+        self.known_services()
+            .into_iter()
+            .map(|name| {
+                let pid = self.pid(&name);
+                let service = project.and_then(|p| p.services.get(&name));
+                let (state, health, ports) = match (pid, service) {
+                    (Some(_), Some(s)) => {
+                        let k = kind(s).ok();
+                        let (ip, port) =
+                            Self::endpoint(s, if k == Some(Kind::Redis) { 6379 } else { 5432 });
+                        let healthy = match k {
+                            Some(Kind::Redis) => probe::redis_ready(&ip, port),
+                            _ => probe::tcp_open(&ip, port),
+                        };
+                        (
+                            "running".to_string(),
+                            if healthy { "healthy" } else { "unhealthy" }.to_string(),
+                            vec![format!("{ip}:{port}")],
+                        )
+                    }
+                    (Some(_), None) => ("running".into(), "unknown".into(), Vec::new()),
+                    (None, _) => ("stopped".into(), "none".into(), Vec::new()),
+                };
+                let uptime = pid.and_then(|_| {
+                    let modified = std::fs::metadata(self.dir(&name).join("pid"))
+                        .ok()?
+                        .modified()
+                        .ok()?;
+                    modified.elapsed().ok().map(|d| d.as_secs())
+                });
+                ServiceStatus {
+                    service: name,
+                    runtime: "native",
+                    state,
+                    health,
+                    ports,
+                    uptime_s: uptime,
+                    id: pid.map(|p| p.to_string()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// The last `tail` lines of each service's log (all lines without `tail`); with
+    /// `follow`, keeps printing new lines until interrupted.
+    pub async fn logs(
+        &self,
+        services: &[String],
+        follow: bool,
+        tail: Option<usize>,
+        on_line: &(dyn Fn(&str, &str) + Sync),
+    ) -> Result<(), StackError> {
+        let names: Vec<String> = self
+            .known_services()
+            .into_iter()
+            .filter(|s| services.is_empty() || services.contains(s))
+            .collect();
+        let mut offsets = Vec::new();
+        for name in &names {
+            let text = std::fs::read_to_string(self.dir(name).join("log")).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let from = tail.map_or(0, |n| lines.len().saturating_sub(n));
+            for line in &lines[from..] {
+                on_line(name, line);
+            }
+            offsets.push(text.len());
+        }
+        if !follow {
+            return Ok(());
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for (name, offset) in names.iter().zip(offsets.iter_mut()) {
+                let text = std::fs::read_to_string(self.dir(name).join("log")).unwrap_or_default();
+                if text.len() > *offset {
+                    for line in text[*offset..].lines() {
+                        on_line(name, line);
+                    }
+                    *offset = text.len();
+                }
+            }
+        }
+    }
+}
+
+fn io(path: &Path, e: std::io::Error) -> StackError {
+    StackError::Engine(format!("{}: {e}", path.display()))
+}
