@@ -35,7 +35,8 @@ CREATE TABLE listings (
     updated_at    timestamptz    NOT NULL DEFAULT now(),
     published_at  timestamptz,
     CHECK ((latitude IS NULL) = (longitude IS NULL)),
-    CHECK (status = 'draft' OR published_at IS NOT NULL)
+    -- Every listing that was ever published knows when; a draft archived unpublished does not.
+    CHECK (status IN ('draft', 'archived') OR published_at IS NOT NULL)
 );
 
 -- Search, newest first, optionally by city:

@@ -50,8 +50,11 @@ pub enum Param {
     Int(i64),
 }
 
-/// The columns every search returns, in this order.
-pub const COLUMNS: &str = "id, title, price::text, currency, listing_type::text, property_type::text, bedrooms, bathrooms, area_m2::text, address, city, district, published_at";
+/// The columns every search returns, in this order: id, title, price, currency,
+/// listing_type, property_type, bedrooms, bathrooms, area_m2, address, city, district,
+/// published_at (ISO 8601, UTC), published_key (exact, for cursors); then `rank` and
+/// `rank_key`. Numbers that must stay exact (price, area) come as text.
+pub const COLUMNS: &str = "id, title, price::text AS price, currency, listing_type::text AS listing_type, property_type::text AS property_type, bedrooms, bathrooms, area_m2::text AS area_m2, address, city, district, to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS published_at, published_at::text AS published_key";
 
 impl Filters {
     pub fn effective_sort(&self) -> Sort {
@@ -86,7 +89,11 @@ impl Filters {
             );
         }
         if let Some(v) = &self.city {
-            let _ = write!(sql, " AND city = {}::text", p(Param::Text(v.clone())));
+            let _ = write!(
+                sql,
+                " AND listings.city = {}::text",
+                p(Param::Text(v.clone()))
+            );
         }
         if let Some(v) = &self.district {
             let _ = write!(sql, " AND district = {}::text", p(Param::Text(v.clone())));

@@ -1,0 +1,235 @@
+//! The server's configuration, from the environment, validated before anything starts:
+//! a server with a weak JWT secret must not come up at all.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Every variable the server reads.
+pub const VARS: &[(&str, &str)] = &[
+    ("GOODGO_DATABASE_URL", "PostgreSQL URL (required)"),
+    (
+        "GOODGO_JWT_SECRET",
+        "HMAC key for access tokens: at least 32 bytes, random (required)",
+    ),
+    (
+        "GOODGO_API_ADDR",
+        "address to listen on (default 127.0.0.1:8080)",
+    ),
+    (
+        "GOODGO_ACCESS_TOKEN_TTL",
+        "access token lifetime in seconds (default 900)",
+    ),
+    (
+        "GOODGO_REFRESH_TOKEN_TTL",
+        "refresh token lifetime in seconds (default 2592000, 30 days)",
+    ),
+    (
+        "GOODGO_CORS_ORIGINS",
+        "comma-separated origins allowed by CORS (default none)",
+    ),
+    (
+        "GOODGO_AUTH_RATE_LIMIT",
+        "login/register/refresh requests per minute per client address (default 30)",
+    ),
+    ("GOODGO_DB_POOL_SIZE", "database connections (default 16)"),
+    (
+        "GOODGO_LOG",
+        "log filter, e.g. info or goodgo_api=debug (default info)",
+    ),
+];
+
+/// The example value the docs show; refused like any other placeholder.
+pub const DOCS_EXAMPLE_SECRET: &str = "replace-me-with-the-output-of-openssl-rand-base64-48";
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub jwt_secret: Vec<u8>,
+    pub addr: SocketAddr,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub cors_origins: Vec<String>,
+    pub auth_rate_per_minute: u32,
+    pub pool_size: usize,
+    pub log: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets, not even in a debug dump.
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("access_ttl", &self.access_ttl)
+            .field("cors_origins", &self.cors_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the secret is unacceptable, if it is.
+pub fn weak_secret(secret: &str) -> Option<String> {
+    let lowered = secret.trim().to_ascii_lowercase();
+    const PLACEHOLDERS: &[&str] = &[
+        "secret",
+        "changeme",
+        "change-me",
+        "change_me",
+        "password",
+        "jwt-secret",
+        "jwt_secret",
+        "your-secret",
+        "your-256-bit-secret",
+        "supersecret",
+        "test",
+        "example",
+    ];
+    if secret.is_empty() {
+        return Some("GOODGO_JWT_SECRET is empty".into());
+    }
+    if secret == DOCS_EXAMPLE_SECRET
+        || PLACEHOLDERS.iter().any(|p| {
+            lowered == *p || (lowered.contains(p) && lowered.len() < 48 && distinct(&lowered) < 12)
+        })
+    {
+        return Some("GOODGO_JWT_SECRET is a well-known placeholder; generate one with `openssl rand -base64 48`".into());
+    }
+    if secret.len() < 32 {
+        return Some(format!(
+            "GOODGO_JWT_SECRET is {} bytes; it must be at least 32 random bytes (`openssl rand -base64 48`)",
+            secret.len()
+        ));
+    }
+    if distinct(secret) < 8 {
+        return Some("GOODGO_JWT_SECRET repeats a few characters; it must be random (`openssl rand -base64 48`)".into());
+    }
+    None
+}
+
+fn distinct(s: &str) -> usize {
+    let mut chars: Vec<char> = s.chars().collect();
+    chars.sort_unstable();
+    chars.dedup();
+    chars.len()
+}
+
+impl Config {
+    /// Reads and validates the configuration; every problem is listed, not just the first.
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
+        let mut problems = Vec::new();
+        let database_url = get("GOODGO_DATABASE_URL").unwrap_or_default();
+        if database_url.is_empty() {
+            problems.push("GOODGO_DATABASE_URL is not set".to_string());
+        }
+        let secret = get("GOODGO_JWT_SECRET");
+        match &secret {
+            None => problems.push(
+                "GOODGO_JWT_SECRET is not set; generate one with `openssl rand -base64 48`".into(),
+            ),
+            Some(s) => problems.extend(weak_secret(s)),
+        }
+        let addr_text = get("GOODGO_API_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let addr = addr_text.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "GOODGO_API_ADDR `{addr_text}` is not an address like 127.0.0.1:8080"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let mut number = |name: &str, default: u64, min: u64, max: u64| -> u64 {
+            match get(name) {
+                None => default,
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        problems.push(format!(
+                            "{name} must be a whole number from {min} to {max}, not `{v}`"
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let access = number("GOODGO_ACCESS_TOKEN_TTL", 900, 30, 86_400);
+        let refresh = number("GOODGO_REFRESH_TOKEN_TTL", 30 * 86_400, 300, 365 * 86_400);
+        let rate = number("GOODGO_AUTH_RATE_LIMIT", 30, 1, 100_000);
+        let pool = number("GOODGO_DB_POOL_SIZE", 16, 1, 512);
+        let cors_origins: Vec<String> = get("GOODGO_CORS_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for origin in &cors_origins {
+            if !(origin.starts_with("https://") || origin.starts_with("http://")) || origin == "*" {
+                problems.push(format!(
+                    "GOODGO_CORS_ORIGINS: `{origin}` is not an origin like https://app.example.com"
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Config {
+            database_url,
+            jwt_secret: secret.unwrap_or_default().into_bytes(),
+            addr,
+            access_ttl: Duration::from_secs(access),
+            refresh_ttl: Duration::from_secs(refresh),
+            cors_origins,
+            auth_rate_per_minute: u32::try_from(rate).unwrap_or(30),
+            pool_size: usize::try_from(pool).unwrap_or(16),
+            log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env(&move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_with_a_reason() {
+        for weak in [
+            "secret",
+            "changeme",
+            "short-but-random-Xy7",
+            DOCS_EXAMPLE_SECRET,
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "CHANGEME",
+        ] {
+            let err = with(&[
+                ("GOODGO_DATABASE_URL", "postgres://x"),
+                ("GOODGO_JWT_SECRET", weak),
+            ])
+            .err()
+            .unwrap_or_default();
+            assert_eq!(err.len(), 1, "{weak}: {err:?}");
+        }
+        assert!(
+            with(&[("GOODGO_DATABASE_URL", "postgres://x")]).is_err(),
+            "missing secret"
+        );
+        let ok = with(&[
+            ("GOODGO_DATABASE_URL", "postgres://x"),
+            ("GOODGO_JWT_SECRET", "k3J9x!Qz7LmN2vB8wR4tY6uP0aS5dF1gH"),
+        ]);
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let err = with(&[
+            ("GOODGO_API_ADDR", "nowhere"),
+            ("GOODGO_ACCESS_TOKEN_TTL", "0"),
+        ])
+        .err()
+        .unwrap_or_default();
+        assert_eq!(err.len(), 4, "{err:?}");
+    }
+}

@@ -1,0 +1,180 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`) with a stable `type`.
+//! Internal causes are logged with the request id, never sent to the client.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Field name → what is wrong with it.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthenticated(&'static str),
+    #[error("forbidden")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("too many requests")]
+    RateLimited { retry_after_s: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A stable identifier of the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Per field, what is wrong (validation problems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<FieldErrors>,
+}
+
+/// Text PostgreSQL can store: no NUL characters. Records a field error otherwise.
+pub fn check_text(field: &str, value: &str, errors: &mut FieldErrors) {
+    if value.contains('\0') {
+        errors
+            .entry(field.to_string())
+            .or_default()
+            .push("must not contain NUL characters".into());
+    }
+}
+
+impl ApiError {
+    pub fn field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Validation(BTreeMap::from([(field.to_string(), vec![message.into()])]))
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<String>) {
+        match self {
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "The request has invalid fields",
+                None,
+            ),
+            ApiError::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "The request is malformed",
+                Some(m.clone()),
+            ),
+            ApiError::Unauthenticated(why) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication is required",
+                Some((*why).to_string()),
+            ),
+            ApiError::Forbidden(why) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "You may not do this",
+                Some((*why).to_string()),
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "No such resource", None),
+            ApiError::Conflict(m) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "The request conflicts with existing data",
+                Some(m.clone()),
+            ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests; slow down",
+                None,
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on our side",
+                None,
+            ),
+        }
+    }
+}
+
+/// A response body as problem+json.
+pub fn problem_response(
+    status: StatusCode,
+    slug: &str,
+    title: &str,
+    detail: Option<String>,
+    errors: Option<FieldErrors>,
+) -> Response {
+    let body = Problem {
+        kind: format!("/problems/{slug}"),
+        title: title.into(),
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    let mut res = (status, axum::Json(body)).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            // The cause goes to the log (with the request id the middleware records), not out.
+            tracing::error!(cause = %cause, "internal error");
+        }
+        let (status, slug, title, detail) = self.parts();
+        let errors = match &self {
+            ApiError::Validation(e) => Some(e.clone()),
+            _ => None,
+        };
+        let mut res = problem_response(status, slug, title, detail, errors);
+        if let ApiError::RateLimited { retry_after_s } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            match db.code().code() {
+                "23505" => {
+                    return ApiError::Conflict("a record with these values already exists".into());
+                }
+                "23514" | "22P02" | "22003" => {
+                    return ApiError::Validation(BTreeMap::from([(
+                        "body".to_string(),
+                        vec!["a value is out of range".to_string()],
+                    )]));
+                }
+                _ => {}
+            }
+        }
+        ApiError::Internal(goodgo_db::describe(&e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ApiError::Internal(format!("database pool: {e}"))
+    }
+}

@@ -1,0 +1,297 @@
+//! The GoodGo API: accounts, listings and search over PostgreSQL.
+//!
+//! [`config`] validates the environment before anything starts; [`router`] assembles the
+//! routes (`routes/`) with the request context, rate limits, body and time limits, CORS
+//! and security headers (`middleware`); errors are RFC 9457 problems (`error`); callers
+//! are identified in `auth`. [`main`] is the binary: config, logs, pool, serve, and a
+//! graceful shutdown on SIGTERM/SIGINT that lets in-flight requests finish.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+
+pub use config::Config;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: deadpool_postgres::Pool,
+    pub config: Arc<Config>,
+    pub auth_limiter: Arc<middleware::RateLimiter>,
+    pub openapi: Arc<serde_json::Value>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "GoodGo API", description = "Accounts, listings and property search for the GoodGo platform."),
+    paths(
+        routes::health::healthz, routes::health::readyz,
+        routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout, routes::auth::me,
+        routes::listings::create, routes::listings::get_one, routes::listings::update, routes::listings::delete,
+        routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::listings::search,
+    ),
+    components(schemas(error::Problem)),
+    modifiers(&BearerAuth, &ProblemResponses),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every error is `application/problem+json`, and every operation can answer 400 (a
+/// malformed path, query or body); operations with a body can also answer 413 and 415.
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Ref;
+        use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if (status.starts_with('4') || status.starts_with('5'))
+                        && let RefOr::T(r) = response
+                        && let Some(content) = r.content.shift_remove("application/json")
+                    {
+                        r.content
+                            .insert("application/problem+json".to_string(), content);
+                    }
+                }
+                let responses = &mut op.responses.responses;
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| problem("The path, query or body is malformed"));
+                if op.request_body.is_some() {
+                    responses
+                        .entry("413".into())
+                        .or_insert_with(|| problem("The body is larger than 64 KiB"));
+                    responses
+                        .entry("415".into())
+                        .or_insert_with(|| problem("The body is not JSON"));
+                    responses
+                        .entry("422".into())
+                        .or_insert_with(|| problem("The body does not have the documented shape"));
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI document as JSON (what `/openapi.json` serves and `cargo xtask codegen`
+/// writes to docs/openapi.json).
+pub fn openapi_json() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
+/// A pool for `config.database_url`.
+pub fn pool(config: &Config) -> Result<deadpool_postgres::Pool, String> {
+    let pg: tokio_postgres::Config = config
+        .database_url
+        .parse()
+        .map_err(|e| format!("GOODGO_DATABASE_URL: {e}"))?;
+    let manager = deadpool_postgres::Manager::from_config(
+        pg,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(config.pool_size)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("database pool: {e}"))
+}
+
+pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
+    AppState {
+        pool,
+        auth_limiter: Arc::new(middleware::RateLimiter::new(config.auth_rate_per_minute)),
+        config: Arc::new(config),
+        openapi: Arc::new(openapi_json()),
+    }
+}
+
+/// Every route with its layers.
+pub fn router(state: AppState) -> Router {
+    use routes::{auth as a, docs, health, listings as l};
+    let limited = Router::new()
+        .route("/v1/auth/register", post(a::register))
+        .route("/v1/auth/login", post(a::login))
+        .route("/v1/auth/refresh", post(a::refresh))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::auth_rate_limit,
+        ));
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(
+            state
+                .config
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        ))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(auth::CSRF_HEADER),
+            header::HeaderName::from_static(middleware::REQUEST_ID),
+        ])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .route("/docs/app.js", get(docs::script))
+        .route("/v1/auth/logout", post(a::logout))
+        .route("/v1/me", get(a::me))
+        .route("/v1/listings", post(l::create))
+        .route("/v1/listings/mine", get(l::mine))
+        .route("/v1/listings/search", get(l::search))
+        .route(
+            "/v1/listings/{id}",
+            get(l::get_one).patch(l::update).delete(l::delete),
+        )
+        .route("/v1/listings/{id}/publish", post(l::publish))
+        .route("/v1/listings/{id}/archive", post(l::archive))
+        .merge(limited)
+        .fallback(|| async { error::ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .layer(cors)
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let config = match Config::from_env(&|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(problems) => {
+            // Logging is not set up yet: say it plainly on stderr and refuse to start.
+            let mut text = String::from("goodgo-api: refusing to start:\n");
+            for p in problems {
+                text.push_str(&format!("  - {p}\n"));
+            }
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(text.as_bytes());
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let pool = pool(&config)?;
+    let addr = config.addr;
+    let app = router(state(config, pool));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(addr = %addr, "listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| e.to_string())?;
+    tracing::info!("stopped after finishing in-flight requests");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+        _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+    }
+}

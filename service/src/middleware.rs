@@ -1,0 +1,192 @@
+//! What wraps every request: a request id (taken from `X-Request-Id` when it is sane,
+//! else generated, and echoed back), one structured log line with latency and status,
+//! security headers, and the per-address rate limit of the auth endpoints.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request being served (for the audit log), if any.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+fn sane_id(v: &str) -> bool {
+    (1..=64).contains(&v.len())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+pub async fn request_context(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_id(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::auth::random_token(12).unwrap_or_else(|_| "unknown".into()));
+    let method = req.method().clone();
+    // The matched route (`/v1/listings/{id}`), not the raw path: no ids or query strings
+    // (which could carry e-mails or tokens) end up in the logs.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let res = CURRENT_REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let mut res = as_problem(res).await;
+    let status = res.status().as_u16();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(request_id = %id, method = %method, route = %route, status, latency_ms = format!("{latency_ms:.2}"), "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    res
+}
+
+/// Errors from the framework's own layers (a malformed JSON body, a body over the limit,
+/// a timeout, a wrong method) become problem documents like every other error; their short
+/// plain-text explanation is kept as the `detail`. JSON answers (problems, `/readyz`) pass.
+async fn as_problem(res: Response) -> Response {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("application/problem+json") || v.starts_with("application/json")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (slug, title) = match status.as_u16() {
+        400 => ("bad-request", "The request is malformed"),
+        404 => ("not-found", "No such resource"),
+        405 => ("method-not-allowed", "This method is not allowed here"),
+        408 => ("timeout", "The request took too long"),
+        413 => ("payload-too-large", "The request body is too large"),
+        415 => (
+            "unsupported-media-type",
+            "Send JSON with Content-Type: application/json",
+        ),
+        422 => ("validation-failed", "The request has invalid fields"),
+        s if s >= 500 => ("internal", "Something went wrong on our side"),
+        _ => ("error", "The request failed"),
+    };
+    // Server errors never carry their text out; client errors keep a short explanation.
+    let detail = (status.is_client_error() && !text.is_empty() && text.len() < 300).then_some(text);
+    let mut out = crate::error::problem_response(status, slug, title, detail, None);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// A token bucket per client address: `per_minute` requests a minute, bursts up to a
+/// quarter of that.
+pub struct RateLimiter {
+    per_minute: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> RateLimiter {
+        let per_minute = f64::from(per_minute.max(1));
+        RateLimiter {
+            per_minute,
+            burst: (per_minute / 4.0).max(3.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `ip`; `Err(seconds)` to wait when there is none.
+    pub fn take(&self, ip: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, (_, last)| now.duration_since(*last).as_secs() < 600);
+        }
+        let (tokens, last) = buckets.entry(ip).or_insert((self.burst, now));
+        let refill = now.duration_since(*last).as_secs_f64() * self.per_minute / 60.0;
+        *tokens = (*tokens + refill).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) * 60.0 / self.per_minute).ceil() as u64)
+        }
+    }
+}
+
+pub async fn auth_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    match state.auth_limiter.take(ip) {
+        Ok(()) => next.run(req).await,
+        Err(retry_after_s) => ApiError::RateLimited { retry_after_s }.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_run_dry_and_are_per_address() {
+        let limiter = RateLimiter::new(12);
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let allowed = (0..10).filter(|_| limiter.take(a).is_ok()).count();
+        assert_eq!(allowed, 3, "burst of max(12/4, 3)");
+        assert!(limiter.take(IpAddr::from([10, 0, 0, 2])).is_ok());
+        assert!(matches!(limiter.take(a), Err(s) if s >= 1));
+    }
+}

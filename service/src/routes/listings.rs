@@ -1,0 +1,703 @@
+//! Listings: create, read, update, publish, archive, delete (owner or admin; agents
+//! create), the caller's own, and the public search.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use goodgo_db::search::{Filters, Param, Sort};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::types::ToSql;
+
+use crate::AppState;
+use crate::auth::{AuthUser, MaybeUser};
+use crate::error::{ApiError, FieldErrors};
+use crate::routes::auth::audit;
+
+const PROPERTY_TYPES: &[&str] = &[
+    "apartment",
+    "house",
+    "villa",
+    "townhouse",
+    "land",
+    "office",
+    "shop",
+];
+const LISTING_TYPES: &[&str] = &["sale", "rent"];
+
+/// A price or an area: a JSON number or a decimal string, kept exact.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Decimal {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+impl Decimal {
+    fn text(&self) -> String {
+        match self {
+            Decimal::Number(n) => n.to_string(),
+            Decimal::Text(t) => t.trim().to_string(),
+        }
+    }
+}
+
+/// A positive decimal with at most `int_digits` digits before the point and two after.
+fn check_decimal(
+    field: &str,
+    value: &Decimal,
+    int_digits: usize,
+    errors: &mut FieldErrors,
+) -> String {
+    let text = value.text();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let ok = !int.is_empty()
+        && int.len() <= int_digits
+        && int.chars().all(|c| c.is_ascii_digit())
+        && frac.len() <= 2
+        && frac.chars().all(|c| c.is_ascii_digit())
+        && text.chars().any(|c| c.is_ascii_digit() && c != '0');
+    if !ok {
+        errors.entry(field.into()).or_default().push(format!("must be a positive number with at most {int_digits} digits before the point and 2 after"));
+    }
+    text
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListingInput {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<String>, example = "250000.00")]
+    pub price: Option<Decimal>,
+    /// ISO 4217, e.g. USD.
+    pub currency: Option<String>,
+    /// `sale` or `rent`.
+    pub listing_type: Option<String>,
+    /// apartment, house, villa, townhouse, land, office or shop.
+    pub property_type: Option<String>,
+    pub bedrooms: Option<i64>,
+    pub bathrooms: Option<i64>,
+    #[schema(value_type = Option<String>, example = "85.5")]
+    pub area_m2: Option<Decimal>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+}
+
+/// Validated values, as text for SQL to cast, per column.
+struct Checked(Vec<(&'static str, Option<String>, &'static str)>);
+
+fn validate(input: &ListingInput, creating: bool) -> Result<Checked, ApiError> {
+    let mut errors = FieldErrors::new();
+    let mut out: Vec<(&'static str, Option<String>, &'static str)> = Vec::new();
+    let mut text = |field: &'static str,
+                    value: &Option<String>,
+                    min: usize,
+                    max: usize,
+                    required: bool,
+                    errors: &mut FieldErrors| {
+        match value {
+            None if required && creating => errors
+                .entry(field.into())
+                .or_default()
+                .push("is required".into()),
+            None => {}
+            Some(v) => {
+                crate::error::check_text(field, v, errors);
+                let n = v.trim().chars().count();
+                if n < min || n > max {
+                    errors.entry(field.into()).or_default().push(if min > 0 {
+                        format!("must be {min} to {max} characters")
+                    } else {
+                        format!("must be at most {max} characters")
+                    });
+                }
+                out.push((field, Some(v.trim().to_string()), "text"));
+            }
+        }
+    };
+    text("title", &input.title, 3, 200, true, &mut errors);
+    text(
+        "description",
+        &input.description,
+        0,
+        10_000,
+        false,
+        &mut errors,
+    );
+    text("address", &input.address, 0, 300, false, &mut errors);
+    text("city", &input.city, 1, 100, true, &mut errors);
+    text("district", &input.district, 0, 100, false, &mut errors);
+    match &input.price {
+        Some(p) => {
+            let v = check_decimal("price", p, 12, &mut errors);
+            out.push(("price", Some(v), "numeric"));
+        }
+        None if creating => {
+            errors
+                .entry("price".into())
+                .or_default()
+                .push("is required".into());
+        }
+        None => {}
+    }
+    match &input.area_m2 {
+        Some(a) => {
+            let v = check_decimal("area_m2", a, 8, &mut errors);
+            out.push(("area_m2", Some(v), "numeric"));
+        }
+        None if creating => {
+            errors
+                .entry("area_m2".into())
+                .or_default()
+                .push("is required".into());
+        }
+        None => {}
+    }
+    if let Some(c) = &input.currency {
+        crate::error::check_text("currency", c, &mut errors);
+        if c.len() != 3 || !c.chars().all(|x| x.is_ascii_uppercase()) {
+            errors
+                .entry("currency".into())
+                .or_default()
+                .push("must be a 3-letter ISO 4217 code like USD".into());
+        }
+        out.push(("currency", Some(c.clone()), "text"));
+    }
+    for (field, value, allowed, cast) in [
+        (
+            "listing_type",
+            &input.listing_type,
+            LISTING_TYPES,
+            "listing_type",
+        ),
+        (
+            "property_type",
+            &input.property_type,
+            PROPERTY_TYPES,
+            "property_type",
+        ),
+    ] {
+        match value {
+            Some(v) if allowed.contains(&v.as_str()) => out.push((field, Some(v.clone()), cast)),
+            Some(_) => errors
+                .entry(field.into())
+                .or_default()
+                .push(format!("must be one of {}", allowed.join(", "))),
+            None if creating => errors
+                .entry(field.into())
+                .or_default()
+                .push("is required".into()),
+            None => {}
+        }
+    }
+    for (field, value) in [("bedrooms", input.bedrooms), ("bathrooms", input.bathrooms)] {
+        if let Some(n) = value {
+            if !(0..=50).contains(&n) {
+                errors
+                    .entry(field.into())
+                    .or_default()
+                    .push("must be from 0 to 50".into());
+            }
+            out.push((field, Some(n.to_string()), "smallint"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(Checked(out))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Listing {
+    pub id: i64,
+    pub owner_id: i64,
+    pub status: String,
+    pub title: String,
+    pub description: String,
+    pub price: String,
+    pub currency: String,
+    pub listing_type: String,
+    pub property_type: String,
+    pub bedrooms: i16,
+    pub bathrooms: i16,
+    pub area_m2: String,
+    pub address: String,
+    pub city: String,
+    pub district: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub published_at: Option<String>,
+}
+
+const LISTING_COLUMNS: &str = "id, owner_id, status::text, title, description, price::text, currency, listing_type::text, property_type::text, bedrooms, bathrooms, area_m2::text, address, city, district, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+fn listing(row: &tokio_postgres::Row) -> Listing {
+    Listing {
+        id: row.get(0),
+        owner_id: row.get(1),
+        status: row.get(2),
+        title: row.get(3),
+        description: row.get(4),
+        price: row.get(5),
+        currency: row.get(6),
+        listing_type: row.get(7),
+        property_type: row.get(8),
+        bedrooms: row.get(9),
+        bathrooms: row.get(10),
+        area_m2: row.get(11),
+        address: row.get(12),
+        city: row.get(13),
+        district: row.get(14),
+        created_at: row.get(15),
+        updated_at: row.get(16),
+        published_at: row.get(17),
+    }
+}
+
+fn params(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// Create a listing (agents and admins); it starts as a draft.
+#[utoipa::path(post, path = "/v1/listings", tag = "listings", request_body = ListingInput, security(("bearer" = [])),
+    responses((status = 201, body = Listing), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(input): Json<ListingInput>,
+) -> Result<(StatusCode, Json<Listing>), ApiError> {
+    if user.role != "agent" && !user.is_admin() {
+        return Err(ApiError::Forbidden("only agents create listings"));
+    }
+    let Checked(fields) = validate(&input, true)?;
+    let mut columns = vec!["owner_id".to_string()];
+    let mut placeholders = vec!["$1::text::bigint".to_string()];
+    let mut values = vec![user.id.to_string()];
+    for (name, value, cast) in fields {
+        if let Some(v) = value {
+            values.push(v);
+            columns.push(name.to_string());
+            placeholders.push(format!("${}::text::{cast}", values.len()));
+        }
+    }
+    let sql = format!(
+        "INSERT INTO listings ({}) VALUES ({}) RETURNING {LISTING_COLUMNS}",
+        columns.join(", "),
+        placeholders.join(", ")
+    );
+    let client = state.pool.get().await?;
+    let row = client.query_one(&sql, &params(&values)).await?;
+    let created = listing(&row);
+    audit(
+        &client,
+        Some(user.id),
+        "listing.create",
+        "listing",
+        &created.id.to_string(),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The listing when the caller may see it: active ones for everyone, others for their
+/// owner and admins. Hidden ones are "not found", not "forbidden".
+async fn visible(
+    client: &deadpool_postgres::Object,
+    id: i64,
+    user: Option<&AuthUser>,
+) -> Result<Listing, ApiError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let l = listing(&row);
+    let allowed = l.status == "active" || user.is_some_and(|u| u.is_admin() || u.id == l.owner_id);
+    if allowed {
+        Ok(l)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// For changes: visible, and the caller owns it or is an admin.
+async fn owned(
+    client: &deadpool_postgres::Object,
+    id: i64,
+    user: &AuthUser,
+) -> Result<Listing, ApiError> {
+    let l = visible(client, id, Some(user)).await?;
+    if user.is_admin() || l.owner_id == user.id {
+        Ok(l)
+    } else {
+        Err(ApiError::Forbidden(
+            "only the listing's owner or an admin may change it",
+        ))
+    }
+}
+
+/// One listing.
+#[utoipa::path(get, path = "/v1/listings/{id}", tag = "listings", params(("id" = i64, Path)),
+    responses((status = 200, body = Listing), (status = 404, body = crate::error::Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Listing>, ApiError> {
+    let client = state.pool.get().await?;
+    Ok(Json(visible(&client, id, user.as_ref()).await?))
+}
+
+/// Change some fields of a listing (owner or admin).
+#[utoipa::path(patch, path = "/v1/listings/{id}", tag = "listings", params(("id" = i64, Path)), request_body = ListingInput, security(("bearer" = [])),
+    responses((status = 200, body = Listing), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+    Json(input): Json<ListingInput>,
+) -> Result<Json<Listing>, ApiError> {
+    let Checked(fields) = validate(&input, false)?;
+    let client = state.pool.get().await?;
+    owned(&client, id, &user).await?;
+    let mut sets = vec!["updated_at = now()".to_string()];
+    let mut values = vec![id.to_string()];
+    for (name, value, cast) in fields {
+        if let Some(v) = value {
+            values.push(v);
+            sets.push(format!("{name} = ${}::text::{cast}", values.len()));
+        }
+    }
+    let sql = format!(
+        "UPDATE listings SET {} WHERE id = $1::text::bigint RETURNING {LISTING_COLUMNS}",
+        sets.join(", ")
+    );
+    let row = client.query_one(&sql, &params(&values)).await?;
+    audit(
+        &client,
+        Some(user.id),
+        "listing.update",
+        "listing",
+        &id.to_string(),
+    )
+    .await;
+    Ok(Json(listing(&row)))
+}
+
+async fn set_status(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    status: &str,
+    action: &str,
+) -> Result<Json<Listing>, ApiError> {
+    let client = state.pool.get().await?;
+    owned(&client, id, user).await?;
+    let row = client
+        .query_one(
+            &format!("UPDATE listings SET status = $2::text::listing_status, updated_at = now(), published_at = CASE WHEN $2 = 'active' THEN coalesce(published_at, now()) ELSE published_at END WHERE id = $1 RETURNING {LISTING_COLUMNS}"),
+            &[&id, &status],
+        )
+        .await?;
+    audit(&client, Some(user.id), action, "listing", &id.to_string()).await;
+    Ok(Json(listing(&row)))
+}
+
+/// Make a listing visible in search (owner or admin).
+#[utoipa::path(post, path = "/v1/listings/{id}/publish", tag = "listings", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Listing), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn publish(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Listing>, ApiError> {
+    set_status(&state, &user, id, "active", "listing.publish").await
+}
+
+/// Take a listing out of search (owner or admin).
+#[utoipa::path(post, path = "/v1/listings/{id}/archive", tag = "listings", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Listing), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn archive(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Listing>, ApiError> {
+    set_status(&state, &user, id, "archived", "listing.archive").await
+}
+
+/// Delete a listing (owner or admin).
+#[utoipa::path(delete, path = "/v1/listings/{id}", tag = "listings", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let client = state.pool.get().await?;
+    owned(&client, id, &user).await?;
+    client
+        .execute("DELETE FROM listings WHERE id = $1", &[&id])
+        .await?;
+    audit(
+        &client,
+        Some(user.id),
+        "listing.delete",
+        "listing",
+        &id.to_string(),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MyListings {
+    pub items: Vec<Listing>,
+}
+
+/// The caller's own listings, every status, newest first (at most 500).
+#[utoipa::path(get, path = "/v1/listings/mine", tag = "listings", security(("bearer" = [])),
+    responses((status = 200, body = MyListings), (status = 401, body = crate::error::Problem)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<MyListings>, ApiError> {
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(&format!("SELECT {LISTING_COLUMNS} FROM listings WHERE owner_id = $1 ORDER BY created_at DESC, id DESC LIMIT 500"), &[&user.id])
+        .await?;
+    Ok(Json(MyListings {
+        items: rows.iter().map(listing).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Words to find in title and description.
+    pub q: Option<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+    pub min_price: Option<String>,
+    pub max_price: Option<String>,
+    /// At least this many bedrooms.
+    pub bedrooms: Option<i64>,
+    pub property_type: Option<String>,
+    pub listing_type: Option<String>,
+    /// relevance (needs q), newest (default), price_asc or price_desc.
+    pub sort: Option<String>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchItem {
+    pub id: i64,
+    pub title: String,
+    pub price: String,
+    pub currency: String,
+    pub listing_type: String,
+    pub property_type: String,
+    pub bedrooms: i16,
+    pub bathrooms: i16,
+    pub area_m2: String,
+    pub address: String,
+    pub city: String,
+    pub district: String,
+    pub published_at: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchPage {
+    pub items: Vec<SearchItem>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    s: String,
+    k: String,
+    i: i64,
+}
+
+fn sort_name(s: Sort) -> &'static str {
+    match s {
+        Sort::Relevance => "relevance",
+        Sort::Newest => "newest",
+        Sort::PriceAsc => "price_asc",
+        Sort::PriceDesc => "price_desc",
+    }
+}
+
+fn decimal_param(field: &str, v: &Option<String>, errors: &mut FieldErrors) -> Option<String> {
+    v.as_ref()
+        .map(|t| check_decimal(field, &Decimal::Text(t.clone()), 12, errors))
+}
+
+/// Search active listings.
+#[utoipa::path(get, path = "/v1/listings/search", tag = "listings", params(SearchQuery),
+    responses((status = 200, body = SearchPage), (status = 422, body = crate::error::Problem)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<SearchPage>, ApiError> {
+    let mut errors = FieldErrors::new();
+    let sort = match q.sort.as_deref().unwrap_or("newest") {
+        "relevance" => Sort::Relevance,
+        "newest" => Sort::Newest,
+        "price_asc" => Sort::PriceAsc,
+        "price_desc" => Sort::PriceDesc,
+        _ => {
+            errors
+                .entry("sort".into())
+                .or_default()
+                .push("must be relevance, newest, price_asc or price_desc".into());
+            Sort::Newest
+        }
+    };
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        errors
+            .entry("limit".into())
+            .or_default()
+            .push("must be from 1 to 100".into());
+    }
+    let bedrooms = match q.bedrooms {
+        Some(b) if (0..=50).contains(&b) => i16::try_from(b).ok(),
+        Some(_) => {
+            errors
+                .entry("bedrooms".into())
+                .or_default()
+                .push("must be from 0 to 50".into());
+            None
+        }
+        None => None,
+    };
+    for (field, value, allowed) in [
+        ("property_type", &q.property_type, PROPERTY_TYPES),
+        ("listing_type", &q.listing_type, LISTING_TYPES),
+    ] {
+        if let Some(v) = value
+            && !allowed.contains(&v.as_str())
+        {
+            errors
+                .entry(field.into())
+                .or_default()
+                .push(format!("must be one of {}", allowed.join(", ")));
+        }
+    }
+    for (field, value) in [("q", &q.q), ("city", &q.city), ("district", &q.district)] {
+        if let Some(v) = value {
+            crate::error::check_text(field, v, &mut errors);
+        }
+    }
+    let min_price = decimal_param("min_price", &q.min_price, &mut errors);
+    let max_price = decimal_param("max_price", &q.max_price, &mut errors);
+    let text =
+        q.q.as_ref()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+    if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        errors
+            .entry("q".into())
+            .or_default()
+            .push("must be at most 200 characters".into());
+    }
+    let mut filters = Filters {
+        q: text,
+        city: q.city.clone().filter(|c| !c.is_empty()),
+        district: q.district.clone().filter(|d| !d.is_empty()),
+        min_price,
+        max_price,
+        min_bedrooms: bedrooms,
+        property_type: q.property_type.clone(),
+        listing_type: q.listing_type.clone(),
+        sort,
+        after: None,
+        limit,
+    };
+    if let Some(raw) = &q.cursor {
+        let cursor: Option<Cursor> = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        match cursor {
+            Some(c) if c.s == sort_name(filters.effective_sort()) => {
+                filters.after = Some((c.k, c.i))
+            }
+            _ => {
+                errors
+                    .entry("cursor".into())
+                    .or_default()
+                    .push("is not a cursor from this search (same filters and sort)".into());
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let query = filters.to_query();
+    let owned: Vec<Box<dyn ToSql + Sync + Send>> = query
+        .params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Text(t) => Box::new(t.clone()),
+                Param::Int(i) => Box::new(*i),
+            }
+        })
+        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = owned
+        .iter()
+        .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let client = state.pool.get().await?;
+    let rows = client.query(&query.sql, &refs).await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(20);
+    let rows = &rows[..rows.len().min(usize::try_from(limit).unwrap_or(20))];
+    let effective = filters.effective_sort();
+    let next_cursor = match (more, rows.last()) {
+        (true, Some(last)) => {
+            let key: String = match effective {
+                Sort::Newest => last.get("published_key"),
+                Sort::PriceAsc | Sort::PriceDesc => last.get("price"),
+                Sort::Relevance => last.get("rank_key"),
+            };
+            let c = Cursor {
+                s: sort_name(effective).into(),
+                k: key,
+                i: last.get("id"),
+            };
+            serde_json::to_vec(&c)
+                .ok()
+                .map(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+        }
+        _ => None,
+    };
+    let items = rows
+        .iter()
+        .map(|r| SearchItem {
+            id: r.get("id"),
+            title: r.get("title"),
+            price: r.get("price"),
+            currency: r.get("currency"),
+            listing_type: r.get("listing_type"),
+            property_type: r.get("property_type"),
+            bedrooms: r.get("bedrooms"),
+            bathrooms: r.get("bathrooms"),
+            area_m2: r.get("area_m2"),
+            address: r.get("address"),
+            city: r.get("city"),
+            district: r.get("district"),
+            published_at: r.get("published_at"),
+        })
+        .collect();
+    Ok(Json(SearchPage { items, next_cursor }))
+}

@@ -1,0 +1,5 @@
+//! The endpoints, one module per area.
+pub mod auth;
+pub mod docs;
+pub mod health;
+pub mod listings;

@@ -1,0 +1,1092 @@
+//! The GoodGo API against a real PostgreSQL (from `cargo xtask test`): every endpoint's
+//! happy path and failures, the authorisation matrix, refresh rotation and reuse, CSRF,
+//! search correctness, and the binary's start-up refusal and graceful shutdown.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed setup step is a failed test
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const SECRET: &str = "k3J9xQz7LmN2vB8wR4tY6uP0aS5dF1gHjKlTest";
+
+/// A migrated database of its own and the app on it.
+struct TestApp {
+    app: axum::Router,
+    db: String,
+    server: String,
+    client: tokio_postgres::Client,
+}
+
+fn server_url() -> Option<String> {
+    match std::env::var("GOODGO_TEST_DATABASE_URL") {
+        Ok(u) => Some(u),
+        Err(_) => {
+            assert!(
+                std::env::var_os("GOODGO_TEST_STRICT").is_none(),
+                "cargo xtask test provides GOODGO_TEST_DATABASE_URL"
+            );
+            eprintln!("SKIPPED: no GOODGO_TEST_DATABASE_URL (run `cargo xtask test`)");
+            None
+        }
+    }
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    format!("{}/{db}", url.rsplit_once('/').unwrap().0)
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+impl TestApp {
+    async fn new(name: &str, migrate: bool, extra: &[(&str, &str)]) -> Option<TestApp> {
+        let server = server_url()?;
+        let db = format!("api_{name}_{}", std::process::id());
+        let admin = connect(&server).await;
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .await
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
+        let url = with_db(&server, &db);
+        if migrate {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+            let files =
+                goodgo_db::migrations::load(&dir, std::path::Path::new("migrations")).unwrap();
+            let mut c = connect(&url).await;
+            goodgo_db::runner::migrate(&mut c, &files, None, &|_| {})
+                .await
+                .unwrap();
+        }
+        let mut vars: Vec<(String, String)> = vec![
+            ("GOODGO_DATABASE_URL".into(), url.clone()),
+            ("GOODGO_JWT_SECRET".into(), SECRET.into()),
+            ("GOODGO_AUTH_RATE_LIMIT".into(), "100000".into()),
+        ];
+        for (k, v) in extra {
+            vars.retain(|(n, _)| n != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        let config = goodgo_api::Config::from_env(&move |k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let pool = goodgo_api::pool(&config).unwrap();
+        let app = goodgo_api::router(goodgo_api::state(config, pool))
+            .layer(MockConnectInfo(SocketAddr::from(([10, 1, 2, 3], 40000))));
+        Some(TestApp {
+            app,
+            db,
+            server,
+            client: connect(&url).await,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    async fn register(&self, email: &str, role: &str) -> String {
+        let (s, _, b) = self
+            .call(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": "a-long-password", "role": role})),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// An admin: made in the database (admin is never self-assigned), then logged in.
+    async fn admin(&self) -> String {
+        self.register("admin@test.dev", "buyer").await;
+        self.client
+            .execute(
+                "UPDATE users SET role = 'admin' WHERE email = 'admin@test.dev'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (s, _, b) = self
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": "admin@test.dev", "password": "a-long-password"})),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        b["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-d",
+                &self.server,
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db),
+            ])
+            .output();
+    }
+}
+
+fn listing_body() -> Value {
+    json!({"title": "Sunny flat by the river", "description": "Two balconies.", "price": 185000, "currency": "USD", "listing_type": "sale",
+           "property_type": "apartment", "bedrooms": 2, "bathrooms": 1, "area_m2": "72.5", "address": "12 Bach Dang Street", "city": "Da Nang", "district": "Hai Chau"})
+}
+
+fn set_cookies(h: &axum::http::HeaderMap) -> (String, String) {
+    let mut refresh = String::new();
+    let mut csrf = String::new();
+    for v in h.get_all("set-cookie") {
+        let v = v.to_str().unwrap();
+        let pair = v.split(';').next().unwrap();
+        let (k, val) = pair.split_once('=').unwrap();
+        if k == "goodgo_refresh" {
+            refresh = val.to_string();
+            assert!(
+                v.contains("HttpOnly") && v.contains("Secure") && v.contains("SameSite=Strict"),
+                "{v}"
+            );
+        }
+        if k == "goodgo_csrf" {
+            csrf = val.to_string();
+        }
+    }
+    (refresh, csrf)
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let Some(app) = TestApp::new("health", true, &[]).await else {
+        return;
+    };
+    let (s, h, b) = app
+        .call(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "trace-me-123")],
+        )
+        .await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        h["x-request-id"], "trace-me-123",
+        "a sane request id is echoed"
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let (_, h2, _) = app
+        .call(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "bad id with spaces")],
+        )
+        .await;
+    assert_ne!(
+        h2["x-request-id"], "bad id with spaces",
+        "an unsafe one is replaced"
+    );
+    let (s, _, b) = app.call(Method::GET, "/readyz", None, None, &[]).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ready")));
+
+    let Some(empty) = TestApp::new("notready", false, &[]).await else {
+        return;
+    };
+    let (s, _, b) = empty.call(Method::GET, "/readyz", None, None, &[]).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        b["detail"].as_str().unwrap().contains("goodgo db migrate"),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn accounts_happy_paths_and_failures() {
+    let Some(app) = TestApp::new("accounts", true, &[]).await else {
+        return;
+    };
+    let (s, h, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": " New.User@Example.com ", "password": "a-long-password"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(
+        (b["token_type"].as_str(), b["expires_in"].as_u64()),
+        (Some("Bearer"), Some(900))
+    );
+    let (refresh, csrf) = set_cookies(&h);
+    assert!(refresh.len() >= 40 && csrf.len() >= 30);
+    let token = b["access_token"].as_str().unwrap();
+    let (s, _, me) = app
+        .call(Method::GET, "/v1/me", Some(token), None, &[])
+        .await;
+    assert_eq!(
+        (s, me["email"].as_str(), me["role"].as_str()),
+        (StatusCode::OK, Some("new.user@example.com"), Some("buyer"))
+    );
+    let stored: Vec<u8> = app
+        .client
+        .query_one("SELECT token_hash FROM refresh_tokens", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(
+        stored,
+        refresh.as_bytes(),
+        "only a digest of the refresh token is stored"
+    );
+
+    // Duplicate, weak, self-made admin, unknown field.
+    let (s, h, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "new.user@example.com", "password": "another-long-one"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (StatusCode::CONFLICT, Some("/problems/conflict"))
+    );
+    assert_eq!(h["content-type"], "application/problem+json");
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "not-an-email", "password": "short", "role": "admin"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = b["errors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, ["email", "password", "role"]);
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "a@b.co", "password": "a-long-password", "is_admin": true})),
+            &[],
+        )
+        .await;
+    assert!(
+        s.is_client_error() && b["type"].as_str().is_some(),
+        "{s} {b}"
+    );
+
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "new.user@example.com", "password": "wrong-password!"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("/problems/unauthenticated"))
+    );
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "nobody@example.com", "password": "whatever-long"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = app.call(Method::GET, "/v1/me", None, None, &[]).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = app
+        .call(Method::GET, "/v1/me", Some("not.a.jwt"), None, &[])
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A token signed with another key is refused.
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "1", "role": "admin", "iat": 0, "exp": 9_999_999_999u64, "iss": "goodgo-api"}),
+        &jsonwebtoken::EncodingKey::from_secret(b"some-other-secret-of-enough-length!!"),
+    )
+    .unwrap();
+    let (s, _, _) = app
+        .call(Method::GET, "/v1/me", Some(&forged), None, &[])
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Malformed JSON and unknown routes are problems too, without internals.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let res = app.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let (s, _, b) = app
+        .call(Method::GET, "/v1/nothing-here", None, None, &[])
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (StatusCode::NOT_FOUND, Some("/problems/not-found"))
+    );
+    let big = "x".repeat(100 * 1024);
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": big, "password": "x"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("/problems/payload-too-large")
+        )
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotates_detects_reuse_and_needs_csrf() {
+    let Some(app) = TestApp::new("refresh", true, &[]).await else {
+        return;
+    };
+    let (_, h, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "r@test.dev", "password": "a-long-password"})),
+            &[],
+        )
+        .await;
+    let (refresh1, csrf1) = set_cookies(&h);
+    let cookie = |r: &str, c: &str| format!("goodgo_refresh={r}; goodgo_csrf={c}");
+
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            None,
+            &[("cookie", &cookie(&refresh1, &csrf1))],
+        )
+        .await;
+    assert_eq!(
+        (s, b["detail"].as_str().map(|d| d.contains("X-CSRF-Token"))),
+        (StatusCode::FORBIDDEN, Some(true)),
+        "CSRF header missing"
+    );
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            None,
+            &[
+                ("cookie", &cookie(&refresh1, &csrf1)),
+                ("x-csrf-token", "0000000000000000000000000000000000"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "CSRF header wrong");
+
+    let (s, h, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            None,
+            &[
+                ("cookie", &cookie(&refresh1, &csrf1)),
+                ("x-csrf-token", &csrf1),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (refresh2, csrf2) = set_cookies(&h);
+    assert_ne!(refresh2, refresh1, "rotated");
+    let (s, _, _) = app
+        .call(Method::GET, "/v1/me", b["access_token"].as_str(), None, &[])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Reusing the rotated token ends the whole family: the newest token stops working too.
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            None,
+            &[
+                ("cookie", &cookie(&refresh1, &csrf1)),
+                ("x-csrf-token", &csrf1),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(
+        b["detail"].as_str().unwrap().contains("already used"),
+        "{b}"
+    );
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            None,
+            &[
+                ("cookie", &cookie(&refresh2, &csrf2)),
+                ("x-csrf-token", &csrf2),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the family was revoked");
+    let reuse: i64 = app
+        .client
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'session.reuse_detected'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(reuse, 1);
+
+    // Logout ends a fresh session.
+    let (_, h, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "r@test.dev", "password": "a-long-password"})),
+            &[],
+        )
+        .await;
+    let (r3, c3) = set_cookies(&h);
+    let (s, h, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/logout",
+            None,
+            None,
+            &[("cookie", &cookie(&r3, &c3)), ("x-csrf-token", &c3)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(
+        h.get_all("set-cookie")
+            .iter()
+            .all(|v| v.to_str().unwrap().contains("Max-Age=0"))
+    );
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            None,
+            &[("cookie", &cookie(&r3, &c3)), ("x-csrf-token", &c3)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn authorisation_matrix() {
+    let Some(app) = TestApp::new("matrix", true, &[]).await else {
+        return;
+    };
+    let owner = app.register("owner@test.dev", "agent").await;
+    let other = app.register("other@test.dev", "agent").await;
+    let buyer = app.register("buyer@test.dev", "buyer").await;
+    let admin = app.admin().await;
+    let actors: [(&str, Option<&str>); 5] = [
+        ("anonymous", None),
+        ("buyer", Some(&buyer)),
+        ("other agent", Some(&other)),
+        ("owner", Some(&owner)),
+        ("admin", Some(&admin)),
+    ];
+
+    // A fresh, published listing of the owner's for each cell.
+    let fresh = || async {
+        let (s, _, b) = app
+            .call(
+                Method::POST,
+                "/v1/listings",
+                Some(&owner),
+                Some(listing_body()),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        assert_eq!(b["status"], "draft");
+        let id = b["id"].as_i64().unwrap();
+        let (s, _, _) = app
+            .call(
+                Method::POST,
+                &format!("/v1/listings/{id}/publish"),
+                Some(&owner),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        id
+    };
+    let mut table = String::new();
+    for (who, token) in actors {
+        let (create, _, _) = app
+            .call(
+                Method::POST,
+                "/v1/listings",
+                token,
+                Some(listing_body()),
+                &[],
+            )
+            .await;
+        let id = fresh().await;
+        let (patch, _, _) = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/listings/{id}"),
+                token,
+                Some(json!({"price": "199000.50"})),
+                &[],
+            )
+            .await;
+        let (archive, _, _) = app
+            .call(
+                Method::POST,
+                &format!("/v1/listings/{id}/archive"),
+                token,
+                None,
+                &[],
+            )
+            .await;
+        let id2 = fresh().await;
+        app.call(
+            Method::POST,
+            &format!("/v1/listings/{id2}/archive"),
+            Some(&owner),
+            None,
+            &[],
+        )
+        .await;
+        let (publish, _, _) = app
+            .call(
+                Method::POST,
+                &format!("/v1/listings/{id2}/publish"),
+                token,
+                None,
+                &[],
+            )
+            .await;
+        let id3 = fresh().await;
+        let (delete, _, _) = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/listings/{id3}"),
+                token,
+                None,
+                &[],
+            )
+            .await;
+        table.push_str(&format!(
+            "{who:<12} create {} patch {} archive {} publish {} delete {}\n",
+            create.as_u16(),
+            patch.as_u16(),
+            archive.as_u16(),
+            publish.as_u16(),
+            delete.as_u16()
+        ));
+    }
+    // Only agents (and admins) create; only the owner and admins change. An archived
+    // listing is hidden from everyone else (404), an active one is forbidden (403).
+    assert_eq!(
+        table,
+        "anonymous    create 401 patch 401 archive 401 publish 401 delete 401\n\
+         buyer        create 403 patch 403 archive 403 publish 404 delete 403\n\
+         other agent  create 201 patch 403 archive 403 publish 404 delete 403\n\
+         owner        create 201 patch 200 archive 200 publish 200 delete 204\n\
+         admin        create 201 patch 200 archive 200 publish 200 delete 204\n"
+    );
+}
+
+#[tokio::test]
+async fn listings_lifecycle_and_validation() {
+    let Some(app) = TestApp::new("lifecycle", true, &[]).await else {
+        return;
+    };
+    let owner = app.register("agent@test.dev", "agent").await;
+    let stranger = app.register("someone@test.dev", "buyer").await;
+    let (s, _, created) = app
+        .call(
+            Method::POST,
+            "/v1/listings",
+            Some(&owner),
+            Some(listing_body()),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(
+        (
+            created["price"].as_str(),
+            created["area_m2"].as_str(),
+            created["status"].as_str()
+        ),
+        (Some("185000.00"), Some("72.50"), Some("draft"))
+    );
+
+    // A draft is the owner's alone.
+    let uri = format!("/v1/listings/{id}");
+    assert_eq!(
+        app.call(Method::GET, &uri, None, None, &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call(Method::GET, &uri, Some(&stranger), None, &[])
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call(Method::GET, &uri, Some(&owner), None, &[]).await.0,
+        StatusCode::OK
+    );
+    let (_, _, mine) = app
+        .call(Method::GET, "/v1/listings/mine", Some(&owner), None, &[])
+        .await;
+    assert_eq!(mine["items"][0]["id"], id);
+
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            &format!("{uri}/publish"),
+            Some(&owner),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("active")));
+    assert!(b["published_at"].is_string());
+    assert_eq!(
+        app.call(Method::GET, &uri, None, None, &[]).await.0,
+        StatusCode::OK,
+        "active listings are public"
+    );
+
+    let (s, _, b) = app
+        .call(
+            Method::PATCH,
+            &uri,
+            Some(&owner),
+            Some(json!({"title": "Renamed flat", "bedrooms": 3})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, b["title"].as_str(), b["bedrooms"].as_i64()),
+        (StatusCode::OK, Some("Renamed flat"), Some(3))
+    );
+
+    let bad = json!({"title": "x", "price": -5, "currency": "usd", "listing_type": "swap", "property_type": "castle", "bedrooms": 99, "area_m2": "abc", "city": ""});
+    let (s, _, b) = app
+        .call(Method::POST, "/v1/listings", Some(&owner), Some(bad), &[])
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = b["errors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "area_m2",
+            "bedrooms",
+            "city",
+            "currency",
+            "listing_type",
+            "price",
+            "property_type",
+            "title"
+        ]
+    );
+    let (s, _, _) = app
+        .call(Method::GET, "/v1/listings/not-a-number", None, None, &[])
+        .await;
+    assert!(s.is_client_error());
+    let (s, _, _) = app
+        .call(Method::DELETE, &uri, Some(&owner), None, &[])
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call(Method::GET, &uri, Some(&owner), None, &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let audited: i64 = app
+        .client
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE entity = 'listing' AND entity_id = $1",
+            &[&id.to_string()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 4, "create, publish, update, delete");
+}
+
+/// NUL characters cannot be stored by PostgreSQL; they are refused as input, never a 500
+/// (found by schemathesis).
+#[tokio::test]
+async fn nul_characters_are_bad_input_not_server_errors() {
+    let Some(app) = TestApp::new("nul", true, &[]).await else {
+        return;
+    };
+    let (s, _, b) = app
+        .call(
+            Method::GET,
+            "/v1/listings/search?q=a%00b&city=Hue",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, b["errors"]["q"][0].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("must not contain NUL characters")
+        )
+    );
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "a\u{0}@b.co", "password": "whatever-long"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "a\u{0}@b.co", "password": "whatever-long"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let agent = app.register("nul@test.dev", "agent").await;
+    let mut body = listing_body();
+    body["title"] = json!("bad\u{0}title");
+    let (s, _, b) = app
+        .call(Method::POST, "/v1/listings", Some(&agent), Some(body), &[])
+        .await;
+    assert_eq!(
+        (s, b["errors"]["title"].is_array()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+}
+
+/// Pages through every result with `limit` and compares with the same filter run as one
+/// query: same ids, same order, no gaps, no duplicates.
+#[tokio::test]
+async fn search_is_correct_on_seeded_data() {
+    let Some(app) = TestApp::new("search", true, &[]).await else {
+        return;
+    };
+    let mut c = connect(&with_db(&app.server, &app.db)).await;
+    goodgo_db::seed::seed(&mut c, 1500).await.unwrap();
+    let cases: [(&str, &str, &str); 6] = [
+        ("", "newest", "TRUE ORDER BY published_at DESC, id DESC"),
+        (
+            "&city=Hanoi&bedrooms=2",
+            "newest",
+            "city = 'Hanoi' AND bedrooms >= 2 ORDER BY published_at DESC, id DESC",
+        ),
+        (
+            "&min_price=100000&max_price=400000",
+            "price_asc",
+            "price BETWEEN 100000 AND 400000 ORDER BY price, id",
+        ),
+        (
+            "&listing_type=rent&property_type=apartment",
+            "price_desc",
+            "listing_type = 'rent' AND property_type = 'apartment' ORDER BY price DESC, id DESC",
+        ),
+        (
+            "&district=Son%20Tra",
+            "newest",
+            "district = 'Son Tra' ORDER BY published_at DESC, id DESC",
+        ),
+        (
+            "&q=villa%20pool",
+            "relevance",
+            "search @@ websearch_to_tsquery('simple', 'villa pool') ORDER BY ts_rank(search, websearch_to_tsquery('simple', 'villa pool')) DESC, id DESC",
+        ),
+    ];
+    for (filters, sort, sql) in cases {
+        let rows = app
+            .client
+            .query(
+                &format!("SELECT id FROM listings WHERE status = 'active' AND {sql}"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let expected: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        assert!(!expected.is_empty(), "{filters}: the seed has matches");
+        let mut got: Vec<i64> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..200 {
+            let mut uri = format!("/v1/listings/search?limit=37&sort={sort}{filters}");
+            if let Some(c) = &cursor {
+                uri.push_str(&format!("&cursor={c}"));
+            }
+            let (s, _, page) = app.call(Method::GET, &uri, None, None, &[]).await;
+            assert_eq!(s, StatusCode::OK, "{uri}: {page}");
+            got.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["id"].as_i64().unwrap()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(got, expected, "{filters} sorted by {sort}");
+    }
+    let (s, _, b) = app
+        .call(
+            Method::GET,
+            "/v1/listings/search?cursor=garbage",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, b["errors"]["cursor"].is_array()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, _, _) = app
+        .call(
+            Method::GET,
+            "/v1/listings/search?sort=cheapest&limit=0",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn auth_endpoints_are_rate_limited_per_address() {
+    let Some(app) = TestApp::new("ratelimit", true, &[("GOODGO_AUTH_RATE_LIMIT", "4")]).await
+    else {
+        return;
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let (s, h, _) = app
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": "x@test.dev", "password": "whatever-long"})),
+                &[],
+            )
+            .await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        }
+        statuses.push(s.as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    assert_eq!(
+        app.call(Method::GET, "/v1/listings/search", None, None, &[])
+            .await
+            .0,
+        StatusCode::OK,
+        "other endpoints are not limited"
+    );
+}
+
+#[test]
+fn the_binary_refuses_weak_secrets() {
+    for (secret, says) in [
+        ("changeme", "placeholder"),
+        ("short-Xy7!", "at least 32"),
+        ("", "empty"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_goodgo-api"))
+            .env_clear()
+            .env("GOODGO_DATABASE_URL", "postgres://x@127.0.0.1/x")
+            .env("GOODGO_JWT_SECRET", secret)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{secret}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("refusing to start") && err.contains(says),
+            "{secret}: {err}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_goodgo-api"))
+        .env_clear()
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GOODGO_DATABASE_URL is not set")
+            && err.contains("GOODGO_JWT_SECRET is not set"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_binary_serves_and_shuts_down_gracefully() {
+    let Some(app) = TestApp::new("binary", true, &[]).await else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_goodgo-api"))
+        .env("GOODGO_DATABASE_URL", with_db(&app.server, &app.db))
+        .env("GOODGO_JWT_SECRET", SECRET)
+        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the server listens");
+    // A request that takes a while (a register hashes a password) is in flight when
+    // SIGTERM arrives, and still completes.
+    let request = tokio::task::spawn_blocking(move || {
+        let body = r#"{"email":"late@test.dev","password":"a-long-password"}"#;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        use std::io::{Read, Write};
+        write!(s, "POST /v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let response = request.await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "in-flight request finished: {response}"
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut logs = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.contains("\"route\":\"/v1/auth/register\"") && logs.contains("\"status\":201"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("a-long-password"),
+        "passwords are never logged"
+    );
+}
