@@ -73,6 +73,21 @@ pub enum Command {
     /// Migrate, inspect, verify, seed and reset the GoodGo database
     Db(DbArgs),
 
+    /// Start the stack's services (and what they depend on), on Docker or natively
+    #[command(
+        long_about = "Start the stack's services (and what they depend on), on Docker or natively.\n\nServices start in dependency waves, independent ones in parallel, each after its depends_on conditions hold; `up` returns when every service is up and healthy. Re-running it with nothing changed touches nothing; a changed service is recreated alone."
+    )]
+    Up(UpArgs),
+
+    /// Stop and remove the stack's services (and with --volumes their data)
+    Down(DownArgs),
+
+    /// The stack's services: runtime, state, health, ports, uptime
+    Status(StackFileArgs),
+
+    /// Show the services' logs, prefixed by service
+    Logs(LogsArgs),
+
     /// Print a shell completion script
     #[command(
         long_about = "Print a shell completion script.\n\nExamples:\n  goodgo completions bash > ~/.local/share/bash-completion/completions/goodgo\n  goodgo completions zsh > \"${fpath[1]}/_goodgo\"\n  goodgo completions fish > ~/.config/fish/completions/goodgo.fish"
@@ -207,6 +222,71 @@ pub enum DbCommand {
     Psql,
     /// Print the database URL
     Url,
+}
+
+/// Where the stack is described, and what it is called.
+#[derive(Debug, Args, Clone)]
+pub struct StackFileArgs {
+    /// The Compose file [default: `compose_file` from goodgo.yaml, else compose/compose.yaml]
+    #[arg(long = "file", short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Project name (labels containers, networks, volumes) [default: from goodgo.yaml or the Compose file]
+    #[arg(long, short = 'p', value_name = "NAME")]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Services to start (with their dependencies) [default: all active ones]
+    pub services: Vec<String>,
+    #[command(flatten)]
+    pub stack: StackFileArgs,
+    /// Where services run [default: `runtime` from goodgo.yaml, else auto]
+    #[arg(long, value_enum, value_name = "RUNTIME")]
+    pub runtime: Option<RuntimeChoice>,
+    /// Print the plan (runtime, waves, services) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds to wait for every service to be up and healthy
+    #[arg(long, default_value_t = 120, value_name = "S")]
+    pub timeout: u64,
+    /// Enable services of this Compose profile (repeatable)
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeChoice {
+    Auto,
+    Docker,
+    Native,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub stack: StackFileArgs,
+    /// Also delete the services' volumes and data
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Services to show [default: all]
+    pub services: Vec<String>,
+    /// The Compose file [default: `compose_file` from goodgo.yaml, else compose/compose.yaml]
+    #[arg(long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Project name [default: from goodgo.yaml or the Compose file]
+    #[arg(long, short = 'p', value_name = "NAME")]
+    pub project: Option<String>,
+    /// Keep printing new lines until interrupted
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N lines of each service
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

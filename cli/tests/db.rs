@@ -358,7 +358,8 @@ fn url_and_psql() {
     let none = run(goodgo(ws.path()).args(["db", "url"]));
     assert_eq!(none.code, 2);
     assert!(
-        none.stderr.contains("hint: pass --database-url"),
+        none.stderr
+            .contains("hint: start the stack with `goodgo up`, or pass --database-url"),
         "{}",
         none.stderr
     );

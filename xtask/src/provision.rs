@@ -143,6 +143,9 @@ pub fn ensure_tools() -> Result<Tools> {
             scripts.display()
         );
     }
+    if !scripts.join("schemathesis").is_file() && !on_path("schemathesis") {
+        pip_install("schemathesis")?;
+    }
     for tool in ["redis-server", "psql", "pg_dump"] {
         if !on_path(tool) {
             bail!("{tool} is still missing after installing its package");

@@ -6,6 +6,7 @@ mod config;
 mod db;
 pub mod doctor;
 mod plan;
+pub mod stack;
 
 use anyhow::Result;
 
@@ -40,6 +41,10 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Config => config::run(&ctx, printer),
         Command::Plan(args) => plan::run(&ctx, args, printer),
         Command::Db(args) => db::run(&ctx, args, printer),
+        Command::Up(args) => stack::up(&ctx, args, printer),
+        Command::Down(args) => stack::down(&ctx, args, printer),
+        Command::Status(args) => stack::status(&ctx, args, printer),
+        Command::Logs(args) => stack::logs(&ctx, args, printer),
         Command::Completions { shell } => completions::run(*shell, printer),
     }
 }

@@ -124,7 +124,10 @@ pub struct Plan {
 impl Plan {
     /// Parses plan text; `path` is used in messages only.
     pub fn parse(path: &Path, text: &str) -> Result<Plan, YamlError> {
-        let raw: RawPlan = goodgo_yaml::from_str(path, text)?;
+        let raw = match parse_in_parallel(path, text) {
+            Some(raw) => raw,
+            None => goodgo_yaml::from_str::<RawPlan>(path, text)?,
+        };
         let milestones = raw
             .milestones
             .into_iter()
@@ -202,6 +205,113 @@ impl Plan {
     }
 }
 
+/// Plans at least this large are parsed in parallel chunks (see [`parse_in_parallel`]).
+pub const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// Where a plan's text splits into independent pieces: the part before the top-level
+/// `tasks:` line, and runs of whole task items. `None` when the layout is not the plain
+/// block form this relies on (then the whole text is parsed at once).
+fn split_plan(text: &str, pieces: usize) -> Option<(&str, Vec<(usize, &str)>)> {
+    let mut offset = 0;
+    let mut tasks_at: Option<(usize, usize)> = None; // (byte offset after the line, line number)
+    let mut items: Vec<(usize, usize)> = Vec::new(); // (byte offset, 1-based line)
+    let mut indent: Option<usize> = None;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let line_no = i + 1;
+        let trimmed = line.trim_end();
+        let content = trimmed.trim_start();
+        let spaces = trimmed.len() - content.len();
+        if let Some((_, _)) = tasks_at {
+            if content.is_empty() || content.starts_with('#') {
+                // blank or comment: part of the current item
+            } else if spaces == 0 && !content.starts_with('-') {
+                return None; // another top-level key after `tasks:`
+            } else if content.starts_with("- ") || content == "-" {
+                let here = *indent.get_or_insert(spaces);
+                if spaces == here {
+                    items.push((offset, line_no));
+                } else if spaces < here {
+                    return None;
+                }
+            } else if indent.is_none_or(|here| spaces <= here) {
+                return None;
+            }
+        } else if spaces == 0
+            && (trimmed == "tasks:"
+                || trimmed.starts_with("tasks: #")
+                || trimmed.starts_with("tasks:  #"))
+        {
+            tasks_at = Some((offset + line.len(), line_no));
+        }
+        offset += line.len();
+    }
+    let (tasks_end, _) = tasks_at?;
+    if items.len() < pieces * 2 {
+        return None;
+    }
+    let head_end = tasks_end
+        - text[..tasks_end]
+            .split_inclusive('\n')
+            .next_back()
+            .map_or(0, str::len);
+    let per = items.len().div_ceil(pieces);
+    let mut chunks = Vec::new();
+    for group in items.chunks(per) {
+        let start = group[0].0;
+        let line = group[0].1;
+        let end = items
+            .iter()
+            .find(|(o, _)| *o > group[group.len() - 1].0)
+            .map_or(text.len(), |(o, _)| *o);
+        chunks.push((line, &text[start..end]));
+    }
+    Some((&text[..head_end], chunks))
+}
+
+/// Parses a large plan on several threads: the head (milestones) and runs of task items
+/// each as a document of its own, padded with newlines so every position is the one in
+/// the file. Returns `None` whenever anything is off (small file, unusual layout, any
+/// piece failing to parse, a `tasks` key in the head): the caller then parses the whole
+/// text, which also produces the canonical error message.
+fn parse_in_parallel(path: &Path, text: &str) -> Option<RawPlan> {
+    if text.len() < PARALLEL_MIN_BYTES {
+        return None;
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    if threads < 2 {
+        return None;
+    }
+    let (head, chunks) = split_plan(text, threads)?;
+    std::thread::scope(|scope| {
+        let head_job = scope.spawn(|| goodgo_yaml::from_str::<RawPlan>(path, head).ok());
+        let jobs: Vec<_> = chunks
+            .iter()
+            .map(|(line, chunk)| {
+                scope.spawn(move || {
+                    let mut doc = "\n".repeat(line.saturating_sub(2));
+                    doc.push_str("tasks:\n");
+                    doc.push_str(chunk);
+                    goodgo_yaml::from_str::<RawPlan>(path, &doc).ok()
+                })
+            })
+            .collect();
+        let mut plan = head_job.join().ok()??;
+        if !plan.tasks.is_empty() {
+            return None;
+        }
+        for job in jobs {
+            let part = job.join().ok()??;
+            if !part.milestones.is_empty() {
+                return None;
+            }
+            plan.tasks.extend(part.tasks);
+        }
+        Some(plan)
+    })
+}
+
 /// Plans smaller than this parse in a few milliseconds: not worth a cache file.
 pub const CACHE_MIN_BYTES: usize = 256 * 1024;
 
@@ -244,5 +354,68 @@ fn write_cache(dir: &Path, entry: &Path, key: &str, plan: &Plan) {
     let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
     if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, entry).is_err() {
         let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn big_plan(tasks: usize) -> String {
+        let mut yaml = String::from(
+            "# a generated plan\nmilestones:\n  - id: M\n    name: Main & more\ntasks:\n",
+        );
+        for i in 0..tasks {
+            let deps = if i == 0 {
+                String::new()
+            } else {
+                format!("T{:05}", i - 1)
+            };
+            yaml.push_str(&format!("  # task {i}\n  - id: T{i:05}\n    title: \"Task {i}: with a colon\"\n    milestone: M\n    deps: [{deps}]\n    estimate: {}\n    status: todo\n\n", 1 + i % 3));
+        }
+        yaml
+    }
+
+    #[test]
+    fn parallel_parse_equals_the_whole_parse_positions_included() {
+        let text = big_plan(3000);
+        assert!(text.len() >= PARALLEL_MIN_BYTES);
+        let path = Path::new("plan.yaml");
+        let parallel = parse_in_parallel(path, &text).expect("plain layout splits");
+        let whole: RawPlan = goodgo_yaml::from_str(path, &text).unwrap();
+        assert_eq!(parallel.tasks.len(), whole.tasks.len());
+        for (a, b) in parallel.tasks.iter().zip(&whole.tasks) {
+            assert_eq!((&a.id.value, Pos::of(&a.id)), (&b.id.value, Pos::of(&b.id)));
+            let da: Vec<Pos> = a.deps.iter().map(Pos::of).collect();
+            let db: Vec<Pos> = b.deps.iter().map(Pos::of).collect();
+            assert_eq!(da, db);
+        }
+        assert_eq!(parallel.milestones.len(), 1);
+    }
+
+    #[test]
+    fn unusual_layouts_and_errors_fall_back_to_the_whole_parse() {
+        let path = Path::new("plan.yaml");
+        let mut text = big_plan(3000);
+        text.push_str("extra: 1\n");
+        assert!(
+            parse_in_parallel(path, &text).is_none(),
+            "a key after tasks"
+        );
+        let err = Plan::parse(path, &text).unwrap_err();
+        assert!(
+            err.message.contains("unknown key `extra`"),
+            "{}",
+            err.message
+        );
+        let mut bad = big_plan(3000);
+        bad = bad.replacen("    status: todo\n", "    status: finished\n", 2000);
+        let err = Plan::parse(path, &bad).unwrap_err();
+        assert_eq!(
+            (err.pos.line, err.pos.col),
+            (12, 13),
+            "the first error, from the whole parse: {err}"
+        );
     }
 }
