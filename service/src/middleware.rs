@@ -26,6 +26,18 @@ pub fn current_request_id() -> Option<String> {
     CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// A process-unique id without a system call per request: a random prefix chosen once,
+/// then a counter.
+fn next_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix =
+        PREFIX.get_or_init(|| crate::auth::random_token(6).unwrap_or_else(|_| "goodgo".into()));
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 fn sane_id(v: &str) -> bool {
     (1..=64).contains(&v.len())
         && v.chars()
@@ -40,7 +52,7 @@ pub async fn request_context(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| sane_id(v))
         .map(str::to_string)
-        .unwrap_or_else(|| crate::auth::random_token(12).unwrap_or_else(|_| "unknown".into()));
+        .unwrap_or_else(next_request_id);
     let method = req.method().clone();
     // The matched route (`/v1/listings/{id}`), not the raw path: no ids or query strings
     // (which could carry e-mails or tokens) end up in the logs.

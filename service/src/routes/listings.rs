@@ -659,7 +659,9 @@ pub async fn search(
         .map(|b| b.as_ref() as &(dyn ToSql + Sync))
         .collect();
     let client = state.pool.get().await?;
-    let rows = client.query(&query.sql, &refs).await?;
+    // Prepared once per connection and shape of query, then reused: one round trip a search.
+    let statement = client.prepare_cached(&query.sql).await?;
+    let rows = client.query(&statement, &refs).await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(20);
     let rows = &rows[..rows.len().min(usize::try_from(limit).unwrap_or(20))];
     let effective = filters.effective_sort();
