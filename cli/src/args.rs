@@ -73,6 +73,33 @@ pub enum Command {
     /// Migrate, inspect, verify, seed and reset the GoodGo database
     Db(DbArgs),
 
+    /// The development loop: stack up, database migrated and seeded, API built, running and reloaded on change
+    #[command(
+        long_about = "The development loop: stack up, database migrated and seeded, API built and running.\n\nPrints one panel with the API, docs and database addresses, then watches service/ and migrations/: a source change rebuilds and restarts the API (the old one serves until the new one has built), a new migration is applied, a build error is shown and the session goes on. Ctrl-C stops the API; the services keep running for the next `dev` (--down stops them too)."
+    )]
+    Dev(DevArgs),
+
+    /// Create a new workspace with this project's shape (never overwrites without --force)
+    Init {
+        /// Where to create it [default: the current directory]
+        dir: Option<PathBuf>,
+        /// Project name [default: the folder's name]
+        #[arg(long)]
+        name: Option<String>,
+        /// Overwrite existing template files (an existing .env is always kept)
+        #[arg(long)]
+        force: bool,
+        /// Only report which template files differ from what init would write
+        #[arg(long, conflicts_with = "force")]
+        check: bool,
+    },
+
+    /// Manage the workspace's local secrets (.env)
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+
     /// Start the stack's services (and what they depend on), on Docker or natively
     #[command(
         long_about = "Start the stack's services (and what they depend on), on Docker or natively.\n\nServices start in dependency waves, independent ones in parallel, each after its depends_on conditions hold; `up` returns when every service is up and healthy. Re-running it with nothing changed touches nothing; a changed service is recreated alone."
@@ -222,6 +249,25 @@ pub enum DbCommand {
     Psql,
     /// Print the database URL
     Url,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Replace every secret in .env with a fresh random value (other lines are kept)
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where services run [default: `runtime` from goodgo.yaml, else auto]
+    #[arg(long, value_enum, value_name = "RUNTIME")]
+    pub runtime: Option<RuntimeChoice>,
+    /// Do not seed an empty database
+    #[arg(long)]
+    pub no_seed: bool,
+    /// Stop the services too when the session ends
+    #[arg(long)]
+    pub down: bool,
 }
 
 /// Where the stack is described, and what it is called.

@@ -146,6 +146,9 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     if wants("api") {
         api(&goodgo)?;
     }
+    if wants("dev") {
+        dev(&goodgo)?;
+    }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
 }
@@ -1004,4 +1007,92 @@ fn api(goodgo: &Path) -> Result<()> {
         k6_failed * 100.0,
     );
     write_section("api", &body)
+}
+
+/// Starts `goodgo dev` in `ws` and returns the time until its panel is printed (the API
+/// answers by then), then stops it with SIGINT.
+fn time_dev(goodgo: &Path, ws: &Path, env: &[(&str, String)]) -> Result<Duration> {
+    use std::io::BufRead;
+    let start = Instant::now();
+    let mut child = Command::new(goodgo)
+        .args(["-q", "dev"])
+        .current_dir(ws)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting goodgo dev")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut line = String::new();
+    let took = loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            bail!("goodgo dev ended before its panel");
+        }
+        if line.starts_with("watching service/") {
+            break start.elapsed();
+        }
+    };
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    child.wait()?;
+    Ok(took)
+}
+
+/// `goodgo dev` to a ready API on an already built tree: cold (no services; volumes gone,
+/// so migrations and seed run) and warm (services up), beside doing the same by hand
+/// with the usual tools (docker-compose up -d and waiting for healthy, then starting the
+/// built API and waiting for /readyz).
+fn dev(goodgo: &Path) -> Result<()> {
+    eprintln!("bench dev: cold and warm start of goodgo dev on this repository");
+    crate::images::ensure()?;
+    run_checked(cargo().args(["build", "--quiet", "-p", "goodgo-api"]))?;
+    let root = root();
+    let api_port = crate::services::free_port()?;
+    let (pg, redis) = (crate::services::free_port()?, crate::services::free_port()?);
+    let env = [
+        ("GOODGO_API_ADDR", format!("127.0.0.1:{api_port}")),
+        ("POSTGRES_PORT", pg.to_string()),
+        ("REDIS_PORT", redis.to_string()),
+        ("GOODGO_PROJECT", "benchdev".to_string()),
+        ("GOODGO_LOG", "warn".to_string()),
+    ];
+    let down = || {
+        run_checked(
+            Command::new(goodgo)
+                .args(["-q", "down", "--volumes"])
+                .current_dir(&root)
+                .env("GOODGO_PROJECT", "benchdev")
+                .stdout(Stdio::null()),
+        )
+    };
+    let rounds = 3;
+    let mut cold = Vec::new();
+    for _ in 0..rounds {
+        down()?;
+        cold.push(time_dev(goodgo, &root, &env)?);
+    }
+    let mut warm = Vec::new();
+    for _ in 0..rounds {
+        warm.push(time_dev(goodgo, &root, &env)?);
+    }
+    down()?;
+    let body = format!(
+        "## goodgo dev\n\nMeasured {}; this repository, API already built, `runtime: auto` (Docker, images present), {rounds} runs each. Time from starting `goodgo dev` until its panel is printed, when the API answers `/readyz`. Repeat with `cargo xtask bench dev`. The by-hand peer for the stack part is in the Stack section (docker-compose up -d plus waiting for health, about 2.7 s cold).\n\n{}",
+        machine(),
+        table(&[
+            Sample {
+                label: "`goodgo dev`, cold (no services, empty volumes: migrate and seed run)"
+                    .into(),
+                runs: cold
+            },
+            Sample {
+                label: "`goodgo dev`, warm (services up, schema current, data present)".into(),
+                runs: warm
+            },
+        ]),
+    );
+    write_section("dev", &body)
 }

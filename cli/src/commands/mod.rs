@@ -4,13 +4,15 @@
 mod completions;
 mod config;
 mod db;
+mod dev;
 pub mod doctor;
+pub mod init;
 mod plan;
 pub mod stack;
 
 use anyhow::Result;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, SecretsCommand};
 use crate::config::Workspace;
 use crate::error::ExitStatus;
 use crate::printer::Printer;
@@ -42,9 +44,35 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Plan(args) => plan::run(&ctx, args, printer),
         Command::Db(args) => db::run(&ctx, args, printer),
         Command::Up(args) => stack::up(&ctx, args, printer),
+        Command::Dev(args) => dev::run(&ctx, args, printer),
+        Command::Init {
+            dir,
+            name,
+            force,
+            check,
+        } => init::init(
+            &ctx.workspace.cwd,
+            dir.as_deref(),
+            name.as_deref(),
+            *force,
+            *check,
+            printer,
+        ),
+        Command::Secrets {
+            command: SecretsCommand::Rotate,
+        } => init::rotate(
+            &ctx.workspace.root,
+            &ctx.workspace.settings.name.value,
+            printer,
+        ),
         Command::Down(args) => stack::down(&ctx, args, printer),
         Command::Status(args) => stack::status(&ctx, args, printer),
         Command::Logs(args) => stack::logs(&ctx, args, printer),
         Command::Completions { shell } => completions::run(*shell, printer),
     }
+}
+
+/// True when nothing listens on `addr` (host:port).
+pub(crate) fn stack_port_free(addr: &str) -> bool {
+    std::net::TcpListener::bind(addr).is_ok()
 }

@@ -21,7 +21,7 @@ use crate::error::{ExitStatus, UserError};
 use crate::printer::Printer;
 use crate::tools;
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -104,14 +104,14 @@ fn stack_error(err: StackError, printer: &Printer) -> anyhow::Error {
     user.into()
 }
 
-enum Chosen {
+pub(crate) enum Chosen {
     Docker(DockerRuntime),
     Native(NativeRuntime),
 }
 
 /// Picks the runtime: the flag, else goodgo.yaml/GOODGO_RUNTIME, else auto — Docker when
 /// the engine answers and has the images, otherwise native. Says why.
-async fn choose(
+pub(crate) async fn choose(
     ctx: &Context,
     loaded: &Loaded,
     req: &UpRequest,
@@ -188,19 +188,7 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
         }
         printer.status(&format!("runtime {runtime_name}: {why}"));
         let start = Instant::now();
-        let on_event = |event: Event| match event {
-            Event::Pulling { service, image } => printer.status(&format!("{service}: pulling {image}…")),
-            Event::PullProgress { status, .. } => printer.debug(&format!("  {status}")),
-            Event::Building { service } => printer.status(&format!("{service}: building…")),
-            Event::Acting { service, action } => printer.debug(&format!("{service}: {action:?}")),
-            Event::Waiting { service, condition } => printer.debug(&format!("waiting for {service} to be {condition}")),
-            Event::Ready { service, after } => printer.status(&format!("{service}: ready after {} ms", after.as_millis())),
-        };
-        let reports = match &chosen {
-            Chosen::Docker(d) => d.up(&loaded.project, &req, &on_event).await,
-            Chosen::Native(n) => n.up(&loaded.project, &req, &on_event).await,
-        }
-        .map_err(|e| stack_error(e, printer))?;
+        let reports = run_up(&loaded, &req, &chosen, printer).await?;
         let mut text = String::new();
         for r in &reports {
             let _ = writeln!(text, "{:<16} {:<10} ready at {} ms", r.service, format!("{:?}", r.action).to_lowercase(), r.ready_ms);
@@ -212,6 +200,48 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
         );
         Ok(ExitStatus::Success)
     })
+}
+
+/// Starts the request's services on the chosen runtime, showing progress.
+pub(crate) async fn run_up(
+    loaded: &Loaded,
+    req: &UpRequest,
+    chosen: &Chosen,
+    printer: &Printer,
+) -> Result<Vec<goodgo_stack::ServiceReport>> {
+    let on_event = |event: Event| match event {
+        Event::Pulling { service, image } => {
+            printer.status(&format!("{service}: pulling {image}…"))
+        }
+        Event::PullProgress { status, .. } => printer.debug(&format!("  {status}")),
+        Event::Building { service } => printer.status(&format!("{service}: building…")),
+        Event::Acting { service, action } => printer.debug(&format!("{service}: {action:?}")),
+        Event::Waiting { service, condition } => {
+            printer.debug(&format!("waiting for {service} to be {condition}"))
+        }
+        Event::Ready { service, after } => {
+            printer.status(&format!("{service}: ready after {} ms", after.as_millis()))
+        }
+    };
+    match chosen {
+        Chosen::Docker(d) => d.up(&loaded.project, req, &on_event).await,
+        Chosen::Native(n) => n.up(&loaded.project, req, &on_event).await,
+    }
+    .map_err(|e| stack_error(e, printer))
+}
+
+/// Stops the project's services on both runtimes.
+pub(crate) async fn stop_all(ctx: &Context, name: &str, printer: &Printer) -> Result<()> {
+    if let Some(d) = docker_if_any().await {
+        d.down(name, false)
+            .await
+            .map_err(|e| stack_error(e, printer))?;
+    }
+    native(ctx, name)
+        .down(false)
+        .await
+        .map_err(|e| stack_error(e, printer))?;
+    Ok(())
 }
 
 fn condition_name(c: Condition) -> &'static str {

@@ -393,7 +393,7 @@ impl NativeRuntime {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        if fresh && db != user && db != "postgres" {
+        if fresh && db != "postgres" {
             let out = self
                 .as_postgres(bin.join("psql"))
                 .args([

@@ -1,0 +1,300 @@
+//! `goodgo init` (a new workspace with this project's shape, from templates embedded in
+//! the binary) and `goodgo secrets rotate` (fresh secrets in `.env`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::error::{ExitStatus, UserError};
+use crate::printer::Printer;
+
+/// Every file `init` writes, as (path in the workspace, template text).
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("../../../templates/Cargo.toml.tmpl"),
+    ),
+    (
+        "service/Cargo.toml",
+        include_str!("../../../templates/service/Cargo.toml.tmpl"),
+    ),
+    (
+        "service/src/main.rs",
+        include_str!("../../../templates/service/src/main.rs"),
+    ),
+    (
+        "compose/compose.yaml",
+        include_str!("../../../templates/compose/compose.yaml"),
+    ),
+    (
+        "migrations/V1__init.sql",
+        include_str!("../../../templates/migrations/V1__init.sql"),
+    ),
+    (
+        "ci/github-actions.yml",
+        include_str!("../../../templates/ci/github-actions.yml"),
+    ),
+    (
+        "docs/plan.yaml",
+        include_str!("../../../templates/docs/plan.yaml"),
+    ),
+    (
+        "goodgo.yaml",
+        include_str!("../../../templates/goodgo.yaml"),
+    ),
+    (".gitignore", include_str!("../../../templates/gitignore")),
+];
+
+/// The secrets `.env` holds, each a fresh random value.
+pub const SECRETS: &[&str] = &["GOODGO_JWT_SECRET"];
+
+fn render(template: &str, name: &str) -> String {
+    template.replace("{{name}}", name)
+}
+
+/// 48 random bytes, base64: 64 characters.
+pub fn fresh_secret() -> Result<String> {
+    let mut buf = [0u8; 48];
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("random bytes: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(buf))
+}
+
+/// Writes `text` to `path` readable by its owner only, replacing it atomically.
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("goodgo-tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    drop(file);
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// A new `.env` for `name`.
+pub fn new_env(name: &str) -> Result<String> {
+    let mut text = format!(
+        "# {name}'s local secrets, made by goodgo; never commit this file (mode 0600).\n# `goodgo secrets rotate` renews them.\n"
+    );
+    for key in SECRETS {
+        let _ = writeln!(text, "{key}={}", fresh_secret()?);
+    }
+    Ok(text)
+}
+
+/// Parses `KEY=VALUE` lines of a `.env`.
+pub fn read_env(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            if l.starts_with('#') {
+                return None;
+            }
+            let (k, v) = l.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        })
+        .collect()
+}
+
+fn valid_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.len() <= 40
+}
+
+pub fn init(
+    cwd: &Path,
+    dir: Option<&Path>,
+    name: Option<&str>,
+    force: bool,
+    check: bool,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let root = match dir {
+        Some(d) => cwd.join(d),
+        None => cwd.to_path_buf(),
+    };
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => crate::config::sanitize_name(
+            &root
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        ),
+    };
+    if !valid_name(&name) {
+        return Err(UserError::input(format!("`{name}` cannot name a project"))
+            .with_hint(
+                "pass --name with lower-case letters, digits, `-` or `_`, starting with a letter",
+            )
+            .into());
+    }
+    if check {
+        return check_templates(&root, &name, printer);
+    }
+    let mut conflicts: Vec<&str> = TEMPLATES
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| root.join(p).exists())
+        .collect();
+    let env_exists = root.join(".env").exists();
+    if env_exists && !force {
+        conflicts.push(".env");
+    }
+    if !conflicts.is_empty() && !force {
+        let mut text = format!("{} already has files init would write:\n", root.display());
+        for c in &conflicts {
+            let _ = writeln!(text, "  {c}");
+        }
+        printer.stderr(&text);
+        return Err(UserError::failed(format!("nothing was written: {} file(s) already exist", conflicts.len()))
+            .with_hint("`goodgo init --check` shows how they differ; `--force` overwrites them (an existing .env is always kept)")
+            .into());
+    }
+    let mut written = Vec::new();
+    for (path, template) in TEMPLATES {
+        let target = root.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&target, render(template, &name))
+            .with_context(|| format!("writing {}", target.display()))?;
+        written.push(path.to_string());
+    }
+    if !env_exists {
+        write_private(&root.join(".env"), &new_env(&name)?)?;
+        written.push(".env".into());
+    }
+    let committed = first_commit(&root, &name)?;
+    let mut text = format!("created workspace `{name}` in {}\n", root.display());
+    for w in &written {
+        let _ = writeln!(text, "  {w}");
+    }
+    match &committed {
+        Some(id) => {
+            let _ = writeln!(text, "initialised git and committed {id}");
+        }
+        None => text.push_str("already a git repository: nothing committed\n"),
+    }
+    let _ = writeln!(text, "next: cd {} && goodgo dev", root.display());
+    printer.report(
+        &text,
+        &json!({"name": name, "root": root, "written": written, "commit": committed}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// A new repository with everything in a first commit (through libgit2); `None` when
+/// `root` is already inside a repository.
+fn first_commit(root: &Path, name: &str) -> Result<Option<String>> {
+    if git2::Repository::discover(root).is_ok() {
+        return Ok(None);
+    }
+    let repo = git2::Repository::init(root).context("git init")?;
+    let mut index = repo.index()?;
+    index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let sig = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("goodgo", "goodgo@localhost"))?;
+    let id = repo.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        &format!("Start {name} with goodgo init"),
+        &tree,
+        &[],
+    )?;
+    Ok(Some(id.to_string()[..10].to_string()))
+}
+
+fn check_templates(root: &Path, name: &str, printer: &Printer) -> Result<ExitStatus> {
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    for (path, template) in TEMPLATES {
+        let state = match std::fs::read_to_string(root.join(path)) {
+            Ok(current) if current == render(template, name) => "same",
+            Ok(_) => "differs",
+            Err(_) => "missing",
+        };
+        let _ = writeln!(text, "{state:<8} {path}");
+        rows.push(json!({"path": path, "state": state}));
+    }
+    let env = if root.join(".env").exists() {
+        "present"
+    } else {
+        "missing"
+    };
+    let _ = writeln!(text, "{env:<8} .env (secrets; not compared)");
+    let all_same = rows.iter().all(|r| r["state"] == "same");
+    printer.report(&text, &json!({"files": rows, "env": env, "same": all_same}));
+    Ok(if all_same {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+/// `goodgo secrets rotate`: fresh values for every secret in the workspace's `.env`,
+/// every other line kept as it was.
+pub fn rotate(root: &Path, name: &str, printer: &Printer) -> Result<ExitStatus> {
+    let path = root.join(".env");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    if text.is_empty() {
+        write_private(&path, &new_env(name)?)?;
+        printer.report(
+            "created .env with fresh secrets\n",
+            &json!({"file": path, "rotated": SECRETS}),
+        );
+        return Ok(ExitStatus::Success);
+    }
+    let mut out = String::new();
+    let mut rotated: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let key = line.split_once('=').map(|(k, _)| k.trim()).unwrap_or("");
+        match SECRETS
+            .iter()
+            .find(|s| **s == key && !line.trim_start().starts_with('#'))
+        {
+            Some(secret) => {
+                let _ = writeln!(out, "{secret}={}", fresh_secret()?);
+                rotated.push(secret);
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    let missing: Vec<&str> = SECRETS
+        .iter()
+        .copied()
+        .filter(|s| !rotated.contains(s))
+        .collect();
+    for secret in missing {
+        let _ = writeln!(out, "{secret}={}", fresh_secret()?);
+        rotated.push(secret);
+    }
+    write_private(&path, &out)?;
+    let text = format!(
+        "rotated {} in .env; restart `goodgo dev` (running sessions end: their tokens no longer verify)\n",
+        rotated.join(", ")
+    );
+    printer.report(&text, &json!({"file": path, "rotated": rotated}));
+    Ok(ExitStatus::Success)
+}
