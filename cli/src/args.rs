@@ -171,6 +171,7 @@ pub enum PlanCommand {
     },
     /// Draw the graph as Mermaid, Graphviz DOT, normalised JSON or a self-contained HTML page
     Graph {
+        /// The output format (the global --json always selects json)
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
         /// Write to PATH instead of stdout
@@ -182,8 +183,13 @@ pub enum PlanCommand {
         /// Only compare; exit 1 when the committed file differs
         #[arg(long)]
         check: bool,
-        /// The Markdown file [default: IMPLEMENTATION_PLAN.md beside the plan file]
-        #[arg(long, short = 'o', value_name = "PATH")]
+        /// The Markdown file [default: docs/IMPLEMENTATION_PLAN.md in the workspace]
+        #[arg(
+            long = "out",
+            short = 'o',
+            visible_alias = "output",
+            value_name = "PATH"
+        )]
         output: Option<PathBuf>,
     },
 }

@@ -82,10 +82,11 @@ pub fn cli_reference() -> String {
     }
     out.push_str("## Environment variables\n\n| variable | setting in goodgo.yaml | meaning |\n|---|---|---|\n");
     for var in crate::config::ENV_VARS {
-        out.push_str(&format!(
-            "| `{}` | `{}` | {} |\n",
-            var.name, var.key, var.help
-        ));
+        let key = match var.key {
+            "" => "(none)".to_string(),
+            key => format!("`{key}`"),
+        };
+        out.push_str(&format!("| `{}` | {key} | {} |\n", var.name, var.help));
     }
     out
 }

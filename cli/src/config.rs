@@ -39,7 +39,7 @@ pub struct FileConfig {
     pub migrations_dir: Option<PathBuf>,
     /// The PostgreSQL database goodgo's `db` commands use (a `postgres://` URL).
     pub database_url: Option<String>,
-    /// Where PostgreSQL's server binaries (initdb, postgres) live. Default: PATH, then the newest /usr/lib/postgresql/*/bin.
+    /// Where PostgreSQL's binaries (initdb, postgres, pg_dump, …) live; only this folder is searched when set. Default: the newest /usr/lib/postgresql/*/bin, then PATH.
     pub pg_bin_dir: Option<PathBuf>,
 }
 
@@ -74,6 +74,8 @@ display_as_serde!(Environment, Runtime);
 /// A `GOODGO_*` environment variable: the setting it overrides and what it means.
 pub struct EnvVar {
     pub name: &'static str,
+    /// The `goodgo.yaml` key it overrides; empty for a variable that is not a workspace
+    /// setting (read by one command only).
     pub key: &'static str,
     pub help: &'static str,
 }
@@ -118,7 +120,12 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "GOODGO_PG_BIN_DIR",
         key: "pg_bin_dir",
-        help: "Where initdb and postgres live; only this folder is searched when set.",
+        help: "Where PostgreSQL's binaries live; only this folder is searched when set.",
+    },
+    EnvVar {
+        name: "GOODGO_API_ADDR",
+        key: "",
+        help: "The address the API listens on under `goodgo dev` (else `.env`, else 127.0.0.1:8080); passed on to the API.",
     },
 ];
 
@@ -198,7 +205,9 @@ impl Workspace {
         let config_file = start
             .ancestors()
             .map(|dir| dir.join(FILE_NAME))
-            .find(|candidate| candidate.is_file());
+            // `exists`, not `is_file`: a goodgo.yaml that cannot be read (a folder, no
+            // permission) is a broken configuration to report, not a reason to look higher.
+            .find(|candidate| candidate.exists());
         let root = config_file
             .as_deref()
             .and_then(Path::parent)
@@ -207,8 +216,11 @@ impl Workspace {
         let shown = config_file.as_deref().map(|path| display_path(start, path));
         let file = match (&config_file, &shown) {
             (Some(path), Some(shown)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", shown.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    UserError::input(format!("cannot read {}: {e}", shown.display())).with_hint(
+                        "goodgo.yaml must be a readable file (an empty one means all defaults)",
+                    )
+                })?;
                 goodgo_yaml::from_str::<FileConfig>(shown, &text)?
             }
             _ => FileConfig::default(),
@@ -430,12 +442,13 @@ mod tests {
 
     #[test]
     fn every_env_var_overrides_its_setting() {
+        let settings: Vec<&EnvVar> = ENV_VARS.iter().filter(|v| !v.key.is_empty()).collect();
         assert_eq!(
             layer("", &[]).unwrap().rows().len(),
-            ENV_VARS.len(),
+            settings.len(),
             "one variable per setting"
         );
-        for var in ENV_VARS {
+        for var in settings {
             let value = match var.key {
                 "env" => "production",
                 "runtime" => "native",

@@ -87,7 +87,7 @@ fn broken_goodgo_yaml_is_reported_by_every_command() {
             let out = run(goodgo(tmp.path()).args(args));
             let name = path.file_name().unwrap().to_string_lossy();
             assert_eq!(out.code, 2, "{name} with {args:?}: {}", out.stderr);
-            let want = format!("error: goodgo.yaml:{expect}: ");
+            let want = format!("goodgo.yaml:{expect}: error: ");
             assert!(
                 out.stderr.starts_with(&want),
                 "{name} with {args:?}: want {want}, got {}",
@@ -102,6 +102,25 @@ fn broken_goodgo_yaml_is_reported_by_every_command() {
         ));
     }
     insta::assert_snapshot!("broken_config", report);
+}
+
+#[test]
+fn an_unreadable_goodgo_yaml_is_bad_configuration() {
+    // A folder cannot be read as a file, even by root (unlike a file without permission).
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("goodgo.yaml")).unwrap();
+    fs::create_dir(tmp.path().join("sub")).unwrap();
+    for args in [&["config"][..], &["doctor"], &["plan", "check"]] {
+        let out = run(goodgo(&tmp.path().join("sub")).args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .starts_with("error: cannot read ../goodgo.yaml: "),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    }
 }
 
 #[test]
@@ -178,6 +197,15 @@ fn completions_for_every_shell() {
         assert!(
             out.stdout.contains("doctor"),
             "{shell} script knows the subcommands"
+        );
+        let json = run(goodgo(tmp.path()).args(["--json", "completions", shell]));
+        assert_eq!(json.code, 0, "{shell} --json: {}", json.stderr);
+        let value = json.json();
+        assert_eq!(value["shell"], shell);
+        assert_eq!(
+            value["script"],
+            out.stdout.as_str(),
+            "--json wraps the same script"
         );
     }
 }

@@ -83,8 +83,19 @@ fn doctor_on_the_provisioned_machine() {
                 support::docker_available(),
                 "docker row agrees with `docker info`: {check}"
             );
+            if ok {
+                let own = std::process::Command::new("docker")
+                    .args(["version", "--format", "{{.Server.APIVersion}}"])
+                    .output()
+                    .unwrap();
+                let own = String::from_utf8_lossy(&own.stdout).trim().to_string();
+                assert_eq!(check["api_version"], own.as_str(), "engine API version");
+            } else {
+                assert!(check["api_version"].is_null(), "{check}");
+            }
             continue;
         }
+        assert!(check["api_version"].is_null(), "{name}: {check}");
         if !ok {
             assert!(
                 !support::strict(),

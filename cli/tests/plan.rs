@@ -181,6 +181,25 @@ fn set_changes_only_the_status_and_keeps_comments() {
 }
 
 #[test]
+fn set_works_on_flow_style_tasks_and_any_key_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "milestones:\n  - {id: M, name: Main}\ntasks:\n  - {id: A, title: a, milestone: M, status: todo}  # flow\n  - status: todo   # before its id\n    id: B\n    title: b\n    milestone: M\n    deps: [A]\n";
+    fs::write(tmp.path().join("plan.yaml"), text).unwrap();
+    for (id, status) in [("A", "done"), ("B", "doing")] {
+        let out = run(goodgo(tmp.path()).args(["plan", "--file", "plan.yaml", "set", id, status]));
+        assert_eq!(out.code, 0, "{id}: {}", out.stderr);
+    }
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("plan.yaml")).unwrap(),
+        text.replacen("status: todo}", "status: done}", 1).replacen(
+            "status: todo   #",
+            "status: doing   #",
+            1
+        )
+    );
+}
+
+#[test]
 fn render_writes_the_plan_document_and_check_spots_staleness() {
     let tmp = workspace_with_real_plan();
     let out = run(goodgo(tmp.path()).args(["plan", "render", "--check"]));
@@ -200,6 +219,45 @@ fn render_writes_the_plan_document_and_check_spots_staleness() {
         1,
         "a status change makes it stale"
     );
+}
+
+#[test]
+fn render_writes_to_the_workspace_docs_folder_or_to_out() {
+    let tmp = workspace_with_real_plan();
+    fs::create_dir(tmp.path().join("plans")).unwrap();
+    fs::rename(
+        tmp.path().join("docs/plan.yaml"),
+        tmp.path().join("plans/plan.yaml"),
+    )
+    .unwrap();
+    let sub = tmp.path().join("plans");
+    let out = run(goodgo(&sub).args(["plan", "render", "--file", "plan.yaml"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(tmp.path().join("docs/IMPLEMENTATION_PLAN.md").is_file());
+    assert!(
+        !sub.join("IMPLEMENTATION_PLAN.md").exists(),
+        "not beside the plan"
+    );
+    let out = run(goodgo(&sub).args(["plan", "render", "--file", "plan.yaml", "--out", "x.md"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(sub.join("x.md")).unwrap(),
+        fs::read_to_string(tmp.path().join("docs/IMPLEMENTATION_PLAN.md")).unwrap()
+    );
+    let check = |args: &[&str]| {
+        let mut all = vec!["plan", "render", "--file", "plan.yaml", "--check"];
+        all.extend_from_slice(args);
+        run(goodgo(&sub).args(&all)).code
+    };
+    assert_eq!(check(&[]), 0);
+    assert_eq!(check(&["--out", "x.md"]), 0);
+    fs::write(sub.join("x.md"), "old\n").unwrap();
+    assert_eq!(
+        check(&["--out", "x.md"]),
+        1,
+        "--check compares the --out file"
+    );
+    assert_eq!(check(&[]), 0);
 }
 
 #[test]
@@ -231,6 +289,24 @@ fn graph_formats() {
         "critical path named"
     );
     assert_eq!(html.matches("<rect").count(), 47);
+    // `--json` means JSON on stdout, whatever `--format` says.
+    let plain = run(goodgo(tmp.path()).args(["plan", "graph", "--format", "json"]));
+    for format in ["mermaid", "dot", "html", "json"] {
+        let out = run(goodgo(tmp.path()).args(["--json", "plan", "graph", "--format", format]));
+        assert_eq!(out.code, 0, "{format}: {}", out.stderr);
+        assert_eq!(
+            out.json()["tasks"].as_array().unwrap().len(),
+            47,
+            "{format}"
+        );
+        assert_eq!(out.stdout, plain.stdout, "{format}");
+    }
+    let out = run(goodgo(tmp.path()).args(["--json", "plan", "graph", "-o", "g.json"]));
+    assert_eq!(out.json()["file"], "g.json");
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("g.json")).unwrap(),
+        plain.stdout
+    );
 }
 
 #[test]

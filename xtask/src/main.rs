@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Some("images") => images::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  test [--no-lint] [-- CARGO TEST ARGS]  provision, lint and run every test\n  bench [NAME…]                          run the benchmarks, update docs/BENCHMARKS.md\n  codegen [--check]                      write (or check) the generated docs\n  images [--force]                       build the local Docker images (docs/images.md)"
+                "usage: cargo xtask <command>\n\n  test [--no-lint] [-- LIBTEST ARGS]    provision, lint and run every test\n  bench [NAME…]                          run the benchmarks, update docs/BENCHMARKS.md\n  codegen [--check]                      write (or check) the generated docs\n  images [--force]                       build the local Docker images (docs/images.md)"
             );
             return ExitCode::from(2);
         }
@@ -72,11 +72,12 @@ fn step(title: &str) {
 }
 
 fn test(args: &[String]) -> Result<ExitCode> {
-    let lint = !args.iter().any(|a| a == "--no-lint");
-    let passthrough: Vec<String> = match args.iter().position(|a| a == "--") {
-        Some(i) => args[i + 1..].to_vec(),
-        None => Vec::new(),
+    // `cargo xtask test [--no-lint] [-- ARGS]`: ARGS go to the test binaries.
+    let (own, passthrough) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], args[i + 1..].to_vec()),
+        None => (args, Vec::new()),
     };
+    let lint = !own.iter().any(|a| a == "--no-lint");
 
     step("provisioning the tools the tests use");
     let tools = provision::ensure_tools()?;
@@ -105,9 +106,11 @@ fn test(args: &[String]) -> Result<ExitCode> {
 
     step("cargo test --workspace");
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--no-fail-fast"])
-        .args(&passthrough)
-        .env("PATH", tools.path_env())
+    cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    if !passthrough.is_empty() {
+        cmd.arg("--").args(&passthrough);
+    }
+    cmd.env("PATH", tools.path_env())
         .env("GOODGO_TEST_STRICT", "1")
         .env("GOODGO_TEST_DATABASE_URL", postgres.url())
         .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)

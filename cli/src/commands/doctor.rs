@@ -22,6 +22,9 @@ pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub version: Option<String>,
+    /// The Docker engine's API version on the `docker` row when the engine answers; null
+    /// otherwise (other rows have no API).
+    pub api_version: Option<String>,
     /// Where it was found, or what went wrong.
     pub detail: String,
     pub hint: Option<String>,
@@ -143,7 +146,8 @@ fn check_docker() -> Check {
             name: "docker",
             ok: true,
             version: Some(v.version),
-            detail: format!("API {} at {socket}", v.api_version),
+            detail: format!("API {} at {socket}", v.api_version.clone()),
+            api_version: Some(v.api_version),
             hint: None,
             required: false,
             took_ms: 0,
@@ -152,6 +156,7 @@ fn check_docker() -> Check {
             name: "docker",
             ok: false,
             version: None,
+            api_version: None,
             detail: why,
             hint: Some(
                 "start the Docker engine (`systemctl start docker` or `dockerd &`), or point DOCKER_HOST at its socket; `runtime: native` runs services without it".into(),
@@ -167,6 +172,7 @@ fn check_binary(name: &'static str, found: Option<PathBuf>, args: &[&str], hint:
         name,
         ok: false,
         version: None,
+        api_version: None,
         detail,
         hint: Some(hint.to_string()),
         required: false,
@@ -180,6 +186,7 @@ fn check_binary(name: &'static str, found: Option<PathBuf>, args: &[&str], hint:
             name,
             ok: true,
             version: Some(version),
+            api_version: None,
             detail: path.display().to_string(),
             hint: None,
             required: false,
@@ -237,6 +244,7 @@ mod tests {
             name,
             ok,
             version: None,
+            api_version: None,
             detail: String::new(),
             hint: None,
             required: false,

@@ -472,40 +472,13 @@ fn set(
     let old = task.status;
     let text = std::fs::read_to_string(&file.path)
         .with_context(|| format!("reading {}", file.shown.display()))?;
-    let next_line = r
-        .plan
-        .tasks
-        .iter()
-        .map(|t| t.pos.line)
-        .filter(|&l| l > task.pos.line)
-        .min();
-    let edited = goodgo_plan::edit::set_status(&text, task, next_line, status);
-    // Lose nothing: the edited text must parse to the same plan with only this status changed.
-    let reparsed = Plan::parse(&file.shown, &edited).ok();
-    let safe = reparsed.as_ref().is_some_and(|p| {
-        p.tasks.len() == r.plan.tasks.len()
-            && p.tasks
-                .iter()
-                .zip(&r.plan.tasks)
-                .enumerate()
-                .all(|(k, (a, b))| {
-                    a.id == b.id
-                        && if k == i {
-                            a.status == status
-                        } else {
-                            a.status == b.status
-                        }
-                })
-    });
-    if !safe {
-        return Err(UserError::failed(format!(
-            "cannot change the status of {} safely in {}; the file was left as it was",
-            task.id,
-            file.shown.display()
-        ))
-        .with_hint("edit its `status:` line by hand")
-        .into());
-    }
+    // Lose nothing: the edited text must re-read to the same plan with only this status
+    // changed, or nothing is written.
+    let edited = goodgo_plan::edit::set_status_checked(&file.shown, &text, &r.plan, i, status)
+        .map_err(|e| {
+            UserError::failed(format!("{e}; {} was left as it was", file.shown.display()))
+                .with_hint("edit its `status:` by hand")
+        })?;
     if edited != text {
         let tmp = file.path.with_extension("yaml.goodgo-tmp");
         std::fs::write(&tmp, &edited).with_context(|| format!("writing {}", tmp.display()))?;
@@ -531,10 +504,12 @@ fn write_or_print(
             let path = ctx.workspace.cwd.join(path);
             std::fs::write(&path, content)
                 .with_context(|| format!("writing {}", path.display()))?;
-            printer.status(&format!(
-                "wrote {}",
-                ctx.workspace.display_path(&path).display()
-            ));
+            let shown = ctx.workspace.display_path(&path);
+            if printer.json() {
+                printer.json_value(&json!({ "file": shown }));
+            } else {
+                printer.status(&format!("wrote {}", shown.display()));
+            }
         }
         None => printer.stdout_raw(content),
     }
@@ -548,6 +523,12 @@ fn graph_cmd(
     output: Option<&Path>,
     printer: &Printer,
 ) -> Result<ExitStatus> {
+    // `--json` promises JSON on stdout: it selects the JSON graph whatever `--format` says.
+    let format = if printer.json() {
+        GraphFormat::Json
+    } else {
+        format
+    };
     let content = match format {
         GraphFormat::Mermaid => render::mermaid(r),
         GraphFormat::Dot => render::dot(r),
@@ -574,7 +555,7 @@ fn render_cmd(
 ) -> Result<ExitStatus> {
     let target = match output {
         Some(p) => ctx.workspace.cwd.join(p),
-        None => file.path.with_file_name("IMPLEMENTATION_PLAN.md"),
+        None => ctx.workspace.root.join("docs/IMPLEMENTATION_PLAN.md"),
     };
     let shown = ctx.workspace.display_path(&target);
     // The header names the plan relative to the workspace, whatever folder ran the command.

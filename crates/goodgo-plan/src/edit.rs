@@ -1,51 +1,293 @@
 //! Changing a task's status in the plan's text, keeping every comment and the layout.
+//!
+//! The model records where each task's `status:` value is written (line, column, length),
+//! so the edit replaces exactly that text, whatever the task's style (block or flow) or key
+//! order. [`set_status_checked`] then re-reads the result and refuses it unless it is the
+//! same plan with exactly that one status changed.
 
-use crate::model::{Status, Task};
+use std::path::Path;
 
-/// Returns `text` with `task`'s `status:` set to `status`. The task's block runs from its
-/// `id:` line to the line before the next task (or the end of the tasks). Only the value
-/// after `status:` changes; a trailing comment stays. A task with no `status:` line (an
-/// impossible plan, since status is required, but kept safe) gets one after its `id:` line.
-pub fn set_status(text: &str, task: &Task, next_task_line: Option<u32>, status: Status) -> String {
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let start = (task.pos.line as usize).saturating_sub(1);
-    let end = next_task_line
-        .map_or(lines.len(), |l| (l as usize).saturating_sub(1))
-        .min(lines.len());
-    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    // The id line is `  - id: X` (or `id: X` inside the item): the item's keys are indented
-    // to the column of `id`.
-    let key_col = (task.pos.col as usize).saturating_sub(1);
-    let id_line = lines.get(start).copied().unwrap_or("");
-    let id_key_col = id_line[..key_col.min(id_line.len())]
-        .rfind("id:")
-        .unwrap_or(0);
-    for (k, line) in lines.iter().enumerate().take(end).skip(start) {
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        let is_item_key = indent == id_key_col || (k == start && trimmed.starts_with("- "));
-        if let Some(rest) = trimmed.strip_prefix("status:")
-            && is_item_key
-        {
-            let (value_part, newline) = match rest.strip_suffix('\n') {
-                Some(r) => (r, "\n"),
-                None => (rest, ""),
+use goodgo_yaml::Pos;
+
+use crate::model::{Plan, Status, Task};
+
+/// Why a status could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("no task number {0} in the plan")]
+    NoTask(usize),
+    #[error("cannot change the status of {id} safely: {why}")]
+    Unsafe { id: String, why: String },
+}
+
+/// The byte offset of a 1-based line and character column in `text`.
+fn offset_of(text: &str, pos: Pos) -> Option<usize> {
+    let mut start = 0;
+    for (k, line) in text.split_inclusive('\n').enumerate() {
+        if k + 1 == pos.line as usize {
+            let col = (pos.col as usize).checked_sub(1)?;
+            return match line.char_indices().nth(col) {
+                Some((b, _)) => Some(start + b),
+                None if line.chars().count() == col => Some(start + line.len()),
+                None => None,
             };
-            let comment = value_part
-                .find(" #")
-                .map(|c| &value_part[c..])
-                .unwrap_or("");
-            out[k] = format!(
-                "{}status: {}{}{}",
-                &line[..indent],
-                status.as_str(),
-                comment,
-                newline
-            );
-            return out.concat();
+        }
+        start += line.len();
+    }
+    None
+}
+
+/// Returns `text` with `task`'s status set to `status`, or `None` when the text is not what
+/// the task's recorded positions say it is.
+///
+/// With a recorded `status:` value, exactly that value (quotes included) is replaced; a
+/// trailing comment, the key order and the style stay. Without one, a `status:` key is
+/// added: `, status: X` before the closing brace of a flow mapping (`- {id: A}`), or a
+/// line after the `id:` line, at the indentation of `id`, in a block mapping.
+pub fn set_status(text: &str, task: &Task, status: Status) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    match task.status_at {
+        Some(at) => {
+            let start = offset_of(text, at)?;
+            let len = text[start..]
+                .char_indices()
+                .nth(task.status_len as usize)
+                .map_or(text.len() - start, |(b, _)| b);
+            let written = &text[start..start + len];
+            let bare = written.trim_matches(|c| c == '"' || c == '\'');
+            if Status::parse(bare) != Some(task.status) {
+                return None;
+            }
+            out.push_str(&text[..start]);
+            out.push_str(status.as_str());
+            out.push_str(&text[start + len..]);
+        }
+        None => {
+            let value = offset_of(text, task.pos)?;
+            let line_start = text[..value].rfind('\n').map_or(0, |i| i + 1);
+            let key = line_start + text[line_start..value].rfind("id")?;
+            let before = text[..key].trim_end_matches([' ', '\t']);
+            if before.ends_with('{') || before.ends_with(',') {
+                let close = closing_brace(text, value)?;
+                let end = text[..close].trim_end_matches([' ', '\t']).len();
+                out.push_str(&text[..end]);
+                out.push_str(", status: ");
+                out.push_str(status.as_str());
+                out.push_str(&text[end..]);
+            } else {
+                let indent = text[line_start..key].chars().count();
+                let line_end = text[value..].find('\n').map(|i| value + i + 1);
+                let at = line_end.unwrap_or(text.len());
+                out.push_str(&text[..at]);
+                if line_end.is_none() {
+                    out.push('\n');
+                }
+                out.push_str(&" ".repeat(indent));
+                out.push_str("status: ");
+                out.push_str(status.as_str());
+                out.push('\n');
+                out.push_str(&text[at..]);
+            }
         }
     }
-    let pad = " ".repeat(id_key_col);
-    out.insert(start + 1, format!("{pad}status: {}\n", status.as_str()));
-    out.concat()
+    Some(out)
+}
+
+/// The byte offset of the `}` closing the flow mapping that `from` is inside, skipping
+/// quoted strings and nested collections.
+fn closing_brace(text: &str, from: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in text[from..].char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{' | '[') => depth += 1,
+            (None, ']') => depth = depth.checked_sub(1)?,
+            (None, '}') if depth == 0 => return Some(from + i),
+            (None, '}') => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Everything a plan says except positions, for comparing two readings of a file.
+fn essence(plan: &Plan) -> (Vec<String>, Vec<String>) {
+    let milestones = plan
+        .milestones
+        .iter()
+        .map(|m| format!("{:?}", (&m.id, &m.name, m.phase, &m.goal)))
+        .collect();
+    let tasks = plan
+        .tasks
+        .iter()
+        .map(|t| {
+            let deps: Vec<&str> = t.deps.iter().map(|d| d.name.as_str()).collect();
+            format!(
+                "{:?}",
+                (
+                    &t.id,
+                    &t.code,
+                    &t.title,
+                    &t.milestone,
+                    deps,
+                    t.priority,
+                    t.sprint,
+                    t.estimate.to_bits(),
+                    t.status
+                )
+            )
+        })
+        .collect();
+    (milestones, tasks)
+}
+
+/// [`set_status`] on task `index` of `plan` (read from `text`), then the invariant: the
+/// edited text re-reads (as `path`) to the same plan with exactly that status changed.
+/// Anything else is refused and nothing should be written.
+pub fn set_status_checked(
+    path: &Path,
+    text: &str,
+    plan: &Plan,
+    index: usize,
+    status: Status,
+) -> Result<String, EditError> {
+    let task = plan.tasks.get(index).ok_or(EditError::NoTask(index))?;
+    let unsafe_edit = |why: &str| EditError::Unsafe {
+        id: task.id.clone(),
+        why: why.to_string(),
+    };
+    let edited = set_status(text, task, status)
+        .ok_or_else(|| unsafe_edit("its `status:` is not where the file was read"))?;
+    let reread = Plan::parse(path, &edited)
+        .map_err(|e| unsafe_edit(&format!("the edited file would not read back ({e})")))?;
+    let mut expected = plan.clone();
+    expected.tasks[index].status = status;
+    if essence(&reread) != essence(&expected) {
+        return Err(unsafe_edit(
+            "the edited file would read back as a different plan",
+        ));
+    }
+    Ok(edited)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn set(text: &str, id: &str, status: Status) -> Result<String, EditError> {
+        let path = Path::new("plan.yaml");
+        let plan = Plan::parse(path, text).unwrap();
+        let i = plan.tasks.iter().position(|t| t.id == id).unwrap();
+        set_status_checked(path, text, &plan, i, status)
+    }
+
+    const HEAD: &str = "milestones:\n  - id: M\n    name: Main\ntasks:\n";
+
+    #[test]
+    fn block_style_changes_only_the_value() {
+        let text = format!(
+            "{HEAD}  - id: A\n    title: a\n    milestone: M\n    status: todo\n  - id: B\n    title: b\n    milestone: M\n    status: todo\n"
+        );
+        let out = set(&text, "B", Status::Done).unwrap();
+        let at = text.rfind("status: todo").unwrap();
+        let expected = format!("{}status: done{}", &text[..at], &text[at + 12..]);
+        assert_eq!(out, expected);
+        assert_eq!(out.matches("status: todo").count(), 1);
+    }
+
+    #[test]
+    fn flow_style_tasks() {
+        let text = format!(
+            "{HEAD}  - {{id: A, title: a, milestone: M, status: todo}}\n  - {{ id: B, title: b, milestone: M, status: \"todo\" }}\n"
+        );
+        let out = set(&text, "B", Status::Doing).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "{HEAD}  - {{id: A, title: a, milestone: M, status: todo}}\n  - {{ id: B, title: b, milestone: M, status: doing }}\n"
+            )
+        );
+        let out = set(&text, "A", Status::Blocked).unwrap();
+        assert!(
+            out.contains("{id: A, title: a, milestone: M, status: blocked}"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn status_before_id_and_other_key_orders() {
+        let text = format!(
+            "{HEAD}  - status: todo\n    id: A\n    title: a\n    milestone: M\n  - title: b\n    status: todo\n    milestone: M\n    id: B\n"
+        );
+        let out = set(&text, "A", Status::Done).unwrap();
+        assert!(out.contains("  - status: done\n    id: A\n"), "{out}");
+        assert!(
+            out.contains("    status: todo\n    milestone: M\n    id: B"),
+            "{out}"
+        );
+        let out = set(&text, "B", Status::Done).unwrap();
+        assert!(out.contains("  - status: todo\n    id: A\n"), "{out}");
+        assert!(
+            out.contains("    status: done\n    milestone: M\n    id: B"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn trailing_comments_and_other_text_stay() {
+        let text = format!(
+            "# the plan\n{HEAD}  - id: A   # first\n    title: \"status: todo\" # not this one\n    milestone: M\n    status:   todo   # since May\n"
+        );
+        let out = set(&text, "A", Status::Done).unwrap();
+        assert_eq!(
+            out,
+            text.replace(
+                "status:   todo   # since May",
+                "status:   done   # since May"
+            )
+        );
+    }
+
+    #[test]
+    fn a_task_without_status_gets_one() {
+        let block = "tasks:\n  - id: A\n    title: a\n";
+        let mut task = Plan::parse(
+            Path::new("p.yaml"),
+            "tasks:\n  - id: A\n    title: a\n    milestone: M\n    status: todo\n",
+        )
+        .unwrap()
+        .tasks
+        .remove(0);
+        task.status_at = None;
+        assert_eq!(
+            set_status(block, &task, Status::Done).unwrap(),
+            "tasks:\n  - id: A\n    status: done\n    title: a\n"
+        );
+        assert_eq!(
+            set_status("tasks:\n  - id: A", &task, Status::Done).unwrap(),
+            "tasks:\n  - id: A\n    status: done\n"
+        );
+        let flow = "tasks:\n  - {id: A, title: \"a, {b}\" }\n";
+        assert_eq!(
+            set_status(flow, &task, Status::Doing).unwrap(),
+            "tasks:\n  - {id: A, title: \"a, {b}\", status: doing }\n"
+        );
+    }
+
+    #[test]
+    fn a_stale_position_is_refused() {
+        let text = format!("{HEAD}  - id: A\n    title: a\n    milestone: M\n    status: todo\n");
+        let path = Path::new("plan.yaml");
+        let plan = Plan::parse(path, &text).unwrap();
+        let moved = text.replace("tasks:\n", "tasks:\n\n");
+        let err = set_status_checked(path, &moved, &plan, 0, Status::Done).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot change the status of A"),
+            "{err}"
+        );
+    }
 }

@@ -76,7 +76,7 @@ struct RawTask {
     priority: Option<Priority>,
     sprint: Option<u32>,
     estimate: Option<Spanned<f64>>,
-    status: Status,
+    status: Spanned<Status>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +111,10 @@ pub struct Task {
     pub code_pos: Option<Pos>,
     pub milestone_pos: Pos,
     pub estimate_pos: Option<Pos>,
+    /// Where the `status:` value is written (quotes included) and its length in characters:
+    /// what `plan set` replaces. Always set for a plan read from a file.
+    pub status_at: Option<Pos>,
+    pub status_len: u32,
 }
 
 /// A plan as read from its file.
@@ -162,7 +166,9 @@ impl Plan {
                 sprint: t.sprint,
                 estimate_pos: t.estimate.as_ref().map(Pos::of),
                 estimate: t.estimate.map(|e| e.value).unwrap_or(1.0),
-                status: t.status,
+                status_at: Some(Pos::of(&t.status)),
+                status_len: u32::try_from(t.status.referenced.span().len()).unwrap_or(0),
+                status: t.status.value,
             })
             .collect();
         Ok(Plan {
@@ -378,6 +384,19 @@ mod tests {
     }
 
     #[test]
+    fn status_spans_cover_the_value_as_written() {
+        let text = "tasks:\n  - id: A\n    title: a\n    milestone: M\n    status: todo # x\n  - {id: B, title: b, milestone: M, status: \"done\"}\n  - status: 'doing'\n    id: C\n    title: c\n    milestone: M\n";
+        let plan = Plan::parse(Path::new("p.yaml"), text).unwrap();
+        let spans: Vec<(Option<Pos>, u32)> = plan
+            .tasks
+            .iter()
+            .map(|t| (t.status_at, t.status_len))
+            .collect();
+        let at = |line, col, len| (Some(Pos::new(line, col)), len);
+        assert_eq!(spans, vec![at(5, 13, 4), at(6, 45, 6), at(7, 13, 7)]);
+    }
+
+    #[test]
     fn parallel_parse_equals_the_whole_parse_positions_included() {
         let text = big_plan(3000);
         assert!(text.len() >= PARALLEL_MIN_BYTES);
@@ -390,6 +409,11 @@ mod tests {
             let da: Vec<Pos> = a.deps.iter().map(Pos::of).collect();
             let db: Vec<Pos> = b.deps.iter().map(Pos::of).collect();
             assert_eq!(da, db);
+            assert_eq!(Pos::of(&a.status), Pos::of(&b.status));
+            assert_eq!(
+                a.status.referenced.span().len(),
+                b.status.referenced.span().len()
+            );
         }
         assert_eq!(parallel.milestones.len(), 1);
     }

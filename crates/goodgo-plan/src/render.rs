@@ -261,20 +261,41 @@ pub fn markdown(r: &Resolved, source: &str) -> String {
         out.push_str("Execution order:\n\n");
         let waves = graph::waves(&r.deps, &include, &r.ids).unwrap_or_default();
         for (k, wave) in waves.iter().enumerate() {
-            let names: Vec<String> = wave.iter().map(|&i| label(i)).collect();
-            let mut after: Vec<String> = wave
-                .iter()
-                .flat_map(|&i| r.deps[i].iter().map(|&d| short(d)))
-                .collect();
-            after.sort();
-            after.dedup();
-            let when = if after.is_empty() {
-                "no deps".to_string()
-            } else {
-                format!("after {}", after.join(", "))
+            // Tasks of one wave run in parallel, but each waits only on its own
+            // dependencies: group the wave by identical dependency lists, one line each.
+            let mut groups: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
+            for &i in wave {
+                let mut after: Vec<String> = r.deps[i].iter().map(|&d| short(d)).collect();
+                after.sort();
+                after.dedup();
+                match groups.iter_mut().find(|(a, _)| *a == after) {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((after, vec![i])),
+                }
+            }
+            let line = |after: &[String], members: &[usize]| {
+                let names: Vec<String> = members.iter().map(|&i| label(i)).collect();
+                let when = if after.is_empty() {
+                    "no deps".to_string()
+                } else {
+                    format!("after {}", after.join(", "))
+                };
+                format!("{} ({when})", names.join(" + "))
             };
-            let par = if wave.len() > 1 { "parallel, " } else { "" };
-            let _ = writeln!(out, "{}. {} ({par}{when})", k + 1, names.join(" + "));
+            match groups.as_slice() {
+                [(after, members)] if members.len() == 1 => {
+                    let _ = writeln!(out, "{}. {}", k + 1, line(after, members));
+                }
+                [(after, members)] => {
+                    let _ = writeln!(out, "{}. In parallel: {}", k + 1, line(after, members));
+                }
+                _ => {
+                    let _ = writeln!(out, "{}. In parallel:", k + 1);
+                    for (after, members) in &groups {
+                        let _ = writeln!(out, "   - {}", line(after, members));
+                    }
+                }
+            }
         }
         out.push_str("\nDependency map:\n\n| Task | Depends On | Status |\n|---|---|---|\n");
         for (i, t) in r
@@ -299,4 +320,76 @@ pub fn markdown(r: &Resolved, source: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::check;
+    use crate::model::Plan;
+
+    /// Every task line of the execution order, as (task ids on the line, the "after" list).
+    fn execution_lines(md: &str) -> Vec<(Vec<String>, Vec<String>)> {
+        let mut lines = Vec::new();
+        let mut in_order = false;
+        for line in md.lines() {
+            if line == "Execution order:" {
+                in_order = true;
+                continue;
+            }
+            if line.starts_with("Dependency map:") {
+                in_order = false;
+            }
+            if !in_order || !line.contains('[') {
+                continue;
+            }
+            let ids: Vec<String> = line
+                .split('[')
+                .skip(1)
+                .map(|s| s.split(']').next().unwrap().to_string())
+                .collect();
+            let (_, when) = line.rsplit_once(" (").unwrap();
+            let when = when.strip_suffix(')').unwrap();
+            let when = when.strip_prefix("parallel, ").unwrap_or(when);
+            let after = match when.strip_prefix("after ") {
+                Some(list) => list.split(", ").map(str::to_string).collect(),
+                None => {
+                    assert_eq!(when, "no deps", "{line}");
+                    Vec::new()
+                }
+            };
+            lines.push((ids, after));
+        }
+        lines
+    }
+
+    #[test]
+    fn each_execution_line_lists_exactly_its_own_tasks_dependencies() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/plan.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let r = check::check(Plan::parse(Path::new("docs/plan.yaml"), &text).unwrap())
+            .resolved
+            .unwrap();
+        let md = markdown(&r, "docs/plan.yaml");
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for (ids, after) in execution_lines(&md) {
+            for id in ids {
+                let i = r.find(&id).unwrap();
+                let mut own: Vec<String> = r.deps[i]
+                    .iter()
+                    .map(|&d| r.task(d).code.clone().unwrap_or_else(|| r.ids[d].clone()))
+                    .collect();
+                own.sort();
+                own.dedup();
+                assert_eq!(own, after, "{id} is listed after {after:?}");
+                *seen.entry(id).or_default() += 1;
+            }
+        }
+        assert_eq!(seen.len(), r.ids.len(), "every task has a line");
+        assert!(seen.values().all(|&n| n == 1), "no task twice: {seen:?}");
+    }
 }

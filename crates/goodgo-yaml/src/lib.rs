@@ -107,22 +107,93 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
 
 /// Parses `text` (read from `path`, used only in messages) into `T`.
 ///
+/// A message names the key path of the offending value (`tasks[3].estimate: expected a
+/// number`); an unknown or duplicate key is named with the path of the mapping it sits in.
+///
 /// An empty document (no content, or only comments) deserializes like an empty mapping,
 /// so a type whose fields are all optional gets its defaults.
 pub fn from_str<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, YamlError> {
-    let options = serde_saphyr::options! { with_snippet: false };
     let text = if is_blank_document(text) { "{}" } else { text };
-    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| {
+    serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|err| {
         let pos = err
             .location()
             .map(|loc| Pos::new(clamp(loc.line()).max(1), clamp(loc.column()).max(1)))
             .unwrap_or(Pos::new(1, 1));
+        let message = humanize(&err.to_string());
+        let mut keys = key_path::<T>(text);
+        // An unknown or duplicate key is named by the message: the path is where it sits.
+        if let Some(Key::Name(last)) = keys.last()
+            && (message.starts_with(&format!("unknown key `{last}`"))
+                || message.starts_with(&format!("duplicate key `{last}`")))
+        {
+            keys.pop();
+        }
+        let message = if keys.is_empty() {
+            message
+        } else {
+            format!("{}: {}", show_keys(&keys), message.replacen(" here", "", 1))
+        };
         YamlError {
             path: path.to_path_buf(),
             pos,
-            message: humanize(&err.to_string()),
+            message,
         }
     })
+}
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! { with_snippet: false }
+}
+
+/// One step of a key path: a mapping key or a list index.
+enum Key {
+    Name(String),
+    Index(usize),
+}
+
+/// `tasks[3].estimate`
+fn show_keys(keys: &[Key]) -> String {
+    let mut out = String::new();
+    for key in keys {
+        match key {
+            Key::Index(i) => out.push_str(&format!("[{i}]")),
+            Key::Name(name) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+        }
+    }
+    out
+}
+
+/// The key path of the value a failed parse stopped at, found by parsing again with path
+/// tracking: errors are rare, so a file that parses pays nothing for it. Empty at the top
+/// level.
+fn key_path<T: DeserializeOwned>(text: &str) -> Vec<Key> {
+    use serde_path_to_error::Segment;
+    let mut track = serde_path_to_error::Track::new();
+    let again = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+        T::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+    });
+    if again.is_ok() {
+        return Vec::new();
+    }
+    track
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(Key::Index(*index)),
+            // A [`Spanned`] value is read as a synthesized `{value, referenced, defined}`
+            // mapping: those are not the user's keys (no goodgo file has a key so named).
+            Segment::Map { key } if matches!(key.as_str(), "value" | "referenced" | "defined") => {
+                None
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => Some(Key::Name(key.clone())),
+            Segment::Unknown => None,
+        })
+        .collect()
 }
 
 /// True for a document with nothing but white space and comments.
@@ -325,6 +396,47 @@ mod tests {
         let e = err("name: x\nport: seventy\n");
         assert_eq!(e.pos, Pos::new(2, 7));
         assert!(e.message.contains("u16"), "{}", e.message);
+        assert!(e.message.starts_with("port: "), "{}", e.message);
+    }
+
+    #[test]
+    fn errors_name_the_offending_key_path() {
+        let e = err("name: [a, b]\n");
+        assert_eq!(e.to_string(), "g.yaml:1:7: name: expected a string");
+        let e = err("mode: dokcer\n");
+        assert!(
+            e.message.starts_with("mode: unknown value `dokcer`"),
+            "{}",
+            e.message
+        );
+        let e = err("deps: [a, [b]]\n");
+        assert!(e.message.starts_with("deps[1]: "), "{}", e.message);
+        let e = err("prot: 1\n");
+        assert!(
+            e.message.starts_with("unknown key `prot`"),
+            "top level: {}",
+            e.message
+        );
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Outer {
+            items: Vec<Cfg>,
+        }
+        let nested = |text: &str| from_str::<Outer>(Path::new("g.yaml"), text).unwrap_err();
+        let e = nested("items:\n  - name: a\n  - prot: 1\n");
+        assert_eq!(
+            (e.pos, e.message.split(';').next().unwrap()),
+            (
+                Pos::new(3, 5),
+                "items[1]: unknown key `prot` (did you mean `port`?)"
+            )
+        );
+        let e = nested("items:\n  - name: a\n    name: b\n");
+        assert_eq!(e.to_string(), "g.yaml:3:5: items[0]: duplicate key `name`");
+        let e = nested("items:\n  - port: -1\n");
+        assert!(e.message.starts_with("items[0].port: "), "{}", e.message);
     }
 
     #[test]
