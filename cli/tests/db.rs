@@ -287,9 +287,14 @@ fn new_and_lint() {
         return;
     }
     assert_eq!(
-        out.code, 0,
+        (
+            out.code,
+            out.stdout.starts_with("0 finding(s), 0 error(s), in ")
+        ),
+        (0, true),
         "the project's migrations lint clean: {}{}",
-        out.stdout, out.stderr
+        out.stdout,
+        out.stderr
     );
     assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
 
@@ -306,7 +311,8 @@ fn new_and_lint() {
     let lines = sql.lines().count();
 
     let out = run(db(&ws, &test_db).arg("lint"));
-    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 1, "a rule fired: {}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(": warning: "), "{}", out.stdout);
     assert!(
         out.stdout
             .contains(&format!("migrations/V5__add_listing_views.sql:{lines}:")),
@@ -323,10 +329,15 @@ fn new_and_lint() {
         "only pending migrations are linted"
     );
     assert!(
-        out.stdout.ends_with("in 1 migration(s)\n"),
+        out.stdout.ends_with(", 0 error(s), in 1 migration(s)\n"),
         "{}",
         out.stdout
     );
+    // SQL squawk cannot parse is an error: exit 1.
+    fs::write(&path, format!("{sql}CREATE TABEL oops (id bigint);\n")).unwrap();
+    let out = run(db(&ws, &test_db).arg("lint"));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(": error: "), "{}", out.stdout);
 }
 
 #[test]

@@ -499,9 +499,16 @@ async fn lint(ctx: &Context, args: &DbArgs, all: bool, printer: &Printer) -> Res
         }
         shown_findings.push(json!({"file": file, "line": line, "col": col, "level": level, "rule": rule, "message": message, "help": f["help"]}));
     }
+    // squawk reports a rule's violation as a warning and SQL it cannot parse as an error,
+    // and fails on either; so does `db lint`: a rule that fires is a migration to fix (or
+    // a rule to switch off in .squawk.toml, where the team decides it does not apply).
+    let errors = shown_findings
+        .iter()
+        .filter(|f| f["level"] == "error")
+        .count();
     let _ = writeln!(
         text,
-        "{} finding(s) in {} migration(s)",
+        "{} finding(s), {errors} error(s), in {} migration(s)",
         findings.len(),
         targets.len()
     );
@@ -509,7 +516,10 @@ async fn lint(ctx: &Context, args: &DbArgs, all: bool, printer: &Printer) -> Res
         .iter()
         .map(|f| f.path.display().to_string())
         .collect();
-    printer.report(&text, &json!({"files": linted, "findings": shown_findings}));
+    printer.report(
+        &text,
+        &json!({"files": linted, "findings": shown_findings, "errors": errors}),
+    );
     Ok(if findings.is_empty() && out.status.success() {
         ExitStatus::Success
     } else {
