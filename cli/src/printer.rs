@@ -7,12 +7,15 @@ use std::io::{IsTerminal, Write};
 
 use crate::args::{ColorChoice, GlobalArgs};
 
+#[derive(Clone)]
 pub struct Printer {
     json: bool,
     quiet: bool,
     verbose: u8,
     color_out: bool,
     color_err: bool,
+    /// stderr is a terminal: progress may redraw one line in place.
+    err_tty: bool,
 }
 
 impl Printer {
@@ -30,6 +33,7 @@ impl Printer {
             verbose: global.verbose,
             color_out: decide(std::io::stdout().is_terminal()),
             color_err: decide(std::io::stderr().is_terminal()),
+            err_tty: std::io::stderr().is_terminal(),
         }
     }
 
@@ -41,6 +45,7 @@ impl Printer {
             verbose: 0,
             color_out: false,
             color_err: false,
+            err_tty: false,
         }
     }
 
@@ -102,6 +107,19 @@ impl Printer {
     pub fn status(&self, text: &str) {
         if !self.quiet {
             self.stderr(&format!("{text}\n"));
+        }
+    }
+
+    /// Whether progress redraws a line in place (stderr is a terminal, not `--quiet`);
+    /// otherwise callers show progress as plain [`status`](Self::status) lines.
+    pub fn live_progress(&self) -> bool {
+        self.err_tty && !self.quiet
+    }
+
+    /// Redraws the progress line on a terminal (`None` clears it); nothing elsewhere.
+    pub fn progress(&self, line: Option<&str>) {
+        if self.live_progress() {
+            self.stderr(&format!("\r\x1b[2K{}", line.unwrap_or_default()));
         }
     }
 

@@ -178,6 +178,9 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
     };
     let rt = runtime()?;
     rt.block_on(async {
+        // Registered first: Ctrl-C anywhere in `up` stops waiting and leaves what the next
+        // `up` repairs (see docs/stack.md).
+        let interrupted = interrupt()?;
         let (chosen, why) = choose(ctx, &loaded, &req, args.runtime).await.map_err(|e| stack_error(e, printer))?;
         let runtime_name = match chosen {
             Chosen::Docker(_) => "docker",
@@ -188,7 +191,14 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
         }
         printer.status(&format!("runtime {runtime_name}: {why}"));
         let start = Instant::now();
-        let reports = run_up(&loaded, &req, &chosen, printer).await?;
+        let reports = tokio::select! {
+            r = run_up(&loaded, &req, &chosen, printer) => r?,
+            () = interrupted => {
+                printer.progress(None);
+                printer.warn("interrupted: services may be half started; `goodgo up` again completes them, `goodgo down` stops them");
+                return Ok(ExitStatus::Interrupted);
+            }
+        };
         let mut text = String::new();
         for r in &reports {
             let _ = writeln!(text, "{:<16} {:<10} ready at {} ms", r.service, format!("{:?}", r.action).to_lowercase(), r.ready_ms);
@@ -202,6 +212,80 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
     })
 }
 
+/// Registers for SIGINT and SIGTERM now; the returned future completes on either.
+fn interrupt() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// An image pull as the user sees it: one bar redrawn in place on a terminal, else a line
+/// per layer step (`Downloading`, `Pull complete`, …), never a line per chunk.
+#[derive(Default)]
+struct PullView {
+    /// Layer → (bytes so far, bytes in all) of its download.
+    layers: BTreeMap<String, (u64, u64)>,
+    /// Layer → the last step shown as a plain line.
+    shown: BTreeMap<String, String>,
+}
+
+impl PullView {
+    fn update(
+        &mut self,
+        printer: &Printer,
+        image: &str,
+        layer: Option<String>,
+        status: &str,
+        progress: (Option<u64>, Option<u64>),
+    ) {
+        let Some(layer) = layer else {
+            printer.progress(None);
+            printer.status(&format!("  {image}: {status}"));
+            return;
+        };
+        if let (Some(current), Some(total)) = progress
+            && status.starts_with("Downloading")
+        {
+            self.layers.insert(layer.clone(), (current, total));
+        } else if (status.contains("complete") || status.starts_with("Already exists"))
+            && let Some(entry) = self.layers.get_mut(&layer)
+        {
+            entry.0 = entry.1;
+        }
+        if printer.live_progress() {
+            let (done, all) = self
+                .layers
+                .values()
+                .fold((0u64, 0u64), |(d, a), (c, t)| (d + c.min(t), a + t));
+            printer.progress(Some(&format!("  {image} {}", progress_bar(done, all))));
+        } else {
+            let step = status.split_whitespace().next().unwrap_or(status);
+            if self.shown.get(&layer).map(String::as_str) != Some(step) {
+                self.shown.insert(layer.clone(), step.to_string());
+                printer.status(&format!("  {image} {layer}: {status}"));
+            }
+        }
+    }
+}
+
+/// `[#####-----]  50% 1.2/2.4 MB`: bytes `done` of `all`.
+fn progress_bar(done: u64, all: u64) -> String {
+    const WIDTH: u64 = 30;
+    let filled = (done.min(all) * WIDTH).checked_div(all).unwrap_or(0);
+    let bar: String = (0..WIDTH)
+        .map(|i| if i < filled { '#' } else { '-' })
+        .collect();
+    let percent = (done.min(all) * 100).checked_div(all).unwrap_or(0);
+    let mb = |b: u64| b as f64 / 1_000_000.0;
+    format!("[{bar}] {percent:>3}% {:.1}/{:.1} MB", mb(done), mb(all))
+}
+
 /// Starts the request's services on the chosen runtime, showing progress.
 pub(crate) async fn run_up(
     loaded: &Loaded,
@@ -209,11 +293,23 @@ pub(crate) async fn run_up(
     chosen: &Chosen,
     printer: &Printer,
 ) -> Result<Vec<goodgo_stack::ServiceReport>> {
+    let pulls = std::sync::Mutex::new(PullView::default());
     let on_event = |event: Event| match event {
         Event::Pulling { service, image } => {
             printer.status(&format!("{service}: pulling {image}…"))
         }
-        Event::PullProgress { status, .. } => printer.debug(&format!("  {status}")),
+        Event::PullProgress {
+            image,
+            layer,
+            status,
+            current,
+            total,
+        } => {
+            if let Ok(mut view) = pulls.lock() {
+                view.update(printer, &image, layer, &status, (current, total));
+            }
+        }
+        Event::Warning { service, message } => printer.warn(&format!("{service}: {message}")),
         Event::Building { service } => printer.status(&format!("{service}: building…")),
         Event::Acting { service, action } => printer.debug(&format!("{service}: {action:?}")),
         Event::Waiting { service, condition } => {
@@ -223,11 +319,12 @@ pub(crate) async fn run_up(
             printer.status(&format!("{service}: ready after {} ms", after.as_millis()))
         }
     };
-    match chosen {
+    let result = match chosen {
         Chosen::Docker(d) => d.up(&loaded.project, req, &on_event).await,
         Chosen::Native(n) => n.up(&loaded.project, req, &on_event).await,
-    }
-    .map_err(|e| stack_error(e, printer))
+    };
+    printer.progress(None);
+    result.map_err(|e| stack_error(e, printer))
 }
 
 /// Stops the project's services on both runtimes.
@@ -432,21 +529,27 @@ pub fn logs(ctx: &Context, args: &LogsArgs, printer: &Printer) -> Result<ExitSta
     };
     let rt = runtime()?;
     rt.block_on(async {
-        if let Some(d) = docker_if_any().await {
-            d.logs(
-                &loaded.name,
-                &args.services,
-                args.follow,
-                args.tail,
-                &on_line,
-            )
-            .await
-            .map_err(|e| stack_error(e, printer))?;
-        }
-        native(ctx, &loaded.name)
-            .logs(&args.services, args.follow, args.tail, &on_line)
-            .await
-            .map_err(|e| stack_error(e, printer))?;
+        // Both runtimes at once: with -f, each keeps following its own services.
+        let docker = docker_if_any().await;
+        let from_docker = async {
+            match &docker {
+                Some(d) => {
+                    d.logs(
+                        &loaded.name,
+                        &args.services,
+                        args.follow,
+                        args.tail,
+                        &on_line,
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        let native = native(ctx, &loaded.name);
+        let from_native = native.logs(&args.services, args.follow, args.tail, &on_line);
+        let (d, n) = tokio::join!(from_docker, from_native);
+        d.and(n).map_err(|e| stack_error(e, printer))?;
         Ok(ExitStatus::Success)
     })
 }
@@ -515,4 +618,22 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pull_bar_fills_with_the_bytes() {
+        assert_eq!(
+            progress_bar(0, 0),
+            format!("[{}]   0% 0.0/0.0 MB", "-".repeat(30))
+        );
+        assert_eq!(
+            progress_bar(1_500_000, 3_000_000),
+            format!("[{}{}]  50% 1.5/3.0 MB", "#".repeat(15), "-".repeat(15))
+        );
+        assert!(progress_bar(9, 3).starts_with(&format!("[{}] 100%", "#".repeat(30))));
+    }
 }

@@ -411,6 +411,7 @@ pub fn load_str(
         dotenv: BTreeMap::new(),
         diags: Vec::new(),
         warned_vars: BTreeSet::new(),
+        odd_secrets: BTreeMap::new(),
     };
     loader.read_dotenv()?;
     let root = yaml::parse(text).map_err(|e| ComposeError::at(shown, e.pos, e.message))?;
@@ -436,6 +437,16 @@ struct Loader<'a> {
     dotenv: BTreeMap<String, String>,
     diags: Vec<Diagnostic>,
     warned_vars: BTreeSet<String>,
+    /// Top-level secrets goodgo cannot provide (`environment`, `external`): where each is
+    /// written, its key, and whether a service uses it.
+    odd_secrets: BTreeMap<String, OddSecret>,
+}
+
+/// A top-level secret that is not a `file`.
+struct OddSecret {
+    pos: Pos,
+    key: &'static str,
+    used: bool,
 }
 
 /// Names defined at the top level, which services may refer to.
@@ -875,6 +886,18 @@ impl Loader<'_> {
         }
         self.check_dependencies(&mut project.services)?;
         order::check_cycles(&project.services, &self.file)?;
+        let unused: Vec<(String, Pos, &str)> = self
+            .odd_secrets
+            .iter()
+            .filter(|(_, o)| !o.used)
+            .map(|(name, o)| (name.clone(), o.pos, o.key))
+            .collect();
+        for (name, pos, key) in unused {
+            self.warn(
+                pos,
+                format!("`secrets.{name}.{key}` is not supported by goodgo and is ignored: no service uses this secret (goodgo provides `file` secrets only)"),
+            );
+        }
         if project
             .services
             .values()
@@ -1589,7 +1612,13 @@ impl Loader<'_> {
                 "timeout" => h.timeout = Some(self.duration(v, &p)?),
                 "retries" => h.retries = Some(self.uint(v, &p)?),
                 "start_period" => h.start_period = Some(self.duration(v, &p)?),
-                "start_interval" => h.start_interval = Some(self.duration(v, &p)?),
+                "start_interval" => {
+                    h.start_interval = Some(self.duration(v, &p)?);
+                    self.warn(
+                        e.key_pos,
+                        format!("`{p}` is not supported by goodgo and is ignored: while a service starts, goodgo runs its check itself every ~50 ms"),
+                    );
+                }
                 "disable" => h.disable = self.boolean(v, &p)?,
                 _ => self.other_key(e, path, HEALTH_KEYS, NO_PAIRS, NO_PAIRS)?,
             }
@@ -1763,6 +1792,24 @@ impl Loader<'_> {
                 format!(
                     "{path}: the secret `{}` is not declared under the top-level `secrets`{hint}",
                     r.source
+                ),
+            ));
+        }
+        if let Some(odd) = self.odd_secrets.get_mut(&r.source) {
+            odd.used = true;
+            let key = odd.key;
+            let why = if key == "external" {
+                "an external secret lives in a Swarm cluster"
+            } else {
+                "a secret from `environment` is not written to a file"
+            };
+            return Err(self.fail(
+                pos,
+                format!(
+                    "{path}: the secret `{}` uses `secrets.{}.{key}`, which goodgo does not support ({why}): ignoring it would change what runs (the service would lack {}); use `file:` instead, or run this file with `docker compose`",
+                    r.source,
+                    r.source,
+                    r.mount_path()
                 ),
             ));
         }
@@ -1953,6 +2000,26 @@ impl Loader<'_> {
                     s.key_pos,
                     format!("{path}: a secret needs `file`, `environment` or `external: true`"),
                 ));
+            }
+            if d.file.is_none() {
+                let key = if d.external {
+                    "external"
+                } else {
+                    "environment"
+                };
+                let pos = self
+                    .entries(&s.value, &path)?
+                    .iter()
+                    .find(|e| e.key == key)
+                    .map_or(s.key_pos, |e| e.key_pos);
+                self.odd_secrets.insert(
+                    s.key.clone(),
+                    OddSecret {
+                        pos,
+                        key,
+                        used: false,
+                    },
+                );
             }
             out.insert(s.key.clone(), d);
         }

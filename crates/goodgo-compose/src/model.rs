@@ -197,6 +197,18 @@ pub struct SecretRef {
     pub target: Option<String>,
 }
 
+impl SecretRef {
+    /// The path of the secret's file in the container: `target` when absolute, else
+    /// `/run/secrets/<target or source>`.
+    pub fn mount_path(&self) -> String {
+        match &self.target {
+            Some(t) if t.starts_with('/') => t.clone(),
+            Some(t) => format!("/run/secrets/{t}"),
+            None => format!("/run/secrets/{}", self.source),
+        }
+    }
+}
+
 /// An `extra_hosts` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostEntry {

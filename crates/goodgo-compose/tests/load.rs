@@ -1026,3 +1026,87 @@ fn diagnostics_display_like_errors() {
         "compose.yaml:3:7: warning: `services.a.logging` is not supported"
     );
 }
+
+#[test]
+fn secrets_goodgo_cannot_provide_are_named() {
+    // Used by a service: refused at the use, naming the secret, its key and the file the
+    // service would lack.
+    for (def, key) in [
+        ("environment: TOKEN", "environment"),
+        ("external: true", "external"),
+    ] {
+        let e = err(&format!(
+            "services:\n  a:\n    image: x\n    secrets:\n      - source: tok\n        target: token\nsecrets:\n  tok:\n    {def}\n"
+        ));
+        assert!(
+            e.starts_with(&format!(
+                "c.yaml:5:17: services.a.secrets[0]: the secret `tok` uses `secrets.tok.{key}`, which goodgo does not support ("
+            )) && e.contains("the service would lack /run/secrets/token"),
+            "{e}"
+        );
+    }
+    // Declared, used by nobody: a warning at its key.
+    let p = ok(
+        "services:\n  a:\n    image: x\n    secrets: [f]\nsecrets:\n  f:\n    file: ./f.txt\n  e:\n    environment: TOKEN\n",
+    );
+    assert_eq!(
+        warnings(&p),
+        [
+            "c.yaml:9:5: warning: `secrets.e.environment` is not supported by goodgo and is ignored: no service uses this secret (goodgo provides `file` secrets only)"
+        ]
+    );
+    let a = svc(&p, "a");
+    assert_eq!(a.secrets[0].mount_path(), "/run/secrets/f");
+    let named = SecretRef {
+        source: "f".into(),
+        target: Some("other".into()),
+    };
+    assert_eq!(named.mount_path(), "/run/secrets/other");
+    let absolute = SecretRef {
+        source: "f".into(),
+        target: Some("/etc/app/key".into()),
+    };
+    assert_eq!(absolute.mount_path(), "/etc/app/key");
+}
+
+/// Every key the model reads is applied by the Docker runtime, except those listed here,
+/// which warn by name with their line: none is dropped silently.
+#[test]
+fn parsed_keys_the_runtime_cannot_apply_warn() {
+    let p = ok(r#"
+services:
+  a:
+    image: x
+    cap_drop: [ALL]
+    init: true
+    tty: true
+    stdin_open: true
+    extra_hosts: ["h:10.0.0.1"]
+    stop_grace_period: 3s
+    restart: on-failure:3
+    networks:
+      n:
+        aliases: [alpha]
+        ipv4_address: 10.9.0.5
+    healthcheck:
+      test: ["CMD", "true"]
+      start_interval: 1s
+networks:
+  n:
+    driver: bridge
+    internal: true
+    ipam:
+      config:
+        - subnet: 10.9.0.0/24
+volumes:
+  v:
+    driver: local
+    driver_opts: {type: tmpfs, device: tmpfs}
+"#);
+    assert_eq!(
+        warnings(&p),
+        [
+            "c.yaml:18:7: warning: `services.a.healthcheck.start_interval` is not supported by goodgo and is ignored: while a service starts, goodgo runs its check itself every ~50 ms"
+        ]
+    );
+}

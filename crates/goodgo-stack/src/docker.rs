@@ -5,15 +5,15 @@
 //! whose config-hash label matches the service's current definition is left alone; a
 //! changed definition replaces only that container.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecOptions};
 use bollard::models::{
-    ContainerCreateBody, ContainerSummary, EndpointSettings, HealthConfig, HostConfig, Mount,
-    MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, ContainerSummary, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, Ipam, IpamConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
@@ -100,7 +100,15 @@ impl DockerRuntime {
         let start = Instant::now();
         let deadline = start + req.timeout;
         self.check_ports(project, req).await?;
-        let networks = self.ensure_networks(project, req).await?;
+        check_secrets(project, req)?;
+        // Images first: a missing one that cannot be built or pulled stops `up` before
+        // anything carries the project's label.
+        let mut images = HashMap::new();
+        for service in crate::services(project, &req.waves) {
+            let image = self.ensure_image(&req.project, service, on_event).await?;
+            images.insert(service.name.clone(), image);
+        }
+        self.ensure_networks(project, req).await?;
         self.ensure_volumes(project, req).await?;
         let mut reports = Vec::new();
         for wave in &req.waves {
@@ -116,9 +124,8 @@ impl DockerRuntime {
                         });
                         self.wait_for(project, req, dep, *cond, deadline).await?;
                     }
-                    let action = self
-                        .ensure_service(project, req, service, &networks, on_event)
-                        .await?;
+                    let image = images.get(&service.name).cloned().unwrap_or_default();
+                    let action = self.ensure_service(project, req, service, &image).await?;
                     on_event(Event::Acting {
                         service: service.name.clone(),
                         action,
@@ -134,19 +141,17 @@ impl DockerRuntime {
                 });
             }
         }
-        // Every service with a healthcheck must be healthy before `up` returns.
+        // Every service whose container has a healthcheck (written in the file or inherited
+        // from the image) must be healthy before `up` returns; the others running.
+        // A one-off service that others wait to complete is done when it exits 0.
+        let needed = crate::needed_conditions(project, &req.waves);
         let waits = reports.iter_mut().map(|report| async {
-            let has_check = project
-                .services
-                .get(&report.service)
-                .is_some_and(has_healthcheck);
-            if has_check {
-                self.wait_for(project, req, &report.service, Condition::Healthy, deadline)
-                    .await?;
-            } else {
-                self.wait_for(project, req, &report.service, Condition::Started, deadline)
-                    .await?;
-            }
+            let cond = match needed.get(&report.service) {
+                Some(Condition::CompletedSuccessfully) => Condition::CompletedSuccessfully,
+                _ => Condition::Healthy,
+            };
+            self.wait_for(project, req, &report.service, cond, deadline)
+                .await?;
             report.ready_ms = millis(start.elapsed());
             on_event(Event::Ready {
                 service: report.service.clone(),
@@ -230,12 +235,8 @@ impl DockerRuntime {
             })
     }
 
-    async fn ensure_networks(
-        &self,
-        project: &Project,
-        req: &UpRequest,
-    ) -> Result<Vec<String>, StackError> {
-        let mut wanted: Vec<String> = vec!["default".into()];
+    async fn ensure_networks(&self, project: &Project, req: &UpRequest) -> Result<(), StackError> {
+        let mut wanted: Vec<String> = Vec::new();
         for service in crate::services(project, &req.waves) {
             for n in &service.networks {
                 if !wanted.contains(n) {
@@ -264,16 +265,38 @@ impl DockerRuntime {
             {
                 continue;
             }
-            let labels = HashMap::from([
-                (LABEL_PROJECT.to_string(), req.project.clone()),
-                (LABEL_NETWORK.to_string(), net.clone()),
-                (LABEL_MANAGED.to_string(), "goodgo".to_string()),
-            ]);
+            let def = project.networks.get(net).cloned().unwrap_or_default();
+            let mut labels: HashMap<String, String> = def.labels.clone().into_iter().collect();
+            labels.insert(LABEL_PROJECT.to_string(), req.project.clone());
+            labels.insert(LABEL_NETWORK.to_string(), net.clone());
+            labels.insert(LABEL_MANAGED.to_string(), "goodgo".to_string());
+            let ipam = def.ipam.as_ref().map(|i| Ipam {
+                driver: i.driver.clone(),
+                config: Some(
+                    i.config
+                        .iter()
+                        .map(|c| IpamConfig {
+                            subnet: c.subnet.clone(),
+                            ip_range: c.ip_range.clone(),
+                            gateway: c.gateway.clone(),
+                            auxiliary_addresses: (!c.aux_addresses.is_empty())
+                                .then(|| c.aux_addresses.clone().into_iter().collect()),
+                        })
+                        .collect(),
+                ),
+                options: (!i.options.is_empty()).then(|| i.options.clone().into_iter().collect()),
+            });
             match self
                 .docker
                 .create_network(NetworkCreateRequest {
                     name: name.clone(),
-                    driver: Some("bridge".into()),
+                    driver: Some(def.driver.clone().unwrap_or_else(|| "bridge".into())),
+                    internal: def.internal.then_some(true),
+                    attachable: def.attachable.then_some(true),
+                    enable_ipv6: def.enable_ipv6,
+                    ipam,
+                    options: (!def.driver_opts.is_empty())
+                        .then(|| def.driver_opts.clone().into_iter().collect()),
                     labels: Some(labels),
                     ..Default::default()
                 })
@@ -287,7 +310,7 @@ impl DockerRuntime {
                 Err(e) => return Err(engine(e)),
             }
         }
-        Ok(wanted)
+        Ok(())
     }
 
     async fn ensure_volumes(&self, project: &Project, req: &UpRequest) -> Result<(), StackError> {
@@ -303,14 +326,17 @@ impl DockerRuntime {
                 if self.docker.inspect_volume(&name).await.is_ok() {
                     continue;
                 }
-                let labels = HashMap::from([
-                    (LABEL_PROJECT.to_string(), req.project.clone()),
-                    (LABEL_VOLUME.to_string(), source.clone()),
-                    (LABEL_MANAGED.to_string(), "goodgo".to_string()),
-                ]);
+                let def = project.volumes.get(source).cloned().unwrap_or_default();
+                let mut labels: HashMap<String, String> = def.labels.into_iter().collect();
+                labels.insert(LABEL_PROJECT.to_string(), req.project.clone());
+                labels.insert(LABEL_VOLUME.to_string(), source.clone());
+                labels.insert(LABEL_MANAGED.to_string(), "goodgo".to_string());
                 self.docker
                     .create_volume(VolumeCreateRequest {
                         name: Some(name),
+                        driver: def.driver,
+                        driver_opts: (!def.driver_opts.is_empty())
+                            .then(|| def.driver_opts.into_iter().collect()),
                         labels: Some(labels),
                         ..Default::default()
                     })
@@ -360,28 +386,36 @@ impl DockerRuntime {
             None,
             None,
         );
+        let cannot_pull = |why: String| StackError::Failed {
+            message: format!(
+                "image {image} for service `{}` is not present locally and could not be pulled: {why}",
+                service.name
+            ),
+            logs: Vec::new(),
+            hint: Some(format!(
+                "no registry may be reachable from here: build {image} locally (`cargo xtask images` builds goodgo/postgres:15 and goodgo/redis:7; a `build:` section builds a service's own image), or use `--runtime native`"
+            )),
+        };
         while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(status) = info.status {
-                        let progress = info
-                            .progress_detail
-                            .and_then(|p| Some(format!("{}/{}", p.current?, p.total?)))
-                            .unwrap_or_default();
-                        on_event(Event::PullProgress {
-                            image: image.clone(),
-                            status: format!("{status} {progress}").trim().to_string(),
-                        });
-                    }
-                }
-                Err(e) => {
-                    return Err(StackError::Failed {
-                        message: format!("image {image} for service `{}` is not here and cannot be pulled: {e}", service.name),
-                        logs: Vec::new(),
-                        hint: Some("with no registry reachable, `cargo xtask images` builds goodgo/postgres:15 and goodgo/redis:7 locally; or `--runtime native`".into()),
-                    });
-                }
+            let info = item.map_err(|e| cannot_pull(e.to_string()))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(cannot_pull(err));
             }
+            if let Some(status) = info.status {
+                let detail = info.progress_detail.unwrap_or_default();
+                on_event(Event::PullProgress {
+                    image: image.clone(),
+                    layer: info.id,
+                    status,
+                    current: detail.current.and_then(|c| u64::try_from(c).ok()),
+                    total: detail.total.and_then(|t| u64::try_from(t).ok()),
+                });
+            }
+        }
+        if !self.has_image(&image).await? {
+            return Err(cannot_pull(
+                "the engine reported no error, yet has no such image".into(),
+            ));
         }
         Ok(image)
     }
@@ -391,16 +425,27 @@ impl DockerRuntime {
         project: &Project,
         req: &UpRequest,
         service: &Service,
-        networks: &[String],
-        on_event: &(dyn Fn(Event) + Sync),
+        image: &str,
     ) -> Result<Action, StackError> {
         let hash = config_hash(service);
         let existing = self.containers(&req.project, Some(&service.name)).await?;
+        let (primary, extra) = service_networks(service);
+        let wanted: BTreeSet<String> = std::iter::once(primary)
+            .chain(extra.iter().copied())
+            .map(|n| network_name(project, &req.project, n))
+            .collect();
         let mut action = Action::Created;
         for c in &existing {
             let id = c.id.clone().unwrap_or_default();
             let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
-            if label(c, LABEL_HASH) == Some(hash.as_str()) {
+            // A container left by an interrupted `up` may lack networks it should join.
+            let joined: BTreeSet<String> = c
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .map(|n| n.keys().cloned().collect())
+                .unwrap_or_default();
+            if label(c, LABEL_HASH) == Some(hash.as_str()) && joined == wanted {
                 if running {
                     return Ok(Action::Unchanged);
                 }
@@ -413,8 +458,7 @@ impl DockerRuntime {
             action = Action::Recreated;
             self.remove_container(&id).await?;
         }
-        let image = self.ensure_image(&req.project, service, on_event).await?;
-        let body = container_body(project, &req.project, service, &image, &hash, networks);
+        let body = container_body(project, &req.project, service, image, &hash);
         let name = container_name(&req.project, service);
         let created = self
             .docker
@@ -428,26 +472,26 @@ impl DockerRuntime {
                 },
                 _ => engine(e),
             })?;
-        for extra in networks
-            .iter()
-            .skip(1)
-            .filter(|n| service.networks.contains(n))
-        {
-            let net = network_name(project, &req.project, extra);
-            let endpoint = EndpointSettings {
-                aliases: Some(vec![service.name.clone()]),
-                ..Default::default()
-            };
+        // Created on its first network (the engine takes one at create time); the others
+        // are joined before it starts.
+        for net in extra {
             self.docker
                 .connect_network(
-                    &net,
+                    &network_name(project, &req.project, net),
                     bollard::models::NetworkConnectRequest {
                         container: created.id.clone(),
-                        endpoint_config: Some(endpoint),
+                        endpoint_config: Some(endpoint(service, net)),
                     },
                 )
                 .await
-                .map_err(engine)?;
+                .map_err(|e| StackError::Failed {
+                    message: format!(
+                        "service `{}` could not join network `{net}`: {e}",
+                        service.name
+                    ),
+                    logs: Vec::new(),
+                    hint: None,
+                })?;
         }
         self.docker
             .start_container(&created.id, None)
@@ -510,7 +554,10 @@ impl DockerRuntime {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     on_event(Event::PullProgress {
                         image: tag.to_string(),
+                        layer: None,
                         status: line.to_string(),
+                        current: None,
+                        total: None,
                     });
                     output.push(line.to_string());
                 }
@@ -542,8 +589,10 @@ impl DockerRuntime {
             .docker
             .stop_container(
                 id,
+                // No `t`: the engine waits the container's own stop timeout, which is the
+                // service's `stop_grace_period` (10 s when unset).
                 Some(StopContainerOptions {
-                    t: Some(10),
+                    t: None,
                     signal: None,
                 }),
             )
@@ -552,9 +601,11 @@ impl DockerRuntime {
             .docker
             .remove_container(
                 id,
+                // `v`: its anonymous volumes (an image's VOLUME with no named volume over
+                // it) go with it; a new container could never mount them again.
                 Some(RemoveContainerOptions {
                     force: true,
-                    v: false,
+                    v: true,
                     link: false,
                 }),
             )
@@ -571,7 +622,7 @@ impl DockerRuntime {
     /// the container itself every ~50 ms, so readiness is seen within about 100 ms.
     async fn wait_for(
         &self,
-        project: &Project,
+        _project: &Project,
         req: &UpRequest,
         service: &str,
         cond: Condition,
@@ -585,18 +636,15 @@ impl DockerRuntime {
                 hint: None,
             });
         };
-        let test = project
-            .services
-            .get(service)
-            .and_then(|s| s.healthcheck.as_ref())
-            .filter(|h| !h.disable)
-            .map(|h| h.test.clone());
         loop {
             let info = self
                 .docker
                 .inspect_container(&id, None)
                 .await
                 .map_err(engine)?;
+            // The container's healthcheck as the engine runs it: written in the file, or
+            // inherited from the image (the engine merges the two at create time).
+            let test = effective_check(&info);
             let state = info.state.unwrap_or_default();
             let running = state.running.unwrap_or(false);
             let exit_code = state.exit_code.unwrap_or(0);
@@ -931,11 +979,74 @@ impl DockerRuntime {
     }
 }
 
-fn has_healthcheck(service: &Service) -> bool {
-    service
-        .healthcheck
+/// The healthcheck test the engine runs in a container, if any.
+fn effective_check(info: &bollard::models::ContainerInspectResponse) -> Option<Vec<String>> {
+    info.config
         .as_ref()
-        .is_some_and(|h| !h.disable && h.test.first().is_some_and(|t| t != "NONE"))
+        .and_then(|c| c.healthcheck.as_ref())
+        .and_then(|h| h.test.clone())
+        .filter(|t| t.first().is_some_and(|first| first != "NONE"))
+}
+
+/// A service's first network (the one its container is created on: `default` when it
+/// uses it) and the others it joins before starting.
+fn service_networks(service: &Service) -> (&str, Vec<&str>) {
+    let primary = if service.networks.iter().any(|n| n == "default") {
+        "default"
+    } else {
+        service.networks.first().map_or("default", String::as_str)
+    };
+    let extra = service
+        .networks
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != primary)
+        .collect();
+    (primary, extra)
+}
+
+/// How a service joins `net`: reachable by its name and its aliases, at its fixed address.
+fn endpoint(service: &Service, net: &str) -> EndpointSettings {
+    let settings = service.network_settings.get(net);
+    let mut aliases = vec![service.name.clone()];
+    aliases.extend(settings.iter().flat_map(|s| s.aliases.iter().cloned()));
+    let ipam = settings
+        .filter(|s| s.ipv4_address.is_some() || s.ipv6_address.is_some())
+        .map(|s| EndpointIpamConfig {
+            ipv4_address: s.ipv4_address.clone(),
+            ipv6_address: s.ipv6_address.clone(),
+            ..Default::default()
+        });
+    EndpointSettings {
+        aliases: Some(aliases),
+        ipam_config: ipam,
+        ..Default::default()
+    }
+}
+
+/// Every `file` secret a service of the request uses exists, before anything is created.
+fn check_secrets(project: &Project, req: &UpRequest) -> Result<(), StackError> {
+    for service in crate::services(project, &req.waves) {
+        for r in &service.secrets {
+            let Some(file) = project.secrets.get(&r.source).and_then(|d| d.file.as_ref()) else {
+                continue;
+            };
+            if !file.is_file() {
+                return Err(StackError::Unsupported {
+                    message: format!(
+                        "the secret `{}` of service `{}` is read from {}, which does not exist",
+                        r.source,
+                        service.name,
+                        file.display()
+                    ),
+                    hint: Some(
+                        "create the file (it is mounted read-only at the secret's target)".into(),
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn condition_name(c: Condition) -> &'static str {
@@ -991,7 +1102,6 @@ fn container_body(
     service: &Service,
     image: &str,
     hash: &str,
-    networks: &[String],
 ) -> ContainerCreateBody {
     let mut labels: HashMap<String, String> = service.labels.clone().into_iter().collect();
     labels.insert(LABEL_PROJECT.into(), name.to_string());
@@ -1028,7 +1138,7 @@ fn container_body(
             exposed.push(key);
         }
     }
-    let mounts: Vec<Mount> = service
+    let mut mounts: Vec<Mount> = service
         .volumes
         .iter()
         .map(|m| Mount {
@@ -1046,6 +1156,18 @@ fn container_body(
             ..Default::default()
         })
         .collect();
+    // `file` secrets: the file, read-only, at /run/secrets/<name> or the given target.
+    for r in &service.secrets {
+        if let Some(file) = project.secrets.get(&r.source).and_then(|d| d.file.as_ref()) {
+            mounts.push(Mount {
+                target: Some(r.mount_path()),
+                source: Some(file.display().to_string()),
+                typ: Some(MountType::BIND),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+    }
     let restart = service.restart.as_deref().map(|r| RestartPolicy {
         name: Some(match r {
             "always" => RestartPolicyNameEnum::ALWAYS,
@@ -1053,19 +1175,15 @@ fn container_body(
             r if r.starts_with("on-failure") => RestartPolicyNameEnum::ON_FAILURE,
             _ => RestartPolicyNameEnum::NO,
         }),
-        maximum_retry_count: None,
+        // `on-failure:N`: at most N restarts.
+        maximum_retry_count: r
+            .strip_prefix("on-failure:")
+            .and_then(|n| n.parse::<i64>().ok()),
     });
-    let first_net = networks
-        .iter()
-        .find(|n| service.networks.contains(n))
-        .cloned()
-        .unwrap_or_else(|| "default".to_string());
+    let (primary, _) = service_networks(service);
     let endpoints = HashMap::from([(
-        network_name(project, name, &first_net),
-        EndpointSettings {
-            aliases: Some(vec![service.name.clone()]),
-            ..Default::default()
-        },
+        network_name(project, name, primary),
+        endpoint(service, primary),
     )]);
     let health = service.healthcheck.as_ref().map(|h| HealthConfig {
         test: Some(if h.disable {
@@ -1077,6 +1195,7 @@ fn container_body(
         timeout: nanos(h.timeout),
         retries: h.retries.map(i64::from),
         start_period: nanos(h.start_period),
+        // Needs engine API 1.44; goodgo polls the check itself while a service starts.
         start_interval: None,
     });
     let env: Vec<String> = service
@@ -1096,12 +1215,26 @@ fn container_body(
         user: service.user.clone(),
         working_dir: service.working_dir.clone(),
         stop_signal: service.stop_signal.clone(),
+        stop_timeout: service
+            .stop_grace_period
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        tty: service.tty.then_some(true),
+        open_stdin: service.stdin_open.then_some(true),
         host_config: Some(HostConfig {
             port_bindings: Some(bindings),
             mounts: Some(mounts),
             restart_policy: restart,
             cap_add: (!service.cap_add.is_empty()).then(|| service.cap_add.clone()),
-            network_mode: Some(network_name(project, name, &first_net)),
+            cap_drop: (!service.cap_drop.is_empty()).then(|| service.cap_drop.clone()),
+            init: service.init,
+            extra_hosts: (!service.extra_hosts.is_empty()).then(|| {
+                service
+                    .extra_hosts
+                    .iter()
+                    .map(|h| format!("{}:{}", h.host, h.ip))
+                    .collect()
+            }),
+            network_mode: Some(network_name(project, name, primary)),
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {

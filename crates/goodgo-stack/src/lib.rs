@@ -58,9 +58,13 @@ pub enum Event {
         service: String,
         image: String,
     },
+    /// A line of a pull or build; for a pull, the layer and its bytes so far and in all.
     PullProgress {
         image: String,
+        layer: Option<String>,
         status: String,
+        current: Option<u64>,
+        total: Option<u64>,
     },
     Building {
         service: String,
@@ -76,6 +80,11 @@ pub enum Event {
     Ready {
         service: String,
         after: Duration,
+    },
+    /// Something of the service's definition this runtime does not honour.
+    Warning {
+        service: String,
+        message: String,
     },
 }
 

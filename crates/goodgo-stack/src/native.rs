@@ -73,6 +73,27 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// The program a service's process runs, as `/proc/<pid>/comm` names it.
+fn program_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Postgres => "postgres",
+        Kind::Redis => "redis-server",
+    }
+}
+
+/// Whether process `pid` runs `program` (its `comm`, which exec sets and no process title
+/// changes). A pid file can outlive its process, and the pid be reused by another program.
+fn runs(pid: u32, program: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == program)
+}
+
+/// Reads a pid file: the pid, and the program on the second line (absent in older files).
+fn parse_pid_file(text: &str) -> Option<(u32, Option<&str>)> {
+    let mut lines = text.lines();
+    let pid = lines.next()?.trim().parse().ok()?;
+    Some((pid, lines.next().map(str::trim).filter(|p| !p.is_empty())))
+}
+
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])
@@ -100,13 +121,29 @@ impl NativeRuntime {
         self.root.join(service)
     }
 
+    /// The service's process, when its pid file names a live process running the
+    /// service's program. A stale pid file (dead process, or a pid now reused by another
+    /// program) is removed, and the service counts as stopped.
     fn pid(&self, service: &str) -> Option<u32> {
-        let pid = std::fs::read_to_string(self.dir(service).join("pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        alive(pid).then_some(pid)
+        let path = self.dir(service).join("pid");
+        let text = std::fs::read_to_string(&path).ok()?;
+        let ok = parse_pid_file(&text).filter(|(pid, program)| {
+            alive(*pid)
+                && match program {
+                    Some(p) => runs(*pid, p),
+                    None => runs(*pid, "postgres") || runs(*pid, "redis-server"),
+                }
+        });
+        if ok.is_none() {
+            let _ = std::fs::remove_file(&path);
+        }
+        ok.map(|(pid, _)| pid)
+    }
+
+    /// Records the started process and the program it runs.
+    fn write_pid(dir: &Path, pid: u32, kind: Kind) -> Result<(), StackError> {
+        std::fs::write(dir.join("pid"), format!("{pid}\n{}\n", program_of(kind)))
+            .map_err(|e| io(dir, e))
     }
 
     /// Every service of the request can run natively, and its program is installed.
@@ -178,7 +215,7 @@ impl NativeRuntime {
                         });
                     }
                 }
-                let action = self.ensure(service, deadline).await?;
+                let action = self.ensure(service, deadline, on_event).await?;
                 on_event(Event::Acting { service: service.name.clone(), action });
                 on_event(Event::Ready { service: service.name.clone(), after: start.elapsed() });
                 Ok::<_, StackError>(ServiceReport { service: service.name.clone(), action, ready_ms: millis(start.elapsed()) })
@@ -190,28 +227,45 @@ impl NativeRuntime {
         Ok(reports)
     }
 
-    async fn ensure(&self, service: &Service, deadline: Instant) -> Result<Action, StackError> {
+    async fn ensure(
+        &self,
+        service: &Service,
+        deadline: Instant,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Result<Action, StackError> {
         let dir = self.dir(&service.name);
         let hash = config_hash(service);
         let old_hash = std::fs::read_to_string(dir.join("hash")).unwrap_or_default();
+        let marker = dir.join(SETUP_MARKER);
         let mut action = if dir.join("data").exists() {
             Action::Started
         } else {
             Action::Created
         };
         if let Some(pid) = self.pid(&service.name) {
-            if old_hash.trim() == hash {
+            // Without the marker, the last `up` was interrupted before setup finished:
+            // the process may run, but its database may be missing. Set it up again.
+            if old_hash.trim() == hash && marker.exists() {
                 return Ok(Action::Unchanged);
             }
             self.stop(&service.name, pid).await;
             action = Action::Recreated;
         }
+        let kind = kind(service)?;
+        for message in unsupported(service, kind) {
+            on_event(Event::Warning {
+                service: service.name.clone(),
+                message,
+            });
+        }
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let _ = std::fs::remove_file(&marker);
         std::fs::write(dir.join("hash"), &hash).map_err(|e| io(&dir, e))?;
-        match kind(service)? {
+        match kind {
             Kind::Postgres => self.start_postgres(service, &dir, deadline).await?,
             Kind::Redis => self.start_redis(service, &dir, deadline).await?,
         }
+        std::fs::write(&marker, "").map_err(|e| io(&dir, e))?;
         Ok(action)
     }
 
@@ -309,6 +363,19 @@ impl NativeRuntime {
         self.chown_postgres(&sock)?;
         let fresh = !data.join("PG_VERSION").exists();
         if fresh {
+            // initdb writes into a side folder renamed into place when complete, so an
+            // interrupted initdb leaves nothing the next `up` would mistake for a cluster.
+            let staging = dir.join("data.init");
+            if staging.exists() {
+                std::fs::remove_dir_all(&staging).map_err(|e| io(&staging, e))?;
+            }
+            if data.exists() {
+                std::fs::remove_dir_all(&data).map_err(|e| io(&data, e))?;
+            }
+            let extra = initdb_args(env).map_err(|m| StackError::Unsupported {
+                message: format!("service `{}`: POSTGRES_INITDB_ARGS: {m}", service.name),
+                hint: None,
+            })?;
             let pwfile = dir.join("pwfile");
             std::fs::write(&pwfile, format!("{password}\n")).map_err(|e| io(&pwfile, e))?;
             self.chown_postgres(&pwfile)?;
@@ -316,7 +383,7 @@ impl NativeRuntime {
             let out = self
                 .as_postgres(bin.join("initdb"))
                 .arg("-D")
-                .arg(&data)
+                .arg(&staging)
                 .args([
                     "-U",
                     &user,
@@ -328,6 +395,7 @@ impl NativeRuntime {
                     &format!("--auth-host={auth}"),
                 ])
                 .arg(format!("--pwfile={}", pwfile.display()))
+                .args(&extra)
                 .output()
                 .map_err(|e| StackError::Engine(format!("cannot run initdb: {e}")))?;
             let _ = std::fs::remove_file(&pwfile);
@@ -341,9 +409,10 @@ impl NativeRuntime {
                     hint: None,
                 });
             }
+            std::fs::rename(&staging, &data).map_err(|e| io(&data, e))?;
         }
         let (ip, port) = Self::endpoint(service, 5432);
-        let log = std::fs::File::create(dir.join("log")).map_err(|e| io(dir, e))?;
+        let log = new_log(dir)?;
         let log2 = log.try_clone().map_err(|e| io(dir, e))?;
         let listen = if ip == "0.0.0.0" {
             "*".to_string()
@@ -361,6 +430,8 @@ impl NativeRuntime {
             ])
             .arg("-k")
             .arg(&sock)
+            // `command: postgres -c key=value …`: the server settings pass through.
+            .args(postgres_args(service).0)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
@@ -368,7 +439,7 @@ impl NativeRuntime {
         let mut child = cmd
             .spawn()
             .map_err(|e| StackError::Engine(format!("cannot start postgres: {e}")))?;
-        std::fs::write(dir.join("pid"), child.id().to_string()).map_err(|e| io(dir, e))?;
+        Self::write_pid(dir, child.id(), Kind::Postgres)?;
         let ready = || {
             Command::new(bin.join("pg_isready"))
                 .args([
@@ -393,7 +464,9 @@ impl NativeRuntime {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        if fresh && db != "postgres" {
+        // Not only when fresh: an `up` interrupted before this step left no marker, and the
+        // next one comes back here with the cluster already made.
+        if db != "postgres" && !self.database_exists(&bin, &sock, port, &user, &db) {
             let out = self
                 .as_postgres(bin.join("psql"))
                 .args([
@@ -433,6 +506,30 @@ impl NativeRuntime {
         Ok(())
     }
 
+    fn database_exists(&self, bin: &Path, sock: &Path, port: u16, user: &str, db: &str) -> bool {
+        self.as_postgres(bin.join("psql"))
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                &sock.display().to_string(),
+                "-p",
+                &port.to_string(),
+                "-U",
+                user,
+                "-d",
+                "postgres",
+                "-c",
+                &format!(
+                    "SELECT 1 FROM pg_database WHERE datname = '{}'",
+                    db.replace('\'', "''")
+                ),
+            ])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
+    }
+
     async fn start_redis(
         &self,
         service: &Service,
@@ -446,7 +543,7 @@ impl NativeRuntime {
         let (ip, port) = Self::endpoint(service, 6379);
         let data = dir.join("data");
         std::fs::create_dir_all(&data).map_err(|e| io(&data, e))?;
-        let log = std::fs::File::create(dir.join("log")).map_err(|e| io(dir, e))?;
+        let log = new_log(dir)?;
         let log2 = log.try_clone().map_err(|e| io(dir, e))?;
         let mut cmd = Command::new(program);
         cmd.args([
@@ -474,7 +571,7 @@ impl NativeRuntime {
         let mut child = cmd
             .spawn()
             .map_err(|e| StackError::Engine(format!("cannot start redis-server: {e}")))?;
-        std::fs::write(dir.join("pid"), child.id().to_string()).map_err(|e| io(dir, e))?;
+        Self::write_pid(dir, child.id(), Kind::Redis)?;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(self.failed(service, &format!("exited ({status}) while starting")));
@@ -608,34 +705,244 @@ impl NativeRuntime {
             .into_iter()
             .filter(|s| services.is_empty() || services.contains(s))
             .collect();
-        let mut offsets = Vec::new();
+        // Per service: the log file's identity and how much of it was shown.
+        let mut seen = Vec::new();
         for name in &names {
-            let text = std::fs::read_to_string(self.dir(name).join("log")).unwrap_or_default();
+            let path = self.dir(name).join("log");
+            let id = file_id(&path);
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let from = tail.map_or(0, |n| lines.len().saturating_sub(n));
             for line in &lines[from..] {
                 on_line(name, line);
             }
-            offsets.push(text.len());
+            seen.push((id, text.len()));
         }
         if !follow {
             return Ok(());
         }
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            for (name, offset) in names.iter().zip(offsets.iter_mut()) {
-                let text = std::fs::read_to_string(self.dir(name).join("log")).unwrap_or_default();
+            for (name, (id, offset)) in names.iter().zip(seen.iter_mut()) {
+                let path = self.dir(name).join("log");
+                let now = file_id(&path);
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                // A restart starts a new log (or a truncated one): read it from its start.
+                if now != *id || text.len() < *offset {
+                    *id = now;
+                    *offset = 0;
+                }
                 if text.len() > *offset {
-                    for line in text[*offset..].lines() {
+                    // Whole lines only; a partial last line waits for its end.
+                    let fresh = &text[*offset..];
+                    let upto = fresh.rfind('\n').map_or(0, |i| i + 1);
+                    for line in fresh[..upto].lines() {
                         on_line(name, line);
                     }
-                    *offset = text.len();
+                    *offset += upto;
                 }
             }
         }
     }
 }
 
+/// A new, empty log file for a (re)started service: a new file rather than the old one
+/// truncated, so `logs -f` sees the change even when the new log quickly grows past the
+/// old one's length.
+fn new_log(dir: &Path) -> Result<std::fs::File, StackError> {
+    let path = dir.join("log");
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&path, e)),
+    }
+    std::fs::File::create(&path).map_err(|e| io(dir, e))
+}
+
+/// The identity of a file (device, inode), to notice when it is replaced.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Written in a service's folder once its setup (initdb, database creation) is complete.
+const SETUP_MARKER: &str = "setup-complete";
+
+/// `POSTGRES_INITDB_ARGS`, split like a shell splits words.
+fn initdb_args(env: &std::collections::BTreeMap<String, String>) -> Result<Vec<String>, String> {
+    match env.get("POSTGRES_INITDB_ARGS") {
+        Some(text) => goodgo_compose::syntax::shlex_split(text),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The server settings in a postgres service's `command` (`-c key=value`, `-ckey=value`,
+/// `--key=value`, after the program name if written), as `-c` arguments; and the other
+/// arguments, which the native runtime does not pass on.
+fn postgres_args(service: &Service) -> (Vec<String>, Vec<String>) {
+    let argv = service
+        .command
+        .as_ref()
+        .map(|c| c.to_argv())
+        .unwrap_or_default();
+    let (mut settings, mut other) = (Vec::new(), Vec::new());
+    let mut args = argv.iter().skip_while(|a| a.ends_with("postgres"));
+    while let Some(a) = args.next() {
+        let value = if a == "-c" {
+            args.next().cloned()
+        } else if let Some(v) = a.strip_prefix("-c") {
+            Some(v.to_string())
+        } else {
+            a.strip_prefix("--")
+                .filter(|v| v.contains('='))
+                .map(str::to_string)
+        };
+        match value {
+            Some(v) if v.contains('=') => settings.extend(["-c".to_string(), v]),
+            _ => other.push(a.clone()),
+        }
+    }
+    (settings, other)
+}
+
+/// What of a service's definition the native runtime does not honour, each named.
+fn unsupported(service: &Service, kind: Kind) -> Vec<String> {
+    let mut out = Vec::new();
+    let native = "the native runtime keeps the service's data under .goodgo/native";
+    for m in &service.volumes {
+        out.push(format!(
+            "`volumes` entry for {} is ignored: {native}",
+            m.target
+        ));
+    }
+    for r in &service.secrets {
+        out.push(format!(
+            "secret `{}` is not provided at {}: the native runtime runs no container",
+            r.source,
+            r.mount_path()
+        ));
+    }
+    if service.entrypoint.is_some() {
+        out.push("`entrypoint` is ignored: the native runtime runs the program itself".into());
+    }
+    if kind == Kind::Postgres {
+        for key in service.environment.keys() {
+            let why = if key == "PGDATA" {
+                Some(native)
+            } else if key == "POSTGRES_INITDB_WALDIR" {
+                Some("the WAL stays inside the data folder")
+            } else if key.ends_with("_FILE") {
+                Some("the file names a path inside a container")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                out.push(format!("environment variable {key} is ignored: {why}"));
+            }
+        }
+        let (_, other) = postgres_args(service);
+        if !other.is_empty() {
+            out.push(format!(
+                "`command` arguments other than server settings (`-c key=value`) are ignored: {}",
+                other.join(" ")
+            ));
+        }
+    }
+    out
+}
+
 fn io(path: &Path, e: std::io::Error) -> StackError {
     StackError::Engine(format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use goodgo_compose::CommandLine;
+
+    fn runtime(root: &Path) -> NativeRuntime {
+        NativeRuntime::new(root, "p", None, None)
+    }
+
+    #[test]
+    fn a_pid_file_naming_another_program_is_stale_and_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rt = runtime(tmp.path());
+        let dir = rt.dir("db");
+        std::fs::create_dir_all(&dir).unwrap();
+        // This test process is alive, but it is not postgres: never signalled, and the
+        // pid file goes.
+        let me = std::process::id();
+        for text in [format!("{me}\npostgres\n"), format!("{me}\n")] {
+            std::fs::write(dir.join("pid"), &text).unwrap();
+            assert_eq!(rt.pid("db"), None, "{text:?}");
+            assert!(!dir.join("pid").exists());
+        }
+        // A live process running the named program is the service.
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        std::fs::write(dir.join("pid"), format!("{me}\n{}\n", comm.trim_end())).unwrap();
+        assert_eq!(rt.pid("db"), Some(me));
+        // A dead pid is stale too.
+        std::fs::write(dir.join("pid"), "999999999\npostgres\n").unwrap();
+        assert_eq!(rt.pid("db"), None);
+        assert!(!dir.join("pid").exists());
+        assert_eq!(
+            parse_pid_file("12\nredis-server\n"),
+            Some((12, Some("redis-server")))
+        );
+        assert_eq!(parse_pid_file("garbage"), None);
+    }
+
+    #[test]
+    fn postgres_command_settings_pass_through_and_the_rest_is_named() {
+        let service = Service {
+            name: "db".into(),
+            image: Some("postgres:16".into()),
+            command: Some(CommandLine::Exec(
+                [
+                    "postgres",
+                    "-c",
+                    "max_connections=200",
+                    "-cfsync=off",
+                    "--shared_buffers=64MB",
+                    "-N",
+                    "50",
+                ]
+                .map(String::from)
+                .to_vec(),
+            )),
+            environment: [
+                ("POSTGRES_PASSWORD_FILE", "/run/secrets/pw"),
+                ("PGDATA", "/var/lib/postgresql/data/pgdata"),
+                ("POSTGRES_INITDB_ARGS", "--data-checksums -A 'md5'"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..Service::default()
+        };
+        let (settings, other) = postgres_args(&service);
+        assert_eq!(
+            settings,
+            [
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=off",
+                "-c",
+                "shared_buffers=64MB"
+            ]
+        );
+        assert_eq!(other, ["-N", "50"]);
+        assert_eq!(
+            initdb_args(&service.environment).unwrap(),
+            ["--data-checksums", "-A", "md5"]
+        );
+        let warned = unsupported(&service, Kind::Postgres);
+        assert_eq!(warned.len(), 3, "{warned:?}");
+        assert!(warned[0].starts_with("environment variable PGDATA is ignored"));
+        assert!(warned[1].starts_with("environment variable POSTGRES_PASSWORD_FILE is ignored"));
+        assert!(warned[2].ends_with("are ignored: -N 50"), "{warned:?}");
+    }
 }

@@ -11,8 +11,13 @@ pub fn port_is_free(ip: &str, port: u16) -> bool {
     TcpListener::bind((ip, port)).is_ok()
 }
 
-/// Who listens on `port`, from `ss` when it is installed: `"postgres (pid 1234)"`.
+/// Who listens on `port`: `"postgres (pid 1234)"`. From `ss` when it is installed, else
+/// from `/proc/net/tcp{,6}` and the processes' open sockets.
 pub fn port_holder(port: u16) -> Option<String> {
+    holder_from_ss(port).or_else(|| holder_from_proc(port))
+}
+
+fn holder_from_ss(port: u16) -> Option<String> {
     let out = std::process::Command::new("ss")
         .args(["-Hltnp", &format!("sport = :{port}")])
         .output()
@@ -28,6 +33,62 @@ pub fn port_holder(port: u16) -> Option<String> {
         .split(|c: char| !c.is_ascii_digit())
         .next()?;
     Some(format!("{name} (pid {pid})"))
+}
+
+/// The socket inodes listening on `port`, from a `/proc/net/tcp`-format table.
+fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let local_port = f.get(1)?.rsplit(':').next()?;
+            let listening = *f.get(3)? == "0A";
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| f.get(9).map(|i| (*i).to_string()))
+                .flatten()
+        })
+        .collect()
+}
+
+fn holder_from_proc(port: u16) -> Option<String> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        inodes.extend(listening_inodes(
+            &std::fs::read_to_string(table).unwrap_or_default(),
+            port,
+        ));
+    }
+    let wanted: Vec<String> = inodes
+        .iter()
+        .filter(|i| *i != "0")
+        .map(|i| format!("socket:[{i}]"))
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| wanted.iter().any(|w| target.as_os_str() == w.as_str()))
+        });
+        if holds {
+            let name = std::fs::read_to_string(proc_entry.path().join("comm")).ok()?;
+            return Some(format!("{} (pid {pid})", name.trim_end()));
+        }
+    }
+    None
 }
 
 fn addr(ip: &str, port: u16) -> Option<SocketAddr> {
@@ -71,8 +132,20 @@ mod tests {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         assert!(!port_is_free("127.0.0.1", port));
         assert!(tcp_open("127.0.0.1", port));
+        let me = format!("(pid {})", std::process::id());
+        let held = holder_from_proc(port).unwrap_or_default();
+        assert!(held.ends_with(&me), "{held:?}");
+        assert_eq!(port_holder(port).as_deref(), Some(held.as_str()));
         drop(listener);
         assert!(port_is_free("127.0.0.1", port));
         assert!(!redis_ready("127.0.0.1", port));
+        assert_eq!(holder_from_proc(port), None);
+    }
+
+    #[test]
+    fn proc_net_tcp_rows_are_read() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   105        0 31337 1 0\n   1: 0100007F:1538 0100007F:9C40 01 00000000:00000000 00:00000000 00000000   105        0 4242 1 0\n";
+        assert_eq!(listening_inodes(table, 5432), ["31337"]);
+        assert!(listening_inodes(table, 5433).is_empty());
     }
 }
