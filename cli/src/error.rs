@@ -2,7 +2,8 @@
 //!
 //! Library code returns typed errors; commands add context with `anyhow`. [`render`] walks
 //! the cause chain once, prints it, adds the first `hint:` it finds and picks the exit
-//! status: 0 success, 1 the check or job failed, 2 bad input, usage or configuration.
+//! status: 0 success, 1 the check or job failed, 2 bad input, usage or configuration (130
+//! when a command stops on SIGINT/SIGTERM before its job is done).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ pub enum ExitStatus {
     Failure,
     /// goodgo was asked something it cannot do: bad input, usage or configuration.
     Error,
+    /// Stopped by SIGINT or SIGTERM before the job was done (130, as shells report it).
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -26,6 +29,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Error => 2,
+            ExitStatus::Interrupted => 130,
         }
     }
 }
@@ -95,7 +99,8 @@ fn hint_of(err: &anyhow::Error) -> Option<&str> {
         .find_map(|user| user.hint.as_deref())
 }
 
-/// Prints `error: …`, each `caused by: …` and a `hint: …` to stderr (and, with `--json`,
+/// Prints `error: …` (`path:line:col: error: …` for a problem in a file goodgo read), each
+/// `caused by: …` and a `hint: …` to stderr (and, with `--json`,
 /// an `{"error": …}` object to stdout) and returns the exit status.
 pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
     let status = status_of(err);
@@ -111,7 +116,27 @@ pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
     let mut text = String::new();
     let red = printer.err_style(anstyle::AnsiColor::Red.on_default().bold());
     let cyan = printer.err_style(anstyle::AnsiColor::Cyan.on_default().bold());
-    if let Some((first, rest)) = messages.split_first() {
+    // A problem in a file reads like a `plan check` finding: `path:line:col: error: …`.
+    let located = err
+        .chain()
+        .find_map(
+            |cause| match cause.downcast_ref::<goodgo_yaml::LoadError>() {
+                Some(goodgo_yaml::LoadError::Invalid(e)) => Some(e),
+                _ => cause.downcast_ref::<goodgo_yaml::YamlError>(),
+            },
+        )
+        .filter(|e| messages.first() == Some(&e.to_string()));
+    if let Some(e) = located {
+        text.push_str(&format!(
+            "{}:{}: {red}error{red:#}: {}\n",
+            e.path.display(),
+            e.pos,
+            e.message
+        ));
+        for cause in &messages[1..] {
+            text.push_str(&format!("  caused by: {cause}\n"));
+        }
+    } else if let Some((first, rest)) = messages.split_first() {
         text.push_str(&format!("{red}error{red:#}: {first}\n"));
         for cause in rest {
             text.push_str(&format!("  caused by: {cause}\n"));

@@ -92,13 +92,32 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
     let dry = run(goodgo(&ws).args(["up", "--dry-run", "--runtime", "native", "--json"]));
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert_eq!(dry.json()["project"], "shop");
-    assert_eq!(
-        run(goodgo(&ws).args(["init", "--check", "--name", "shop"])).code,
-        0,
-        "fresh files match the templates"
-    );
+    // --check finds the workspace from any folder in it and compares against the name
+    // goodgo.yaml records (`shop`), not the folder's (`shop-app`).
+    for from in [ws.clone(), ws.join("service")] {
+        let check = run(goodgo(&from).args(["init", "--check"]));
+        assert_eq!(
+            check.code, 0,
+            "fresh files match the templates: {}",
+            check.stdout
+        );
+        assert!(!check.stdout.contains("differs"), "{}", check.stdout);
+    }
+    let check = run(goodgo(tmp.path()).args(["init", "--check", "shop-app"]));
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
 
-    // Again: conflicts listed, nothing changed.
+    // Again: conflicts listed, nothing changed (files, .env, git history).
+    let head_of = |dir: &Path| {
+        git2::Repository::open(dir)
+            .unwrap()
+            .head()
+            .unwrap()
+            .peel_to_commit()
+            .unwrap()
+            .id()
+    };
+    let head = head_of(&ws);
+    let dotenv = fs::read_to_string(ws.join(".env")).unwrap();
     let before = fs::read_to_string(ws.join("goodgo.yaml")).unwrap();
     fs::write(ws.join("goodgo.yaml"), format!("{before}# my edit\n")).unwrap();
     let again = run(goodgo(tmp.path()).args(["init", "shop-app", "--name", "shop"]));
@@ -116,13 +135,27 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
             .ends_with("# my edit\n"),
         "kept"
     );
-    let check = run(goodgo(&ws).args(["init", "--check", "--name", "shop"]));
+    assert_eq!(fs::read_to_string(ws.join(".env")).unwrap(), dotenv);
+    assert_eq!(head_of(&ws), head, "no new commit");
+    let check = run(goodgo(&ws).args(["init", "--check"]));
     assert_eq!(check.code, 1);
     assert!(
         check.stdout.contains("differs  goodgo.yaml"),
         "{}",
         check.stdout
     );
+
+    // --force: the templates are written again, .env and the history are kept.
+    let forced = run(goodgo(tmp.path()).args(["init", "shop-app", "--name", "shop", "--force"]));
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(fs::read_to_string(ws.join("goodgo.yaml")).unwrap(), before);
+    assert_eq!(fs::read_to_string(ws.join(".env")).unwrap(), dotenv);
+    assert_eq!(
+        fs::metadata(ws.join(".env")).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(head_of(&ws), head, "an existing repository gets no commit");
+    assert_eq!(run(goodgo(&ws).args(["init", "--check"])).code, 0);
 
     // Secrets rotate: a new value, the rest of the file kept, still 0600.
     let old = env_secret(&ws.join(".env"));
@@ -164,6 +197,43 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn init_inside_another_repository_makes_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(tmp.path(), &["init", "--quiet"]);
+    fs::create_dir_all(tmp.path().join("apps")).unwrap();
+    let out = run(goodgo(&tmp.path().join("apps")).args(["init", "shop", "--name", "shop"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("initialised git and committed"),
+        "{}",
+        out.stdout
+    );
+    let ws = tmp.path().join("apps/shop");
+    assert!(ws.join(".git").is_dir(), "a repository of its own");
+    let log = git(&ws, &["log", "--oneline"]);
+    assert_eq!(log.lines().count(), 1, "exactly one commit: {log}");
+    assert!(log.contains("goodgo init"), "{log}");
+    assert_eq!(
+        git(&ws, &["rev-parse", "--show-toplevel"]).trim(),
+        ws.canonicalize().unwrap().to_string_lossy()
+    );
 }
 
 /// A copy of this workspace reduced to the API and what it needs, building into the
@@ -272,6 +342,178 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// One `goodgo dev` run with its output collected as it comes.
+struct Dev {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// What every `dev` of the test shares: the ports and the build folder.
+struct DevEnv {
+    ws: PathBuf,
+    pg: u16,
+    redis: u16,
+    addr: String,
+}
+
+impl DevEnv {
+    fn command(&self) -> Command {
+        let mut cmd = goodgo(&self.ws);
+        cmd.env("POSTGRES_PORT", self.pg.to_string())
+            .env("REDIS_PORT", self.redis.to_string())
+            .env("GOODGO_API_ADDR", &self.addr)
+            .env("CARGO_TARGET_DIR", repo().join("target"))
+            .env("GOODGO_LOG", "warn");
+        cmd
+    }
+
+    fn start(&self, args: &[&str]) -> Dev {
+        let mut child = self
+            .command()
+            .arg("dev")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let collect = |stream: Box<dyn Read + Send>| {
+            let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let to = text.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    to.lock().unwrap().push_str(&format!("{line}\n"));
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Dev {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The database URL of the running stack, as `goodgo db url` gives it.
+    fn database_url(&self) -> String {
+        let out = run(self.command().args(["db", "url"]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout.trim().to_string()
+    }
+
+    fn services_running(&self) -> Vec<bool> {
+        let st = run(self.command().args(["status", "--json"])).json();
+        st["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["state"] == "running")
+            .collect()
+    }
+
+    /// Processes this workspace's session may have started: the API, cargo, the compiler.
+    fn leftovers(&self) -> Vec<String> {
+        let ws = self.ws.canonicalize().unwrap();
+        let mut found = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let p = e.path();
+            let Ok(cwd) = fs::read_link(p.join("cwd")) else {
+                continue;
+            };
+            let comm = fs::read_to_string(p.join("comm")).unwrap_or_default();
+            let comm = comm.trim();
+            if cwd == ws && ["devtest-api", "cargo", "rustc"].contains(&comm) {
+                found.push(format!("{comm} ({})", e.file_name().to_string_lossy()));
+            }
+        }
+        found
+    }
+}
+
+impl Dev {
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn panel(&mut self, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let out = self.stdout.lock().unwrap().clone();
+            if out.contains("watching service/") {
+                return out;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "dev ended ({status}) before its panel:\n{out}\n{}",
+                    self.log()
+                );
+            }
+            assert!(start.elapsed() < limit, "no panel:\n{out}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_log(&self, what: &str, limit: Duration) {
+        wait_until(what, limit, || self.log().contains(what));
+    }
+
+    /// SIGINT, then the exit status within `limit`.
+    fn interrupt(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dev did not exit within {limit:?} of SIGINT:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    /// Whatever happens in the test, no session outlives it.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// "name N.N s" for every step of the panel's `Steps` line.
+fn step_times(panel: &str) -> Vec<(String, f64)> {
+    let line = panel
+        .lines()
+        .find_map(|l| l.strip_prefix("  Steps     "))
+        .unwrap_or_else(|| panic!("no Steps line:\n{panel}"));
+    line.split(" · ")
+        .map(|part| {
+            let mut words = part.split(' ');
+            let (name, secs, unit) = (words.next(), words.next(), words.next());
+            assert_eq!(unit, Some("s"), "{part}");
+            (
+                name.unwrap().to_string(),
+                secs.unwrap()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{part}: not a time")),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn dev_end_to_end() {
     let pg_bin = Path::new("/usr/lib/postgresql");
@@ -292,66 +534,61 @@ fn dev_end_to_end() {
     let project = format!("devtest{}", std::process::id());
     let ws = api_workspace(tmp.path(), &project);
     let (pg, redis, api) = (free_port(), free_port(), free_port());
-    let addr = format!("127.0.0.1:{api}");
-    let mut child = goodgo(&ws)
-        .arg("dev")
-        .env("POSTGRES_PORT", pg.to_string())
-        .env("REDIS_PORT", redis.to_string())
-        .env("GOODGO_API_ADDR", &addr)
-        .env("CARGO_TARGET_DIR", repo().join("target"))
-        .env("GOODGO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Whatever happens below, the session and its services do not outlive the test.
-    struct Cleanup(u32, PathBuf);
+    let env = DevEnv {
+        ws: ws.clone(),
+        pg,
+        redis,
+        addr: format!("127.0.0.1:{api}"),
+    };
+    let addr = env.addr.clone();
+    // Whatever happens below, the services do not outlive the test.
+    struct Cleanup(PathBuf);
     impl Drop for Cleanup {
         fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.to_string()])
-                .stderr(Stdio::null())
-                .status();
-            std::thread::sleep(Duration::from_millis(500));
-            let _ = goodgo(&self.1).args(["-q", "down", "--volumes"]).output();
+            let _ = goodgo(&self.0).args(["-q", "down", "--volumes"]).output();
         }
     }
-    let _cleanup = Cleanup(child.id(), ws.clone());
-    let stderr = child.stderr.take().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let log2 = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            log2.lock().unwrap().push_str(&format!("{line}\n"));
-        }
-    });
-    let mut panel = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let start = Instant::now();
-    while !panel.contains("watching service/") {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            panic!(
-                "dev ended before its panel:\n{panel}\n{}",
-                log.lock().unwrap()
-            );
-        }
-        panel.push_str(&line);
-        assert!(start.elapsed() < Duration::from_secs(900), "no panel");
-    }
+    let _cleanup = Cleanup(ws.clone());
+    assert!(!ws.join(".env").exists());
+
+    let mut dev = env.start(&[]);
+    let panel = dev.panel(Duration::from_secs(900));
+
+    // The .env dev made: fresh secrets, owner only.
+    let dotenv = ws.join(".env");
+    assert_eq!(env_secret(&dotenv).len(), 64);
+    assert_eq!(
+        fs::metadata(&dotenv).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // The panel: where everything is, the runtime, and a time per step.
     assert!(
-        panel.contains(&format!("API       http://{addr}")),
+        panel.contains(&format!("API       http://{addr}\n")),
         "{panel}"
     );
     assert!(
-        panel.contains(&format!("Docs      http://{addr}/docs")),
+        panel.contains(&format!("Docs      http://{addr}/docs\n")),
         "{panel}"
     );
     assert!(
-        panel.contains("Runtime   native") && panel.contains("Steps     stack"),
+        panel.contains(&format!(
+            "Database  postgres://goodgo:***@127.0.0.1:{pg}/goodgo\n"
+        )),
+        "the database URL, its password hidden: {panel}"
+    );
+    assert!(panel.contains("Runtime   native"), "{panel}");
+    let steps: Vec<String> = step_times(&panel).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        steps,
+        ["stack", "migrate", "seed", "build", "start"],
         "{panel}"
     );
+
     assert_eq!(get(&addr, "/readyz").map(|r| r.0), Some(200));
+    let (status, docs) = get(&addr, "/docs").unwrap();
+    assert_eq!(status, 200, "{docs}");
+    assert!(docs.contains("/docs/app.js"), "{docs}");
     let (status, body) = get(&addr, "/v1/listings/search?limit=3").unwrap();
     assert_eq!(status, 200);
     assert!(
@@ -359,67 +596,138 @@ fn dev_end_to_end() {
         "seeded on first start: {body}"
     );
 
-    // A second dev in the same workspace says so instead of fighting it.
-    let second = run(goodgo(&ws).arg("dev"));
-    assert_eq!(second.code, 1);
+    // A second dev in the same workspace says so, with the pid, instead of fighting it.
+    let second = run(env.command().arg("dev"));
+    assert_eq!(second.code, 1, "{}", second.stderr);
     assert!(
-        second.stderr.contains("already running in this workspace"),
+        second.stderr.contains(&format!(
+            "already running in this workspace (pid {})",
+            dev.child.id()
+        )),
         "{}",
         second.stderr
     );
 
-    // A handler changes: the new behaviour is served.
+    // A handler changes: the old API keeps serving while the new one builds, then the
+    // new behaviour is served.
     let health = ws.join("service/src/routes/health.rs");
     let text = fs::read_to_string(&health).unwrap();
     let changed = text.replacen("status: \"ok\",", "status: \"ok-reloaded\",", 1);
     assert_ne!(changed, text, "the handler's source has the expected shape");
     fs::write(&health, changed).unwrap();
-    wait_until("the rebuilt API", Duration::from_secs(600), || {
+    let start = Instant::now();
+    let mut served = 0;
+    while !dev.log().contains("restarting the API") {
+        if get(&addr, "/healthz").is_some_and(|(s, _)| s == 200) {
+            served += 1;
+        } else {
+            // Refused: only acceptable once the new build is in and the swap began.
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(
+                dev.log().contains("restarting the API"),
+                "the old API stopped serving during the rebuild:\n{}",
+                dev.log()
+            );
+        }
+        assert!(start.elapsed() < Duration::from_secs(600), "no rebuild");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served > 0, "polled the old API during the rebuild");
+    wait_until("the rebuilt API", Duration::from_secs(120), || {
         get(&addr, "/healthz").is_some_and(|(_, b)| b.contains("ok-reloaded"))
     });
 
     // A build error is shown; the previous build keeps serving.
     fs::write(&health, format!("{text}\nthis is not rust\n")).unwrap();
-    wait_until("the build error", Duration::from_secs(600), || {
-        log.lock()
-            .unwrap()
-            .contains("still serving the previous build")
-    });
+    dev.wait_log("still serving the previous build", Duration::from_secs(600));
     assert!(get(&addr, "/healthz").is_some_and(|(_, b)| b.contains("ok-reloaded")));
-    fs::write(&health, &text).unwrap();
 
-    // A new migration is applied.
+    // The API dies on its own: reported with its status; the next change brings it back.
+    let api_pid = env
+        .leftovers()
+        .into_iter()
+        .find(|p| p.starts_with("devtest-api"))
+        .expect("the API runs in the workspace");
+    let api_pid = api_pid
+        .trim_end_matches(')')
+        .rsplit('(')
+        .next()
+        .unwrap()
+        .to_string();
+    let _ = Command::new("kill").args(["-KILL", &api_pid]).status();
+    dev.wait_log("the API exited by itself", Duration::from_secs(10));
+    assert!(dev.log().contains("SIGKILL"), "{}", dev.log());
+    assert!(get(&addr, "/healthz").is_none());
+    fs::write(&health, &text).unwrap();
+    wait_until(
+        "the API back after a change",
+        Duration::from_secs(600),
+        || get(&addr, "/healthz").is_some_and(|(s, b)| s == 200 && b.contains("\"ok\"")),
+    );
+
+    // A new migration is applied: the table exists and the API stays ready.
     fs::write(
         ws.join("migrations/V5__dev_probe.sql"),
         "CREATE TABLE dev_probe (id bigint);\n",
     )
     .unwrap();
-    wait_until("the new migration", Duration::from_secs(60), || {
-        log.lock().unwrap().contains("applied V5__dev_probe")
-    });
+    dev.wait_log("applied V5__dev_probe", Duration::from_secs(60));
+    let url = env.database_url();
+    assert_eq!(
+        support::psql(&url, "SELECT to_regclass('dev_probe') IS NOT NULL"),
+        "t"
+    );
+    assert_eq!(get(&addr, "/readyz").map(|r| r.0), Some(200));
 
     // SIGINT: a clean exit; the API stops, the services keep running.
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "dev did not exit on SIGINT");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "{status}\n{}", log.lock().unwrap());
+    let status = dev.interrupt(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", dev.log());
     assert!(get(&addr, "/healthz").is_none(), "the API stopped");
-    let st = run(goodgo(&ws).args(["status", "--json"])).json();
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+    let running = env.services_running();
+    assert!(!running.is_empty() && running.iter().all(|r| *r));
+
+    // SIGINT while the API builds: dev stops the build at once, exits 130, leaves no
+    // compiler or API behind and the services running.
+    fs::write(&health, format!("{text}\n// touched\n")).unwrap();
+    let mut dev = env.start(&[]);
+    dev.wait_log("building devtest-api", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(1));
     assert!(
-        st["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["state"] == "running"),
-        "{st}"
+        env.leftovers().iter().any(|p| p.starts_with("cargo")),
+        "the build runs: {:?}",
+        env.leftovers()
     );
-    assert_eq!(run(goodgo(&ws).args(["down", "--volumes"])).code, 0);
+    let asked = Instant::now();
+    let status = dev.interrupt(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{}", dev.log());
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    wait_until("no build or API left", Duration::from_secs(3), || {
+        env.leftovers().is_empty()
+    });
+    assert!(env.services_running().iter().all(|r| *r));
+
+    // The lock went with it; a fresh database with --no-seed stays empty, and --down
+    // stops the services at the end.
+    assert_eq!(run(env.command().args(["down", "--volumes"])).code, 0);
+    let mut dev = env.start(&["--no-seed", "--down"]);
+    let panel = dev.panel(Duration::from_secs(900));
+    let steps: Vec<String> = step_times(&panel).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(steps, ["stack", "migrate", "build", "start"], "{panel}");
+    assert_eq!(
+        support::psql(&env.database_url(), "SELECT count(*) FROM listings"),
+        "0"
+    );
+    let (status, body) = get(&addr, "/v1/listings/search?limit=3").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"items\":[]"), "{body}");
+    let status = dev.interrupt(Duration::from_secs(60));
+    assert!(status.success(), "{status}\n{}", dev.log());
+    assert!(dev.log().contains("stopped the services"), "{}", dev.log());
+    let running = env.services_running();
+    assert!(running.iter().all(|r| !*r), "{running:?}");
 }

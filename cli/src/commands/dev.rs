@@ -3,18 +3,25 @@
 //! then watching `service/` and `migrations/`: a source change rebuilds and restarts the
 //! API (the old one keeps serving until the new one has built), a new migration is
 //! applied, a build error is shown and the session goes on. Ctrl-C stops the API; the
-//! services keep running for the next `dev` (`--down` stops them too).
+//! services keep running for the next `dev` (`--down` stops them too). Every step before
+//! the panel races SIGINT/SIGTERM: an interrupt kills the build or the API it started and
+//! exits 130.
 
+use std::collections::VecDeque;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::io::{BufRead as _, BufReader, Read};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use goodgo_db::admin::Target;
 use goodgo_stack::UpRequest;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::Context;
 use super::init::{new_env, read_env, write_private};
@@ -22,33 +29,104 @@ use crate::args::DevArgs;
 use crate::error::{ExitStatus, UserError};
 use crate::printer::Printer;
 
-/// `.goodgo/dev.lock` with our pid, so a second `dev` in the same workspace says so.
-struct Lock(PathBuf);
+/// `.goodgo/dev.lock`, held with an exclusive `flock` for the whole session and holding our
+/// pid, so a second `dev` in the same workspace says who runs instead of fighting it. The
+/// kernel releases the lock when the process ends, however it ends: no stale lock.
+struct Lock(std::fs::File);
 
 impl Lock {
     fn take(root: &Path) -> Result<Lock> {
-        let path = root.join(".goodgo/dev.lock");
-        if let Ok(pid) = std::fs::read_to_string(&path)
-            && let Ok(pid) = pid.trim().parse::<u32>()
-            && pid != std::process::id()
-            && Path::new(&format!("/proc/{pid}")).exists()
-        {
-            return Err(UserError::failed(format!(
-                "`goodgo dev` is already running in this workspace (pid {pid})"
-            ))
-            .with_hint("use that session, or stop it with Ctrl-C in its terminal")
-            .into());
+        let dir = root.join(".goodgo");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("dev.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                // The holder writes its pid right after locking: give it a moment.
+                let mut pid = String::new();
+                for _ in 0..20 {
+                    pid = std::fs::read_to_string(&path).unwrap_or_default();
+                    if !pid.trim().is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                let pid = pid.trim();
+                let who = if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                };
+                return Err(UserError::failed(format!(
+                    "`goodgo dev` is already running in this workspace{who}"
+                ))
+                .with_hint("use that session, or stop it with Ctrl-C in its terminal")
+                .into());
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(anyhow::Error::new(e).context(format!("locking {}", path.display())));
+            }
         }
-        std::fs::create_dir_all(root.join(".goodgo"))?;
-        std::fs::write(&path, std::process::id().to_string())?;
-        Ok(Lock(path))
+        file.set_len(0)?;
+        std::io::Write::write_all(&mut file, std::process::id().to_string().as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(Lock(file))
     }
 }
 
 impl Drop for Lock {
+    /// Empties the file; the lock itself goes with the file handle. The file stays, so
+    /// nobody can lock a path that is being removed.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = self.0.set_len(0);
     }
+}
+
+/// SIGINT and SIGTERM, registered once when the session starts: a signal that arrives while
+/// nothing waits for it is kept for the next [`Interrupt::wait`].
+struct Interrupt {
+    int: Signal,
+    term: Signal,
+}
+
+impl Interrupt {
+    fn register() -> Result<Interrupt> {
+        Ok(Interrupt {
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+
+    /// `fut`'s output, or `None` (and `fut` dropped) when a signal comes first.
+    async fn race<T>(&mut self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.wait() => None,
+            v = fut => Some(v),
+        }
+    }
+}
+
+/// Signals every process in the group `pgid` (the leader's pid).
+fn kill_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// A fingerprint of every file below `dirs` (paths, sizes, modification times), skipping
@@ -117,46 +195,129 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// `cargo build -p PACKAGE`; the compiler's output (errors) when it fails.
-fn build(root: &Path, package: &str) -> Result<(), String> {
+/// How a build ended.
+enum Build {
+    Built,
+    /// The compiler's output.
+    Failed(String),
+    Interrupted,
+}
+
+/// `cargo build -p PACKAGE` in a process group of its own, so an interrupt stops cargo and
+/// every compiler it started.
+async fn build(root: &Path, package: &str, interrupt: &mut Interrupt) -> Build {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "--color", "never", "-p", package])
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--color", "never", "-p", package])
         .current_dir(root)
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Build::Failed(format!("cannot run cargo: {e}\n")),
+    };
+    let output = child.stderr.take().map(|mut stderr| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        })
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        if interrupt
+            .race(tokio::time::sleep(Duration::from_millis(50)))
+            .await
+            .is_none()
+        {
+            kill_group(child.id(), "-TERM");
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            kill_group(child.id(), "-KILL");
+            let _ = child.wait();
+            return Build::Interrupted;
+        }
+    };
+    let text = output.and_then(|t| t.join().ok()).unwrap_or_default();
+    match status {
+        Ok(s) if s.success() => Build::Built,
+        Ok(_) => Build::Failed(text),
+        Err(e) => Build::Failed(format!("waiting for cargo: {e}\n{text}")),
     }
 }
 
+/// How many of the API's last output lines a crash report shows.
+const TAIL: usize = 20;
+
 struct Api {
     child: Child,
+    /// The last [`TAIL`] lines the API wrote.
+    tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Api {
-    fn start(root: &Path, package: &str, env: &[(String, String)]) -> Result<Api> {
+    /// Starts the built binary in a process group of its own (so a Ctrl-C in the terminal
+    /// reaches `dev`, which stops it), its output passed through and its tail kept.
+    fn start(
+        root: &Path,
+        package: &str,
+        env: &[(String, String)],
+        printer: &Printer,
+    ) -> Result<Api> {
         let bin = target_dir(root).join("debug").join(package);
         let mut cmd = Command::new(&bin);
         cmd.current_dir(root)
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null());
-        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        Ok(Api { child })
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL)));
+        if let Some(out) = child.stdout.take() {
+            forward(out, printer.clone(), true, tail.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            forward(err, printer.clone(), false, tail.clone());
+        }
+        Ok(Api { child, tail })
+    }
+
+    /// The exit status when the process has ended.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Its last output lines, indented, for a report.
+    fn last_lines(&self) -> String {
+        let tail = self.tail.lock().map(|t| t.clone()).unwrap_or_default();
+        if tail.is_empty() {
+            return "  (no output)\n".into();
+        }
+        tail.iter().map(|l| format!("  | {l}\n")).collect()
     }
 
     /// SIGTERM, so in-flight requests finish; SIGKILL after 10 s.
     fn stop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if self.exited().is_some() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -169,44 +330,75 @@ impl Api {
 impl Drop for Api {
     /// An API that `dev` started never outlives it, whatever ends the session.
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.stop();
-        }
+        self.stop();
     }
 }
 
-/// GET `path` on 127.0.0.1:port; the status code.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: dev\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = [0u8; 16];
-    let n = s.read(&mut buf).ok()?;
-    std::str::from_utf8(&buf[..n])
-        .ok()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
+/// Passes the API's output lines on to the terminal, keeping the last [`TAIL`].
+fn forward(
+    stream: impl Read + Send + 'static,
+    printer: Printer,
+    stdout: bool,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if stdout {
+                printer.stdout_raw(&format!("{line}\n"));
+            } else {
+                printer.stderr(&format!("{line}\n"));
+            }
+            if let Ok(mut t) = tail.lock() {
+                if t.len() == TAIL {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        }
+    });
+}
+
+/// GET `path` on `addr` (host:port); the status code.
+async fn http_status(addr: &str, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: dev\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf).await.ok()?;
+        std::str::from_utf8(&buf[..n])
+            .ok()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
         .ok()
+        .flatten()
 }
 
 /// Waits until the API answers `/readyz` (or `/healthz` where there is no `/readyz`).
 async fn wait_ready(api: &mut Api, addr: &str, limit: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
-        if let Ok(Some(status)) = api.child.try_wait() {
-            return Err(
-                UserError::failed(format!("the API exited ({status}) while starting")).into(),
-            );
+        if let Some(status) = api.exited() {
+            // Let the output threads catch the last lines.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Err(UserError::failed(format!(
+                "the API exited ({status}) while starting; its last lines:\n{}",
+                api.last_lines().trim_end()
+            ))
+            .into());
         }
-        match http_status(addr, "/readyz") {
+        match http_status(addr, "/readyz").await {
             Some(200) => return Ok(()),
-            Some(404) if http_status(addr, "/healthz") == Some(200) => return Ok(()),
+            Some(404) if http_status(addr, "/healthz").await == Some(200) => return Ok(()),
             _ => {}
         }
         if start.elapsed() > limit {
@@ -224,6 +416,13 @@ fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
+/// Polling period of the watch.
+const POLL: Duration = Duration::from_millis(250);
+/// A change is acted on once the files have been quiet this long…
+const QUIET: Duration = Duration::from_millis(300);
+/// …or this long after it was first seen, whichever comes first.
+const SETTLE_MAX: Duration = Duration::from_secs(2);
+
 pub fn run(ctx: &Context, args: &DevArgs, printer: &Printer) -> Result<ExitStatus> {
     let root = ctx.workspace.root.clone();
     let _lock = Lock::take(&root)?;
@@ -237,9 +436,9 @@ async fn session(
     root: &Path,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    // Catch SIGINT/SIGTERM from the very start: one that arrives while the stack starts or
-    // the API builds is acted on at the first chance, and never leaves an API running.
-    let mut interrupt = Box::pin(shutdown()?);
+    // SIGINT/SIGTERM from the very start: every step below races them, so an interrupt
+    // stops the session at once, kills a build or an API it started, and exits 130.
+    let mut interrupt = Interrupt::register()?;
     let mut steps: Vec<(&str, Duration)> = Vec::new();
     let name = ctx.workspace.settings.name.value.clone();
 
@@ -261,14 +460,24 @@ async fn session(
         waves,
         timeout: Duration::from_secs(120),
     };
-    let (chosen, why) = super::stack::choose(ctx, &loaded, &req, args.runtime)
+    let Some(chosen) = interrupt
+        .race(super::stack::choose(ctx, &loaded, &req, args.runtime))
         .await
-        .map_err(|e| UserError::failed(e.to_string()))?;
+    else {
+        return interrupted(ctx, args, &loaded.name, None, printer).await;
+    };
+    let (chosen, why) = chosen.map_err(|e| UserError::failed(e.to_string()))?;
     let runtime_name = match chosen {
         super::stack::Chosen::Docker(_) => "docker",
         super::stack::Chosen::Native(_) => "native",
     };
-    super::stack::run_up(&loaded, &req, &chosen, printer).await?;
+    let Some(up) = interrupt
+        .race(super::stack::run_up(&loaded, &req, &chosen, printer))
+        .await
+    else {
+        return interrupted(ctx, args, &loaded.name, None, printer).await;
+    };
+    up?;
     steps.push(("stack", t.elapsed()));
 
     // 2. The database: migrated, seeded when empty.
@@ -287,22 +496,44 @@ async fn session(
         .workspace
         .resolve(&ctx.workspace.settings.migrations_dir.value);
     let shown_migrations = ctx.workspace.display_path(&migrations_dir);
-    let mut client = migrate(&target, &migrations_dir, &shown_migrations, printer).await?;
+    let Some(client) = interrupt
+        .race(migrate(
+            &target,
+            &migrations_dir,
+            &shown_migrations,
+            printer,
+        ))
+        .await
+    else {
+        return interrupted(ctx, args, &loaded.name, None, printer).await;
+    };
+    let mut client = client?;
     steps.push(("migrate", t.elapsed()));
     if !args.no_seed {
         let t = Instant::now();
-        let empty = client
-            .query_one(
-                "SELECT to_regclass('listings') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users)",
-                &[],
-            )
-            .await
-            .map(|r| r.get::<_, bool>(0))
-            .unwrap_or(false);
-        if empty {
-            let done = goodgo_db::seed::seed(&mut client, 1000)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let seeded = interrupt
+            .race(async {
+                let empty = client
+                    .query_one(
+                        "SELECT to_regclass('listings') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users)",
+                        &[],
+                    )
+                    .await
+                    .map(|r| r.get::<_, bool>(0))
+                    .unwrap_or(false);
+                if !empty {
+                    return Ok(None);
+                }
+                goodgo_db::seed::seed(&mut client, 1000)
+                    .await
+                    .map(Some)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })
+            .await;
+        let Some(seeded) = seeded else {
+            return interrupted(ctx, args, &loaded.name, None, printer).await;
+        };
+        if let Some(done) = seeded? {
             printer.status(&format!(
                 "seeded {} users and {} listings (password `{}`)",
                 done.users,
@@ -318,11 +549,16 @@ async fn session(
     let package = api_package(root)?;
     let t = Instant::now();
     printer.status(&format!("building {package}…"));
-    build(root, &package).map_err(|errors| {
-        printer.stderr(&errors);
-        UserError::failed(format!("{package} does not build"))
-            .with_hint("fix the errors above and run `goodgo dev` again")
-    })?;
+    match build(root, &package, &mut interrupt).await {
+        Build::Built => {}
+        Build::Failed(errors) => {
+            printer.stderr(&errors);
+            return Err(UserError::failed(format!("{package} does not build"))
+                .with_hint("fix the errors above and run `goodgo dev` again")
+                .into());
+        }
+        Build::Interrupted => return interrupted(ctx, args, &loaded.name, None, printer).await,
+    }
     steps.push(("build", t.elapsed()));
     let addr = std::env::var("GOODGO_API_ADDR")
         .ok()
@@ -358,8 +594,14 @@ async fn session(
                 .into(),
         );
     }
-    let mut api = Api::start(root, &package, &env)?;
-    wait_ready(&mut api, &addr, Duration::from_secs(60)).await?;
+    let mut api = Api::start(root, &package, &env, printer)?;
+    match interrupt
+        .race(wait_ready(&mut api, &addr, Duration::from_secs(60)))
+        .await
+    {
+        Some(ready) => ready?,
+        None => return interrupted(ctx, args, &loaded.name, Some(api), printer).await,
+    }
     steps.push(("start", t.elapsed()));
 
     // 4. The panel.
@@ -384,56 +626,133 @@ async fn session(
     );
     printer.stdout_raw(&panel);
 
-    // 5. Watch.
+    // 5. Watch. From here on, Ctrl-C is how a session normally ends: exit 0.
     let service_dirs = vec![root.join("service")];
     let migration_dirs = vec![migrations_dir.clone()];
     let mut seen_service = fingerprint(&service_dirs);
     let mut seen_migrations = fingerprint(&migration_dirs);
+    let mut api = Some(api);
     loop {
-        tokio::select! {
-            _ = &mut interrupt => break,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        if interrupt.race(tokio::time::sleep(POLL)).await.is_none() {
+            break;
         }
-        let now_migrations = fingerprint(&migration_dirs);
+        if let Some(status) = api.as_mut().and_then(Api::exited) {
+            tokio::time::sleep(Duration::from_millis(100)).await; // the last lines
+            if let Some(dead) = api.take() {
+                printer.warn(&format!(
+                    "the API exited by itself ({status}); its last lines:\n{}the next change in service/ or migrations/ rebuilds and restarts it",
+                    dead.last_lines()
+                ));
+            }
+        }
+        let now = (fingerprint(&service_dirs), fingerprint(&migration_dirs));
+        if now == (seen_service, seen_migrations) {
+            continue;
+        }
+        // Let the editor (or a checkout) finish writing.
+        let Some((now_service, now_migrations)) = interrupt
+            .race(settle(&service_dirs, &migration_dirs, now))
+            .await
+        else {
+            break;
+        };
         if now_migrations != seen_migrations {
-            tokio::time::sleep(Duration::from_millis(300)).await; // let the editor finish writing
-            seen_migrations = fingerprint(&migration_dirs);
-            match migrate(&target, &migrations_dir, &shown_migrations, printer).await {
-                Ok(_) => printer.status("migrations up to date"),
-                Err(e) => printer.warn(&format!("migration failed: {e}")),
+            seen_migrations = now_migrations;
+            match interrupt
+                .race(migrate(
+                    &target,
+                    &migrations_dir,
+                    &shown_migrations,
+                    printer,
+                ))
+                .await
+            {
+                Some(Ok(_)) => printer.status("migrations up to date"),
+                Some(Err(e)) => printer.warn(&format!("migration failed: {e:#}")),
+                None => break,
             }
         }
-        let now_service = fingerprint(&service_dirs);
-        if now_service != seen_service {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            seen_service = fingerprint(&service_dirs);
-            let t = Instant::now();
-            printer.status(&format!("service/ changed: rebuilding {package}…"));
-            match build(root, &package) {
-                Ok(()) => {
-                    api.stop();
-                    api = Api::start(root, &package, &env)?;
-                    match wait_ready(&mut api, &addr, Duration::from_secs(60)).await {
-                        Ok(()) => {
-                            printer.status(&format!("reloaded the API in {}", secs(t.elapsed())))
-                        }
-                        Err(e) => printer.warn(&format!("the new build does not come up: {e}")),
-                    }
-                }
-                Err(errors) => {
-                    printer.stderr(&errors);
-                    printer.warn("the build failed; still serving the previous build");
-                }
+        if now_service == seen_service && api.is_some() {
+            continue;
+        }
+        seen_service = now_service;
+        let t = Instant::now();
+        printer.status(&format!("rebuilding {package}…"));
+        match build(root, &package, &mut interrupt).await {
+            Build::Built => {}
+            Build::Failed(errors) => {
+                printer.stderr(&errors);
+                printer.warn(if api.is_some() {
+                    "the build failed; still serving the previous build"
+                } else {
+                    "the build failed; no API is running"
+                });
+                continue;
             }
+            Build::Interrupted => break,
+        }
+        printer.status(&format!(
+            "built in {}; restarting the API",
+            secs(t.elapsed())
+        ));
+        if let Some(mut old) = api.take() {
+            old.stop();
+        }
+        let mut new = Api::start(root, &package, &env, printer)?;
+        match interrupt
+            .race(wait_ready(&mut new, &addr, Duration::from_secs(60)))
+            .await
+        {
+            Some(Ok(())) => {
+                printer.status(&format!("reloaded the API in {}", secs(t.elapsed())));
+                api = Some(new);
+            }
+            Some(Err(e)) => {
+                printer.warn(&format!("the new build does not come up: {e}"));
+                // Dropping it stops it; the next change tries again.
+            }
+            None => break,
         }
     }
     printer.status("stopping the API…");
-    api.stop();
+    drop(api);
     if args.down {
         super::stack::stop_all(ctx, &loaded.name, printer).await?;
         printer.status("stopped the services");
     }
     Ok(ExitStatus::Success)
+}
+
+/// Waits until neither tree has changed for [`QUIET`] (at most [`SETTLE_MAX`]); their
+/// fingerprints then.
+async fn settle(service: &[PathBuf], migrations: &[PathBuf], mut last: (u64, u64)) -> (u64, u64) {
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(QUIET).await;
+        let now = (fingerprint(service), fingerprint(migrations));
+        if now == last || start.elapsed() >= SETTLE_MAX {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// A session interrupted before its panel: the API (if any) stopped, the services kept
+/// unless `--down`; exit 130.
+async fn interrupted(
+    ctx: &Context,
+    args: &DevArgs,
+    project: &str,
+    api: Option<Api>,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    printer.status("interrupted");
+    drop(api);
+    if args.down {
+        super::stack::stop_all(ctx, project, printer).await?;
+        printer.status("stopped the services");
+    }
+    Ok(ExitStatus::Interrupted)
 }
 
 /// Applies pending migrations, saying which; returns the connection.
@@ -454,15 +773,57 @@ async fn migrate(
     Ok(client)
 }
 
-/// Registers for SIGINT and SIGTERM now; the returned future completes on either.
-fn shutdown() -> Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    })
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Rewrites a file in `dir` every 100 ms for `how_long`.
+    fn keep_writing(dir: &Path, how_long: Duration) -> std::thread::JoinHandle<()> {
+        let file = dir.join("edited.rs");
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut n = 0;
+            while start.elapsed() < how_long {
+                std::fs::write(&file, "x".repeat(n)).unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    }
+
+    #[test]
+    fn a_change_is_acted_on_once_quiet_or_after_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let first = (fingerprint(&dirs), fingerprint(&[]));
+
+        // Writes for 1 s: settled only after the last one, on the final state.
+        let writer = keep_writing(dir.path(), Duration::from_secs(1));
+        let start = Instant::now();
+        let (settled, _) = rt.block_on(settle(&dirs, &[], first));
+        writer.join().unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(settled, fingerprint(&dirs), "the last write is in");
+
+        // Writes that go on: acted on anyway once the cap is reached.
+        let writer = keep_writing(dir.path(), Duration::from_secs(4));
+        let start = Instant::now();
+        let _ = rt.block_on(settle(&dirs, &[], (fingerprint(&dirs), fingerprint(&[]))));
+        let waited = start.elapsed();
+        writer.join().unwrap();
+        assert!(waited >= SETTLE_MAX, "{waited:?}");
+        assert!(
+            waited < SETTLE_MAX + QUIET + Duration::from_millis(300),
+            "{waited:?}"
+        );
+    }
 }

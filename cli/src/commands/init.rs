@@ -106,6 +106,17 @@ pub fn read_env(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+fn check_name(name: &str) -> Result<()> {
+    if valid_name(name) {
+        return Ok(());
+    }
+    Err(UserError::input(format!("`{name}` cannot name a project"))
+        .with_hint(
+            "pass --name with lower-case letters, digits, `-` or `_`, starting with a letter",
+        )
+        .into())
+}
+
 fn valid_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
@@ -119,7 +130,6 @@ pub fn init(
     dir: Option<&Path>,
     name: Option<&str>,
     force: bool,
-    check: bool,
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let root = match dir {
@@ -135,16 +145,7 @@ pub fn init(
                 .unwrap_or_default(),
         ),
     };
-    if !valid_name(&name) {
-        return Err(UserError::input(format!("`{name}` cannot name a project"))
-            .with_hint(
-                "pass --name with lower-case letters, digits, `-` or `_`, starting with a letter",
-            )
-            .into());
-    }
-    if check {
-        return check_templates(&root, &name, printer);
-    }
+    check_name(&name)?;
     let mut conflicts: Vec<&str> = TEMPLATES
         .iter()
         .map(|(p, _)| *p)
@@ -199,9 +200,10 @@ pub fn init(
 }
 
 /// A new repository with everything in a first commit (through libgit2); `None` when
-/// `root` is already inside a repository.
+/// `root` is already a repository's root. A folder inside another repository gets a
+/// repository of its own.
 fn first_commit(root: &Path, name: &str) -> Result<Option<String>> {
-    if git2::Repository::discover(root).is_ok() {
+    if git2::Repository::open(root).is_ok() {
         return Ok(None);
     }
     let repo = git2::Repository::init(root).context("git init")?;
@@ -223,7 +225,10 @@ fn first_commit(root: &Path, name: &str) -> Result<Option<String>> {
     Ok(Some(id.to_string()[..10].to_string()))
 }
 
-fn check_templates(root: &Path, name: &str, printer: &Printer) -> Result<ExitStatus> {
+/// `goodgo init --check`: which template files in the workspace at `root` differ from what
+/// `init` would write for the project `name`.
+pub fn check(root: &Path, name: &str, printer: &Printer) -> Result<ExitStatus> {
+    check_name(name)?;
     let mut rows = Vec::new();
     let mut text = String::new();
     for (path, template) in TEMPLATES {

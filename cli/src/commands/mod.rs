@@ -45,17 +45,35 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Db(args) => db::run(&ctx, args, printer),
         Command::Up(args) => stack::up(&ctx, args, printer),
         Command::Dev(args) => dev::run(&ctx, args, printer),
+        // --check compares the workspace holding goodgo.yaml (found from DIR, or from
+        // where goodgo runs) against the templates, for the name goodgo.yaml records.
         Command::Init {
             dir,
             name,
-            force,
-            check,
+            check: true,
+            ..
+        } => {
+            let found;
+            let ws = match dir {
+                Some(d) => {
+                    found = Workspace::discover(
+                        &ctx.workspace.cwd.join(d),
+                        &crate::config::process_env,
+                    )?;
+                    &found
+                }
+                None => &ctx.workspace,
+            };
+            let name = name.as_deref().unwrap_or(&ws.settings.name.value);
+            init::check(&ws.root, name, printer)
+        }
+        Command::Init {
+            dir, name, force, ..
         } => init::init(
             &ctx.workspace.cwd,
             dir.as_deref(),
             name.as_deref(),
             *force,
-            *check,
             printer,
         ),
         Command::Secrets {
