@@ -33,6 +33,10 @@ pub const VARS: &[(&str, &str)] = &[
     ),
     ("GOODGO_DB_POOL_SIZE", "database connections (default 16)"),
     (
+        "GOODGO_API_REQUEST_TIMEOUT_MS",
+        "time limit of a request in milliseconds, answered 408 when exceeded (default 10000)",
+    ),
+    (
         "GOODGO_LOG",
         "log filter, e.g. info or goodgo_api=debug (default info)",
     ),
@@ -51,6 +55,7 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub auth_rate_per_minute: u32,
     pub pool_size: usize,
+    pub request_timeout: Duration,
     pub log: String,
 }
 
@@ -61,6 +66,7 @@ impl std::fmt::Debug for Config {
             .field("addr", &self.addr)
             .field("access_ttl", &self.access_ttl)
             .field("cors_origins", &self.cors_origins)
+            .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +157,7 @@ impl Config {
         let refresh = number("GOODGO_REFRESH_TOKEN_TTL", 30 * 86_400, 300, 365 * 86_400);
         let rate = number("GOODGO_AUTH_RATE_LIMIT", 30, 1, 100_000);
         let pool = number("GOODGO_DB_POOL_SIZE", 16, 1, 512);
+        let timeout_ms = number("GOODGO_API_REQUEST_TIMEOUT_MS", 10_000, 1, 600_000);
         let cors_origins: Vec<String> = get("GOODGO_CORS_ORIGINS")
             .unwrap_or_default()
             .split(',')
@@ -176,6 +183,7 @@ impl Config {
             cors_origins,
             auth_rate_per_minute: u32::try_from(rate).unwrap_or(30),
             pool_size: usize::try_from(pool).unwrap_or(16),
+            request_timeout: Duration::from_millis(timeout_ms),
             log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
         })
     }

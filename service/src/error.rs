@@ -28,6 +28,9 @@ pub enum ApiError {
     RateLimited { retry_after_s: u64 },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database cannot be reached (no connection from the pool): worth a retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The problem document.
@@ -105,6 +108,12 @@ impl ApiError {
                 "Something went wrong on our side",
                 None,
             ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service is briefly unavailable; try again shortly",
+                None,
+            ),
         }
     }
 }
@@ -134,9 +143,11 @@ pub fn problem_response(
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            // The cause goes to the log (with the request id the middleware records), not out.
-            tracing::error!(cause = %cause, "internal error");
+        match &self {
+            // The cause goes to the log (with the request id of the request's span), not out.
+            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::error!(cause = %cause, "database unavailable"),
+            _ => {}
         }
         let (status, slug, title, detail) = self.parts();
         let errors = match &self {
@@ -148,6 +159,10 @@ impl IntoResponse for ApiError {
             && let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         res
     }
@@ -175,6 +190,6 @@ impl From<tokio_postgres::Error> for ApiError {
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        ApiError::Internal(format!("database pool: {e}"))
+        ApiError::Unavailable(format!("database pool: {e}"))
     }
 }

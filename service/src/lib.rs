@@ -68,7 +68,9 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Every error is `application/problem+json`, and every operation can answer 400 (a
-/// malformed path, query or body); operations with a body can also answer 413 and 415.
+/// malformed path, query or body) and 408 (over the time limit), and all but `/healthz`
+/// 503 (the database cannot be reached); operations with a body can also answer 413, 415
+/// and 422.
 struct ProblemResponses;
 
 impl utoipa::Modify for ProblemResponses {
@@ -88,7 +90,7 @@ impl utoipa::Modify for ProblemResponses {
                     .build(),
             )
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
             let ops = [
                 &mut item.get,
                 &mut item.post,
@@ -110,6 +112,14 @@ impl utoipa::Modify for ProblemResponses {
                 responses
                     .entry("400".into())
                     .or_insert_with(|| problem("The path, query or body is malformed"));
+                responses.entry("408".into()).or_insert_with(|| {
+                    problem("The request took longer than GOODGO_API_REQUEST_TIMEOUT_MS")
+                });
+                if path != "/healthz" {
+                    responses.entry("503".into()).or_insert_with(|| {
+                        problem("The database cannot be reached; retry after `Retry-After` seconds")
+                    });
+                }
                 if op.request_body.is_some() {
                     responses
                         .entry("413".into())
@@ -174,6 +184,32 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::auth_rate_limit,
         ));
+    let routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .route("/docs/app.js", get(docs::script))
+        .route("/v1/auth/logout", post(a::logout))
+        .route("/v1/me", get(a::me))
+        .route("/v1/listings", post(l::create))
+        .route("/v1/listings/mine", get(l::mine))
+        .route("/v1/listings/search", get(l::search))
+        .route(
+            "/v1/listings/{id}",
+            get(l::get_one).patch(l::update).delete(l::delete),
+        )
+        .route("/v1/listings/{id}/publish", post(l::publish))
+        .route("/v1/listings/{id}/archive", post(l::archive))
+        .merge(limited);
+    with_layers(routes, state)
+}
+
+/// The layers every route runs under, outermost first: the request context (id, span, access
+/// log, security headers, problem documents), CORS, the panic catcher, the time limit and
+/// the body limit; unknown paths are 404 problems. Public so tests can put a route of their
+/// own under exactly the same stack.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(
             state
@@ -191,33 +227,38 @@ pub fn router(state: AppState) -> Router {
         ])
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(docs::openapi))
-        .route("/docs", get(docs::page))
-        .route("/docs/app.js", get(docs::script))
-        .route("/v1/auth/logout", post(a::logout))
-        .route("/v1/me", get(a::me))
-        .route("/v1/listings", post(l::create))
-        .route("/v1/listings/mine", get(l::mine))
-        .route("/v1/listings/search", get(l::search))
-        .route(
-            "/v1/listings/{id}",
-            get(l::get_one).patch(l::update).delete(l::delete),
-        )
-        .route("/v1/listings/{id}/publish", post(l::publish))
-        .route("/v1/listings/{id}/archive", post(l::archive))
-        .merge(limited)
+    let timeout = state.config.request_timeout;
+    routes
         .fallback(|| async { error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(10),
+            timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)
+}
+
+/// The JSON log format: one object per line, with the fields of the current span (the
+/// request's `request_id`) on every line logged while a request is served.
+pub fn log_subscriber<W>(filter: &str, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(writer)
+        .finish()
 }
 
 /// The binary's entry point.
@@ -235,15 +276,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) =
+        tracing::subscriber::set_global_default(log_subscriber(&config.log, std::io::stderr))
+    {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "goodgo-api: cannot set up logging: {e}");
+        return ExitCode::FAILURE;
+    }
+    // A panic is logged as JSON like everything else (with the request id of the request
+    // that panicked); the panic catcher answers that request with a 500 problem.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic");
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

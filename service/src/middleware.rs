@@ -1,6 +1,8 @@
 //! What wraps every request: a request id (taken from `X-Request-Id` when it is sane,
-//! else generated, and echoed back), one structured log line with latency and status,
-//! security headers, and the per-address rate limit of the auth endpoints.
+//! else generated, and echoed back) with a log span that puts it on every line logged
+//! while the request is served, one structured log line with latency and status, security
+//! headers, the 500 problem for a handler that panics, and the per-address rate limit of
+//! the auth endpoints.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +13,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument as _;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -61,7 +64,13 @@ pub async fn request_context(req: Request, next: Next) -> Response {
         .get::<axum::extract::MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let res = CURRENT_REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    // Every line logged while the request is served carries its id (the JSON logs include
+    // the current span's fields).
+    let span = tracing::info_span!("request", request_id = %id);
+    let res = CURRENT_REQUEST_ID
+        .scope(id.clone(), next.run(req))
+        .instrument(span)
+        .await;
     let mut res = as_problem(res).await;
     let status = res.status().as_u16();
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -89,6 +98,24 @@ pub async fn request_context(req: Request, next: Next) -> Response {
             "default-src 'none'; frame-ancestors 'none'",
         ));
     res
+}
+
+/// The answer to a request whose handler panicked: a 500 problem that says nothing about
+/// the cause; the cause is logged (inside the request's span, so with its id).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(cause = %message, "a handler panicked");
+    crate::error::problem_response(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Something went wrong on our side",
+        None,
+        None,
+    )
 }
 
 /// Errors from the framework's own layers (a malformed JSON body, a body over the limit,

@@ -18,6 +18,7 @@ const SECRET: &str = "k3J9xQz7LmN2vB8wR4tY6uP0aS5dF1gHjKlTest";
 /// A migrated database of its own and the app on it.
 struct TestApp {
     app: axum::Router,
+    state: goodgo_api::AppState,
     db: String,
     server: String,
     client: tokio_postgres::Client,
@@ -31,7 +32,11 @@ fn server_url() -> Option<String> {
                 std::env::var_os("GOODGO_TEST_STRICT").is_none(),
                 "cargo xtask test provides GOODGO_TEST_DATABASE_URL"
             );
-            eprintln!("SKIPPED: no GOODGO_TEST_DATABASE_URL (run `cargo xtask test`)");
+            // Not `eprintln!`: libtest captures it, and a skip must be visible.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"SKIPPED: no GOODGO_TEST_DATABASE_URL (run `cargo xtask test`)\n",
+            );
             None
         }
     }
@@ -86,10 +91,12 @@ impl TestApp {
         })
         .unwrap();
         let pool = goodgo_api::pool(&config).unwrap();
-        let app = goodgo_api::router(goodgo_api::state(config, pool))
+        let state = goodgo_api::state(config, pool);
+        let app = goodgo_api::router(state.clone())
             .layer(MockConnectInfo(SocketAddr::from(([10, 1, 2, 3], 40000))));
         Some(TestApp {
             app,
+            state,
             db,
             server,
             client: connect(&url).await,
@@ -124,6 +131,15 @@ impl TestApp {
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, headers, value)
+    }
+
+    /// A request as built, the answer's body as bytes.
+    async fn raw(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes.to_vec())
     }
 
     async fn register(&self, email: &str, role: &str) -> String {
@@ -240,6 +256,90 @@ async fn health_and_readiness() {
     );
     let (s, _, b) = app.call(Method::GET, "/readyz", None, None, &[]).await;
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ready")));
+
+    // A newer schema (a newer release's migration, or `goodgo dev`'s) keeps this build
+    // ready; an older one does not.
+    let head: i32 = app
+        .client
+        .query_one("SELECT max(version) FROM refinery_schema_history", &[])
+        .await
+        .unwrap()
+        .get(0);
+    app.client
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, 'from_a_newer_release', '2030-01-01T00:00:00Z', '1')",
+            &[&(head + 1)],
+        )
+        .await
+        .unwrap();
+    let (s, _, b) = app.call(Method::GET, "/readyz", None, None, &[]).await;
+    assert_eq!(
+        (s, b["status"].as_str()),
+        (StatusCode::OK, Some("ready")),
+        "{b}"
+    );
+    app.client
+        .execute(
+            "DELETE FROM refinery_schema_history WHERE version >= $1",
+            &[&head],
+        )
+        .await
+        .unwrap();
+    let (s, _, b) = app.call(Method::GET, "/readyz", None, None, &[]).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains(&format!(
+            "at migration {}, this build needs {head}",
+            head - 1
+        )),
+        "{b}"
+    );
+
+    // A database nobody answers on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Some(unreachable) = TestApp::new(
+        "unreachable",
+        false,
+        &[(
+            "GOODGO_DATABASE_URL",
+            &format!("postgres://postgres@127.0.0.1:{closed}/postgres"),
+        )],
+    )
+    .await
+    else {
+        return;
+    };
+    let (s, _, b) = unreachable
+        .call(Method::GET, "/readyz", None, None, &[])
+        .await;
+    assert_eq!(
+        (s, b["detail"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("the database is unreachable")
+        )
+    );
+    let (s, _, _) = unreachable
+        .call(Method::GET, "/healthz", None, None, &[])
+        .await;
+    assert_eq!(s, StatusCode::OK, "alive, just not ready");
+    let (s, h, b) = unreachable
+        .call(Method::GET, "/v1/listings/search", None, None, &[])
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("/problems/unavailable")
+        ),
+        "{b}"
+    );
+    assert_eq!(h["retry-after"], "5");
+    assert!(!b.to_string().contains("127.0.0.1"), "no internals: {b}");
 
     let Some(empty) = TestApp::new("notready", false, &[]).await else {
         return;
@@ -874,35 +974,52 @@ async fn search_is_correct_on_seeded_data() {
     };
     let mut c = connect(&with_db(&app.server, &app.db)).await;
     goodgo_db::seed::seed(&mut c, 1500).await.unwrap();
-    let cases: [(&str, &str, &str); 6] = [
-        ("", "newest", "TRUE ORDER BY published_at DESC, id DESC"),
+    let quiet = "search @@ websearch_to_tsquery('simple', 'quiet')";
+    let cases: Vec<(&str, &str, String, usize)> = vec![
+        ("", "newest", "TRUE ORDER BY published_at DESC, id DESC".into(), 37),
         (
             "&city=Hanoi&bedrooms=2",
             "newest",
-            "city = 'Hanoi' AND bedrooms >= 2 ORDER BY published_at DESC, id DESC",
+            "city = 'Hanoi' AND bedrooms >= 2 ORDER BY published_at DESC, id DESC".into(),
+            37,
         ),
         (
             "&min_price=100000&max_price=400000",
             "price_asc",
-            "price BETWEEN 100000 AND 400000 ORDER BY price, id",
+            "price BETWEEN 100000 AND 400000 ORDER BY price, id".into(),
+            37,
         ),
         (
             "&listing_type=rent&property_type=apartment",
             "price_desc",
-            "listing_type = 'rent' AND property_type = 'apartment' ORDER BY price DESC, id DESC",
+            "listing_type = 'rent' AND property_type = 'apartment' ORDER BY price DESC, id DESC".into(),
+            37,
         ),
         (
             "&district=Son%20Tra",
             "newest",
-            "district = 'Son Tra' ORDER BY published_at DESC, id DESC",
+            "district = 'Son Tra' ORDER BY published_at DESC, id DESC".into(),
+            37,
         ),
         (
             "&q=villa%20pool",
             "relevance",
-            "search @@ websearch_to_tsquery('simple', 'villa pool') ORDER BY ts_rank(search, websearch_to_tsquery('simple', 'villa pool')) DESC, id DESC",
+            "search @@ websearch_to_tsquery('simple', 'villa pool') ORDER BY ts_rank(search, websearch_to_tsquery('simple', 'villa pool')) DESC, id DESC".into(),
+            37,
         ),
+        // Many matches with many equal ranks, in small pages: every sort's cursor continues
+        // exactly where the previous page stopped.
+        (
+            "&q=quiet",
+            "relevance",
+            format!("{quiet} ORDER BY ts_rank(search, websearch_to_tsquery('simple', 'quiet')) DESC, id DESC"),
+            5,
+        ),
+        ("&q=quiet", "newest", format!("{quiet} ORDER BY published_at DESC, id DESC"), 5),
+        ("&q=quiet", "price_asc", format!("{quiet} ORDER BY price, id"), 5),
+        ("&q=quiet", "price_desc", format!("{quiet} ORDER BY price DESC, id DESC"), 5),
     ];
-    for (filters, sort, sql) in cases {
+    for (filters, sort, sql, limit) in cases {
         let rows = app
             .client
             .query(
@@ -913,15 +1030,20 @@ async fn search_is_correct_on_seeded_data() {
             .unwrap();
         let expected: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         assert!(!expected.is_empty(), "{filters}: the seed has matches");
+        if limit == 5 {
+            assert!(expected.len() > 3 * limit, "{filters}: several pages");
+        }
         let mut got: Vec<i64> = Vec::new();
         let mut cursor: Option<String> = None;
-        for _ in 0..200 {
-            let mut uri = format!("/v1/listings/search?limit=37&sort={sort}{filters}");
+        let mut pages = 0;
+        for _ in 0..1000 {
+            let mut uri = format!("/v1/listings/search?limit={limit}&sort={sort}{filters}");
             if let Some(c) = &cursor {
                 uri.push_str(&format!("&cursor={c}"));
             }
             let (s, _, page) = app.call(Method::GET, &uri, None, None, &[]).await;
             assert_eq!(s, StatusCode::OK, "{uri}: {page}");
+            pages += 1;
             got.extend(
                 page["items"]
                     .as_array()
@@ -935,6 +1057,59 @@ async fn search_is_correct_on_seeded_data() {
             }
         }
         assert_eq!(got, expected, "{filters} sorted by {sort}");
+        assert_eq!(
+            pages,
+            expected.len().div_ceil(limit),
+            "{filters} sorted by {sort}"
+        );
+    }
+
+    // A cursor continues only the search it came from: the same filters and sort.
+    let (_, _, page) = app
+        .call(
+            Method::GET,
+            "/v1/listings/search?limit=5&sort=price_asc&q=quiet&city=Hanoi",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (s, _, b) = app
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/listings/search?limit=5&sort=price_asc&q=quiet&city=Hanoi&cursor={cursor}"
+            ),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "same search: {b}");
+    for other in [
+        "sort=price_desc&q=quiet&city=Hanoi",
+        "sort=price_asc&q=quiet",
+        "sort=price_asc&q=quiet&city=Hue",
+        "sort=price_asc&q=villa&city=Hanoi",
+        "sort=price_asc&q=quiet&city=Hanoi&bedrooms=2",
+        "sort=price_asc&q=quiet&city=Hanoi&min_price=1",
+        "sort=price_asc&q=quiet&city=Hanoi&listing_type=rent",
+    ] {
+        let (s, _, b) = app
+            .call(
+                Method::GET,
+                &format!("/v1/listings/search?limit=5&{other}&cursor={cursor}"),
+                None,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(
+            (s, b["errors"]["cursor"].is_array()),
+            (StatusCode::UNPROCESSABLE_ENTITY, true),
+            "{other}: {b}"
+        );
     }
     let (s, _, b) = app
         .call(
@@ -1025,9 +1200,26 @@ fn the_binary_refuses_weak_secrets() {
     );
 }
 
-#[tokio::test]
-async fn the_binary_serves_and_shuts_down_gracefully() {
-    let Some(app) = TestApp::new("binary", true, &[]).await else {
+/// One HTTP/1.1 request to the real server; the raw answer.
+fn http(port: u16, head: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{head}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Starts the binary, serves a failing request and a slow one, sends `signal` while the
+/// slow one is in flight: it finishes, the server exits cleanly, and the JSON logs carry
+/// request ids and latencies but no secrets.
+async fn serve_then_stop(name: &str, signal: &str) {
+    let Some(app) = TestApp::new(name, true, &[]).await else {
         return;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1039,6 +1231,7 @@ async fn the_binary_serves_and_shuts_down_gracefully() {
         .env("GOODGO_DATABASE_URL", with_db(&app.server, &app.db))
         .env("GOODGO_JWT_SECRET", SECRET)
         .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("GOODGO_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1051,25 +1244,42 @@ async fn the_binary_serves_and_shuts_down_gracefully() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(ready, "the server listens");
-    // A request that takes a while (a register hashes a password) is in flight when
-    // SIGTERM arrives, and still completes.
+    // An internal error: the table the search reads is gone.
+    app.client
+        .batch_execute("ALTER TABLE listings RENAME TO listings_gone")
+        .await
+        .unwrap();
+    let failed = tokio::task::spawn_blocking(move || {
+        http(
+            port,
+            "GET /v1/listings/search HTTP/1.1\r\nX-Request-Id: failing-req-1",
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(failed.starts_with("HTTP/1.1 500"), "{failed}");
+    assert!(
+        !failed.contains("listings"),
+        "no SQL in the answer: {failed}"
+    );
+    // A request that takes a while (a register hashes a password) is in flight when the
+    // signal arrives, and still completes.
     let request = tokio::task::spawn_blocking(move || {
-        let body = r#"{"email":"late@test.dev","password":"a-long-password"}"#;
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        use std::io::{Read, Write};
-        write!(s, "POST /v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
+        http(
+            port,
+            "POST /v1/auth/register HTTP/1.1\r\nX-Request-Id: slow-req-1",
+            r#"{"email":"late@test.dev","password":"a-long-password"}"#,
+        )
     });
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status();
     let response = request.await.unwrap();
     assert!(
         response.starts_with("HTTP/1.1 201"),
-        "in-flight request finished: {response}"
+        "in-flight request finished after SIG{signal}: {response}"
     );
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
@@ -1081,12 +1291,527 @@ async fn the_binary_serves_and_shuts_down_gracefully() {
         .unwrap()
         .read_to_string(&mut logs)
         .unwrap();
+    for line in logs.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "every log line is JSON: {line}"
+        );
+    }
+    let access = logs
+        .lines()
+        .find(|l| l.contains("\"route\":\"/v1/auth/register\""))
+        .unwrap_or_else(|| panic!("no access line: {logs}"));
     assert!(
-        logs.contains("\"route\":\"/v1/auth/register\"") && logs.contains("\"status\":201"),
+        access.contains("\"status\":201")
+            && access.contains("\"request_id\":\"slow-req-1\"")
+            && access.contains("\"latency_ms\":"),
+        "{access}"
+    );
+    let error = logs
+        .lines()
+        .find(|l| l.contains("\"level\":\"ERROR\"") && l.contains("internal error"))
+        .unwrap_or_else(|| panic!("no error line: {logs}"));
+    assert!(
+        error.contains("\"request_id\":\"failing-req-1\""),
+        "{error}"
+    );
+    assert!(
+        logs.contains(&format!("SIG{signal}: finishing in-flight requests")),
         "{logs}"
     );
-    assert!(
-        !logs.contains("a-long-password"),
-        "passwords are never logged"
+    // Nothing secret: not the password, the JWT key, the tokens or the cookies' values.
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    let tokens: Value = serde_json::from_str(body).unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let mut secrets = vec![
+        "a-long-password".to_string(),
+        SECRET.to_string(),
+        access_token.to_string(),
+    ];
+    for line in response.lines() {
+        if let Some(cookie) = line.strip_prefix("set-cookie: ") {
+            let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+            secrets.push(value.to_string());
+        }
+    }
+    assert_eq!(secrets.len(), 5, "two cookies: {response}");
+    for secret in secrets {
+        assert!(!logs.contains(&secret), "`{secret}` is in the logs: {logs}");
+    }
+}
+
+#[tokio::test]
+async fn the_binary_serves_and_shuts_down_gracefully_on_sigterm() {
+    serve_then_stop("sigterm", "TERM").await;
+}
+
+#[tokio::test]
+async fn the_binary_serves_and_shuts_down_gracefully_on_sigint() {
+    serve_then_stop("sigint", "INT").await;
+}
+
+#[tokio::test]
+async fn refresh_rotation_is_atomic() {
+    let Some(app) = TestApp::new("atomic", true, &[]).await else {
+        return;
+    };
+    let (_, h, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "atomic@test.dev", "password": "a-long-password"})),
+            &[],
+        )
+        .await;
+    let (refresh, csrf) = set_cookies(&h);
+    let cookie = format!("goodgo_refresh={refresh}; goodgo_csrf={csrf}");
+    let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    // Storing the successor fails: the rotation must not be half done.
+    app.client
+        .batch_execute(
+            "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION refuse_insert();",
+        )
+        .await
+        .unwrap();
+    let (s, _, b) = app
+        .call(Method::POST, "/v1/auth/refresh", None, None, &headers)
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{b}");
+    assert!(!b.to_string().contains("refused"), "no internal text: {b}");
+    app.client
+        .batch_execute("DROP TRIGGER refuse ON refresh_tokens")
+        .await
+        .unwrap();
+    // The old token is still the live one: no reuse detection, a normal rotation.
+    let (s, _, b) = app
+        .call(Method::POST, "/v1/auth/refresh", None, None, &headers)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let live: i64 = app
+        .client
+        .query_one(
+            "SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL AND revoked_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 1, "exactly one live token in the family");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_problem_logged_with_its_request_id() {
+    let Some(app) = TestApp::new("panic", false, &[]).await else {
+        return;
+    };
+    #[derive(Clone)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf(Default::default());
+    let writer = buf.clone();
+    let _logs = tracing::subscriber::set_default(goodgo_api::log_subscriber("info", move || {
+        writer.clone()
+    }));
+    async fn boom() -> &'static str {
+        panic!("index out of bounds near internal-detail-42")
+    }
+    let router = goodgo_api::with_layers(
+        axum::Router::new().route("/boom", axum::routing::get(boom)),
+        app.state.clone(),
     );
+    let res = router
+        .oneshot(
+            Request::builder()
+                .uri("/boom")
+                .header("x-request-id", "panic-req-1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.headers()["x-request-id"], "panic-req-1");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({"type": "/problems/internal", "title": "Something went wrong on our side", "status": 500})
+    );
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("a handler panicked"))
+        .unwrap_or_else(|| panic!("no panic line in {logs}"));
+    assert!(
+        line.contains("\"request_id\":\"panic-req-1\"") && line.contains("internal-detail-42"),
+        "{line}"
+    );
+    let access = logs
+        .lines()
+        .find(|l| l.contains("\"route\":\"/boom\""))
+        .unwrap_or_else(|| panic!("no access line in {logs}"));
+    assert!(access.contains("\"status\":500"), "{access}");
+}
+
+#[tokio::test]
+async fn cors_follows_the_allowlist() {
+    let Some(app) = TestApp::new(
+        "cors",
+        false,
+        &[(
+            "GOODGO_CORS_ORIGINS",
+            "https://app.goodgo.test, https://admin.goodgo.test/",
+        )],
+    )
+    .await
+    else {
+        return;
+    };
+    let get = |origin: &str| {
+        Request::builder()
+            .uri("/healthz")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for allowed in ["https://app.goodgo.test", "https://admin.goodgo.test"] {
+        let (s, h, _) = app.raw(get(allowed)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(h["access-control-allow-origin"], allowed);
+        assert_eq!(h["access-control-allow-credentials"], "true");
+    }
+    for refused in [
+        "https://evil.test",
+        "http://app.goodgo.test",
+        "https://app.goodgo.test.evil.test",
+    ] {
+        let (_, h, _) = app.raw(get(refused)).await;
+        assert!(
+            h.get("access-control-allow-origin").is_none(),
+            "{refused}: {h:?}"
+        );
+    }
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/v1/auth/refresh")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "x-csrf-token, content-type",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (s, h, _) = app.raw(preflight("https://app.goodgo.test")).await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(h["access-control-allow-origin"], "https://app.goodgo.test");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-max-age"], "600");
+    let methods = h["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("POST") && methods.contains("PATCH"),
+        "{methods}"
+    );
+    let headers = h["access-control-allow-headers"].to_str().unwrap();
+    assert!(
+        headers.contains("x-csrf-token") && headers.contains("content-type"),
+        "{headers}"
+    );
+    let (_, h, _) = app.raw(preflight("https://evil.test")).await;
+    assert!(h.get("access-control-allow-origin").is_none(), "{h:?}");
+}
+
+#[tokio::test]
+async fn every_answer_has_the_security_headers() {
+    let Some(app) = TestApp::new("headers", true, &[]).await else {
+        return;
+    };
+    for (method, uri, status) in [
+        (Method::GET, "/healthz", StatusCode::OK),
+        (Method::GET, "/v1/listings/search", StatusCode::OK),
+        (Method::GET, "/nowhere", StatusCode::NOT_FOUND),
+        (Method::GET, "/v1/me", StatusCode::UNAUTHORIZED),
+        (Method::PUT, "/v1/me", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let (s, h, _) = app.call(method, uri, None, None, &[]).await;
+        assert_eq!(s, status, "{uri}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{uri}");
+        assert_eq!(h["x-frame-options"], "DENY", "{uri}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{uri}");
+        assert_eq!(
+            h["strict-transport-security"], "max-age=31536000; includeSubDomains",
+            "{uri}"
+        );
+        assert_eq!(
+            h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'",
+            "{uri}"
+        );
+        assert!(h["x-request-id"].to_str().is_ok_and(|v| !v.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn requests_over_the_time_limit_are_408_problems() {
+    let Some(app) = TestApp::new("timeout", true, &[("GOODGO_API_REQUEST_TIMEOUT_MS", "1")]).await
+    else {
+        return;
+    };
+    // Hashing a password with argon2 takes far longer than a millisecond.
+    let (s, h, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "slow@test.dev", "password": "a-long-password"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::REQUEST_TIMEOUT, "{b}");
+    assert_eq!(h["content-type"], "application/problem+json");
+    assert_eq!(b["type"], "/problems/timeout");
+    assert!(
+        goodgo_api::Config::from_env(&|k| match k {
+            "GOODGO_DATABASE_URL" => Some("postgres://x".into()),
+            "GOODGO_JWT_SECRET" => Some(SECRET.into()),
+            "GOODGO_API_REQUEST_TIMEOUT_MS" => Some("0".into()),
+            _ => None,
+        })
+        .is_err(),
+        "a zero time limit is refused"
+    );
+}
+
+#[tokio::test]
+async fn docs_page_works_offline_and_openapi_is_the_committed_one() {
+    let Some(app) = TestApp::new("docs", false, &[]).await else {
+        return;
+    };
+    let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let (s, h, page) = app.raw(get("/docs")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = String::from_utf8(page).unwrap();
+    let (s, h, script) = app.raw(get("/docs/app.js")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let script = String::from_utf8(script).unwrap();
+    assert!(page.contains("src=\"/docs/app.js\""), "{page}");
+    assert!(script.contains("fetch('/openapi.json')"), "{script}");
+    for (name, text) in [("page", &page), ("script", &script)] {
+        assert!(
+            !text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"),
+            "the {name} references nothing off-site"
+        );
+        for attr in ["src=\"", "href=\""] {
+            for rest in text.split(attr).skip(1) {
+                assert!(rest.starts_with('/'), "{name}: {attr}{rest}");
+            }
+        }
+    }
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+
+    let (s, h, served) = app.raw(get("/openapi.json")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let served: Value = serde_json::from_slice(&served).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        served == committed,
+        "/openapi.json differs from docs/openapi.json: run `cargo xtask codegen`"
+    );
+}
+
+#[tokio::test]
+async fn failures_of_the_remaining_endpoints() {
+    let Some(app) = TestApp::new("failures", true, &[]).await else {
+        return;
+    };
+    let agent = app.register("agent@test.dev", "agent").await;
+    let (s, _, b) = app
+        .call(Method::GET, "/v1/listings/mine", None, None, &[])
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("/problems/unauthenticated"))
+    );
+
+    // Unknown listings, whatever the operation.
+    for (method, uri) in [
+        (Method::GET, "/v1/listings/987654"),
+        (Method::DELETE, "/v1/listings/987654"),
+        (Method::POST, "/v1/listings/987654/publish"),
+        (Method::POST, "/v1/listings/987654/archive"),
+    ] {
+        let (s, h, b) = app.call(method, uri, Some(&agent), None, &[]).await;
+        assert_eq!(
+            (s, b["type"].as_str()),
+            (StatusCode::NOT_FOUND, Some("/problems/not-found")),
+            "{uri}"
+        );
+        assert_eq!(h["content-type"], "application/problem+json");
+    }
+    let (s, _, _) = app
+        .call(
+            Method::PATCH,
+            "/v1/listings/987654",
+            Some(&agent),
+            Some(json!({"title": "A fine title"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // PATCH with invalid fields: each is named.
+    let (s, _, created) = app
+        .call(
+            Method::POST,
+            "/v1/listings",
+            Some(&agent),
+            Some(listing_body()),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let uri = format!("/v1/listings/{}", created["id"]);
+    let (s, _, b) = app
+        .call(
+            Method::PATCH,
+            &uri,
+            Some(&agent),
+            Some(json!({"title": "", "price": "12.345", "bathrooms": -1, "property_type": "castle", "currency": "dollars"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let fields: Vec<&str> = b["errors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        ["bathrooms", "currency", "price", "property_type", "title"]
+    );
+    let (s, _, b) = app
+        .call(
+            Method::PATCH,
+            &uri,
+            Some(&agent),
+            Some(json!({"colour": "blue"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields: {b}");
+    let (_, _, unchanged) = app.call(Method::GET, &uri, Some(&agent), None, &[]).await;
+    assert_eq!(unchanged["title"], created["title"]);
+    assert_eq!(unchanged["price"], created["price"]);
+
+    // Refresh without a refresh cookie: 401, with or without the CSRF pair.
+    let csrf = "c".repeat(32);
+    for headers in [
+        vec![],
+        vec![
+            ("cookie", format!("goodgo_csrf={csrf}")),
+            ("x-csrf-token", csrf.clone()),
+        ],
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (s, _, b) = app
+            .call(Method::POST, "/v1/auth/refresh", None, None, &headers)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    }
+    // Logout with the refresh cookie but no CSRF header: 403, and the session lives on.
+    let (_, h, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "agent@test.dev", "password": "a-long-password"})),
+            &[],
+        )
+        .await;
+    let (refresh, csrf) = set_cookies(&h);
+    let cookie = format!("goodgo_refresh={refresh}; goodgo_csrf={csrf}");
+    let (s, _, b) = app
+        .call(
+            Method::POST,
+            "/v1/auth/logout",
+            None,
+            None,
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(
+        (s, b["type"].as_str()),
+        (StatusCode::FORBIDDEN, Some("/problems/forbidden"))
+    );
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            None,
+            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "the refused logout ended nothing");
+}
+
+#[tokio::test]
+async fn register_and_refresh_are_rate_limited_too() {
+    for (name, uri, body, allowed) in [
+        ("limitreg", "/v1/auth/register", true, 201),
+        ("limitref", "/v1/auth/refresh", false, 401),
+    ] {
+        let Some(app) = TestApp::new(name, true, &[("GOODGO_AUTH_RATE_LIMIT", "4")]).await else {
+            return;
+        };
+        let mut statuses = Vec::new();
+        for i in 0..4 {
+            let body = body
+                .then(|| json!({"email": format!("u{i}@test.dev"), "password": "a-long-password"}));
+            let (s, h, _) = app.call(Method::POST, uri, None, body, &[]).await;
+            if s == StatusCode::TOO_MANY_REQUESTS {
+                assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+            }
+            statuses.push(s.as_u16());
+        }
+        assert_eq!(statuses, [allowed, allowed, allowed, 429], "{uri}");
+    }
 }

@@ -29,7 +29,8 @@ impl Drop for Server {
     }
 }
 
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+/// One request; the status, the header lines and the body of the answer.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = body.unwrap_or("");
@@ -45,11 +46,20 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<(u16,
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+/// The value of cookie `name` set by a response with these header lines.
+fn set_cookie<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("set-cookie").then_some(v.trim())
+        })
+        .filter_map(|c| c.split(';').next()?.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
@@ -107,7 +117,7 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (status, body) = http(
+    let (status, head, body) = http(
         port,
         "POST",
         "/v1/auth/login",
@@ -121,9 +131,18 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
         .as_str()
         .context("no access_token in the login answer")?
         .to_string();
+    // The session's cookies and CSRF token, so refresh and logout are exercised past the
+    // CSRF check: the first refresh rotates, later ones are reuse (401), logout ends it.
+    let refresh = set_cookie(&head, "goodgo_refresh").context("no refresh cookie from login")?;
+    let csrf = set_cookie(&head, "goodgo_csrf").context("no CSRF cookie from login")?;
     let status = Command::new("schemathesis")
         .args(["run", &format!("http://127.0.0.1:{port}/openapi.json")])
         .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args([
+            "-H",
+            &format!("Cookie: goodgo_refresh={refresh}; goodgo_csrf={csrf}"),
+        ])
+        .args(["-H", &format!("X-CSRF-Token: {csrf}")])
         .args(["--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"])
         .args(["--max-examples", "25", "--phases", "examples,coverage,fuzzing", "--workers", "2", "--max-time", "60", "--seed", "20261125"])
         .env("PATH", extra_path)

@@ -143,8 +143,24 @@ pub fn ensure_tools() -> Result<Tools> {
             scripts.display()
         );
     }
-    if !scripts.join("schemathesis").is_file() && !on_path("schemathesis") {
-        pip_install("schemathesis")?;
+    // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the
+    // major version, and reinstall when another one is installed.
+    let schemathesis_major = Command::new("python3")
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('schemathesis'))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            text.split('.').next().map(str::to_string)
+        });
+    if schemathesis_major.as_deref() != Some("4")
+        || (!scripts.join("schemathesis").is_file() && !on_path("schemathesis"))
+    {
+        pip_install("schemathesis>=4,<5")?;
     }
     for tool in ["redis-server", "psql", "pg_dump"] {
         if !on_path(tool) {

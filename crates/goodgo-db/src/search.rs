@@ -52,9 +52,30 @@ pub enum Param {
 
 /// The columns every search returns, in this order: id, title, price, currency,
 /// listing_type, property_type, bedrooms, bathrooms, area_m2, address, city, district,
-/// published_at (ISO 8601, UTC), published_key (exact, for cursors); then `rank` and
-/// `rank_key`. Numbers that must stay exact (price, area) come as text.
-pub const COLUMNS: &str = "id, title, price::text AS price, currency, listing_type::text AS listing_type, property_type::text AS property_type, bedrooms, bathrooms, area_m2::text AS area_m2, address, city, district, to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS published_at, published_at::text AS published_key";
+/// published_at (ISO 8601, UTC); then `rank` and `sort_key`: the row's key in the
+/// effective sort as exact text (published_at, price or rank), which a cursor carries back
+/// as `Filters::after`. Numbers that must stay exact (price, area) come as text. [`col`]
+/// names each position, so readers index rows without looking columns up by name.
+pub const COLUMNS: &str = "id, title, price::text AS price, currency, listing_type::text AS listing_type, property_type::text AS property_type, bedrooms, bathrooms, area_m2::text AS area_m2, address, city, district, to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS published_at";
+
+/// The position of each column of a search row (see [`COLUMNS`]).
+pub mod col {
+    pub const ID: usize = 0;
+    pub const TITLE: usize = 1;
+    pub const PRICE: usize = 2;
+    pub const CURRENCY: usize = 3;
+    pub const LISTING_TYPE: usize = 4;
+    pub const PROPERTY_TYPE: usize = 5;
+    pub const BEDROOMS: usize = 6;
+    pub const BATHROOMS: usize = 7;
+    pub const AREA_M2: usize = 8;
+    pub const ADDRESS: usize = 9;
+    pub const CITY: usize = 10;
+    pub const DISTRICT: usize = 11;
+    pub const PUBLISHED_AT: usize = 12;
+    pub const RANK: usize = 13;
+    pub const SORT_KEY: usize = 14;
+}
 
 impl Filters {
     pub fn effective_sort(&self) -> Sort {
@@ -78,9 +99,14 @@ impl Filters {
             .as_ref()
             .map(|q| format!("ts_rank(search, websearch_to_tsquery('simple', {q}::text))"))
             .unwrap_or_else(|| "0::real".into());
+        let key = match sort {
+            Sort::Newest => "listings.published_at::text".to_string(),
+            Sort::PriceAsc | Sort::PriceDesc => "listings.price::text".to_string(),
+            Sort::Relevance => format!("{rank}::text"),
+        };
         let _ = write!(
             sql,
-            "SELECT {COLUMNS}, {rank} AS rank FROM listings WHERE status = 'active'"
+            "SELECT {COLUMNS}, {rank} AS rank, {key} AS sort_key FROM listings WHERE status = 'active'"
         );
         if let Some(q) = &q_param {
             let _ = write!(
@@ -170,6 +196,68 @@ impl Filters {
 mod tests {
     use super::*;
 
+    /// The name each top-level item of a select list gives its column.
+    fn select_names(list: &str) -> Vec<String> {
+        let (mut names, mut depth, mut quoted, mut start) = (Vec::new(), 0, false, 0);
+        let mut push = |item: &str| {
+            names.push(
+                item.split_whitespace()
+                    .last()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        };
+        for (i, c) in list.char_indices() {
+            match c {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                ',' if !quoted && depth == 0 => {
+                    push(&list[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        push(&list[start..]);
+        names
+    }
+
+    #[test]
+    fn column_positions_match_the_select_list() {
+        let q = Filters {
+            q: Some("pool".into()),
+            sort: Sort::Relevance,
+            limit: 5,
+            ..Filters::default()
+        }
+        .to_query();
+        let list = q.sql.strip_prefix("SELECT ").unwrap_or_default();
+        let list = &list[..list.find(" FROM listings").unwrap_or(list.len())];
+        let names = select_names(list);
+        let expected = [
+            (col::ID, "id"),
+            (col::TITLE, "title"),
+            (col::PRICE, "price"),
+            (col::CURRENCY, "currency"),
+            (col::LISTING_TYPE, "listing_type"),
+            (col::PROPERTY_TYPE, "property_type"),
+            (col::BEDROOMS, "bedrooms"),
+            (col::BATHROOMS, "bathrooms"),
+            (col::AREA_M2, "area_m2"),
+            (col::ADDRESS, "address"),
+            (col::CITY, "city"),
+            (col::DISTRICT, "district"),
+            (col::PUBLISHED_AT, "published_at"),
+            (col::RANK, "rank"),
+            (col::SORT_KEY, "sort_key"),
+        ];
+        assert_eq!(names.len(), expected.len(), "{names:?}");
+        for (pos, name) in expected {
+            assert_eq!(names[pos], name, "column {pos} in {names:?}");
+        }
+    }
+
     #[test]
     fn filters_become_parameters_not_text() {
         let f = Filters {
@@ -195,6 +283,28 @@ mod tests {
             "{}",
             q.sql
         );
+    }
+
+    #[test]
+    fn every_sort_selects_its_cursor_key_as_text() {
+        for (sort, key) in [
+            (Sort::Newest, "listings.published_at::text AS sort_key"),
+            (Sort::PriceAsc, "listings.price::text AS sort_key"),
+            (Sort::PriceDesc, "listings.price::text AS sort_key"),
+            (
+                Sort::Relevance,
+                "ts_rank(search, websearch_to_tsquery('simple', $1::text))::text AS sort_key",
+            ),
+        ] {
+            let f = Filters {
+                q: Some("quiet".into()),
+                sort,
+                limit: 5,
+                ..Filters::default()
+            };
+            let sql = f.to_query().sql;
+            assert!(sql.contains(key), "{sort:?}: {sql}");
+        }
     }
 
     #[test]

@@ -70,9 +70,11 @@ fn normalize_email(raw: &str, errors: &mut FieldErrors) -> String {
 }
 
 /// Issues an access token and a new refresh token in `family`, with the session cookies.
-async fn session(
+/// `client` may be a transaction: a rotation stores the new token in the transaction that
+/// retires the old one.
+async fn session<C: deadpool_postgres::GenericClient>(
     state: &AppState,
-    client: &deadpool_postgres::Object,
+    client: &C,
     user_id: i64,
     role: &str,
     family: &str,
@@ -208,15 +210,17 @@ pub async fn login(
 /// token stops working; presenting it again revokes the whole session family.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth",
     params(("x-csrf-token" = String, Header, description = "the value of the goodgo_csrf cookie")),
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    auth::check_csrf(&headers)?;
+    // Without a refresh cookie there is no session to protect: say so (401) before
+    // asking for the CSRF header (403).
     let token = auth::cookie(&headers, auth::REFRESH_COOKIE)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthenticated("no refresh cookie; log in"))?;
+    auth::check_csrf(&headers)?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
     let row = tx
@@ -275,8 +279,11 @@ pub async fn refresh(
         &[&token_id],
     )
     .await?;
+    // The old token is retired and its successor stored atomically: a failure in between
+    // leaves the old token valid rather than the session without any token.
+    let res = session(&state, &tx, user_id, &role, &family, StatusCode::OK).await?;
     tx.commit().await?;
-    session(&state, &client, user_id, &role, &family, StatusCode::OK).await
+    Ok(res)
 }
 
 /// End the session: its refresh tokens stop working and the cookies are cleared.

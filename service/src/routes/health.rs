@@ -1,5 +1,5 @@
 //! `/healthz` (the process is alive) and `/readyz` (the database answers and its schema is
-//! at the migration this build expects).
+//! at least at the newest migration this build knows).
 
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +24,7 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// The database is reachable and migrated to this build's schema.
+/// The database is reachable and migrated at least to this build's newest migration.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let head: i32 = env!("GOODGO_MIGRATIONS_HEAD").parse().unwrap_or(0);
@@ -47,7 +47,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     };
     match at {
         Ok(at) => {
-            if at == head {
+            // A newer schema (applied by a newer release, or by `goodgo dev`) keeps this
+            // build ready: migrations only add. An older one lacks what this build needs.
+            if at >= head {
                 (
                     StatusCode::OK,
                     Json(Health {
@@ -57,7 +59,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                 )
             } else {
                 not_ready(format!(
-                    "the schema is at migration {at}, this build needs {head}: run `goodgo db migrate`"
+                    "the schema is at migration {at}, this build needs {head} or later: run `goodgo db migrate`"
                 ))
             }
         }

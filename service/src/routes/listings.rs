@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
-use goodgo_db::search::{Filters, Param, Sort};
+use goodgo_db::search::{Filters, Param, Sort, col};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 
@@ -85,6 +86,42 @@ pub struct ListingInput {
     pub district: Option<String>,
 }
 
+/// A new listing, as documented: [`ListingInput`] with the fields a listing cannot be
+/// without marked required. The body is read as `ListingInput`, so that each missing field
+/// gets its own message in the 422 answer.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documentation only: never built, see above
+pub struct ListingCreate {
+    #[schema(min_length = 3, max_length = 200)]
+    pub title: String,
+    #[schema(max_length = 10000)]
+    pub description: Option<String>,
+    /// A positive decimal (a JSON number or a string), at most 12 digits before the point
+    /// and 2 after.
+    #[schema(value_type = String, example = "250000.00")]
+    pub price: Decimal,
+    /// ISO 4217, e.g. USD.
+    pub currency: Option<String>,
+    /// `sale` or `rent`.
+    pub listing_type: String,
+    /// apartment, house, villa, townhouse, land, office or shop.
+    pub property_type: String,
+    #[schema(minimum = 0, maximum = 50)]
+    pub bedrooms: Option<i64>,
+    #[schema(minimum = 0, maximum = 50)]
+    pub bathrooms: Option<i64>,
+    /// A positive decimal, at most 8 digits before the point and 2 after.
+    #[schema(value_type = String, example = "85.5")]
+    pub area_m2: Decimal,
+    #[schema(max_length = 300)]
+    pub address: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub city: String,
+    #[schema(max_length = 100)]
+    pub district: Option<String>,
+}
+
 /// Validated values, as text for SQL to cast, per column.
 struct Checked(Vec<(&'static str, Option<String>, &'static str)>);
 
@@ -129,31 +166,19 @@ fn validate(input: &ListingInput, creating: bool) -> Result<Checked, ApiError> {
     text("address", &input.address, 0, 300, false, &mut errors);
     text("city", &input.city, 1, 100, true, &mut errors);
     text("district", &input.district, 0, 100, false, &mut errors);
-    match &input.price {
-        Some(p) => {
-            let v = check_decimal("price", p, 12, &mut errors);
-            out.push(("price", Some(v), "numeric"));
-        }
-        None if creating => {
-            errors
-                .entry("price".into())
+    for (field, value, int_digits) in [("price", &input.price, 12), ("area_m2", &input.area_m2, 8)]
+    {
+        match value {
+            Some(v) => {
+                let v = check_decimal(field, v, int_digits, &mut errors);
+                out.push((field, Some(v), "numeric"));
+            }
+            None if creating => errors
+                .entry(field.into())
                 .or_default()
-                .push("is required".into());
+                .push("is required".into()),
+            None => {}
         }
-        None => {}
-    }
-    match &input.area_m2 {
-        Some(a) => {
-            let v = check_decimal("area_m2", a, 8, &mut errors);
-            out.push(("area_m2", Some(v), "numeric"));
-        }
-        None if creating => {
-            errors
-                .entry("area_m2".into())
-                .or_default()
-                .push("is required".into());
-        }
-        None => {}
     }
     if let Some(c) = &input.currency {
         crate::error::check_text("currency", c, &mut errors);
@@ -261,7 +286,7 @@ fn params(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 /// Create a listing (agents and admins); it starts as a draft.
-#[utoipa::path(post, path = "/v1/listings", tag = "listings", request_body = ListingInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/listings", tag = "listings", request_body = ListingCreate, security(("bearer" = [])),
     responses((status = 201, body = Listing), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -497,34 +522,55 @@ pub struct SearchQuery {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SearchItem {
+pub struct SearchItem<'a> {
     pub id: i64,
-    pub title: String,
-    pub price: String,
-    pub currency: String,
-    pub listing_type: String,
-    pub property_type: String,
+    pub title: &'a str,
+    pub price: &'a str,
+    pub currency: &'a str,
+    pub listing_type: &'a str,
+    pub property_type: &'a str,
     pub bedrooms: i16,
     pub bathrooms: i16,
-    pub area_m2: String,
-    pub address: String,
-    pub city: String,
-    pub district: String,
-    pub published_at: String,
+    pub area_m2: &'a str,
+    pub address: &'a str,
+    pub city: &'a str,
+    pub district: &'a str,
+    pub published_at: &'a str,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SearchPage {
-    pub items: Vec<SearchItem>,
+pub struct SearchPage<'a> {
+    pub items: Vec<SearchItem<'a>>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
+/// What a cursor carries: the sort, a digest of the filters, and the last row's sort key
+/// and id. A cursor only continues the search it came from.
 #[derive(Serialize, Deserialize)]
 struct Cursor {
     s: String,
+    f: String,
     k: String,
     i: i64,
+}
+
+/// A short digest of the filters (not the sort, cursor or limit), so a cursor used with
+/// other filters is refused instead of silently paging a different result set.
+fn filters_digest(f: &Filters) -> String {
+    use sha2::Digest as _;
+    let canonical = serde_json::json!([
+        f.q,
+        f.city,
+        f.district,
+        f.min_price,
+        f.max_price,
+        f.min_bedrooms,
+        f.property_type,
+        f.listing_type
+    ]);
+    let digest = sha2::Sha256::digest(canonical.to_string().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..9])
 }
 
 fn sort_name(s: Sort) -> &'static str {
@@ -547,7 +593,7 @@ fn decimal_param(field: &str, v: &Option<String>, errors: &mut FieldErrors) -> O
 pub async fn search(
     State(state): State<AppState>,
     Query(q): Query<SearchQuery>,
-) -> Result<Json<SearchPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut errors = FieldErrors::new();
     let sort = match q.sort.as_deref().unwrap_or("newest") {
         "relevance" => Sort::Relevance,
@@ -629,7 +675,10 @@ pub async fn search(
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         match cursor {
-            Some(c) if c.s == sort_name(filters.effective_sort()) => {
+            Some(c)
+                if c.s == sort_name(filters.effective_sort())
+                    && c.f == filters_digest(&filters) =>
+            {
                 filters.after = Some((c.k, c.i))
             }
             _ => {
@@ -667,15 +716,15 @@ pub async fn search(
     let effective = filters.effective_sort();
     let next_cursor = match (more, rows.last()) {
         (true, Some(last)) => {
-            let key: String = match effective {
-                Sort::Newest => last.get("published_key"),
-                Sort::PriceAsc | Sort::PriceDesc => last.get("price"),
-                Sort::Relevance => last.get("rank_key"),
-            };
+            // The query selects the key of its sort as text, whatever the sort.
+            let key: String = last
+                .try_get(col::SORT_KEY)
+                .map_err(|e| ApiError::Internal(format!("search row without its sort key: {e}")))?;
             let c = Cursor {
                 s: sort_name(effective).into(),
+                f: filters_digest(&filters),
                 k: key,
-                i: last.get("id"),
+                i: last.try_get(col::ID)?,
             };
             serde_json::to_vec(&c)
                 .ok()
@@ -683,23 +732,37 @@ pub async fn search(
         }
         _ => None,
     };
+    // The hot path of the API: fields are borrowed from the rows (no copy per field), read
+    // by position, and the page is written once into a buffer sized for it.
     let items = rows
         .iter()
-        .map(|r| SearchItem {
-            id: r.get("id"),
-            title: r.get("title"),
-            price: r.get("price"),
-            currency: r.get("currency"),
-            listing_type: r.get("listing_type"),
-            property_type: r.get("property_type"),
-            bedrooms: r.get("bedrooms"),
-            bathrooms: r.get("bathrooms"),
-            area_m2: r.get("area_m2"),
-            address: r.get("address"),
-            city: r.get("city"),
-            district: r.get("district"),
-            published_at: r.get("published_at"),
+        .map(|r| {
+            Ok(SearchItem {
+                id: r.try_get(col::ID)?,
+                title: r.try_get(col::TITLE)?,
+                price: r.try_get(col::PRICE)?,
+                currency: r.try_get(col::CURRENCY)?,
+                listing_type: r.try_get(col::LISTING_TYPE)?,
+                property_type: r.try_get(col::PROPERTY_TYPE)?,
+                bedrooms: r.try_get(col::BEDROOMS)?,
+                bathrooms: r.try_get(col::BATHROOMS)?,
+                area_m2: r.try_get(col::AREA_M2)?,
+                address: r.try_get(col::ADDRESS)?,
+                city: r.try_get(col::CITY)?,
+                district: r.try_get(col::DISTRICT)?,
+                published_at: r.try_get(col::PUBLISHED_AT)?,
+            })
         })
-        .collect();
-    Ok(Json(SearchPage { items, next_cursor }))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    let mut body = Vec::with_capacity(128 + 640 * items.len());
+    serde_json::to_writer(&mut body, &SearchPage { items, next_cursor })
+        .map_err(|e| ApiError::Internal(format!("writing a search page: {e}")))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
