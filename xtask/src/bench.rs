@@ -235,9 +235,9 @@ fn pg_path() -> std::ffi::OsString {
     std::env::join_paths(dirs).unwrap_or_default()
 }
 
-/// A plan of `tasks` tasks and about `4 * tasks` dependencies, each on an earlier task, from
-/// a fixed seed (a small xorshift, so the file is the same on every machine). Also returns
-/// the same edges as `tsort` input.
+/// A plan of `tasks` tasks and exactly `4 * tasks` distinct dependencies, each on an
+/// earlier task, from a fixed seed (a small xorshift, so the file is the same on every
+/// machine). Also returns the same edges as `tsort` input.
 fn generated_plan(tasks: usize) -> (String, String, usize) {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut rand = move |n: usize| {
@@ -254,23 +254,37 @@ fn generated_plan(tasks: usize) -> (String, String, usize) {
         ));
     }
     yaml.push_str("tasks:\n");
+    // Exactly four distinct dependencies per task on average (40,000 for 10,000 tasks), all
+    // on earlier tasks, so the graph is acyclic. Task i can depend on at most i others: the
+    // first tasks take what they can, and the shortfall goes to the last tasks, one each.
+    let target = tasks * 4;
+    let mut quota: Vec<usize> = (0..tasks).map(|i| i.min(4)).collect();
+    let mut short = target - quota.iter().sum::<usize>();
+    for i in (0..tasks).rev() {
+        if short == 0 {
+            break;
+        }
+        if quota[i] < i {
+            quota[i] += 1;
+            short -= 1;
+        }
+    }
     let mut edges = String::new();
     let mut count = 0;
-    for i in 0..tasks {
+    for (i, &want) in quota.iter().enumerate() {
         let mut deps: Vec<usize> = Vec::new();
-        if i > 0 {
-            for _ in 0..4 {
-                // Mostly near neighbours, sometimes far back: long chains and wide waves.
-                let back = if rand(4) == 0 {
-                    rand(i) + 1
-                } else {
-                    rand(i.min(50)) + 1
-                };
+        while deps.len() < want {
+            // Mostly near neighbours, sometimes far back: long chains and wide waves.
+            let back = if rand(4) == 0 {
+                rand(i) + 1
+            } else {
+                rand(i.min(50)) + 1
+            };
+            if !deps.contains(&(i - back)) {
                 deps.push(i - back);
             }
         }
         deps.sort();
-        deps.dedup();
         count += deps.len();
         let list: Vec<String> = deps.iter().map(|d| format!("T{d:05}")).collect();
         for d in &list {
@@ -857,6 +871,50 @@ fn http_load(port: u16, path: &str, concurrency: usize, seconds: u64) -> Result<
     Ok(all)
 }
 
+/// pgbench running `dir/search.sql` on `url` with `concurrency` connections, one thread
+/// each, for `seconds`; returns each transaction's latency in ms, sorted.
+fn pgbench_load(
+    tools: &crate::provision::Tools,
+    dir: &Path,
+    url: &str,
+    concurrency: usize,
+    seconds: u64,
+) -> Result<Vec<f64>> {
+    let logs = dir.join(format!("pgbench-{concurrency}"));
+    std::fs::create_dir_all(&logs)?;
+    let out = Command::new(tools.pg_bin_dir.join("pgbench"))
+        .args([
+            "-n",
+            "-c",
+            &concurrency.to_string(),
+            "-j",
+            &concurrency.to_string(),
+        ])
+        .args(["-T", &seconds.to_string(), "--log", "--log-prefix"])
+        .arg(logs.join("pgbench"))
+        .arg("-f")
+        .arg(dir.join("search.sql"))
+        .arg(url)
+        .current_dir(&logs)
+        .output()
+        .context("running pgbench")?;
+    if !out.status.success() {
+        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(&logs)? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        // Each line: client id, transaction number, latency in microseconds, ...
+        latencies.extend(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok())
+                .map(|us| us / 1000.0),
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
 /// The search endpoint under a fixed concurrency, beside pgbench running the same SQL at
 /// the same concurrency against the same database; k6 as a second reference.
 fn api(goodgo: &Path) -> Result<()> {
@@ -903,8 +961,6 @@ fn api(goodgo: &Path) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let concurrency = 8;
-    let seconds = 20;
     let filters = goodgo_db::search::Filters {
         city: Some("Hanoi".into()),
         min_bedrooms: Some(2),
@@ -913,16 +969,42 @@ fn api(goodgo: &Path) -> Result<()> {
     };
     let dir = std::env::temp_dir().join(format!("goodgo-bench-api-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("search.sql"),
+        format!("{};\n", literal_sql(&filters)),
+    )?;
+    let path = "/v1/listings/search?city=Hanoi&bedrooms=2&limit=20";
+    // Warm the pool and the statement cache, then measure each concurrency: the HTTP
+    // service first, then pgbench on the same SQL, each alone on the machine.
+    http_load(port, path, 8, 2)?;
+    let mut rows = String::new();
+    let mut headline = 0.0;
+    for (concurrency, seconds) in [(1usize, 10u64), (2, 10), (8, 20)] {
+        let raw = http_load(port, path, concurrency, seconds)?;
+        let pg = pgbench_load(&tools, &dir, &url, concurrency, seconds)?;
+        let stats = |l: &[f64]| {
+            (
+                l.len() as f64 / seconds as f64,
+                percentile(l, 0.5),
+                percentile(l, 0.95),
+            )
+        };
+        let (raw_rps, raw_med, raw_p95) = stats(&raw);
+        let (pg_rps, pg_med, pg_p95) = stats(&pg);
+        let ratio = raw_p95 / pg_p95.max(0.001);
+        if concurrency == 8 {
+            headline = ratio;
+        }
+        rows.push_str(&format!(
+            "| {concurrency} | HTTP keep-alive client → goodgo-api → PostgreSQL | {raw_rps:.0} | {raw_med:.2} ms | {raw_p95:.2} ms | **{ratio:.2}x** |\n| {concurrency} | pgbench → PostgreSQL (same SQL, peer) | {pg_rps:.0} | {pg_med:.2} ms | {pg_p95:.2} ms | |\n"
+        ));
+    }
+    let k6_vus = 8;
+    let k6_seconds = 20;
     let script = format!(
-        "import http from 'k6/http';\nimport {{ check }} from 'k6';\nexport const options = {{ vus: {concurrency}, duration: '{seconds}s', summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'] }};\nexport default function () {{\n  const r = http.get('http://127.0.0.1:{port}/v1/listings/search?city=Hanoi&bedrooms=2&limit=20');\n  check(r, {{ 'status 200': (x) => x.status === 200 }});\n}}\n"
+        "import http from 'k6/http';\nimport {{ check }} from 'k6';\nexport const options = {{ vus: {k6_vus}, duration: '{k6_seconds}s', summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'] }};\nexport default function () {{\n  const r = http.get('http://127.0.0.1:{port}{path}');\n  check(r, {{ 'status 200': (x) => x.status === 200 }});\n}}\n"
     );
     std::fs::write(dir.join("search.js"), script)?;
-    let path = "/v1/listings/search?city=Hanoi&bedrooms=2&limit=20";
-    // Warm the pool and the statement cache, then measure.
-    http_load(port, path, concurrency, 2)?;
-    let raw = http_load(port, path, concurrency, seconds)?;
-    let raw_rps = raw.len() as f64 / seconds as f64;
-    let (raw_med, raw_p95) = (percentile(&raw, 0.5), percentile(&raw, 0.95));
     let out = Command::new("k6")
         .args(["run", "--quiet", "--summary-export"])
         .arg(dir.join("k6.json"))
@@ -949,59 +1031,10 @@ fn api(goodgo: &Path) -> Result<()> {
         dur["med"].as_f64().unwrap_or(0.0),
         dur["p(95)"].as_f64().unwrap_or(0.0),
     );
-
-    std::fs::write(
-        dir.join("search.sql"),
-        format!("{};\n", literal_sql(&filters)),
-    )?;
-    let out = Command::new(tools.pg_bin_dir.join("pgbench"))
-        .args([
-            "-n",
-            "-c",
-            &concurrency.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            "--log",
-            "--log-prefix",
-        ])
-        .arg(dir.join("pgbench"))
-        .arg("-f")
-        .arg(dir.join("search.sql"))
-        .arg(&url)
-        .current_dir(&dir)
-        .output()
-        .context("running pgbench")?;
-    if !out.status.success() {
-        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut latencies: Vec<f64> = Vec::new();
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("pgbench."))
-        {
-            for line in std::fs::read_to_string(&path)?.lines() {
-                if let Some(us) = line
-                    .split_whitespace()
-                    .nth(2)
-                    .and_then(|v| v.parse::<f64>().ok())
-                {
-                    latencies.push(us / 1000.0);
-                }
-            }
-        }
-    }
-    latencies.sort_by(f64::total_cmp);
-    let pg_rps = latencies.len() as f64 / seconds as f64;
-    let (pg_med, pg_p95) = (percentile(&latencies, 0.5), percentile(&latencies, 0.95));
     drop(pg);
     let _ = std::fs::remove_dir_all(&dir);
-    let ratio = raw_p95 / pg_p95.max(0.001);
     let body = format!(
-        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET /v1/listings/search?city=Hanoi&bedrooms=2&limit=20` (the keyset page the API serves) at {concurrency} concurrent keep-alive connections for {seconds} s (xtask's own minimal HTTP client: one thread per connection, as pgbench runs with `-j` equal to `-c` here), beside pgbench running the very SQL the endpoint runs at the same concurrency for the same time; then k6 at {concurrency} virtual users as a second reference (k6's JavaScript VUs take a good share of the 2 cores the server and the database also use). k6 error rate: {:.2}%.\n\n| load | concurrency | requests/s | median | p95 |\n|---|---|---|---|---|\n| HTTP keep-alive client → goodgo-api → PostgreSQL | {concurrency} | {raw_rps:.0} | {raw_med:.2} ms | {raw_p95:.2} ms |\n| pgbench → PostgreSQL (same SQL, peer) | {concurrency} | {pg_rps:.0} | {pg_med:.2} ms | {pg_p95:.2} ms |\n| k6 → goodgo-api → PostgreSQL (reference) | {concurrency} | {k6_rps:.0} | {k6_med:.2} ms | {k6_p95:.2} ms |\n\np95 ratio HTTP service / raw query: **{ratio:.2}x** (target: within 1.5x).",
+        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET {path}` (the keyset page the API serves) at a fixed number of concurrent keep-alive connections (xtask's own minimal HTTP client, one thread per connection), beside pgbench running the very SQL the endpoint runs (`-c` = `-j` = the same number, so both clients use a thread per connection) for the same time, one after the other on the same database. Each row pair is one concurrency; the ratio is the service's p95 over the raw query's. Client, server and database share the machine's 2 cores, so at 8 connections every number includes waiting for a core.\n\n| connections | load | requests/s | median | p95 | p95 ratio |\n|---|---|---|---|---|---|\n{rows}\nAt 8 connections the HTTP service's p95 is **{headline:.2}x** the raw query's (target: within 1.5x).\n\nk6 at {k6_vus} virtual users as a second reference (its JavaScript VUs take a good share of the 2 cores the server and the database also use): {k6_rps:.0} requests/s, median {k6_med:.2} ms, p95 {k6_p95:.2} ms, error rate {:.2}%.",
         machine(),
         tools.pg_version,
         k6_failed * 100.0,
