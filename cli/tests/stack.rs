@@ -1251,3 +1251,74 @@ fn docker_waits_for_a_healthcheck_from_the_image() {
         "app started after plain answered"
     );
 }
+
+/// `--runtime auto`: Docker when the engine has the images; when one is missing it tries to
+/// pull it, and runs the stack natively when the pull fails, saying why. A dry run never
+/// pulls.
+#[test]
+fn auto_picks_docker_with_images_and_native_when_a_pull_fails() {
+    if !docker_or_skip("auto_picks_docker_with_images_and_native_when_a_pull_fails")
+        || !native_tools_or_skip("auto_picks_docker_with_images_and_native_when_a_pull_fails")
+    {
+        return;
+    }
+    let redis = |image: &str, port: u16| {
+        format!(
+            "services:\n  redis:\n    image: {image}\n    ports: [\"127.0.0.1:{port}:6379\"]\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]\n      interval: 2s\n"
+        )
+    };
+    let present = workspace(
+        &format!("ggautoyes{}", std::process::id()),
+        &redis("goodgo/redis:7", free_port()),
+    );
+    let out = run(goodgo(present.path()).args(["up", "--dry-run", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan = out.json();
+    assert_eq!(plan["runtime"], "docker", "{plan}");
+    assert!(
+        plan["reason"]
+            .as_str()
+            .unwrap()
+            .contains("has (or can build or pull) every image"),
+        "{plan}"
+    );
+
+    let port = free_port();
+    let project = format!("ggautono{}", std::process::id());
+    let missing = workspace(&project, &redis("goodgo/redis:not-built-here", port));
+    let _cleanup = DownOnDrop(missing.path());
+    let dry = run(goodgo(missing.path()).args(["up", "--dry-run", "--json"]));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(dry.json()["runtime"], "native");
+    assert!(
+        dry.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("would try to pull it"),
+        "{}",
+        dry.stdout
+    );
+    assert!(!dry.stderr.contains("pulling"), "a dry run pulls nothing");
+
+    let out = run(goodgo(missing.path()).arg("up"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("redis: pulling goodgo/redis:not-built-here"),
+        "the pull is tried first: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "runtime native: image goodgo/redis:not-built-here is not present locally and cannot be pulled"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(redis_ping(port), "redis runs natively on its port");
+    assert_eq!(
+        labelled("container", &project),
+        0,
+        "nothing was made on Docker"
+    );
+}

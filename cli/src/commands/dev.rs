@@ -461,7 +461,14 @@ async fn session(
         timeout: Duration::from_secs(120),
     };
     let Some(chosen) = interrupt
-        .race(super::stack::choose(ctx, &loaded, &req, args.runtime))
+        .race(super::stack::choose(
+            ctx,
+            &loaded,
+            &req,
+            args.runtime,
+            true,
+            printer,
+        ))
         .await
     else {
         return interrupted(ctx, args, &loaded.name, None, printer).await;

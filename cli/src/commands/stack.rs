@@ -110,12 +110,15 @@ pub(crate) enum Chosen {
 }
 
 /// Picks the runtime: the flag, else goodgo.yaml/GOODGO_RUNTIME, else auto — Docker when
-/// the engine answers and has the images, otherwise native. Says why.
+/// the engine answers and has the images or can pull them (only when `may_pull`: a dry run
+/// touches nothing), otherwise native. Says why.
 pub(crate) async fn choose(
     ctx: &Context,
     loaded: &Loaded,
     req: &UpRequest,
     flag: Option<RuntimeChoice>,
+    may_pull: bool,
+    printer: &Printer,
 ) -> Result<(Chosen, String), StackError> {
     let wanted = match flag {
         Some(RuntimeChoice::Docker) => Runtime::Docker,
@@ -143,18 +146,36 @@ pub(crate) async fn choose(
                 }
             };
             for service in goodgo_stack::services(&loaded.project, &req.waves) {
-                if let Some(image) = &service.image
-                    && !docker.has_image(image).await?
-                {
+                // A service with a `build` section is built by the engine when its image
+                // is missing; any other missing image must come from its registry.
+                let Some(image) = &service.image else {
+                    continue;
+                };
+                if service.build.is_some() || docker.has_image(image).await? {
+                    continue;
+                }
+                if !may_pull {
                     let reason = format!(
-                        "image {image} is not present locally (`cargo xtask images` builds it)"
+                        "image {image} is not present locally (`up` would try to pull it, and run natively if it cannot; `cargo xtask images` builds it)"
+                    );
+                    return Ok((Chosen::Native(native(ctx, &loaded.name)), reason));
+                }
+                let pulls = std::sync::Mutex::new(PullView::default());
+                let pulled = docker
+                    .pull(&service.name, image, &|e| show_event(printer, &pulls, e))
+                    .await;
+                printer.progress(None);
+                if let Err(e) = pulled {
+                    printer.debug(&e.to_string());
+                    let reason = format!(
+                        "image {image} is not present locally and cannot be pulled (`cargo xtask images` builds it)"
                     );
                     return Ok((Chosen::Native(native(ctx, &loaded.name)), reason));
                 }
             }
             Ok((
                 Chosen::Docker(docker),
-                "the Docker engine answers and has every image".into(),
+                "the Docker engine answers and has (or can build or pull) every image".into(),
             ))
         }
     }
@@ -181,7 +202,7 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
         // Registered first: Ctrl-C anywhere in `up` stops waiting and leaves what the next
         // `up` repairs (see docs/stack.md).
         let interrupted = interrupt()?;
-        let (chosen, why) = choose(ctx, &loaded, &req, args.runtime).await.map_err(|e| stack_error(e, printer))?;
+        let (chosen, why) = choose(ctx, &loaded, &req, args.runtime, !args.dry_run, printer).await.map_err(|e| stack_error(e, printer))?;
         let runtime_name = match chosen {
             Chosen::Docker(_) => "docker",
             Chosen::Native(_) => "native",
@@ -286,15 +307,9 @@ fn progress_bar(done: u64, all: u64) -> String {
     format!("[{bar}] {percent:>3}% {:.1}/{:.1} MB", mb(done), mb(all))
 }
 
-/// Starts the request's services on the chosen runtime, showing progress.
-pub(crate) async fn run_up(
-    loaded: &Loaded,
-    req: &UpRequest,
-    chosen: &Chosen,
-    printer: &Printer,
-) -> Result<Vec<goodgo_stack::ServiceReport>> {
-    let pulls = std::sync::Mutex::new(PullView::default());
-    let on_event = |event: Event| match event {
+/// Shows one of the runtime's progress events; pull progress goes through `pulls`.
+fn show_event(printer: &Printer, pulls: &std::sync::Mutex<PullView>, event: Event) {
+    match event {
         Event::Pulling { service, image } => {
             printer.status(&format!("{service}: pulling {image}…"))
         }
@@ -318,7 +333,18 @@ pub(crate) async fn run_up(
         Event::Ready { service, after } => {
             printer.status(&format!("{service}: ready after {} ms", after.as_millis()))
         }
-    };
+    }
+}
+
+/// Starts the request's services on the chosen runtime, showing progress.
+pub(crate) async fn run_up(
+    loaded: &Loaded,
+    req: &UpRequest,
+    chosen: &Chosen,
+    printer: &Printer,
+) -> Result<Vec<goodgo_stack::ServiceReport>> {
+    let pulls = std::sync::Mutex::new(PullView::default());
+    let on_event = |event: Event| show_event(printer, &pulls, event);
     let result = match chosen {
         Chosen::Docker(d) => d.up(&loaded.project, req, &on_event).await,
         Chosen::Native(n) => n.up(&loaded.project, req, &on_event).await,

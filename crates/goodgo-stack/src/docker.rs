@@ -347,6 +347,61 @@ impl DockerRuntime {
         Ok(())
     }
 
+    /// Pulls `image` (for `service`) from its registry, reporting progress through
+    /// `on_event`; an error names the image and says how to build it instead.
+    pub async fn pull(
+        &self,
+        service: &str,
+        image: &str,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Result<(), StackError> {
+        on_event(Event::Pulling {
+            service: service.to_string(),
+            image: image.to_string(),
+        });
+        let (name, tag) = split_tag(image);
+        let mut stream = self.docker.create_image(
+            Some(CreateImageOptions {
+                from_image: Some(name.to_string()),
+                tag: Some(tag.to_string()),
+                ..Default::default()
+            }),
+            None,
+            None,
+        );
+        let cannot_pull = |why: String| StackError::Failed {
+            message: format!(
+                "image {image} for service `{service}` is not present locally and could not be pulled: {why}"
+            ),
+            logs: Vec::new(),
+            hint: Some(format!(
+                "no registry may be reachable from here: build {image} locally (`cargo xtask images` builds goodgo/postgres:15 and goodgo/redis:7; a `build:` section builds a service's own image), or use `--runtime native`"
+            )),
+        };
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| cannot_pull(e.to_string()))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(cannot_pull(err));
+            }
+            if let Some(status) = info.status {
+                let detail = info.progress_detail.unwrap_or_default();
+                on_event(Event::PullProgress {
+                    image: image.to_string(),
+                    layer: info.id,
+                    status,
+                    current: detail.current.and_then(|c| u64::try_from(c).ok()),
+                    total: detail.total.and_then(|t| u64::try_from(t).ok()),
+                });
+            }
+        }
+        if !self.has_image(image).await? {
+            return Err(cannot_pull(
+                "the engine reported no error, yet has no such image".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The image a service runs: present, built from its `build` context when missing
     /// (tagged with `image`, or `{project}-{service}`), or pulled.
     async fn ensure_image(
@@ -372,51 +427,7 @@ impl DockerRuntime {
             self.build(service, &image, on_event).await?;
             return Ok(image);
         }
-        on_event(Event::Pulling {
-            service: service.name.clone(),
-            image: image.clone(),
-        });
-        let (name, tag) = split_tag(&image);
-        let mut stream = self.docker.create_image(
-            Some(CreateImageOptions {
-                from_image: Some(name.to_string()),
-                tag: Some(tag.to_string()),
-                ..Default::default()
-            }),
-            None,
-            None,
-        );
-        let cannot_pull = |why: String| StackError::Failed {
-            message: format!(
-                "image {image} for service `{}` is not present locally and could not be pulled: {why}",
-                service.name
-            ),
-            logs: Vec::new(),
-            hint: Some(format!(
-                "no registry may be reachable from here: build {image} locally (`cargo xtask images` builds goodgo/postgres:15 and goodgo/redis:7; a `build:` section builds a service's own image), or use `--runtime native`"
-            )),
-        };
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| cannot_pull(e.to_string()))?;
-            if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(cannot_pull(err));
-            }
-            if let Some(status) = info.status {
-                let detail = info.progress_detail.unwrap_or_default();
-                on_event(Event::PullProgress {
-                    image: image.clone(),
-                    layer: info.id,
-                    status,
-                    current: detail.current.and_then(|c| u64::try_from(c).ok()),
-                    total: detail.total.and_then(|t| u64::try_from(t).ok()),
-                });
-            }
-        }
-        if !self.has_image(&image).await? {
-            return Err(cannot_pull(
-                "the engine reported no error, yet has no such image".into(),
-            ));
-        }
+        self.pull(&service.name, &image, on_event).await?;
         Ok(image)
     }
 
