@@ -33,6 +33,10 @@ pub const VARS: &[(&str, &str)] = &[
     ),
     ("GOODGO_DB_POOL_SIZE", "database connections (default 16)"),
     (
+        "GOODGO_API_WORKERS",
+        "threads serving requests; 0 means one per core (default 0). Where PostgreSQL shares a small machine with the API, fewer threads leave it the other cores",
+    ),
+    (
         "GOODGO_API_REQUEST_TIMEOUT_MS",
         "time limit of a request in milliseconds, answered 408 when exceeded (default 10000)",
     ),
@@ -55,6 +59,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub auth_rate_per_minute: u32,
     pub pool_size: usize,
+    /// Threads of the request runtime; `None`, one per core.
+    pub workers: Option<usize>,
     pub request_timeout: Duration,
     pub log: String,
 }
@@ -157,6 +163,7 @@ impl Config {
         let refresh = number("GOODGO_REFRESH_TOKEN_TTL", 30 * 86_400, 300, 365 * 86_400);
         let rate = number("GOODGO_AUTH_RATE_LIMIT", 30, 1, 100_000);
         let pool = number("GOODGO_DB_POOL_SIZE", 16, 1, 512);
+        let workers = number("GOODGO_API_WORKERS", 0, 0, 256);
         let timeout_ms = number("GOODGO_API_REQUEST_TIMEOUT_MS", 10_000, 1, 600_000);
         let cors_origins: Vec<String> = get("GOODGO_CORS_ORIGINS")
             .unwrap_or_default()
@@ -183,6 +190,7 @@ impl Config {
             cors_origins,
             auth_rate_per_minute: u32::try_from(rate).unwrap_or(30),
             pool_size: usize::try_from(pool).unwrap_or(16),
+            workers: usize::try_from(workers).ok().filter(|w| *w > 0),
             request_timeout: Duration::from_millis(timeout_ms),
             log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
         })
@@ -239,5 +247,26 @@ mod tests {
         .err()
         .unwrap_or_default();
         assert_eq!(err.len(), 4, "{err:?}");
+    }
+
+    #[test]
+    fn workers_default_to_one_per_core() {
+        let base = [
+            ("GOODGO_DATABASE_URL", "postgres://x"),
+            ("GOODGO_JWT_SECRET", "Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA9"),
+        ];
+        let workers = |v: Option<&str>| {
+            let mut vars = base.to_vec();
+            vars.extend(v.map(|v| ("GOODGO_API_WORKERS", v)));
+            with(&vars).map(|c| c.workers)
+        };
+        assert_eq!(workers(None), Ok(None));
+        assert_eq!(workers(Some("0")), Ok(None));
+        assert_eq!(workers(Some("1")), Ok(Some(1)));
+        let err = workers(Some("many")).err().unwrap_or_default();
+        assert_eq!(
+            err,
+            ["GOODGO_API_WORKERS must be a whole number from 0 to 256, not `many`"]
+        );
     }
 }
