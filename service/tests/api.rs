@@ -156,6 +156,21 @@ impl TestApp {
         b["access_token"].as_str().unwrap().to_string()
     }
 
+    /// A new buyer's session: its refresh token and CSRF token, as the cookies carry them.
+    async fn session(&self, email: &str) -> (String, String) {
+        let (s, h, b) = self
+            .call(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": "a-long-password"})),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        set_cookies(&h)
+    }
+
     /// An admin: made in the database (admin is never self-assigned), then logged in.
     async fn admin(&self) -> String {
         self.register("admin@test.dev", "buyer").await;
@@ -521,16 +536,7 @@ async fn refresh_rotates_detects_reuse_and_needs_csrf() {
     let Some(app) = TestApp::new("refresh", true, &[]).await else {
         return;
     };
-    let (_, h, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": "r@test.dev", "password": "a-long-password"})),
-            &[],
-        )
-        .await;
-    let (refresh1, csrf1) = set_cookies(&h);
+    let (refresh1, csrf1) = app.session("r@test.dev").await;
     let cookie = |r: &str, c: &str| format!("goodgo_refresh={r}; goodgo_csrf={c}");
 
     let (s, _, b) = app
@@ -1355,16 +1361,7 @@ async fn refresh_rotation_is_atomic() {
     let Some(app) = TestApp::new("atomic", true, &[]).await else {
         return;
     };
-    let (_, h, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": "atomic@test.dev", "password": "a-long-password"})),
-            &[],
-        )
-        .await;
-    let (refresh, csrf) = set_cookies(&h);
+    let (refresh, csrf) = app.session("atomic@test.dev").await;
     let cookie = format!("goodgo_refresh={refresh}; goodgo_csrf={csrf}");
     let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
     // Storing the successor fails: the rotation must not be half done.
