@@ -476,3 +476,57 @@ fn search_queries_use_the_indexes() {
         }
     });
 }
+
+/// The database URL comes from `--database-url`, else `GOODGO_DATABASE_URL`, else
+/// goodgo.yaml, and `migrate --target` stops at that version.
+#[test]
+fn url_sources_in_order_and_migrate_to_a_target() {
+    let Some(test_db) = TestDb::create("url_order") else {
+        return;
+    };
+    let ws = workspace_with_migrations(&format!("database_url: {}\n", test_db.url));
+    let other = "postgres://nobody@127.0.0.1:1/elsewhere";
+    let url = |cmd: &mut std::process::Command, flags: &[&str]| {
+        let out = run(cmd.args(["--json", "db"]).args(flags).arg("url"));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let json = out.json();
+        (
+            json["url"].as_str().unwrap_or_default().to_string(),
+            json["source"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let (from_file, source) = url(&mut goodgo(ws.path()), &[]);
+    assert_eq!(from_file, test_db.url);
+    assert!(source.contains("goodgo.yaml"), "{source}");
+    let (from_env, source) = url(goodgo(ws.path()).env("GOODGO_DATABASE_URL", other), &[]);
+    assert_eq!(
+        (from_env.as_str(), source.as_str()),
+        (other, "GOODGO_DATABASE_URL")
+    );
+    let (from_flag, source) = url(
+        goodgo(ws.path()).env("GOODGO_DATABASE_URL", other),
+        &["--database-url", &test_db.url],
+    );
+    assert_eq!(
+        (from_flag.as_str(), source.as_str()),
+        (test_db.url.as_str(), "--database-url")
+    );
+
+    // goodgo.yaml's URL is the one migrated.
+    let out = run(goodgo(ws.path()).args(["db", "migrate", "--target", "2"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        test_db.sql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,2"
+    );
+    let status = run(goodgo(ws.path()).args(["db", "status", "--json"]));
+    let states: Vec<String> = status.json()["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states, ["applied", "applied", "pending", "pending"]);
+}
