@@ -89,8 +89,24 @@ fn holder_name() -> String {
     format!("{} (pid {})", comm.trim_end(), std::process::id())
 }
 
+/// Redis on `port` answers `PING`, polled until it does or 10 s have passed (a busy
+/// machine can delay one answer).
 fn redis_ping(port: u16) -> bool {
-    goodgo_stack::probe::redis_ready("127.0.0.1", port)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if goodgo_stack::probe::redis_ready("127.0.0.1", port) {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Nothing answers `PING` on `port` (one attempt: a stopped server stays stopped).
+fn redis_down(port: u16) -> bool {
+    !goodgo_stack::probe::redis_ready("127.0.0.1", port)
 }
 
 fn actions(json: &serde_json::Value) -> Vec<(String, String)> {
@@ -135,6 +151,25 @@ fn labelled(kind: &str, project: &str) -> usize {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// A child process killed (and reaped) when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends SIGCONT to a process stopped with SIGSTOP when the test ends, also when it fails.
+struct ContOnDrop(u32);
+impl Drop for ContOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
 }
 
 struct DownOnDrop<'a>(&'a Path);
@@ -540,7 +575,7 @@ fn native_up_status_rerun_recreate_down() {
 
     let down = run(goodgo(ws.path()).args(["down"]));
     assert_eq!(down.code, 0);
-    assert!(!redis_ping(rd));
+    assert!(redis_down(rd));
     assert!(
         ws.path()
             .join(".goodgo/native/nativetest/postgres/data/PG_VERSION")
@@ -1004,7 +1039,7 @@ fn file_and_project_flags() {
         "{}",
         down.stdout
     );
-    assert!(!redis_ping(rd));
+    assert!(redis_down(rd));
 }
 
 /// Ctrl-C during `up` exits 130 and leaves a state the next `up` repairs: here PostgreSQL
@@ -1040,17 +1075,37 @@ fn native_interrupted_up_is_repaired_by_the_next() {
         .unwrap();
     let dir = ws.path().join(".goodgo/native/nativeint/postgres");
     let started = std::time::Instant::now();
-    while !dir.join("pid").exists() {
+    // The pid file is written right after the server is spawned, before `up` creates the
+    // database; its first line is the server's pid. The server's own lock file says it
+    // runs as `postgres` with its signal handlers set: when `up` exits, the kernel sends
+    // SIGHUP to the stopped server (its process group is orphaned), which a server
+    // ignores (it rereads its settings) but a process not yet `postgres` dies of.
+    let postgres_pid = loop {
+        let pid = fs::read_to_string(dir.join("pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+            .filter(|_| dir.join("data/postmaster.pid").exists());
+        if let Some(pid) = pid {
+            break pid;
+        }
         assert!(child.try_wait().unwrap().is_none(), "up ended early");
         assert!(started.elapsed().as_secs() < 60, "postgres never started");
         std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    };
+    // Freeze the server so setup cannot finish before the interrupt lands.
+    let stop = Command::new("kill")
+        .args(["-STOP", &postgres_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success());
+    let frozen = ContOnDrop(postgres_pid);
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
+    drop(frozen);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
@@ -1112,13 +1167,15 @@ fn native_logs_follow_across_a_restart() {
         run(goodgo(ws.path()).args(["up", "--runtime", "native"])).code,
         0
     );
-    let mut follower = goodgo(ws.path())
-        .args(["logs", "-f", "--tail", "0", "cache"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = follower.stdout.take().unwrap();
+    let mut follower = KillOnDrop(
+        goodgo(ws.path())
+            .args(["logs", "-f", "--tail", "1", "cache"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = follower.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -1128,7 +1185,13 @@ fn native_logs_follow_across_a_restart() {
             }
         }
     });
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // The current log's last line: once it is shown, the follower has read the log as it
+    // was before the restart.
+    let first = rx.recv_timeout(std::time::Duration::from_secs(15));
+    assert!(
+        first.as_ref().is_ok_and(|l| l.starts_with("cache |")),
+        "the current log's last line is shown first: {first:?}"
+    );
     fs::write(
         ws.path().join("compose/compose.yaml"),
         compose(", \"--maxmemory\", \"64mb\""),
@@ -1148,8 +1211,7 @@ fn native_logs_follow_across_a_restart() {
             Err(_) => break false,
         }
     };
-    let _ = follower.kill();
-    let _ = follower.wait();
+    drop(follower);
     assert!(
         found,
         "the restarted service's first log line was followed; saw {seen:?}"

@@ -1144,7 +1144,9 @@ async fn search_is_correct_on_seeded_data() {
 
 #[tokio::test]
 async fn auth_endpoints_are_rate_limited_per_address() {
-    let Some(app) = TestApp::new("ratelimit", true, &[("GOODGO_AUTH_RATE_LIMIT", "4")]).await
+    // One a minute: still a burst of 3 (the floor), and a token comes back only after 60 s,
+    // however long the first password checks take.
+    let Some(app) = TestApp::new("ratelimit", true, &[("GOODGO_AUTH_RATE_LIMIT", "1")]).await
     else {
         return;
     };
@@ -1208,7 +1210,12 @@ fn the_binary_refuses_weak_secrets() {
 
 /// One HTTP/1.1 request to the real server; the raw answer.
 fn http(port: u16, head: &str, body: &str) -> String {
-    use std::io::{Read, Write};
+    answer(send(port, head, body))
+}
+
+/// Sends one HTTP/1.1 request to the real server; the connection to read the answer on.
+fn send(port: u16, head: &str, body: &str) -> std::net::TcpStream {
+    use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         s,
@@ -1216,9 +1223,43 @@ fn http(port: u16, head: &str, body: &str) -> String {
         body.len()
     )
     .unwrap();
+    s
+}
+
+/// The raw answer on a connection `send` opened.
+fn answer(mut s: std::net::TcpStream) -> String {
     let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
+    let _ = std::io::Read::read_to_string(&mut s, &mut out);
     out
+}
+
+/// The spawned server: killed on drop, so a failed assertion does not leave it running
+/// (holding the test's output pipe open).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether the process `pid` has accepted the TCP connection from local port `client` to
+/// `server` and read what was sent on it (Linux /proc/net/tcp: a connection still in the
+/// accept queue has no inode; `rx_queue` counts the bytes not read yet).
+fn read_by_server(pid: u32, server: u16, client: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")) else {
+        return false;
+    };
+    // Addresses are hex `IP:PORT`; 127.0.0.1 is `0100007F`.
+    let (local, remote) = (
+        format!("0100007F:{server:04X}"),
+        format!("0100007F:{client:04X}"),
+    );
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() > 9 && f[1] == local && f[2] == remote && f[4].ends_with(":00000000") && f[9] != "0"
+    })
 }
 
 /// Starts the binary, serves a failing request and a slow one, sends `signal` while the
@@ -1233,16 +1274,26 @@ async fn serve_then_stop(name: &str, signal: &str) {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_goodgo-api"))
-        .env("GOODGO_DATABASE_URL", with_db(&app.server, &app.db))
-        .env("GOODGO_JWT_SECRET", SECRET)
-        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("GOODGO_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_goodgo-api"))
+            .env("GOODGO_DATABASE_URL", with_db(&app.server, &app.db))
+            .env("GOODGO_JWT_SECRET", SECRET)
+            .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+            .env("GOODGO_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Read on a thread, so the server never blocks on a full pipe.
+    let mut stderr = child.0.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut logs = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+        logs
+    });
     let mut ready = false;
-    for _ in 0..100 {
+    // Generous: a debug build on a loaded machine can take seconds to start.
+    for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             ready = true;
             break;
@@ -1271,32 +1322,35 @@ async fn serve_then_stop(name: &str, signal: &str) {
     );
     // A request that takes a while (a register hashes a password) is in flight when the
     // signal arrives, and still completes.
-    let request = tokio::task::spawn_blocking(move || {
-        http(
-            port,
-            "POST /v1/auth/register HTTP/1.1\r\nX-Request-Id: slow-req-1",
-            r#"{"email":"late@test.dev","password":"a-long-password"}"#,
-        )
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let conn = send(
+        port,
+        "POST /v1/auth/register HTTP/1.1\r\nX-Request-Id: slow-req-1",
+        r#"{"email":"late@test.dev","password":"a-long-password"}"#,
+    );
+    let client_port = conn.local_addr().unwrap().port();
+    let request = tokio::task::spawn_blocking(move || answer(conn));
+    // Signal only once the server has accepted the connection and read the request: it is
+    // then in flight (hashing the password takes hundreds of ms in a debug build).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !read_by_server(child.0.id(), port, client_port) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server reads the request"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.0.id().to_string()])
         .status();
     let response = request.await.unwrap();
     assert!(
         response.starts_with("HTTP/1.1 201"),
         "in-flight request finished after SIG{signal}: {response}"
     );
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
-    let mut logs = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = logs.join().unwrap();
     for line in logs.lines() {
         assert!(
             serde_json::from_str::<Value>(line).is_ok(),
@@ -1796,7 +1850,8 @@ async fn register_and_refresh_are_rate_limited_too() {
         ("limitreg", "/v1/auth/register", true, 201),
         ("limitref", "/v1/auth/refresh", false, 401),
     ] {
-        let Some(app) = TestApp::new(name, true, &[("GOODGO_AUTH_RATE_LIMIT", "4")]).await else {
+        // One a minute: a burst of 3, and no token back during slow password hashes.
+        let Some(app) = TestApp::new(name, true, &[("GOODGO_AUTH_RATE_LIMIT", "1")]).await else {
             return;
         };
         let mut statuses = Vec::new();

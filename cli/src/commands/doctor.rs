@@ -137,11 +137,15 @@ pub fn run_checks(pg_bin_dir: Option<PathBuf>) -> Vec<Check> {
     })
 }
 
+/// How long the Docker engine may take to answer; a daemon busy building images can take
+/// several seconds.
+const DOCKER_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
 fn check_docker() -> Check {
     let socket = tools::docker_socket()
         .map(|p| format!("unix://{}", p.display()))
         .unwrap_or_default();
-    match tools::docker_version(Duration::from_secs(3)) {
+    match tools::docker_version(DOCKER_ANSWER_TIMEOUT) {
         Ok(v) => Check {
             name: "docker",
             ok: true,

@@ -48,13 +48,22 @@ fn is_not_found(err: &bollard::errors::Error) -> bool {
     )
 }
 
+/// How long the engine may take to answer the first request; a daemon busy building
+/// images can take several seconds.
+const ENGINE_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl DockerRuntime {
     /// Connects (DOCKER_HOST or the local socket) and negotiates the API version.
     pub async fn connect() -> Result<DockerRuntime, StackError> {
         let docker = Docker::connect_with_local_defaults().map_err(engine)?;
-        let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
+        let docker = tokio::time::timeout(ENGINE_ANSWER_TIMEOUT, docker.negotiate_version())
             .await
-            .map_err(|_| StackError::Engine("the Docker engine did not answer within 3 s".into()))?
+            .map_err(|_| {
+                StackError::Engine(format!(
+                    "the Docker engine did not answer within {} s",
+                    ENGINE_ANSWER_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(engine)?;
         Ok(DockerRuntime { docker })
     }

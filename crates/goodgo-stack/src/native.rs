@@ -3,8 +3,9 @@
 //! PostgreSQL (initdb into `.goodgo/native/<project>/<service>/data`, honouring the official
 //! image's `POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB` contract, run as the `postgres`
 //! user when goodgo runs as root) and Redis (`redis-server`). Each service lives in its own
-//! folder with a pid file, a log and the hash of its definition, so `status`, `logs` and
-//! `down` work across invocations and a changed definition restarts only that service.
+//! folder with a pid file, a log (and the previous run's as `log.1`) and the hash of its
+//! definition, so `status`, `logs` and `down` work across invocations and a changed
+//! definition restarts only that service.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -708,9 +709,7 @@ impl NativeRuntime {
         // Per service: the log file's identity and how much of it was shown.
         let mut seen = Vec::new();
         for name in &names {
-            let path = self.dir(name).join("log");
-            let id = file_id(&path);
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let (id, text) = read_log(&self.dir(name).join("log"));
             let lines: Vec<&str> = text.lines().collect();
             let from = tail.map_or(0, |n| lines.len().saturating_sub(n));
             for line in &lines[from..] {
@@ -724,9 +723,7 @@ impl NativeRuntime {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             for (name, (id, offset)) in names.iter().zip(seen.iter_mut()) {
-                let path = self.dir(name).join("log");
-                let now = file_id(&path);
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let (now, text) = read_log(&self.dir(name).join("log"));
                 // A restart starts a new log (or a truncated one): read it from its start.
                 if now != *id || text.len() < *offset {
                     *id = now;
@@ -748,10 +745,12 @@ impl NativeRuntime {
 
 /// A new, empty log file for a (re)started service: a new file rather than the old one
 /// truncated, so `logs -f` sees the change even when the new log quickly grows past the
-/// old one's length.
+/// old one's length. The previous log is kept as `log.1` (replacing an older one) rather
+/// than deleted: while it exists its inode cannot be reused by the new file, so the new
+/// log always has another identity.
 fn new_log(dir: &Path) -> Result<std::fs::File, StackError> {
     let path = dir.join("log");
-    match std::fs::remove_file(&path) {
+    match std::fs::rename(&path, dir.join("log.1")) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(&path, e)),
@@ -759,10 +758,20 @@ fn new_log(dir: &Path) -> Result<std::fs::File, StackError> {
     std::fs::File::create(&path).map_err(|e| io(dir, e))
 }
 
-/// The identity of a file (device, inode), to notice when it is replaced.
-fn file_id(path: &Path) -> Option<(u64, u64)> {
+/// A log's identity (device, inode), to notice when it is replaced, and its text; both
+/// from one open file, so the text is always that file's.
+fn read_log(path: &Path) -> (Option<(u64, u64)>, String) {
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return (None, String::new());
+    };
+    let id = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_err() {
+        return (id, String::new());
+    }
+    (id, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Written in a service's folder once its setup (initdb, database creation) is complete.
@@ -892,6 +901,46 @@ mod tests {
             Some((12, Some("redis-server")))
         );
         assert_eq!(parse_pid_file("garbage"), None);
+    }
+
+    #[test]
+    fn a_restart_starts_a_new_log_and_keeps_the_previous_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rt = runtime(tmp.path());
+        let dir = rt.dir("cache");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut first = new_log(&dir).unwrap();
+        std::io::Write::write_all(&mut first, b"old run\n").unwrap();
+        let (old_id, _) = read_log(&dir.join("log"));
+        // The same length, so only the file's identity tells the two apart.
+        let mut second = new_log(&dir).unwrap();
+        std::io::Write::write_all(&mut second, b"new run\n").unwrap();
+        let (new_id, text) = read_log(&dir.join("log"));
+        assert!(old_id.is_some() && new_id.is_some());
+        assert_ne!(old_id, new_id, "the new log is another file");
+        assert_eq!(text, "new run\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("log.1")).unwrap(),
+            "old run\n"
+        );
+        // `logs` shows the current log only.
+        let shown = std::sync::Mutex::new(Vec::new());
+        let on_line = |service: &str, line: &str| {
+            shown.lock().unwrap().push(format!("{service} | {line}"));
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(rt.logs(&[], false, None, &on_line))
+            .unwrap();
+        assert_eq!(*shown.lock().unwrap(), ["cache | new run"]);
+        // A third run replaces the kept one.
+        drop(new_log(&dir).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("log.1")).unwrap(),
+            "new run\n"
+        );
     }
 
     #[test]

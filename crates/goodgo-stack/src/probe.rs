@@ -91,6 +91,9 @@ fn holder_from_proc(port: u16) -> Option<String> {
     None
 }
 
+/// How long `redis_ready` waits for the answer to its `PING`.
+const REDIS_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
 fn addr(ip: &str, port: u16) -> Option<SocketAddr> {
     let ip = if ip.is_empty() || ip == "0.0.0.0" {
         "127.0.0.1"
@@ -100,7 +103,8 @@ fn addr(ip: &str, port: u16) -> Option<SocketAddr> {
     (ip, port).to_socket_addrs().ok()?.next()
 }
 
-/// Redis answers `PING` with `+PONG`.
+/// Redis answers `PING` with `+PONG`. One attempt; the answer may take up to
+/// [`REDIS_ANSWER_TIMEOUT`] (a server busy loading its data set answers late).
 pub fn redis_ready(ip: &str, port: u16) -> bool {
     let Some(addr) = addr(ip, port) else {
         return false;
@@ -108,7 +112,7 @@ pub fn redis_ready(ip: &str, port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+    let _ = stream.set_read_timeout(Some(REDIS_ANSWER_TIMEOUT));
     if stream.write_all(b"PING\r\n").is_err() {
         return false;
     }
