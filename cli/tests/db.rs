@@ -13,6 +13,16 @@ fn db(ws: &tempfile::TempDir, db: &TestDb) -> std::process::Command {
     cmd
 }
 
+/// The state of each migration in `db status --json`, in order.
+fn states(status: &support::Run) -> Vec<String> {
+    status.json()["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn fresh_database_to_head_then_every_status_kind() {
     let Some(test_db) = TestDb::create("status_kinds") else {
@@ -21,13 +31,7 @@ fn fresh_database_to_head_then_every_status_kind() {
     let ws = workspace_with_migrations("");
     let status = run(db(&ws, &test_db).args(["status", "--json"]));
     assert_eq!(status.code, 0, "{}", status.stderr);
-    let states: Vec<String> = status.json()["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["state"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(states, ["pending"; 4]);
+    assert_eq!(states(&status), ["pending"; 4]);
 
     let dry = run(db(&ws, &test_db).args(["migrate", "--dry-run", "--target", "2"]));
     assert_eq!(dry.stdout.lines().count(), 2, "{}", dry.stdout);
@@ -522,11 +526,8 @@ fn url_sources_in_order_and_migrate_to_a_target() {
         "1,2"
     );
     let status = run(goodgo(ws.path()).args(["db", "status", "--json"]));
-    let states: Vec<String> = status.json()["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["state"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(states, ["applied", "applied", "pending", "pending"]);
+    assert_eq!(
+        states(&status),
+        ["applied", "applied", "pending", "pending"]
+    );
 }
