@@ -185,16 +185,11 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
     // And the new service crate compiles (only where the suite provisions a toolchain run).
     if support::strict() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["check", "--quiet"])
-            .current_dir(&ws)
-            .env("CARGO_TARGET_DIR", tmp.path().join("target"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        support::stdout_of(
+            Command::new(cargo)
+                .args(["check", "--quiet"])
+                .current_dir(&ws)
+                .env("CARGO_TARGET_DIR", tmp.path().join("target")),
         );
     }
 }
@@ -203,18 +198,7 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
 fn init_inside_another_repository_makes_its_own() {
     let tmp = tempfile::tempdir().unwrap();
     let git = |dir: &Path, args: &[&str]| {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        support::stdout_of(Command::new("git").arg("-C").arg(dir).args(args))
     };
     git(tmp.path(), &["init", "--quiet"]);
     fs::create_dir_all(tmp.path().join("apps")).unwrap();

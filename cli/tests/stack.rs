@@ -660,16 +660,9 @@ fn dry_run_prints_the_plan_and_touches_nothing() {
 }
 
 fn inspect(container: &str, format: &str) -> String {
-    let out = Command::new("docker")
-        .args(["inspect", "--format", format, container])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    support::stdout_of(Command::new("docker").args(["inspect", "--format", format, container]))
+        .trim()
+        .to_string()
 }
 
 fn docker_exec(container: &str, argv: &[&str]) -> (bool, String) {
