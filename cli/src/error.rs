@@ -8,6 +8,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use goodgo_diag::{Class, Diagnostic};
+
 use crate::printer::Printer;
 
 /// How a goodgo run ended.
@@ -74,39 +76,86 @@ impl UserError {
     }
 }
 
-/// The exit status an error stands for: the first [`UserError`] in the chain decides, a
-/// file that could not be parsed is bad input, anything else is a failed job.
-pub fn status_of(err: &anyhow::Error) -> ExitStatus {
-    for cause in err.chain() {
-        if let Some(user) = cause.downcast_ref::<UserError>() {
-            return user.status;
-        }
-        if cause.is::<goodgo_yaml::YamlError>() {
-            return ExitStatus::Error;
-        }
-        if let Some(goodgo_yaml::LoadError::Invalid(_)) =
-            cause.downcast_ref::<goodgo_yaml::LoadError>()
-        {
-            return ExitStatus::Error;
+impl goodgo_diag::Diagnostic for UserError {
+    fn class(&self) -> Option<Class> {
+        match self.status {
+            ExitStatus::Error => Some(Class::Input),
+            _ => Some(Class::Failed),
         }
     }
-    ExitStatus::Failure
+
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
 }
 
-fn hint_of(err: &anyhow::Error) -> Option<&str> {
-    err.chain()
-        .filter_map(|cause| cause.downcast_ref::<UserError>())
-        .find_map(|user| user.hint.as_deref())
+/// The [`Diagnostic`] view of one link of a cause chain, for every typed error goodgo's
+/// crates return. This list is the only place that knows them all; a new library error type
+/// implements [`Diagnostic`] and is added here.
+fn diagnostic<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Diagnostic> {
+    macro_rules! first_of {
+        ($($ty:ty),* $(,)?) => {
+            $(if let Some(d) = cause.downcast_ref::<$ty>() {
+                return Some(d);
+            })*
+        };
+    }
+    first_of!(
+        UserError,
+        goodgo_yaml::YamlError,
+        goodgo_yaml::LoadError,
+        goodgo_compose::ComposeError,
+        goodgo_stack::StackError,
+        goodgo_db::DbError,
+        goodgo_plan::edit::EditError,
+    );
+    None
+}
+
+/// The exit status an error stands for: the outermost link of the chain that knows its
+/// [`Class`] decides; a chain where none does is a failed job.
+pub fn status_of(err: &anyhow::Error) -> ExitStatus {
+    let class = err
+        .chain()
+        .filter_map(diagnostic)
+        .find_map(|d| d.class())
+        .unwrap_or(Class::Failed);
+    match class {
+        Class::Input => ExitStatus::Error,
+        Class::Failed => ExitStatus::Failure,
+    }
+}
+
+/// Every distinct hint of the chain, outermost first.
+fn hints_of(err: &anyhow::Error) -> Vec<String> {
+    let mut hints: Vec<String> = Vec::new();
+    for hint in err.chain().filter_map(diagnostic).filter_map(|d| d.hint()) {
+        if !hints.contains(&hint) {
+            hints.push(hint);
+        }
+    }
+    hints
 }
 
 /// Prints `error: …` (`path:line:col: error: …` for a problem in a file goodgo read), each
 /// `caused by: …` and a `hint: …` to stderr (and, with `--json`,
 /// an `{"error": …}` object to stdout) and returns the exit status.
+///
+/// The chain is walked once: a located link (a problem in a file) becomes the headline, as
+/// `plan check` prints its findings, and only the causes below it follow; otherwise the
+/// outermost message is the headline and each distinct cause follows it.
 pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
     let status = status_of(err);
-    let hint = hint_of(err);
+    let hints = hints_of(err);
+    let chain: Vec<&(dyn std::error::Error + 'static)> = err.chain().collect();
+    let located = chain.iter().enumerate().find_map(|(i, cause)| {
+        diagnostic(*cause)
+            .and_then(|d| d.location())
+            .map(|loc| (i, loc))
+    });
+    let below = located.map_or(0, |(i, _)| i);
     let mut messages: Vec<String> = Vec::new();
-    for cause in err.chain() {
+    for cause in &chain[below..] {
         let text = cause.to_string();
         // `transparent` wrappers repeat their inner message: say each thing once.
         if messages.last() != Some(&text) && !messages.iter().any(|m| m.ends_with(&text)) {
@@ -116,39 +165,35 @@ pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
     let mut text = String::new();
     let red = printer.err_style(anstyle::AnsiColor::Red.on_default().bold());
     let cyan = printer.err_style(anstyle::AnsiColor::Cyan.on_default().bold());
-    // A problem in a file reads like a `plan check` finding: `path:line:col: error: …`.
-    let located = err
-        .chain()
-        .find_map(
-            |cause| match cause.downcast_ref::<goodgo_yaml::LoadError>() {
-                Some(goodgo_yaml::LoadError::Invalid(e)) => Some(e),
-                _ => cause.downcast_ref::<goodgo_yaml::YamlError>(),
-            },
-        )
-        .filter(|e| messages.first() == Some(&e.to_string()));
-    if let Some(e) = located {
-        text.push_str(&format!(
-            "{}:{}: {red}error{red:#}: {}\n",
-            e.path.display(),
-            e.pos,
-            e.message
-        ));
-        for cause in &messages[1..] {
-            text.push_str(&format!("  caused by: {cause}\n"));
-        }
-    } else if let Some((first, rest)) = messages.split_first() {
-        text.push_str(&format!("{red}error{red:#}: {first}\n"));
-        for cause in rest {
-            text.push_str(&format!("  caused by: {cause}\n"));
-        }
+    let headline = match located {
+        Some((_, loc)) => format!(
+            "{}:{}:{}: {red}error{red:#}: {}",
+            loc.path.display(),
+            loc.line,
+            loc.col,
+            loc.message
+        ),
+        None => format!(
+            "{red}error{red:#}: {}",
+            messages.first().map_or("", String::as_str)
+        ),
+    };
+    text.push_str(&headline);
+    text.push('\n');
+    for cause in messages.iter().skip(1) {
+        text.push_str(&format!("  caused by: {cause}\n"));
     }
-    if let Some(hint) = hint {
+    for hint in &hints {
         text.push_str(&format!("{cyan}hint{cyan:#}: {hint}\n"));
     }
     printer.stderr(&text);
     if printer.json() {
         let value = serde_json::json!({
-            "error": { "messages": messages, "hint": hint, "exit_code": status.code() }
+            "error": {
+                "messages": messages,
+                "hint": hints.first(),
+                "exit_code": status.code()
+            }
         });
         printer.json_value(&value);
     }

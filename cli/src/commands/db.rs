@@ -53,27 +53,7 @@ fn migration_files(ctx: &Context) -> Result<(PathBuf, Vec<MigrationFile>)> {
 
 /// A database error, with the exit status its kind stands for.
 fn db_error(err: DbError) -> anyhow::Error {
-    let hint = match &err {
-        DbError::Connect { .. } => Some(
-            "is the server running? `goodgo doctor` checks the tools; the URL comes from --database-url, GOODGO_DATABASE_URL or goodgo.yaml",
-        ),
-        DbError::History(_) => Some("`goodgo db status` shows every migration's state"),
-        _ => None,
-    };
-    let status = if err.is_input() {
-        ExitStatus::Error
-    } else {
-        ExitStatus::Failure
-    };
-    let mut user = UserError {
-        message: err.to_string(),
-        hint: None,
-        status,
-    };
-    if let Some(h) = hint {
-        user = user.with_hint(h);
-    }
-    user.into()
+    err.into()
 }
 
 async fn run_async(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {

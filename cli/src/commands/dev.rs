@@ -453,8 +453,7 @@ async fn session(
     // 1. The stack.
     let t = Instant::now();
     let loaded = super::stack::load(ctx, None, None, printer)?;
-    let waves = goodgo_compose::waves(&loaded.project, &[], &[])
-        .map_err(|e| UserError::input(e.to_string()))?;
+    let waves = goodgo_compose::waves(&loaded.project, &[], &[])?;
     let req = UpRequest {
         project: loaded.name.clone(),
         waves,
@@ -534,7 +533,7 @@ async fn session(
                 goodgo_db::seed::seed(&mut client, 1000)
                     .await
                     .map(Some)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .context("seeding the database")
             })
             .await;
         let Some(seeded) = seeded else {
@@ -769,11 +768,9 @@ async fn migrate(
     shown: &Path,
     printer: &Printer,
 ) -> Result<tokio_postgres::Client> {
-    let files = goodgo_db::migrations::load(dir, shown).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut client = target.connect().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let report = goodgo_db::runner::migrate(&mut client, &files, None, &|_| {})
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let files = goodgo_db::migrations::load(dir, shown)?;
+    let mut client = target.connect().await?;
+    let report = goodgo_db::runner::migrate(&mut client, &files, None, &|_| {}).await?;
     for m in &report.applied {
         printer.status(&format!("applied {m}"));
     }

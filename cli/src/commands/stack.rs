@@ -54,8 +54,7 @@ pub fn load(
                 .into(),
         );
     }
-    let project = goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok())
-        .map_err(|e| anyhow::Error::new(UserError::input(e.to_string())))?;
+    let project = goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok())?;
     for d in &project.diagnostics {
         printer.warn(&d.to_string());
     }
@@ -190,8 +189,7 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
     )?;
     let selected: Vec<&str> = args.services.iter().map(String::as_str).collect();
     let profiles: Vec<&str> = args.profiles.iter().map(String::as_str).collect();
-    let waves = goodgo_compose::waves(&loaded.project, &selected, &profiles)
-        .map_err(|e| UserError::input(e.to_string()))?;
+    let waves = goodgo_compose::waves(&loaded.project, &selected, &profiles)?;
     let req = UpRequest {
         project: loaded.name.clone(),
         waves,

@@ -47,3 +47,14 @@ impl ComposeError {
         }
     }
 }
+
+impl goodgo_diag::Diagnostic for ComposeError {
+    /// Every way loading fails is about the file or the names the user gave.
+    fn class(&self) -> Option<goodgo_diag::Class> {
+        Some(goodgo_diag::Class::Input)
+    }
+
+    fn location(&self) -> Option<goodgo_diag::Location<'_>> {
+        self.located().and_then(goodgo_diag::Diagnostic::location)
+    }
+}

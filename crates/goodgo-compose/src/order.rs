@@ -1,7 +1,7 @@
 //! Which services run, and in what order: profiles, selection and dependency waves.
 //!
 //! Why its own module: starting a project is "these services, dependencies first", and
-//! both runtimes need the same answer. The scheduling itself is `goodgo_plan::graph` (pure,
+//! both runtimes need the same answer. The scheduling itself is `goodgo_graph` (pure,
 //! on indices, property-tested); this module maps names to indices and decides membership.
 //!
 //! The rules follow `docker compose`:
@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use goodgo_plan::graph;
+use goodgo_graph as graph;
 use goodgo_yaml::{Pos, did_you_mean};
 
 use crate::error::ComposeError;

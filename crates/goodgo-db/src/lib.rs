@@ -46,6 +46,43 @@ pub enum DbError {
     Other(String),
 }
 
+impl goodgo_diag::Diagnostic for DbError {
+    fn class(&self) -> Option<goodgo_diag::Class> {
+        Some(if self.is_input() {
+            goodgo_diag::Class::Input
+        } else {
+            goodgo_diag::Class::Failed
+        })
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            DbError::Connect { .. } => Some(
+                "is the server running? `goodgo doctor` checks the tools; the URL comes from --database-url, GOODGO_DATABASE_URL or goodgo.yaml".into(),
+            ),
+            DbError::History(_) => Some("`goodgo db status` shows every migration's state".into()),
+            _ => None,
+        }
+    }
+
+    fn location(&self) -> Option<goodgo_diag::Location<'_>> {
+        match self {
+            DbError::File {
+                path,
+                line,
+                col,
+                message,
+            } => Some(goodgo_diag::Location {
+                path,
+                line: *line,
+                col: *col,
+                message,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl DbError {
     /// Bad input in a file the user wrote (exit 2), as opposed to a job that failed.
     pub fn is_input(&self) -> bool {

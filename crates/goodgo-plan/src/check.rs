@@ -5,8 +5,8 @@ use std::fmt;
 
 use goodgo_yaml::Pos;
 
-use crate::graph;
 use crate::model::Plan;
+use goodgo_graph as graph;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

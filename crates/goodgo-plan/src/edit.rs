@@ -20,6 +20,15 @@ pub enum EditError {
     Unsafe { id: String, why: String },
 }
 
+impl goodgo_diag::Diagnostic for EditError {
+    fn class(&self) -> Option<goodgo_diag::Class> {
+        Some(match self {
+            EditError::NoTask(_) => goodgo_diag::Class::Input,
+            EditError::Unsafe { .. } => goodgo_diag::Class::Failed,
+        })
+    }
+}
+
 /// The byte offset of a 1-based line and character column in `text`.
 fn offset_of(text: &str, pos: Pos) -> Option<usize> {
     let mut start = 0;

@@ -13,7 +13,7 @@
 
 pub mod check;
 pub mod edit;
-pub mod graph;
+pub use goodgo_graph as graph;
 pub mod model;
 pub mod render;
 

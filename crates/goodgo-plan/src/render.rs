@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::check::Resolved;
-use crate::graph;
 use crate::model::Status;
+use goodgo_graph as graph;
 
 fn esc_html(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -146,6 +146,19 @@ impl StackError {
     }
 }
 
+impl goodgo_diag::Diagnostic for StackError {
+    fn class(&self) -> Option<goodgo_diag::Class> {
+        match self {
+            StackError::Unsupported { .. } => Some(goodgo_diag::Class::Input),
+            _ => Some(goodgo_diag::Class::Failed),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        StackError::hint(self).map(str::to_string)
+    }
+}
+
 /// The services a request touches, by name.
 pub fn services<'a>(project: &'a Project, waves: &[Vec<String>]) -> Vec<&'a Service> {
     waves

@@ -355,6 +355,35 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+impl goodgo_diag::Diagnostic for YamlError {
+    fn class(&self) -> Option<goodgo_diag::Class> {
+        Some(goodgo_diag::Class::Input)
+    }
+
+    fn location(&self) -> Option<goodgo_diag::Location<'_>> {
+        Some(goodgo_diag::Location {
+            path: &self.path,
+            line: self.pos.line,
+            col: self.pos.col,
+            message: &self.message,
+        })
+    }
+}
+
+impl goodgo_diag::Diagnostic for LoadError {
+    /// A file that cannot be read at all (missing, a folder, no permission) is bad input too.
+    fn class(&self) -> Option<goodgo_diag::Class> {
+        Some(goodgo_diag::Class::Input)
+    }
+
+    fn location(&self) -> Option<goodgo_diag::Location<'_>> {
+        match self {
+            LoadError::Invalid(e) => goodgo_diag::Diagnostic::location(e),
+            LoadError::Read { .. } => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -1,4 +1,8 @@
-//! Scheduling on a dependency graph of task indices. Pure: no I/O, no plan types.
+//! Scheduling on a dependency graph of indices. Pure: no I/O, no plan, Compose or CI types.
+//!
+//! Why its own crate: the milestone plan (`goodgo-plan`), the Compose start order
+//! (`goodgo-compose`) and the CI pipeline all schedule a DAG; they share this one core and
+//! its property tests instead of depending on each other.
 //!
 //! `deps[i]` lists the tasks `i` depends on. `include[i]` says whether `i` takes part
 //! (excluded tasks count as already satisfied). `ids[i]` breaks ties: smaller id first.
