@@ -94,6 +94,14 @@ impl Printer {
         write_all(&mut std::io::stdout().lock(), &text);
     }
 
+    /// One event of a stream as a single JSON line on stdout (`--json` streams: one object
+    /// per line, so a reader can act on each as it comes).
+    pub fn json_line(&self, value: &serde_json::Value) {
+        let mut text = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+        text.push('\n');
+        write_all(&mut std::io::stdout().lock(), &text);
+    }
+
     /// Emits `value` with `--json`, else the human `text`.
     pub fn report(&self, text: &str, value: &serde_json::Value) {
         if self.json {

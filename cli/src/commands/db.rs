@@ -27,20 +27,9 @@ pub fn run(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus
     runtime.block_on(run_async(ctx, args, printer))
 }
 
-/// The database URL: --database-url, GOODGO_DATABASE_URL, goodgo.yaml, or the running
-/// stack's PostgreSQL, in that order. The second value says where it came from.
+/// The database URL and where it came from (see [`crate::ops::database::resolve`]).
 fn database(ctx: &Context, args: &DbArgs) -> Result<(Target, String)> {
-    let mut setting = ctx.workspace.settings.database_url.clone();
-    setting.override_with("--database-url", args.database_url.clone().map(Some));
-    let (url, source) = match setting.value {
-        Some(url) => (url, setting.source.to_string()),
-        None => super::stack::running_database_url(ctx).ok_or_else(|| {
-            UserError::input("no database configured and no running stack")
-                .with_hint("start the stack with `goodgo up`, or pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
-        })?,
-    };
-    let target = Target::parse(&url).map_err(|e| UserError::input(e.to_string()))?;
-    Ok((target, source))
+    crate::ops::database::resolve(ctx, args.database_url.as_deref())
 }
 
 fn migration_files(ctx: &Context) -> Result<(PathBuf, Vec<MigrationFile>)> {

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use base64::Engine as _;
 use serde_json::json;
 
 use crate::error::{ExitStatus, UserError};
+use crate::ops::secrets::{SECRETS, fresh_secret, new_env, write_private};
 use crate::printer::Printer;
 
 /// Every file `init` writes, as (path in the workspace, template text).
@@ -48,62 +48,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (".gitignore", include_str!("../../../templates/gitignore")),
 ];
 
-/// The secrets `.env` holds, each a fresh random value.
-pub const SECRETS: &[&str] = &["GOODGO_JWT_SECRET"];
-
 fn render(template: &str, name: &str) -> String {
     template.replace("{{name}}", name)
-}
-
-/// 48 random bytes, base64: 64 characters.
-pub fn fresh_secret() -> Result<String> {
-    let mut buf = [0u8; 48];
-    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("random bytes: {e}"))?;
-    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(buf))
-}
-
-/// Writes `text` to `path` readable by its owner only, replacing it atomically.
-pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("goodgo-tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes())?;
-    drop(file);
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
-}
-
-/// A new `.env` for `name`.
-pub fn new_env(name: &str) -> Result<String> {
-    let mut text = format!(
-        "# {name}'s local secrets, made by goodgo; never commit this file (mode 0600).\n# `goodgo secrets rotate` renews them.\n"
-    );
-    for key in SECRETS {
-        let _ = writeln!(text, "{key}={}", fresh_secret()?);
-    }
-    Ok(text)
-}
-
-/// Parses `KEY=VALUE` lines of a `.env`.
-pub fn read_env(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            if l.starts_with('#') {
-                return None;
-            }
-            let (k, v) = l.split_once('=')?;
-            Some((k.trim().to_string(), v.trim().trim_matches('"').to_string()))
-        })
-        .collect()
 }
 
 fn check_name(name: &str) -> Result<()> {
