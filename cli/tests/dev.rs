@@ -243,7 +243,7 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
             }
         }
     };
-    for d in ["service", "crates/goodgo-db", "migrations"] {
+    for d in ["service", "crates/goodgo-db", "crates/goodgo-diag", "migrations"] {
         copy_dir(d);
     }
     // Another package name, so its binary does not replace this repository's goodgo-api
@@ -275,13 +275,14 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
                 "goodgo-plan = ",
                 "goodgo-compose = ",
                 "goodgo-stack = ",
+                "goodgo-graph = ",
             ]
             .iter()
             .any(|p| l.starts_with(p))
         })
         .map(|l| {
             if l.starts_with("members = ") {
-                "members = [\"service\", \"crates/goodgo-db\"]".to_string()
+                "members = [\"service\", \"crates/goodgo-db\", \"crates/goodgo-diag\"]".to_string()
             } else if l.starts_with("default-members = ") {
                 "default-members = [\"service\"]".to_string()
             } else {
