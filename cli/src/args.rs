@@ -227,11 +227,11 @@ pub enum DbCommand {
     },
     /// Compare the database's schema with a fresh database built from the migrations
     Verify,
-    /// Drop and recreate the database, migrate and seed (never in production)
+    /// Drop and recreate the database, migrate and seed (in production only with --yes twice)
     Reset {
-        /// Do not ask for confirmation
-        #[arg(long)]
-        yes: bool,
+        /// Do not ask for confirmation (twice in a production workspace)
+        #[arg(long, short = 'y', action = clap::ArgAction::Count)]
+        yes: u8,
         /// Listings to seed afterwards
         #[arg(long, default_value_t = 1000, value_name = "N")]
         listings: u64,
@@ -318,9 +318,12 @@ pub enum RuntimeChoice {
 pub struct DownArgs {
     #[command(flatten)]
     pub stack: StackFileArgs,
-    /// Also delete the services' volumes and data
+    /// Also delete the services' volumes and data (in production only with --yes twice)
     #[arg(long)]
     pub volumes: bool,
+    /// Confirm --volumes in a production workspace (give it twice)
+    #[arg(long, short = 'y', action = clap::ArgAction::Count)]
+    pub yes: u8,
 }
 
 #[derive(Debug, Args)]

@@ -166,7 +166,7 @@ fn a_broken_migration_in_the_middle() {
     );
     assert!(
         out.stderr
-            .starts_with("error: migrations/V3__broken.sql:4:8: syntax error at or near \"TABEL\""),
+            .starts_with("migrations/V3__broken.sql:4:8: error: syntax error at or near \"TABEL\""),
         "{}",
         out.stderr
     );

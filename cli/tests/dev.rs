@@ -243,7 +243,12 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
             }
         }
     };
-    for d in ["service", "crates/goodgo-db", "crates/goodgo-diag", "migrations"] {
+    for d in [
+        "service",
+        "crates/goodgo-db",
+        "crates/goodgo-diag",
+        "migrations",
+    ] {
         copy_dir(d);
     }
     // Another package name, so its binary does not replace this repository's goodgo-api

@@ -2,7 +2,7 @@
 //! the database and the migrations folder, guards destructive commands, and prints.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::Context;
 use crate::args::{DbArgs, DbCommand};
-use crate::config::{Environment, Source};
 use crate::error::{ExitStatus, UserError};
+use crate::ops::guard::{self, Ask, Destructive};
 use crate::printer::Printer;
 use crate::tools;
 
@@ -323,27 +323,12 @@ async fn verify(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitS
 async fn reset(
     ctx: &Context,
     args: &DbArgs,
-    yes: bool,
+    yes: u8,
     listings: u64,
     no_seed: bool,
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let (db, _) = database(ctx, args)?;
-    let settings = &ctx.workspace.settings;
-    if settings.env.value == Environment::Production {
-        return Err(UserError::input(format!(
-            "refusing to reset {}: this workspace is a production environment ({} = production)",
-            db.redacted(),
-            match &settings.env.source {
-                Source::Env(name) => name.to_string(),
-                other => format!("`env` in {other}"),
-            }
-        ))
-        .with_hint(
-            "reset drops every table and row; it never runs in production, whatever the flags",
-        )
-        .into());
-    }
     let name = db.dbname();
     if name == "postgres" || name == "template0" || name == "template1" {
         return Err(UserError::input(format!(
@@ -352,23 +337,17 @@ async fn reset(
         .with_hint("point --database-url or GOODGO_DATABASE_URL at the application's own database")
         .into());
     }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(UserError::input(format!(
-                "reset drops database `{name}`; pass --yes to confirm when not at a terminal"
-            ))
-            .into());
-        }
-        printer.stderr(&format!(
-            "This drops database `{name}` at {} with all its data.\nType its name to confirm: ",
+    let destructive = Destructive {
+        action: format!(
+            "reset database `{name}` at {} (every table and row is dropped)",
             db.redacted()
-        ));
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != name {
-            printer.stderr("not confirmed; nothing was changed\n");
-            return Ok(ExitStatus::Failure);
-        }
+        ),
+        name: &name,
+        yes,
+        ask: Ask::Confirm,
+    };
+    if !guard::allow(&ctx.workspace.settings, &destructive, printer)? {
+        return Ok(ExitStatus::Failure);
     }
     let (_, files) = migration_files(ctx)?;
     let maintenance = db.with_dbname("postgres");

@@ -4,4 +4,5 @@
 //! `ci`, `k6`) call the same functions instead of reaching into each other's modules.
 
 pub mod database;
+pub mod guard;
 pub mod secrets;
