@@ -39,7 +39,7 @@ fn database(ctx: &Context, args: &DbArgs) -> Result<(Target, String)> {
                 .with_hint("start the stack with `goodgo up`, or pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
         })?,
     };
-    let target = Target::parse(&url).map_err(|e| UserError::input(e.to_string()))?;
+    let target = Target::parse(&url)?;
     Ok((target, source))
 }
 
@@ -294,7 +294,9 @@ async fn verify(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitS
     // Reach the server first, so a wrong URL is reported as such.
     drop(db.connect().await.map_err(db_error)?);
     let name = scratch_name();
-    admin::create_database(&db, &name).await.map_err(db_error)?;
+    admin::create_database(&db, &name, None)
+        .await
+        .map_err(db_error)?;
     let scratch = db.with_dbname(&name);
     let outcome = async {
         let mut client = scratch.connect().await?;
@@ -386,7 +388,7 @@ async fn reset(
     admin::drop_database(&maintenance, &name)
         .await
         .map_err(db_error)?;
-    admin::create_database(&maintenance, &name)
+    admin::create_database(&maintenance, &name, None)
         .await
         .map_err(db_error)?;
     let mut client = db.connect().await.map_err(db_error)?;

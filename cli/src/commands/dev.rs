@@ -497,7 +497,7 @@ async fn session(
                     .with_hint("set GOODGO_DATABASE_URL or `database_url` in goodgo.yaml")
             })?,
     };
-    let target = Target::parse(&url).map_err(|e| UserError::input(e.to_string()))?;
+    let target = Target::parse(&url)?;
     let migrations_dir = ctx
         .workspace
         .resolve(&ctx.workspace.settings.migrations_dir.value);

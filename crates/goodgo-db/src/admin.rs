@@ -23,9 +23,12 @@ impl std::fmt::Debug for Target {
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, DbError> {
-        let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            DbError::Other(format!("bad database URL {}: {e}", redact(url)))
-        })?;
+        let mut config: Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| DbError::BadUrl {
+                    url: redact(url),
+                    source: e.into(),
+                })?;
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("goodgo");
         Ok(Target {
@@ -50,6 +53,16 @@ impl Target {
         Target { config, url }
     }
 
+    /// This server's target to create or drop database `name` from: itself, or its
+    /// `postgres` database when it is `name` (a session cannot drop its own database).
+    pub fn maintenance(&self, name: &str) -> Target {
+        if self.dbname() == name {
+            self.with_dbname("postgres")
+        } else {
+            self.clone()
+        }
+    }
+
     /// The URL with its password hidden.
     pub fn redacted(&self) -> String {
         redact(&self.url)
@@ -62,7 +75,7 @@ impl Target {
                 .await
                 .map_err(|e| DbError::Connect {
                     url: self.redacted(),
-                    message: crate::describe(&e),
+                    source: e.into(),
                 })?;
         tokio::spawn(async move {
             let _ = connection.await;
@@ -132,21 +145,33 @@ fn replace_dbname(url: &str, name: &str) -> String {
     out
 }
 
-/// Quotes an identifier for SQL.
+/// Quotes an identifier for SQL: in double quotes, inner double quotes doubled, so any
+/// name (capitals, spaces, hyphens, quotes) means itself.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Creates database `name` on `server`'s server (connecting to `server`'s database).
-pub async fn create_database(server: &Target, name: &str) -> Result<(), DbError> {
+/// Creates database `name` on `server`'s server, as a copy of `template` (the server's
+/// default, `template1`, when `None`). Connects to `server`'s own database, which must not
+/// be `name` (see [`Target::maintenance`]).
+pub async fn create_database(
+    server: &Target,
+    name: &str,
+    template: Option<&str>,
+) -> Result<(), DbError> {
     let client = server.connect().await?;
+    let sql = match template {
+        Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", ident(name), ident(t)),
+        None => format!("CREATE DATABASE {}", ident(name)),
+    };
     client
-        .batch_execute(&format!("CREATE DATABASE {}", ident(name)))
+        .batch_execute(&sql)
         .await
-        .map_err(|e| DbError::pg(format!("creating database {name}"), &e))
+        .map_err(|e| DbError::pg(format!("creating database {name}"), e))
 }
 
-/// Drops database `name`, ending its sessions first; nothing when it does not exist.
+/// Drops database `name`, ending its sessions first (`WITH (FORCE)`); nothing when it does
+/// not exist (`IF EXISTS`). Connects to `server`'s own database, which must not be `name`.
 pub async fn drop_database(server: &Target, name: &str) -> Result<(), DbError> {
     let client = server.connect().await?;
     client
@@ -155,7 +180,67 @@ pub async fn drop_database(server: &Target, name: &str) -> Result<(), DbError> {
             ident(name)
         ))
         .await
-        .map_err(|e| DbError::pg(format!("dropping database {name}"), &e))
+        .map_err(|e| DbError::pg(format!("dropping database {name}"), e))
+}
+
+/// Whether database `name` exists on `server`'s server.
+pub async fn database_exists(server: &Target, name: &str) -> Result<bool, DbError> {
+    let client = server.connect().await?;
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .await
+        .map_err(|e| DbError::pg(format!("looking up database {name}"), e))?;
+    Ok(row.get(0))
+}
+
+/// A database name no other process or call uses: `{prefix}_{pid}_{nanos}_{n}`, for
+/// throwaway databases (tests, `db verify`'s scratch database). `prefix` should be short:
+/// PostgreSQL cuts names at 63 bytes.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{nanos}_{n}", std::process::id())
+}
+
+/// A throwaway database: created under a [`unique_name`] on a server, dropped by
+/// [`Scratch::remove`] (async, so it is not a `Drop`; a leftover is named by its prefix).
+#[derive(Debug)]
+pub struct Scratch {
+    server: Target,
+    /// The database's own target (same server, user and password).
+    pub target: Target,
+}
+
+impl Scratch {
+    /// Creates `{prefix}_…` on `server`'s server, from `template` (see [`create_database`]).
+    pub async fn create(
+        server: &Target,
+        prefix: &str,
+        template: Option<&str>,
+    ) -> Result<Scratch, DbError> {
+        let name = unique_name(prefix);
+        let server = server.maintenance(&name);
+        create_database(&server, &name, template).await?;
+        let target = server.with_dbname(&name);
+        Ok(Scratch { server, target })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> String {
+        self.target.dbname()
+    }
+
+    /// Drops the database, ending its sessions.
+    pub async fn remove(self) -> Result<(), DbError> {
+        drop_database(&self.server, &self.name()).await
+    }
 }
 
 #[cfg(test)]

@@ -16,15 +16,16 @@ pub fn dump_schema(pg_dump: &Path, target: &Target) -> Result<String, DbError> {
     if let Some(p) = password {
         cmd.env("PGPASSWORD", p);
     }
-    let out = cmd
-        .output()
-        .map_err(|e| DbError::Other(format!("cannot run {}: {e}", pg_dump.display())))?;
+    let out = cmd.output().map_err(|source| DbError::Tool {
+        tool: pg_dump.to_path_buf(),
+        source,
+    })?;
     if !out.status.success() {
-        return Err(DbError::Other(format!(
-            "pg_dump of {} failed: {}",
-            target.redacted(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(DbError::ToolFailed {
+            tool: "pg_dump".into(),
+            url: target.redacted(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(normalize(&String::from_utf8_lossy(&out.stdout)))
 }
