@@ -102,8 +102,18 @@ impl Target {
             args.push("-U".into());
             args.push(user.into());
         }
+        // libpq reads a `-d` value with `=` or a URI prefix as a connection string: such a
+        // name goes in one, quoted.
+        let dbname = self.dbname();
         args.push("-d".into());
-        args.push(self.dbname().into());
+        if dbname.contains('=')
+            || dbname.starts_with("postgres://")
+            || dbname.starts_with("postgresql://")
+        {
+            args.push(format!("dbname={}", conninfo_value(&dbname)).into());
+        } else {
+            args.push(dbname.into());
+        }
         let password = self
             .config
             .get_password()
@@ -127,13 +137,19 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// `url` naming database `name` instead: the path of a `postgres://` URL (percent-encoded),
+/// or a `dbname='…'` appended to a `key=value` connection string (the last one counts).
 fn replace_dbname(url: &str, name: &str) -> String {
+    if !url.contains("://") {
+        return format!("{url} dbname={}", conninfo_value(name));
+    }
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
     let after_scheme = base.find("://").map_or(0, |i| i + 3);
     let path_start = base[after_scheme..].find('/').map(|i| i + after_scheme);
+    let name = path_segment(name);
     let mut out = match path_start {
         Some(i) => format!("{}/{name}", &base[..i]),
         None => format!("{base}/{name}"),
@@ -143,6 +159,25 @@ fn replace_dbname(url: &str, name: &str) -> String {
         out.push_str(q);
     }
     out
+}
+
+/// `name` as one URL path segment: every byte but RFC 3986's unreserved ones
+/// percent-encoded (tokio-postgres and libpq decode it).
+fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A libpq `key=value` value: single-quoted, with `\` and `'` escaped by a backslash.
+fn conninfo_value(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Quotes an identifier for SQL: in double quotes, inner double quotes doubled, so any
@@ -262,5 +297,42 @@ mod tests {
             replace_dbname("postgres://u@h:5", "other"),
             "postgres://u@h:5/other"
         );
+        assert_eq!(
+            replace_dbname("postgres://u@h:5/db", "My db-1/\"x\"%"),
+            "postgres://u@h:5/My%20db-1%2F%22x%22%25"
+        );
+        assert_eq!(
+            replace_dbname("host=/tmp dbname=a", "it's \\ b"),
+            "host=/tmp dbname=a dbname='it\\'s \\\\ b'"
+        );
+    }
+
+    #[test]
+    fn any_name_survives_the_url_and_the_libpq_arguments() {
+        for url in [
+            "postgres://u:pw@h:5/db?sslmode=disable",
+            "host=h port=5 user=u dbname=db",
+        ] {
+            let target = Target::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            for name in ["My db-1/\"x\"%", "it's \\ b", "a=b", "postgres://x"] {
+                let other = target.with_dbname(name);
+                assert_eq!(other.dbname(), name);
+                let reparsed =
+                    Target::parse(&other.url).unwrap_or_else(|e| panic!("{}: {e}", other.url));
+                assert_eq!(reparsed.dbname(), name, "{}", other.url);
+                let (args, password) = other.libpq_args();
+                let d = args
+                    .iter()
+                    .position(|a| a == "-d")
+                    .map(|i| args[i + 1].clone());
+                let expected = if name.contains('=') || name.starts_with("postgres://") {
+                    format!("dbname={}", conninfo_value(name))
+                } else {
+                    name.to_string()
+                };
+                assert_eq!(d, Some(expected.into()));
+                assert_eq!(password.is_some(), url.contains(":pw@"));
+            }
+        }
     }
 }
