@@ -24,6 +24,15 @@ pub enum DbError {
         col: u32,
         message: String,
     },
+    /// refinery refuses a migration file (its name or text), before any server sees it.
+    #[error("{}:1:1: {source}", path.display())]
+    Refused {
+        path: PathBuf,
+        /// refinery's message, for the rendered location.
+        message: String,
+        #[source]
+        source: refinery_core::Error,
+    },
     /// The server rejected a migration's SQL, at this place in its file.
     #[error("{}:{line}:{col}: {source}", path.display())]
     Rejected {
@@ -148,6 +157,12 @@ impl goodgo_diag::Diagnostic for DbError {
                 col: *col,
                 message,
             }),
+            DbError::Refused { path, message, .. } => Some(goodgo_diag::Location {
+                path,
+                line: 1,
+                col: 1,
+                message,
+            }),
             _ => None,
         }
     }
@@ -159,7 +174,10 @@ impl DbError {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            DbError::File { .. } | DbError::Rejected { .. } | DbError::BadUrl { .. }
+            DbError::File { .. }
+                | DbError::Refused { .. }
+                | DbError::Rejected { .. }
+                | DbError::BadUrl { .. }
         )
     }
 

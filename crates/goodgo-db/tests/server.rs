@@ -67,6 +67,7 @@ async fn databases_with_any_name_are_created_copied_and_dropped() {
         "with-hyphen",
         "quo\"te",
         "semi;colon'--",
+        "eq=uals",
     ] {
         let name = format!("gg {base} {suffix}");
         let copy = format!("{name} copy");
@@ -82,6 +83,10 @@ async fn databases_with_any_name_are_created_copied_and_dropped() {
             .await
             .unwrap();
         drop(client);
+        // libpq's tools reach it too, and so does a client given its URL.
+        let dump = schema::dump_schema(&pg_dump(), &db).unwrap();
+        assert!(dump.contains("CREATE TABLE public.from_template"), "{dump}");
+        Target::parse(&db.url).unwrap().connect().await.unwrap();
 
         admin::create_database(&server, &copy, Some(&name))
             .await
