@@ -1,4 +1,7 @@
 //! Connections, databases and the arguments libpq's own tools (psql, pg_dump) need.
+//!
+//! Databases are created and dropped here, with every name quoted, so that tests, xtask
+//! and commands never hand a name to `psql`; throwaway ones are in [`crate::scratch`].
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -7,6 +10,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::DbError;
+pub use crate::scratch::{Scratch, TestDatabase, unique_name};
 
 /// A parsed database URL, with a form safe to print.
 #[derive(Clone)]
@@ -229,53 +233,6 @@ pub async fn database_exists(server: &Target, name: &str) -> Result<bool, DbErro
         .await
         .map_err(|e| DbError::pg(format!("looking up database {name}"), e))?;
     Ok(row.get(0))
-}
-
-/// A database name no other process or call uses: `{prefix}_{pid}_{nanos}_{n}`, for
-/// throwaway databases (tests, `db verify`'s scratch database). `prefix` should be short:
-/// PostgreSQL cuts names at 63 bytes.
-pub fn unique_name(prefix: &str) -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{nanos}_{n}", std::process::id())
-}
-
-/// A throwaway database: created under a [`unique_name`] on a server, dropped by
-/// [`Scratch::remove`] (async, so it is not a `Drop`; a leftover is named by its prefix).
-#[derive(Debug)]
-pub struct Scratch {
-    server: Target,
-    /// The database's own target (same server, user and password).
-    pub target: Target,
-}
-
-impl Scratch {
-    /// Creates `{prefix}_…` on `server`'s server, from `template` (see [`create_database`]).
-    pub async fn create(
-        server: &Target,
-        prefix: &str,
-        template: Option<&str>,
-    ) -> Result<Scratch, DbError> {
-        let name = unique_name(prefix);
-        let server = server.maintenance(&name);
-        create_database(&server, &name, template).await?;
-        let target = server.with_dbname(&name);
-        Ok(Scratch { server, target })
-    }
-
-    /// The database's name.
-    pub fn name(&self) -> String {
-        self.target.dbname()
-    }
-
-    /// Drops the database, ending its sessions.
-    pub async fn remove(self) -> Result<(), DbError> {
-        drop_database(&self.server, &self.name()).await
-    }
 }
 
 #[cfg(test)]

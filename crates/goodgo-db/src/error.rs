@@ -92,6 +92,12 @@ pub enum DbError {
         #[source]
         source: argon2::password_hash::Error,
     },
+    /// No async runtime could be started for a blocking call.
+    #[error("starting an async runtime: {source}")]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
     /// A PostgreSQL program (pg_dump) could not be started.
     #[error("cannot run {}: {source}", tool.display())]
     Tool {

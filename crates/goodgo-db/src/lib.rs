@@ -5,6 +5,7 @@
 //!   number of concurrent runners apply each migration exactly once; and the status of a
 //!   database against the files.
 //! - [`admin`]: connecting, creating and dropping databases, arguments for libpq tools.
+//! - [`scratch`]: throwaway databases for jobs and tests.
 //! - [`schema`]: normalising `pg_dump --schema-only` output and diffing two schemas.
 //! - [`seed`]: deterministic, realistic data loaded with COPY.
 //! - [`search`]: the listing search query (shared with the API), built from filters.
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod migrations;
 pub mod runner;
 pub mod schema;
+pub mod scratch;
 pub mod search;
 pub mod seed;
 

@@ -6,7 +6,7 @@
 use std::error::Error as _;
 use std::path::{Path, PathBuf};
 
-use goodgo_db::admin::{self, Scratch, Target};
+use goodgo_db::admin::{self, Scratch, Target, TestDatabase};
 use goodgo_db::{DbError, migrations, runner, schema};
 use goodgo_diag::{Class, Diagnostic};
 
@@ -303,4 +303,52 @@ async fn verify_reports_real_drift_only() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "the scratch databases are dropped");
+}
+
+/// A test's own database without psql or an async runtime: created, queried as text,
+/// dropped at the end of scope, also from inside an async test.
+#[test]
+fn a_test_database_drops_itself() {
+    let Some(server) = server("a_test_database_drops_itself") else {
+        return;
+    };
+    let db = TestDatabase::create(&server.url, "gg Test-DB").unwrap();
+    assert!(db.name.starts_with("gg Test-DB_"), "{}", db.name);
+    assert_eq!(Target::parse(&db.url).unwrap().dbname(), db.name);
+    assert_eq!(
+        db.sql("CREATE TABLE t (a int, b text, c bool); INSERT INTO t VALUES (1, NULL, true), (2, 'x|y', false); SELECT * FROM t ORDER BY a")
+            .unwrap(),
+        "1||t\n2|x|y|f"
+    );
+    assert_eq!(db.sql("SELECT count(*) FROM t").unwrap(), "2");
+    let err = db.sql("SELECT nope").unwrap_err();
+    assert!(
+        err.to_string().ends_with("column \"nope\" does not exist"),
+        "{err}"
+    );
+    let name = db.name.clone();
+    let exists = |name: &str| {
+        let server = server.clone();
+        let name = name.to_string();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move { admin::database_exists(&server, &name).await.unwrap() })
+    };
+    assert!(exists(&name));
+    drop(db);
+    assert!(!exists(&name), "dropped at the end of scope");
+
+    // Inside an async test (a runtime of its own is started on another thread).
+    let name = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let db = TestDatabase::create(&server.url, "gg_async").unwrap();
+            db.target.connect().await.unwrap();
+            db.name.clone()
+        });
+    assert!(!exists(&name));
 }
