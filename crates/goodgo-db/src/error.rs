@@ -327,3 +327,49 @@ pub fn describe(err: &tokio_postgres::Error) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use goodgo_diag::{Class, Diagnostic};
+
+    #[test]
+    fn each_error_says_its_class_hint_and_place() {
+        let file = DbError::File {
+            path: "migrations/V1_x.sql".into(),
+            line: 1,
+            col: 1,
+            message: "bad name".into(),
+        };
+        assert_eq!(file.class(), Some(Class::Input));
+        let location = file.location().unwrap();
+        assert_eq!(
+            (location.path, location.line, location.message),
+            (std::path::Path::new("migrations/V1_x.sql"), 1, "bad name")
+        );
+        let divergent = DbError::Divergent {
+            file: "migrations/V2__x.sql".into(),
+            applied: "1".into(),
+            now: "2".into(),
+        };
+        assert_eq!(divergent.class(), Some(Class::Failed));
+        assert!(divergent.hint().unwrap().contains("goodgo db status"));
+        assert!(divergent.location().is_none());
+        let full = DbError::NotEmpty { rows: 3 };
+        assert_eq!(full.class(), Some(Class::Failed));
+        assert!(full.to_string().contains("already has 3"));
+        assert_eq!(
+            full.hint().as_deref(),
+            Some("`goodgo db reset` starts over")
+        );
+        let tool = DbError::Tool {
+            tool: "/nowhere/pg_dump".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert!(std::error::Error::source(&tool).is_some());
+        assert!(
+            tool.to_string()
+                .starts_with("cannot run /nowhere/pg_dump: ")
+        );
+    }
+}
