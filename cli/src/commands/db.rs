@@ -260,15 +260,6 @@ async fn status(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitS
     })
 }
 
-/// A throwaway database on the same server, dropped when the work is done.
-fn scratch_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("goodgo_verify_{}_{nanos}", std::process::id())
-}
-
 async fn verify(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {
     let (db, _) = database(ctx, args)?;
     let (_, files) = migration_files(ctx)?;
@@ -282,27 +273,10 @@ async fn verify(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitS
     })?;
     // Reach the server first, so a wrong URL is reported as such.
     drop(db.connect().await.map_err(db_error)?);
-    let name = scratch_name();
-    admin::create_database(&db, &name).await.map_err(db_error)?;
-    let scratch = db.with_dbname(&name);
-    let outcome = async {
-        let mut client = scratch.connect().await?;
-        runner::migrate(&mut client, &files, None, &|_| {}).await?;
-        drop(client);
-        let expected = schema::dump_schema(&pg_dump, &scratch)?;
-        let actual = schema::dump_schema(&pg_dump, &db)?;
-        Ok::<_, DbError>((expected, actual))
-    }
-    .await;
-    let dropped = admin::drop_database(&db, &name).await;
-    let (expected, actual) = outcome.map_err(db_error)?;
-    dropped.map_err(db_error)?;
-    match schema::diff(
-        &expected,
-        &actual,
-        "migrations (fresh database)",
-        &format!("{} (target)", db.dbname()),
-    ) {
+    let verified = schema::verify(&pg_dump, &db, &files)
+        .await
+        .map_err(db_error)?;
+    match verified.drift(&db.dbname()) {
         None => {
             printer.report(
                 &format!("{} matches its {} migration(s)\n", db.dbname(), files.len()),
@@ -354,7 +328,7 @@ async fn reset(
     admin::drop_database(&maintenance, &name)
         .await
         .map_err(db_error)?;
-    admin::create_database(&maintenance, &name)
+    admin::create_database(&maintenance, &name, None)
         .await
         .map_err(db_error)?;
     let mut client = db.connect().await.map_err(db_error)?;

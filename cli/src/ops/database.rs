@@ -23,6 +23,6 @@ pub fn resolve(ctx: &Context, flag: Option<&str>) -> Result<(Target, String)> {
                 .with_hint("start the stack with `goodgo up`, or pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
         })?,
     };
-    let target = Target::parse(&url).map_err(|e| UserError::input(e.to_string()))?;
+    let target = Target::parse(&url)?;
     Ok((target, source))
 }

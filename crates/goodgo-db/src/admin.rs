@@ -1,4 +1,7 @@
 //! Connections, databases and the arguments libpq's own tools (psql, pg_dump) need.
+//!
+//! Databases are created and dropped here, with every name quoted, so that tests, xtask
+//! and commands never hand a name to `psql`; throwaway ones are in [`crate::scratch`].
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -7,6 +10,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::DbError;
+pub use crate::scratch::{Scratch, TestDatabase, unique_name};
 
 /// A parsed database URL, with a form safe to print.
 #[derive(Clone)]
@@ -23,9 +27,12 @@ impl std::fmt::Debug for Target {
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, DbError> {
-        let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            DbError::Other(format!("bad database URL {}: {e}", redact(url)))
-        })?;
+        let mut config: Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| DbError::BadUrl {
+                    url: redact(url),
+                    source: e.into(),
+                })?;
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("goodgo");
         Ok(Target {
@@ -50,6 +57,16 @@ impl Target {
         Target { config, url }
     }
 
+    /// This server's target to create or drop database `name` from: itself, or its
+    /// `postgres` database when it is `name` (a session cannot drop its own database).
+    pub fn maintenance(&self, name: &str) -> Target {
+        if self.dbname() == name {
+            self.with_dbname("postgres")
+        } else {
+            self.clone()
+        }
+    }
+
     /// The URL with its password hidden.
     pub fn redacted(&self) -> String {
         redact(&self.url)
@@ -62,7 +79,7 @@ impl Target {
                 .await
                 .map_err(|e| DbError::Connect {
                     url: self.redacted(),
-                    message: crate::describe(&e),
+                    source: e.into(),
                 })?;
         tokio::spawn(async move {
             let _ = connection.await;
@@ -89,8 +106,18 @@ impl Target {
             args.push("-U".into());
             args.push(user.into());
         }
+        // libpq reads a `-d` value with `=` or a URI prefix as a connection string: such a
+        // name goes in one, quoted.
+        let dbname = self.dbname();
         args.push("-d".into());
-        args.push(self.dbname().into());
+        if dbname.contains('=')
+            || dbname.starts_with("postgres://")
+            || dbname.starts_with("postgresql://")
+        {
+            args.push(format!("dbname={}", conninfo_value(&dbname)).into());
+        } else {
+            args.push(dbname.into());
+        }
         let password = self
             .config
             .get_password()
@@ -114,13 +141,19 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// `url` naming database `name` instead: the path of a `postgres://` URL (percent-encoded),
+/// or a `dbname='…'` appended to a `key=value` connection string (the last one counts).
 fn replace_dbname(url: &str, name: &str) -> String {
+    if !url.contains("://") {
+        return format!("{url} dbname={}", conninfo_value(name));
+    }
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
     let after_scheme = base.find("://").map_or(0, |i| i + 3);
     let path_start = base[after_scheme..].find('/').map(|i| i + after_scheme);
+    let name = path_segment(name);
     let mut out = match path_start {
         Some(i) => format!("{}/{name}", &base[..i]),
         None => format!("{base}/{name}"),
@@ -132,21 +165,52 @@ fn replace_dbname(url: &str, name: &str) -> String {
     out
 }
 
-/// Quotes an identifier for SQL.
+/// `name` as one URL path segment: every byte but RFC 3986's unreserved ones
+/// percent-encoded (tokio-postgres and libpq decode it).
+fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A libpq `key=value` value: single-quoted, with `\` and `'` escaped by a backslash.
+fn conninfo_value(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Quotes an identifier for SQL: in double quotes, inner double quotes doubled, so any
+/// name (capitals, spaces, hyphens, quotes) means itself.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Creates database `name` on `server`'s server (connecting to `server`'s database).
-pub async fn create_database(server: &Target, name: &str) -> Result<(), DbError> {
+/// Creates database `name` on `server`'s server, as a copy of `template` (the server's
+/// default, `template1`, when `None`). Connects to `server`'s own database, which must not
+/// be `name` (see [`Target::maintenance`]).
+pub async fn create_database(
+    server: &Target,
+    name: &str,
+    template: Option<&str>,
+) -> Result<(), DbError> {
     let client = server.connect().await?;
+    let sql = match template {
+        Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", ident(name), ident(t)),
+        None => format!("CREATE DATABASE {}", ident(name)),
+    };
     client
-        .batch_execute(&format!("CREATE DATABASE {}", ident(name)))
+        .batch_execute(&sql)
         .await
-        .map_err(|e| DbError::pg(format!("creating database {name}"), &e))
+        .map_err(|e| DbError::pg(format!("creating database {name}"), e))
 }
 
-/// Drops database `name`, ending its sessions first; nothing when it does not exist.
+/// Drops database `name`, ending its sessions first (`WITH (FORCE)`); nothing when it does
+/// not exist (`IF EXISTS`). Connects to `server`'s own database, which must not be `name`.
 pub async fn drop_database(server: &Target, name: &str) -> Result<(), DbError> {
     let client = server.connect().await?;
     client
@@ -155,7 +219,20 @@ pub async fn drop_database(server: &Target, name: &str) -> Result<(), DbError> {
             ident(name)
         ))
         .await
-        .map_err(|e| DbError::pg(format!("dropping database {name}"), &e))
+        .map_err(|e| DbError::pg(format!("dropping database {name}"), e))
+}
+
+/// Whether database `name` exists on `server`'s server.
+pub async fn database_exists(server: &Target, name: &str) -> Result<bool, DbError> {
+    let client = server.connect().await?;
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .await
+        .map_err(|e| DbError::pg(format!("looking up database {name}"), e))?;
+    Ok(row.get(0))
 }
 
 #[cfg(test)]
@@ -177,5 +254,42 @@ mod tests {
             replace_dbname("postgres://u@h:5", "other"),
             "postgres://u@h:5/other"
         );
+        assert_eq!(
+            replace_dbname("postgres://u@h:5/db", "My db-1/\"x\"%"),
+            "postgres://u@h:5/My%20db-1%2F%22x%22%25"
+        );
+        assert_eq!(
+            replace_dbname("host=/tmp dbname=a", "it's \\ b"),
+            "host=/tmp dbname=a dbname='it\\'s \\\\ b'"
+        );
+    }
+
+    #[test]
+    fn any_name_survives_the_url_and_the_libpq_arguments() {
+        for url in [
+            "postgres://u:pw@h:5/db?sslmode=disable",
+            "host=h port=5 user=u dbname=db",
+        ] {
+            let target = Target::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            for name in ["My db-1/\"x\"%", "it's \\ b", "a=b", "postgres://x"] {
+                let other = target.with_dbname(name);
+                assert_eq!(other.dbname(), name);
+                let reparsed =
+                    Target::parse(&other.url).unwrap_or_else(|e| panic!("{}: {e}", other.url));
+                assert_eq!(reparsed.dbname(), name, "{}", other.url);
+                let (args, password) = other.libpq_args();
+                let d = args
+                    .iter()
+                    .position(|a| a == "-d")
+                    .map(|i| args[i + 1].clone());
+                let expected = if name.contains('=') || name.starts_with("postgres://") {
+                    format!("dbname={}", conninfo_value(name))
+                } else {
+                    name.to_string()
+                };
+                assert_eq!(d, Some(expected.into()));
+                assert_eq!(password.is_some(), url.contains(":pw@"));
+            }
+        }
     }
 }

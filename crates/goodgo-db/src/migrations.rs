@@ -65,11 +65,10 @@ pub fn load(dir: &Path, shown: &Path) -> Result<Vec<MigrationFile>, DbError> {
             path: path.clone(),
             source,
         })?;
-        let migration = Migration::unapplied(stem, &sql).map_err(|e| DbError::File {
+        let migration = Migration::unapplied(stem, &sql).map_err(|source| DbError::Refused {
             path: path.clone(),
-            line: 1,
-            col: 1,
-            message: e.to_string(),
+            message: source.to_string(),
+            source,
         })?;
         files.push(MigrationFile {
             path,

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use refinery_core::{Runner, Target as RefineryTarget};
 use tokio_postgres::Client;
 
-use crate::DbError;
 use crate::migrations::{MigrationFile, line_col};
+use crate::{DbError, PgError};
 
 /// The advisory lock every goodgo migrator takes ("goodgomi" as bytes).
 pub const LOCK_KEY: i64 = 0x676f_6f64_676f_6d69;
@@ -32,7 +32,7 @@ pub async fn applied(client: &Client) -> Result<Vec<Applied>, DbError> {
             &[],
         )
         .await
-        .map_err(|e| DbError::pg("reading the migration history", &e))?
+        .map_err(|e| DbError::pg("reading the migration history", e))?
         .get(0);
     if !exists {
         return Ok(Vec::new());
@@ -45,7 +45,7 @@ pub async fn applied(client: &Client) -> Result<Vec<Applied>, DbError> {
             &[],
         )
         .await
-        .map_err(|e| DbError::pg("reading the migration history", &e))?;
+        .map_err(|e| DbError::pg("reading the migration history", e))?;
     Ok(rows
         .iter()
         .map(|r| Applied {
@@ -152,14 +152,14 @@ pub async fn migrate(
     let got: bool = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
         .await
-        .map_err(|e| DbError::pg("taking the migration lock", &e))?
+        .map_err(|e| DbError::pg("taking the migration lock", e))?
         .get(0);
     if !got {
         on_event(Event::Waiting);
         client
             .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
             .await
-            .map_err(|e| DbError::pg("waiting for the migration lock", &e))?;
+            .map_err(|e| DbError::pg("waiting for the migration lock", e))?;
     }
     let waited = start.elapsed();
     on_event(Event::Locked(waited));
@@ -190,18 +190,16 @@ async fn run_locked(
     let history = applied(client).await?;
     let rows = status(files, &history);
     if let Some(bad) = rows.iter().find(|r| r.state == State::Divergent) {
-        return Err(DbError::History(format!(
-            "{} was applied with checksum {} but the file now has {}; applied migrations must not change (add a new migration instead)",
-            bad.file.as_deref().unwrap_or(""),
-            bad.applied_checksum.as_deref().unwrap_or("?"),
-            bad.checksum.as_deref().unwrap_or("?"),
-        )));
+        return Err(DbError::Divergent {
+            file: bad.file.clone().unwrap_or_default(),
+            applied: bad.applied_checksum.clone().unwrap_or_else(|| "?".into()),
+            now: bad.checksum.clone().unwrap_or_else(|| "?".into()),
+        });
     }
     if let Some(gone) = rows.iter().find(|r| r.state == State::Missing) {
-        return Err(DbError::History(format!(
-            "V{}__{} is applied but its file is missing from the migrations folder",
-            gone.version, gone.name
-        )));
+        return Err(DbError::MissingFile {
+            migration: format!("V{}__{}", gone.version, gone.name),
+        });
     }
     let pending: Vec<&MigrationFile> = files
         .iter()
@@ -236,42 +234,41 @@ async fn run_locked(
                 })
                 .unwrap_or_default();
             let failed = pending.iter().find(|f| !done.contains(&f.label()));
-            Err(explain_failure(&err, failed.copied()))
+            Err(explain_failure(err, failed.copied()))
         }
     }
 }
 
-/// Turns refinery's error into `file:line:col: the server's message`.
-fn explain_failure(err: &refinery_core::Error, failed: Option<&MigrationFile>) -> DbError {
-    let pg = std::error::Error::source(err)
-        .and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
-        .or_else(|| match err.kind() {
-            refinery_core::error::Kind::Connection(_, source) => {
-                source.downcast_ref::<tokio_postgres::Error>()
-            }
-            _ => None,
+/// Turns refinery's error into `file:line:col: what the server said` when a migration's
+/// SQL was rejected, or else a failure of the run, keeping refinery's error as the cause.
+fn explain_failure(err: refinery_core::Error, failed: Option<&MigrationFile>) -> DbError {
+    let pg = crate::error::postgres_in(&err);
+    let position = pg
+        .and_then(tokio_postgres::Error::as_db_error)
+        .map(|db| match db.position() {
+            Some(tokio_postgres::error::ErrorPosition::Original(pos)) => *pos as usize,
+            _ => 1,
         });
-    let (Some(file), Some(pg)) = (failed, pg) else {
-        return DbError::Other(format!("migration failed: {err}"));
-    };
-    let Some(db) = pg.as_db_error() else {
-        return DbError::Other(format!("{}: {}", file.path.display(), crate::describe(pg)));
-    };
-    let (line, col) = match db.position() {
-        Some(tokio_postgres::error::ErrorPosition::Original(pos)) => {
-            line_col(&file.sql, *pos as usize)
+    let source = PgError::from(err);
+    match (failed, position) {
+        (Some(file), Some(pos)) => {
+            let (line, col) = line_col(&file.sql, pos);
+            DbError::Rejected {
+                path: file.path.clone(),
+                line,
+                col,
+                migration: file.label(),
+                message: source.to_string(),
+                source,
+            }
         }
-        _ => (1, 1),
-    };
-    let mut message = db.message().to_string();
-    if let Some(hint) = db.hint() {
-        message.push_str(&format!(" (hint: {hint})"));
-    }
-    message.push_str(&format!("; {} was not applied", file.label()));
-    DbError::File {
-        path: file.path.clone(),
-        line,
-        col,
-        message,
+        (Some(file), None) => DbError::Postgres {
+            doing: format!("applying {}", file.path.display()),
+            source,
+        },
+        (None, _) => DbError::Postgres {
+            doing: "applying migrations".into(),
+            source,
+        },
     }
 }

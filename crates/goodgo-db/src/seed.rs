@@ -238,19 +238,17 @@ pub async fn seed(client: &mut Client, listings: u64) -> Result<Seeded, DbError>
             &[],
         )
         .await
-        .map_err(|e| DbError::pg("counting existing rows (are the migrations applied?)", &e))?
+        .map_err(|e| DbError::pg("counting existing rows (are the migrations applied?)", e))?
         .get(0);
     if existing > 0 {
-        return Err(DbError::Other(format!(
-            "the database already has {existing} users and listings; seeding is for an empty database (`goodgo db reset` starts over)"
-        )));
+        return Err(DbError::NotEmpty { rows: existing });
     }
     let hash = password_hash()?;
     let (agents, buyers) = account_counts(listings);
     let tx = client
         .transaction()
         .await
-        .map_err(|e| DbError::pg("starting the seed transaction", &e))?;
+        .map_err(|e| DbError::pg("starting the seed transaction", e))?;
 
     let mut users = String::new();
     let _ = writeln!(users, "admin@goodgo.test\t{hash}\tadmin\tGoodGo Admin");
@@ -276,7 +274,7 @@ pub async fn seed(client: &mut Client, listings: u64) -> Result<Seeded, DbError>
     let agent_ids: Vec<i64> = tx
         .query("SELECT id FROM users WHERE role = 'agent' ORDER BY id", &[])
         .await
-        .map_err(|e| DbError::pg("reading agent ids", &e))?
+        .map_err(|e| DbError::pg("reading agent ids", e))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -288,7 +286,7 @@ pub async fn seed(client: &mut Client, listings: u64) -> Result<Seeded, DbError>
     let sink = tx
         .copy_in(columns)
         .await
-        .map_err(|e| DbError::pg("starting COPY listings", &e))?;
+        .map_err(|e| DbError::pg("starting COPY listings", e))?;
     futures_util::pin_mut!(sink);
     for i in 0..listings {
         write_listing(&mut chunk, &mut rng, &agent_ids, base, i);
@@ -296,25 +294,25 @@ pub async fn seed(client: &mut Client, listings: u64) -> Result<Seeded, DbError>
             let bytes = std::mem::take(&mut chunk).into_bytes();
             sink.send(Cursor::new(bytes))
                 .await
-                .map_err(|e| DbError::pg("COPY listings", &e))?;
+                .map_err(|e| DbError::pg("COPY listings", e))?;
         }
     }
     if !chunk.is_empty() {
         sink.send(Cursor::new(chunk.into_bytes()))
             .await
-            .map_err(|e| DbError::pg("COPY listings", &e))?;
+            .map_err(|e| DbError::pg("COPY listings", e))?;
     }
     sink.as_mut()
         .finish()
         .await
-        .map_err(|e| DbError::pg("finishing COPY listings", &e))?;
+        .map_err(|e| DbError::pg("finishing COPY listings", e))?;
     tx.commit()
         .await
-        .map_err(|e| DbError::pg("committing the seed", &e))?;
+        .map_err(|e| DbError::pg("committing the seed", e))?;
     client
         .batch_execute("ANALYZE users; ANALYZE listings;")
         .await
-        .map_err(|e| DbError::pg("analysing the seeded tables", &e))?;
+        .map_err(|e| DbError::pg("analysing the seeded tables", e))?;
     Ok(Seeded {
         users: 1 + agents + buyers,
         agents,
@@ -442,15 +440,15 @@ async fn copy(
     let sink = tx
         .copy_in(statement)
         .await
-        .map_err(|e| DbError::pg(statement.to_string(), &e))?;
+        .map_err(|e| DbError::pg(statement.to_string(), e))?;
     futures_util::pin_mut!(sink);
     sink.send(Cursor::new(data))
         .await
-        .map_err(|e| DbError::pg(statement.to_string(), &e))?;
+        .map_err(|e| DbError::pg(statement.to_string(), e))?;
     sink.as_mut()
         .finish()
         .await
-        .map_err(|e| DbError::pg(statement.to_string(), &e))?;
+        .map_err(|e| DbError::pg(statement.to_string(), e))?;
     Ok(())
 }
 
@@ -459,7 +457,7 @@ fn password_hash() -> Result<String, DbError> {
     argon2::Argon2::default()
         .hash_password(DEV_PASSWORD.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| DbError::Other(format!("hashing the development password: {e}")))
+        .map_err(|source| DbError::PasswordHash { source })
 }
 
 #[cfg(test)]
