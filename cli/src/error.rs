@@ -200,14 +200,39 @@ pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
     status
 }
 
-/// Prints a command-line parsing problem (or `--help`/`--version`) the way clap does.
-pub fn render_clap(err: &clap::Error) -> ExitStatus {
+/// Prints a command-line parsing problem (or `--help`/`--version`) the way clap does. With
+/// `--json`, a usage error is also an `{"error": …}` object on stdout, so a JSON reader
+/// never sees an empty stdout with a failing exit status.
+pub fn render_clap(err: &clap::Error, json: bool) -> ExitStatus {
     use clap::error::ErrorKind;
-    let _ = err.print();
-    let _ = std::io::stdout().flush();
-    match err.kind() {
+    let status = match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitStatus::Success,
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitStatus::Error,
         _ => ExitStatus::Error,
+    };
+    let _ = err.print();
+    if json && status != ExitStatus::Success {
+        let text = err.render().to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string();
+        let value = serde_json::json!({
+            "error": {
+                "messages": [first],
+                "usage": text.trim_end(),
+                "hint": "see --help",
+                "exit_code": status.code()
+            }
+        });
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
     }
+    let _ = std::io::stdout().flush();
+    status
 }

@@ -35,13 +35,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match args::Cli::try_parse_from(argv) {
+    let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    let cli = match args::Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(err) => return error::render_clap(&err),
+        Err(err) => return error::render_clap(&err, wants_json(&argv)),
     };
     let printer = printer::Printer::new(&cli.global);
     match commands::dispatch(&cli, &printer) {
         Ok(status) => status,
         Err(err) => error::render(&err, &printer),
     }
+}
+
+/// Whether `--json` was among the options, for a command line clap could not parse: its
+/// error must still reach a JSON reader as JSON. Arguments after `--` do not count.
+fn wants_json(argv: &[std::ffi::OsString]) -> bool {
+    argv.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
 }
