@@ -16,6 +16,8 @@ mod http;
 mod images;
 mod provision;
 mod services;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
