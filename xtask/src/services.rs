@@ -8,6 +8,8 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -49,20 +51,24 @@ fn compose_text(port: u16) -> String {
     )
 }
 
-/// Starts PostgreSQL with `goodgo-stack`'s native runtime in `workspace`; everything this
-/// module needs of goodgo-stack's API is in here and in [`stop_native`].
-fn start_native(workspace: &Path, pg_bin_dir: &Path, port: u16) -> Result<NativeRuntime> {
+/// goodgo-stack's native runtime for a throwaway server in `workspace`; with
+/// [`start_native`] and [`stop_native`], everything this module needs of goodgo-stack.
+fn native_runtime(workspace: &Path, pg_bin_dir: &Path) -> NativeRuntime {
+    NativeRuntime::new(workspace, PROJECT, Some(pg_bin_dir.to_path_buf()), None)
+}
+
+/// Starts PostgreSQL on `port`.
+fn start_native(runtime: &NativeRuntime, workspace: &Path, port: u16) -> Result<()> {
     let file = workspace.join("compose.yaml");
     let project = goodgo_compose::load_str(&compose_text(port), workspace, &file, &|_| None)
         .context("the throwaway PostgreSQL's Compose text")?;
-    let runtime = NativeRuntime::new(workspace, PROJECT, Some(pg_bin_dir.to_path_buf()), None);
     let request = UpRequest {
         project: PROJECT.into(),
         waves: vec![vec!["postgres".into()]],
         timeout: Duration::from_secs(30),
     };
     match block_on(runtime.up(&project, &request, &|_| {}))? {
-        Ok(_) => Ok(runtime),
+        Ok(_) => Ok(()),
         Err(StackError::Failed { message, logs, .. }) => {
             anyhow::bail!("{message}:\n{}", logs.join("\n"))
         }
@@ -71,8 +77,48 @@ fn start_native(workspace: &Path, pg_bin_dir: &Path, port: u16) -> Result<Native
 }
 
 /// Stops what [`start_native`] started and deletes its data.
-fn stop_native(runtime: &NativeRuntime) -> Result<Vec<String>> {
-    Ok(block_on(runtime.down(true))??)
+async fn stop_native(runtime: &NativeRuntime) -> Result<()> {
+    runtime.down(true).await?;
+    Ok(())
+}
+
+/// The throwaway servers running now (their folder and PostgreSQL's binaries folder), for
+/// the Ctrl-C handler. The native runtime starts PostgreSQL in a process group of its own,
+/// so the terminal's SIGINT does not reach it: xtask stops it.
+static RUNNING: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+fn running() -> std::sync::MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// On the first Ctrl-C, stops the servers in [`RUNNING`] and exits with 130, the status
+/// of a shell's interrupted command. Installed once, with the first server.
+fn stop_on_ctrl_c() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::thread::spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                let servers: Vec<_> = running().drain(..).collect();
+                for (dir, bin) in servers {
+                    eprintln!("interrupted: stopping the throwaway postgres");
+                    let _ = stop_native(&native_runtime(&dir, &bin)).await;
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                std::process::exit(130);
+            });
+        });
+    });
 }
 
 /// A throwaway PostgreSQL server.
@@ -84,18 +130,19 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start(tools: &Tools) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("goodgo-xtask-pg-{}", std::process::id()));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("goodgo-xtask-pg-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let port = free_port()?;
-        let runtime = match start_native(&dir, &tools.pg_bin_dir, port) {
-            Ok(runtime) => runtime,
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(err);
-            }
-        };
-        Ok(Postgres { runtime, dir, port })
+        let runtime = native_runtime(&dir, &tools.pg_bin_dir);
+        stop_on_ctrl_c();
+        running().push((dir.clone(), tools.pg_bin_dir.clone()));
+        // Dropped on failure too: a server that started but never got ready is stopped.
+        let pg = Postgres { runtime, dir, port };
+        start_native(&pg.runtime, &pg.dir, port)?;
+        Ok(pg)
     }
 
     /// The server's own `postgres` database.
@@ -106,9 +153,10 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        match stop_native(&self.runtime) {
-            Ok(_) => eprintln!("stopped postgres (port {})", self.port),
-            Err(err) => eprintln!("stopping postgres: {err:#}"),
+        running().retain(|(dir, _)| *dir != self.dir);
+        match block_on(stop_native(&self.runtime)) {
+            Ok(Ok(())) => eprintln!("stopped postgres (port {})", self.port),
+            Ok(Err(err)) | Err(err) => eprintln!("stopping postgres: {err:#}"),
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
