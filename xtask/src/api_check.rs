@@ -93,6 +93,7 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
     let csrf_header = format!("X-CSRF-Token: {csrf}");
     let checks = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance";
     let _dir = sh.push_dir(std::env::temp_dir());
+    eprintln!("$ schemathesis run {openapi} (as the seeded agent, with its session cookies)");
     let result = cmd!(
         sh,
         "schemathesis run {openapi} -H {bearer} -H {cookies} -H {csrf_header}
@@ -101,7 +102,8 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
     )
     .env("PATH", extra_path)
     .env("SCHEMATHESIS_HOOKS", "")
-    .secret()
+    // The token and cookies stay out of the log.
+    .quiet()
     .run();
     drop(server);
     let _ = services::drop_database(server_url, db);
