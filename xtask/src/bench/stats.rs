@@ -162,6 +162,37 @@ mod tests {
     }
 
     #[test]
+    fn commands_are_timed_and_failures_reported() {
+        let sh = xshell::Shell::new().expect("a shell");
+        let ok = time_command("true", 3, &|| xshell::cmd!(sh, "true"), false).expect("true runs");
+        assert_eq!(ok.runs.len(), 3);
+        assert!(time_command("false", 1, &|| xshell::cmd!(sh, "false"), false).is_err());
+        assert!(time_command("false", 1, &|| xshell::cmd!(sh, "false"), true).is_ok());
+        let mut prepared = Vec::new();
+        let rounds = time_rounds(
+            "echo",
+            2,
+            &mut |r| {
+                prepared.push(r);
+                Ok(())
+            },
+            &|r| {
+                let r = r.to_string();
+                xshell::cmd!(sh, "echo {r}")
+            },
+        )
+        .expect("echo runs");
+        assert_eq!((rounds.runs.len(), prepared), (2, vec![0, 1]));
+        let failed = time_rounds("sh", 1, &mut |_| Ok(()), &|_| {
+            xshell::cmd!(sh, "sh -c 'echo broken >&2; exit 3'")
+        });
+        assert!(
+            failed.is_err_and(|e| e.to_string().contains("broken")),
+            "stderr is in the error"
+        );
+    }
+
+    #[test]
     fn sections_are_replaced_or_appended() {
         let text = "# B\n<!-- bench:a -->\nold\n<!-- /bench:a -->\ntail\n";
         assert_eq!(
