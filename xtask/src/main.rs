@@ -5,32 +5,73 @@
 //! - `cargo xtask bench`: the benchmarks, written into docs/BENCHMARKS.md.
 //! - `cargo xtask codegen [--check]`: man pages, CLI reference, goodgo.yaml schema, OpenAPI.
 //! - `cargo xtask images [--force]`: the local Docker images, built without a registry.
+//!
+//! Arguments are parsed by clap; programs are run through xshell's `cmd!`, which quotes
+//! each argument and echoes the command it runs.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod api_check;
 mod bench;
+mod http;
 mod images;
 mod provision;
 mod services;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use xshell::{Shell, cmd};
+
+/// The project's chores: provision and run the tests, benchmarks, generated files, images.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Chore,
+}
+
+#[derive(Subcommand)]
+enum Chore {
+    /// Provision the tools, lint, start throwaway services and run every test.
+    Test {
+        /// Skip `cargo fmt --check` and clippy.
+        #[arg(long)]
+        no_lint: bool,
+        /// Passed to the test binaries (e.g. a name filter).
+        #[arg(last = true, value_name = "LIBTEST ARGS")]
+        args: Vec<String>,
+    },
+    /// Run the benchmarks and update docs/BENCHMARKS.md (all of them without a NAME).
+    Bench {
+        #[arg(value_enum, value_name = "NAME")]
+        names: Vec<bench::Name>,
+    },
+    /// Write (or check) the generated docs: man pages, CLI reference, schema, OpenAPI.
+    Codegen {
+        /// Only check that the generated files are current; fail when one is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Build the local Docker images (docs/images.md); images whose recipe is unchanged
+    /// are skipped.
+    Images {
+        /// Rebuild every image.
+        #[arg(long)]
+        force: bool,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("test") => test(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
-        Some("codegen") => codegen(&args[1..]),
-        Some("images") => images::run(&args[1..]),
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <command>\n\n  test [--no-lint] [-- LIBTEST ARGS]    provision, lint and run every test\n  bench [NAME…]                          run the benchmarks, update docs/BENCHMARKS.md\n  codegen [--check]                      write (or check) the generated docs\n  images [--force]                       build the local Docker images (docs/images.md)"
-            );
-            return ExitCode::from(2);
-        }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Chore::Test { no_lint, args } => test(!no_lint, &args),
+        Chore::Bench { names } => bench::run(&names),
+        Chore::Codegen { check } => codegen(check),
+        Chore::Images { force } => images::run(force),
     };
     match result {
         Ok(code) => code,
@@ -49,52 +90,38 @@ pub fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
-pub fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root());
-    cmd
+/// A shell in the repository root.
+pub fn shell() -> Result<Shell> {
+    let sh = Shell::new().context("cannot set up a shell")?;
+    sh.change_dir(root());
+    Ok(sh)
 }
 
-/// Runs `cmd`, failing with its name when it does not succeed.
-pub fn run_checked(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {shown}"))?;
-    if !status.success() {
-        bail!("{shown} failed with {status}");
-    }
-    Ok(())
+/// The cargo that runs xtask (`$CARGO`), else the one on PATH.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 fn step(title: &str) {
     eprintln!("\n==> {title}");
 }
 
-fn test(args: &[String]) -> Result<ExitCode> {
-    // `cargo xtask test [--no-lint] [-- ARGS]`: ARGS go to the test binaries.
-    let (own, passthrough) = match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], args[i + 1..].to_vec()),
-        None => (args, Vec::new()),
-    };
-    let lint = !own.iter().any(|a| a == "--no-lint");
-
+/// `cargo xtask test [--no-lint] [-- ARGS]`: ARGS go to the test binaries.
+fn test(lint: bool, passthrough: &[String]) -> Result<ExitCode> {
+    let sh = shell()?;
+    let cargo = cargo();
     step("provisioning the tools the tests use");
     let tools = provision::ensure_tools()?;
 
     if lint {
         step("cargo fmt --check");
-        run_checked(cargo().args(["fmt", "--all", "--check"]))?;
+        cmd!(sh, "{cargo} fmt --all --check").run()?;
         step("cargo clippy --all-targets -D warnings");
-        run_checked(cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--quiet",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        cmd!(
+            sh,
+            "{cargo} clippy --workspace --all-targets --quiet -- -D warnings"
+        )
+        .run()?;
     }
 
     step("local Docker images (cargo xtask images)");
@@ -105,24 +132,27 @@ fn test(args: &[String]) -> Result<ExitCode> {
     eprintln!("postgres {} ready at {}", tools.pg_version, postgres.url());
 
     step("cargo test --workspace");
-    let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--no-fail-fast"]);
-    if !passthrough.is_empty() {
-        cmd.arg("--").args(&passthrough);
-    }
-    cmd.env("PATH", tools.path_env())
-        .env("GOODGO_TEST_STRICT", "1")
-        .env("GOODGO_TEST_DATABASE_URL", postgres.url())
-        .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
-        .env("INSTA_UPDATE", "no");
-    let status = cmd.status().context("cannot start cargo test")?;
+    let separator = (!passthrough.is_empty()).then_some("--");
+    let test = cmd!(
+        sh,
+        "{cargo} test --workspace --no-fail-fast {separator...} {passthrough...}"
+    )
+    .env("PATH", tools.path_env())
+    .env("GOODGO_TEST_STRICT", "1")
+    .env("GOODGO_TEST_DATABASE_URL", postgres.url())
+    .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
+    .env("INSTA_UPDATE", "no");
+    // The status decides the exit code; the run goes on (schemathesis, teardown) either way.
+    let status = std::process::Command::from(test)
+        .status()
+        .context("cannot start cargo test")?;
     let api = if status.success() {
         step("schemathesis against the running API");
         api_check::run(&postgres.url(), &tools.path_env())
     } else {
         Ok(())
     };
-    // `postgres` stops (by pid) when dropped here, also when the tests failed.
+    // `postgres` stops when dropped here, also when the tests failed.
     drop(postgres);
     api?;
     if status.success() {
@@ -134,8 +164,7 @@ fn test(args: &[String]) -> Result<ExitCode> {
     }
 }
 
-fn codegen(args: &[String]) -> Result<ExitCode> {
-    let check = args.iter().any(|a| a == "--check");
+fn codegen(check: bool) -> Result<ExitCode> {
     let root = root();
     let mut stale = Vec::new();
     let mut files = goodgo::codegen::all();
@@ -169,4 +198,33 @@ fn codegen(args: &[String]) -> Result<ExitCode> {
         eprintln!("generated files are current");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn test_passes_what_follows_the_separator() {
+        let cli = Cli::try_parse_from(["xtask", "test", "--no-lint", "--", "plan_", "--nocapture"])
+            .expect("parses");
+        let Chore::Test { no_lint, args } = cli.command else {
+            panic!("not the test chore");
+        };
+        assert!(no_lint);
+        assert_eq!(args, ["plan_", "--nocapture"]);
+    }
+
+    #[test]
+    fn unknown_benchmarks_are_refused() {
+        assert!(Cli::try_parse_from(["xtask", "bench", "nonesuch"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "bench", "plan", "db"]).is_ok());
+    }
 }

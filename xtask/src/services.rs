@@ -1,120 +1,151 @@
-//! Throwaway services for the tests, each on a free loopback port, stopped by pid when
-//! dropped (also when the tests fail or xtask errors out).
+//! Throwaway services for the tests and benchmarks, each on a free loopback port, stopped
+//! when dropped (also when the tests fail or xtask errors out).
+//!
+//! PostgreSQL is started by `goodgo-stack`'s native runtime, the very code `goodgo up
+//! --runtime native` runs, so there is one way to start a throwaway server. Databases on it
+//! are made and dropped through `goodgo_db::admin` (quoted names, no `psql` binary).
 
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use goodgo_stack::native::NativeRuntime;
+use goodgo_stack::{StackError, UpRequest};
 
-use crate::provision::{Tools, is_root};
+use crate::provision::Tools;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Runs `program` as the `postgres` user when we are root (PostgreSQL refuses root).
-fn as_postgres(program: PathBuf) -> Command {
-    if is_root() {
-        let mut cmd = Command::new("setpriv");
-        cmd.args([
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--init-groups",
-            "--",
-        ])
-        .arg(program);
-        cmd
-    } else {
-        Command::new(program)
+/// The project name the native runtime files the server under.
+const PROJECT: &str = "xtask";
+
+/// A single-threaded runtime for the async libraries (goodgo-stack, goodgo-db).
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start an async runtime")?;
+    Ok(rt.block_on(future))
+}
+
+/// The Compose service the native runtime starts: trust authentication as the `postgres`
+/// user, fsync off, room for the parallel tests' connections.
+fn compose_text(port: u16) -> String {
+    format!(
+        r#"services:
+  postgres:
+    image: postgres:15
+    environment:
+      POSTGRES_USER: postgres
+      POSTGRES_HOST_AUTH_METHOD: trust
+    command: ["postgres", "-c", "fsync=off", "-c", "max_connections=200"]
+    ports: ["127.0.0.1:{port}:5432"]
+"#
+    )
+}
+
+/// goodgo-stack's native runtime for a throwaway server in `workspace`; with
+/// [`start_native`] and [`stop_native`], everything this module needs of goodgo-stack.
+fn native_runtime(workspace: &Path, pg_bin_dir: &Path) -> NativeRuntime {
+    NativeRuntime::new(workspace, PROJECT, Some(pg_bin_dir.to_path_buf()), None)
+}
+
+/// Starts PostgreSQL on `port`.
+fn start_native(runtime: &NativeRuntime, workspace: &Path, port: u16) -> Result<()> {
+    let file = workspace.join("compose.yaml");
+    let project = goodgo_compose::load_str(&compose_text(port), workspace, &file, &|_| None)
+        .context("the throwaway PostgreSQL's Compose text")?;
+    let request = UpRequest {
+        project: PROJECT.into(),
+        waves: vec![vec!["postgres".into()]],
+        timeout: Duration::from_secs(30),
+    };
+    match block_on(runtime.up(&project, &request, &|_| {}))? {
+        Ok(_) => Ok(()),
+        Err(StackError::Failed { message, logs, .. }) => {
+            anyhow::bail!("{message}:\n{}", logs.join("\n"))
+        }
+        Err(err) => Err(err).context("starting PostgreSQL"),
     }
 }
 
+/// Stops what [`start_native`] started and deletes its data.
+async fn stop_native(runtime: &NativeRuntime) -> Result<()> {
+    runtime.down(true).await?;
+    Ok(())
+}
+
+/// The throwaway servers running now (their folder and PostgreSQL's binaries folder), for
+/// the Ctrl-C handler. The native runtime starts PostgreSQL in a process group of its own,
+/// so the terminal's SIGINT does not reach it: xtask stops it.
+static RUNNING: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+fn running() -> std::sync::MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// On the first Ctrl-C, stops the servers in [`RUNNING`] and exits with 130, the status
+/// of a shell's interrupted command. Installed once, with the first server.
+fn stop_on_ctrl_c() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::thread::spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                let servers: Vec<_> = running().drain(..).collect();
+                for (dir, bin) in servers {
+                    eprintln!("interrupted: stopping the throwaway postgres");
+                    let _ = stop_native(&native_runtime(&dir, &bin)).await;
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                std::process::exit(130);
+            });
+        });
+    });
+}
+
+/// A throwaway PostgreSQL server.
 pub struct Postgres {
-    child: Child,
+    runtime: NativeRuntime,
     dir: PathBuf,
     port: u16,
 }
 
 impl Postgres {
     pub fn start(tools: &Tools) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("goodgo-xtask-pg-{}", std::process::id()));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("goodgo-xtask-pg-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        if is_root() {
-            crate::run_checked(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&dir),
-            )?;
-        }
-        let data = dir.join("data");
-        let out = as_postgres(tools.pg_bin_dir.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ])
-            .output()
-            .context("running initdb")?;
-        if !out.status.success() {
-            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let port = free_port()?;
-        let log = std::fs::File::create(dir.join("postgres.log"))?;
-        let child = as_postgres(tools.pg_bin_dir.join("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("-k")
-            .arg(&dir)
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "max_connections=200",
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting postgres")?;
-        let mut pg = Postgres { child, dir, port };
-        pg.wait_ready(tools, Duration::from_secs(30))?;
+        let runtime = native_runtime(&dir, &tools.pg_bin_dir);
+        stop_on_ctrl_c();
+        running().push((dir.clone(), tools.pg_bin_dir.clone()));
+        // Dropped on failure too: a server that started but never got ready is stopped.
+        let pg = Postgres { runtime, dir, port };
+        start_native(&pg.runtime, &pg.dir, port)?;
         Ok(pg)
     }
 
-    fn wait_ready(&mut self, tools: &Tools, limit: Duration) -> Result<()> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait()? {
-                let log =
-                    std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
-                bail!("postgres exited ({status}) while starting:\n{log}");
-            }
-            let ready = Command::new(tools.pg_bin_dir.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("postgres did not become ready in {limit:?}")
-    }
-
+    /// The server's own `postgres` database.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
@@ -122,21 +153,88 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        // SIGINT is PostgreSQL's "fast shutdown"; SIGKILL if it has not gone in 10 s.
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        running().retain(|(dir, _)| *dir != self.dir);
+        match block_on(stop_native(&self.runtime)) {
+            Ok(Ok(())) => eprintln!("stopped postgres (port {})", self.port),
+            Ok(Err(err)) | Err(err) => eprintln!("stopping postgres: {err:#}"),
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `server_url` with another database name.
+pub fn database_url(server_url: &str, name: &str) -> Result<String> {
+    Ok(goodgo_db::admin::Target::parse(server_url)?
+        .with_dbname(name)
+        .url)
+}
+
+/// Creates database `name` on the server of `server_url`, dropping an older one first.
+pub fn fresh_database(server_url: &str, name: &str) -> Result<String> {
+    let server = goodgo_db::admin::Target::parse(server_url)?;
+    block_on(async {
+        goodgo_db::admin::drop_database(&server, name).await?;
+        goodgo_db::admin::create_database(&server, name, None).await
+    })?
+    .with_context(|| format!("creating the database {name}"))?;
+    Ok(server.with_dbname(name).url)
+}
+
+/// Drops database `name` (ending its sessions); nothing when it does not exist.
+pub fn drop_database(server_url: &str, name: &str) -> Result<()> {
+    let server = goodgo_db::admin::Target::parse(server_url)?;
+    block_on(goodgo_db::admin::drop_database(&server, name))?
+        .with_context(|| format!("dropping the database {name}"))
+}
+
+/// A child process stopped with `signal` when dropped, killed if it has not gone in 10 s.
+pub struct ChildGuard {
+    pub child: Child,
+    pub signal: rustix::process::Signal,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, self.signal);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                break;
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        eprintln!("stopped postgres (pid {pid})");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A throwaway server starts, takes a database through `goodgo_db::admin`, and is gone
+    /// after the drop. Needs PostgreSQL's server binaries (`GOODGO_TEST_PG_BIN_DIR`, which
+    /// `cargo xtask test` sets); skipped without them.
+    #[test]
+    fn a_throwaway_postgres_starts_and_stops() {
+        let Some(bin) = std::env::var_os("GOODGO_TEST_PG_BIN_DIR") else {
+            eprintln!("SKIPPED: GOODGO_TEST_PG_BIN_DIR is not set");
+            return;
+        };
+        let tools = Tools {
+            pg_bin_dir: PathBuf::from(bin),
+            pg_version: String::new(),
+            extra_path: Vec::new(),
+        };
+        let pg = Postgres::start(&tools).expect("postgres starts");
+        let url = fresh_database(&pg.url(), "xtask \"odd\" name").expect("created");
+        assert!(url.ends_with("/xtask \"odd\" name"), "{url}");
+        drop_database(&pg.url(), "xtask \"odd\" name").expect("dropped");
+        let port = pg.port;
+        let dir = pg.dir.clone();
+        drop(pg);
+        assert!(!dir.exists(), "{} is left", dir.display());
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     }
 }

