@@ -1110,3 +1110,59 @@ volumes:
         ]
     );
 }
+
+/// The hash is a container label: a release that keeps the model must compute the same value,
+/// or every running service would be recreated. These values were computed before the digest
+/// moved to the `sha2` crate and must never change while the model stays the same.
+#[test]
+fn config_hash_pinned_values() {
+    let p = ok(r#"
+services:
+  web:
+    image: nginx:1.27
+    environment:
+      B: 2
+      A: 1
+    ports: ['80:80']
+  api:
+    build:
+      context: ./api
+      args: {VERSION: "1.0"}
+    command: ["serve", "--port", "8080"]
+    depends_on:
+      db: {condition: service_healthy}
+    volumes: ["./data:/data:ro", "cache:/cache"]
+    environment: [GREETING=héllo wörld]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:8080/"]
+      interval: 5s
+      retries: 3
+  db:
+    image: postgres:15
+volumes:
+  cache: {}
+"#);
+    let pinned: Vec<(&str, String)> = ["web", "api", "db"]
+        .into_iter()
+        .map(|n| (n, config_hash(&svc(&p, n))))
+        .collect();
+    assert_eq!(
+        pinned,
+        [
+            (
+                "web",
+                "c6f46d4812e096d26ca97711473636e4a0ffa1d6d4f3cf3338ccdb2033c1c09d"
+            ),
+            (
+                "api",
+                "75bc783e65a26ee686eee35d4419e989ef3d8a721271f44f774b0821c816dacd"
+            ),
+            (
+                "db",
+                "93d47685c101d55271922aa76af1bf6b93bbbf9aafafc8e150e8a1555414add5"
+            )
+        ]
+        .map(|(n, h)| (n, h.to_string()))
+        .to_vec()
+    );
+}
