@@ -165,15 +165,8 @@ impl Loader<'_> {
     fn read_dotenv(&mut self) -> Result<()> {
         let path = self.dir.join(".env");
         let shown = self.shown_dir.join(".env");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(ComposeError::Read {
-                    path: shown,
-                    source,
-                });
-            }
+        let Some(text) = dotenv::read_text(&path, &shown)? else {
+            return Ok(());
         };
         let lines = dotenv::parse(&text).map_err(|(pos, m)| ComposeError::at(&shown, pos, m))?;
         for line in lines {

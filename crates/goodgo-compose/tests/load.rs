@@ -1166,3 +1166,57 @@ volumes:
         .to_vec()
     );
 }
+
+// ---- read_env_file -------------------------------------------------------------------------
+
+#[test]
+fn read_env_file_missing_is_empty_and_values_resolve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(".env");
+    let shown = Path::new("ws/.env");
+    let none = |_: &str| None;
+    assert_eq!(read_env_file(&path, shown, &none).unwrap(), vec![]);
+    std::fs::write(
+        &path,
+        "# secrets\nA=1\nexport B=\"two ${A}\" # c\nC='${A} as is'\nD=${UNSET}\nHOME_DIR=${HOME}/x\nFROM_ENV\nNOT_SET\nA=3\n",
+    )
+    .unwrap();
+    let env = |n: &str| match n {
+        "HOME" => Some("/home/ada".to_string()),
+        "FROM_ENV" => Some("env".to_string()),
+        _ => None,
+    };
+    let pairs = read_env_file(&path, shown, &env).unwrap();
+    let expected: Vec<(String, String)> = [
+        ("A", "1"),
+        ("B", "two 1"),
+        ("C", "${A} as is"),
+        ("D", ""),
+        ("HOME_DIR", "/home/ada/x"),
+        ("FROM_ENV", "env"),
+        ("A", "3"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(pairs, expected);
+}
+
+#[test]
+fn read_env_file_errors_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let none = |_: &str| None;
+    // A folder where the file should be: unreadable, not missing.
+    let e = read_env_file(tmp.path(), Path::new("ws/.env"), &none).unwrap_err();
+    assert!(matches!(e, ComposeError::Read { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("cannot read ws/.env: "), "{e}");
+    let path = tmp.path().join(".env");
+    std::fs::write(&path, "A=1\nB='open\n").unwrap();
+    let e = read_env_file(&path, Path::new("ws/.env"), &none).unwrap_err();
+    assert_eq!(e.to_string(), "ws/.env:2:3: unclosed ' quote");
+    let located = e.located().unwrap();
+    assert_eq!((located.pos.line, located.pos.col), (2, 3));
+    std::fs::write(&path, "A=${NEEDED:?set NEEDED}\n").unwrap();
+    let e = read_env_file(&path, Path::new("ws/.env"), &none).unwrap_err();
+    assert!(e.to_string().starts_with("ws/.env:1:3: "), "{e}");
+}
