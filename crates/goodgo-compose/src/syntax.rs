@@ -169,8 +169,8 @@ pub fn shlex_split(text: &str) -> Result<Vec<String>, String> {
 }
 
 fn port_number(text: &str, what: &str) -> Result<u16, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (1..=65535).contains(&n) => u16::try_from(n).map_err(|e| e.to_string()),
+    match text.parse::<u16>() {
+        Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!(
             "invalid {what} `{text}`: expected a port number from 1 to 65535"
         )),

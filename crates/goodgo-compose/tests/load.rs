@@ -210,13 +210,18 @@ fn a_missing_env_file_is_an_error_at_its_entry() {
         "services:\n  a:\n    image: x\n    env_file:\n      - nope.env\n",
     )
     .unwrap();
-    let e = load(&file, Path::new("compose.yaml"), &|_| None)
-        .unwrap_err()
-        .to_string();
+    let err = load(&file, Path::new("compose.yaml"), &|_| None).unwrap_err();
+    let e = err.to_string();
     assert!(
         e.starts_with("compose.yaml:5:9: services.a.env_file: cannot read `nope.env`"),
         "{e}"
     );
+    // Located, and the read error is kept as the cause.
+    assert_eq!(err.located().map(|l| (l.pos.line, l.pos.col)), Some((5, 9)));
+    let cause = std::error::Error::source(&err).unwrap();
+    let io = cause.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(e.ends_with(&io.to_string()), "{e}");
 }
 
 // ---- ports, volumes, durations, commands -----------------------------------------------------

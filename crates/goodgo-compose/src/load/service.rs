@@ -273,11 +273,12 @@ impl Loader<'_> {
             let text = match std::fs::read_to_string(&real) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
-                Err(e) => {
-                    return Err(self.fail(
+                Err(source) => {
+                    let at = self.fail(
                         pos,
-                        format!("{path}: cannot read `{}`: {e}", shown.display()),
-                    ));
+                        format!("{path}: cannot read `{}`: {source}", shown.display()),
+                    );
+                    return Err(ComposeError::unreadable(at, source));
                 }
             };
             let lines = dotenv::parse(&text).map_err(|(p, m)| ComposeError::at(&shown, p, m))?;
