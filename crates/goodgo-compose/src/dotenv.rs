@@ -7,8 +7,71 @@
 //! starts a comment), and `KEY` alone (take the value from the environment). Parsing is
 //! separate from interpolation: the caller expands `${VAR}` in every value that is not
 //! single-quoted, with the lookup that fits the file.
+//!
+//! This is goodgo's one `.env` reader: [`read_env_file`] gives any caller (the CLI's
+//! workspace `.env` of secrets, for one) the same strict reading, with located errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use goodgo_yaml::Pos;
+
+use crate::error::ComposeError;
+use crate::interp;
+
+/// Reads a `.env`-format file: its variables in the order written, values resolved.
+///
+/// - A missing file is empty (`Ok(vec![])`); any other read failure is
+///   [`ComposeError::Read`] naming `shown`.
+/// - A malformed line is a located [`ComposeError::Invalid`] (`shown:line:col: message`).
+/// - Values are interpolated as in the `.env` beside a Compose file: `${VAR}` from `env`
+///   first, then from the lines above; single-quoted values are taken as written; an unset
+///   variable without a default is the empty string. A bare `KEY` line takes its value from
+///   `env` and is left out when `env` has none.
+/// - A key written twice appears twice; the later one is meant to win (collect into a map).
+///
+/// `path` is where the file is read; `shown` is how messages name it.
+pub fn read_env_file(
+    path: &Path,
+    shown: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, ComposeError> {
+    let Some(text) = read_text(path, shown)? else {
+        return Ok(Vec::new());
+    };
+    let lines = parse(&text).map_err(|(pos, m)| ComposeError::at(shown, pos, m))?;
+    let mut so_far: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let value = match line.value {
+            None => env(&line.key),
+            Some(raw) if raw.literal => Some(raw.text),
+            Some(raw) => {
+                let lookup = |n: &str| env(n).or_else(|| so_far.get(n).cloned());
+                let text = interp::interpolate(&raw.text, &lookup, &mut |_| {})
+                    .map_err(|m| ComposeError::at(shown, raw.pos, m))?;
+                Some(text)
+            }
+        };
+        if let Some(value) = value {
+            so_far.insert(line.key.clone(), value.clone());
+            out.push((line.key, value));
+        }
+    }
+    Ok(out)
+}
+
+/// The text of a `.env`-format file; `None` when there is no such file.
+pub(crate) fn read_text(path: &Path, shown: &Path) -> Result<Option<String>, ComposeError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ComposeError::Read {
+            path: shown.to_path_buf(),
+            source,
+        }),
+    }
+}
 
 /// One `KEY=value` (or bare `KEY`) line.
 #[derive(Debug, Clone, PartialEq, Eq)]

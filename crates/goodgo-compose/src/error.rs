@@ -21,6 +21,14 @@ pub enum ComposeError {
     /// A problem at a place in a file: `path:line:col: message`.
     #[error(transparent)]
     Invalid(#[from] YamlError),
+    /// A file the Compose file names (an `env_file`) could not be read: located where it
+    /// is named, with the read error as its cause.
+    #[error("{at}")]
+    UnreadableAt {
+        at: YamlError,
+        #[source]
+        source: std::io::Error,
+    },
     /// A service named by the caller (not in a file) does not exist.
     #[error("no service `{name}` in {}{}", file.display(), suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
     UnknownService {
@@ -39,10 +47,18 @@ impl ComposeError {
         })
     }
 
+    /// `at` (a located error from [`ComposeError::at`]) caused by a failed read.
+    pub(crate) fn unreadable(at: ComposeError, source: std::io::Error) -> Self {
+        match at {
+            ComposeError::Invalid(at) => ComposeError::UnreadableAt { at, source },
+            other => other,
+        }
+    }
+
     /// The located problem, if this error is one.
     pub fn located(&self) -> Option<&YamlError> {
         match self {
-            ComposeError::Invalid(e) => Some(e),
+            ComposeError::Invalid(e) | ComposeError::UnreadableAt { at: e, .. } => Some(e),
             _ => None,
         }
     }

@@ -15,9 +15,10 @@
 //!   `$$`…), from the caller's environment first and the `.env` beside the file second.
 //!
 //! Modules: `yaml` (positioned tree from `granit-parser` events), `interp` (interpolation),
-//! `dotenv` (`.env` / `env_file`), `syntax` (ports, volumes, durations, shell words),
-//! `load` (tree to model, the key lists), `order` (profiles, selection, waves), `hash`
-//! ([`config_hash`]), `model` (the types), `error` ([`ComposeError`]).
+//! `dotenv` (`.env` / `env_file`, and [`read_env_file`] for any `.env`), `syntax` (ports,
+//! volumes, durations, shell words), `load` (tree to model, the key lists, one submodule per
+//! section), `order` (profiles, selection, waves), `hash` ([`config_hash`]), `model` (the
+//! types), `error` ([`ComposeError`]).
 
 mod dotenv;
 mod error;
@@ -29,6 +30,7 @@ mod order;
 pub mod syntax;
 mod yaml;
 
+pub use dotenv::read_env_file;
 pub use error::ComposeError;
 pub use goodgo_yaml::Pos;
 pub use hash::config_hash;

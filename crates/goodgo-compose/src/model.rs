@@ -17,6 +17,9 @@ use serde::Serialize;
 
 use crate::syntax;
 
+/// A published or container port; defined with its parser, the short port syntax.
+pub use crate::syntax::Port;
+
 /// A loaded Compose file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Project {
@@ -105,17 +108,6 @@ impl CommandLine {
                 .unwrap_or_else(|_| text.split_whitespace().map(str::to_string).collect()),
         }
     }
-}
-
-/// A published or container port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Port {
-    pub host_ip: Option<String>,
-    /// `None`: published on a free host port the engine picks (`- "80"`, `127.0.0.1::80`).
-    pub published: Option<u16>,
-    pub target: u16,
-    /// `tcp`, `udp` or `sctp`.
-    pub protocol: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

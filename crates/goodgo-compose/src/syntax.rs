@@ -3,11 +3,12 @@
 //! (`./src:/app:ro`) and `host:ip` entries.
 //!
 //! Why its own module: each is a pure function from text to a value or a message, easy to
-//! test exhaustively on its own; the loader adds the key path and the position.
+//! test exhaustively on its own; the loader adds the key path and the position. It uses
+//! nothing of the model (the model uses it: [`Port`] is defined here, with its parser).
 
 use std::time::Duration;
 
-use crate::model::Port;
+use serde::Serialize;
 
 /// Parses a Go-style duration: `10s`, `1m30s`, `500ms`, `1.5h`, `2us`, `0`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -168,8 +169,8 @@ pub fn shlex_split(text: &str) -> Result<Vec<String>, String> {
 }
 
 fn port_number(text: &str, what: &str) -> Result<u16, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (1..=65535).contains(&n) => u16::try_from(n).map_err(|e| e.to_string()),
+    match text.parse::<u16>() {
+        Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!(
             "invalid {what} `{text}`: expected a port number from 1 to 65535"
         )),
@@ -204,6 +205,17 @@ pub fn protocol(text: &str) -> Result<String, String> {
             "unknown protocol `{text}`: expected `tcp`, `udp` or `sctp`"
         )),
     }
+}
+
+/// A published or container port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub host_ip: Option<String>,
+    /// `None`: published on a free host port the engine picks (`- "80"`, `127.0.0.1::80`).
+    pub published: Option<u16>,
+    pub target: u16,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
 }
 
 /// Parses the short port syntax: `[[host_ip:][published]:]target[/protocol]`, where

@@ -210,13 +210,18 @@ fn a_missing_env_file_is_an_error_at_its_entry() {
         "services:\n  a:\n    image: x\n    env_file:\n      - nope.env\n",
     )
     .unwrap();
-    let e = load(&file, Path::new("compose.yaml"), &|_| None)
-        .unwrap_err()
-        .to_string();
+    let err = load(&file, Path::new("compose.yaml"), &|_| None).unwrap_err();
+    let e = err.to_string();
     assert!(
         e.starts_with("compose.yaml:5:9: services.a.env_file: cannot read `nope.env`"),
         "{e}"
     );
+    // Located, and the read error is kept as the cause.
+    assert_eq!(err.located().map(|l| (l.pos.line, l.pos.col)), Some((5, 9)));
+    let cause = std::error::Error::source(&err).unwrap();
+    let io = cause.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(e.ends_with(&io.to_string()), "{e}");
 }
 
 // ---- ports, volumes, durations, commands -----------------------------------------------------
@@ -1109,4 +1114,114 @@ volumes:
             "c.yaml:18:7: warning: `services.a.healthcheck.start_interval` is not supported by goodgo and is ignored: while a service starts, goodgo runs its check itself every ~50 ms"
         ]
     );
+}
+
+/// The hash is a container label: a release that keeps the model must compute the same value,
+/// or every running service would be recreated. These values were computed before the digest
+/// moved to the `sha2` crate and must never change while the model stays the same.
+#[test]
+fn config_hash_pinned_values() {
+    let p = ok(r#"
+services:
+  web:
+    image: nginx:1.27
+    environment:
+      B: 2
+      A: 1
+    ports: ['80:80']
+  api:
+    build:
+      context: ./api
+      args: {VERSION: "1.0"}
+    command: ["serve", "--port", "8080"]
+    depends_on:
+      db: {condition: service_healthy}
+    volumes: ["./data:/data:ro", "cache:/cache"]
+    environment: [GREETING=héllo wörld]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:8080/"]
+      interval: 5s
+      retries: 3
+  db:
+    image: postgres:15
+volumes:
+  cache: {}
+"#);
+    let pinned: Vec<(&str, String)> = ["web", "api", "db"]
+        .into_iter()
+        .map(|n| (n, config_hash(&svc(&p, n))))
+        .collect();
+    assert_eq!(
+        pinned,
+        [
+            (
+                "web",
+                "c6f46d4812e096d26ca97711473636e4a0ffa1d6d4f3cf3338ccdb2033c1c09d"
+            ),
+            (
+                "api",
+                "75bc783e65a26ee686eee35d4419e989ef3d8a721271f44f774b0821c816dacd"
+            ),
+            (
+                "db",
+                "93d47685c101d55271922aa76af1bf6b93bbbf9aafafc8e150e8a1555414add5"
+            )
+        ]
+        .map(|(n, h)| (n, h.to_string()))
+        .to_vec()
+    );
+}
+
+// ---- read_env_file -------------------------------------------------------------------------
+
+#[test]
+fn read_env_file_missing_is_empty_and_values_resolve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(".env");
+    let shown = Path::new("ws/.env");
+    let none = |_: &str| None;
+    assert_eq!(read_env_file(&path, shown, &none).unwrap(), vec![]);
+    std::fs::write(
+        &path,
+        "# secrets\nA=1\nexport B=\"two ${A}\" # c\nC='${A} as is'\nD=${UNSET}\nHOME_DIR=${HOME}/x\nFROM_ENV\nNOT_SET\nA=3\n",
+    )
+    .unwrap();
+    let env = |n: &str| match n {
+        "HOME" => Some("/home/ada".to_string()),
+        "FROM_ENV" => Some("env".to_string()),
+        _ => None,
+    };
+    let pairs = read_env_file(&path, shown, &env).unwrap();
+    let expected: Vec<(String, String)> = [
+        ("A", "1"),
+        ("B", "two 1"),
+        ("C", "${A} as is"),
+        ("D", ""),
+        ("HOME_DIR", "/home/ada/x"),
+        ("FROM_ENV", "env"),
+        ("A", "3"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(pairs, expected);
+}
+
+#[test]
+fn read_env_file_errors_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let none = |_: &str| None;
+    // A folder where the file should be: unreadable, not missing.
+    let e = read_env_file(tmp.path(), Path::new("ws/.env"), &none).unwrap_err();
+    assert!(matches!(e, ComposeError::Read { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("cannot read ws/.env: "), "{e}");
+    let path = tmp.path().join(".env");
+    std::fs::write(&path, "A=1\nB='open\n").unwrap();
+    let e = read_env_file(&path, Path::new("ws/.env"), &none).unwrap_err();
+    assert_eq!(e.to_string(), "ws/.env:2:3: unclosed ' quote");
+    let located = e.located().unwrap();
+    assert_eq!((located.pos.line, located.pos.col), (2, 3));
+    std::fs::write(&path, "A=${NEEDED:?set NEEDED}\n").unwrap();
+    let e = read_env_file(&path, Path::new("ws/.env"), &none).unwrap_err();
+    assert!(e.to_string().starts_with("ws/.env:1:3: "), "{e}");
 }

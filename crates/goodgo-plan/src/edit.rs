@@ -17,14 +17,23 @@ pub enum EditError {
     #[error("no task number {0} in the plan")]
     NoTask(usize),
     #[error("cannot change the status of {id} safely: {why}")]
-    Unsafe { id: String, why: String },
+    Unsafe { id: String, why: &'static str },
+    /// The edited text does not parse. The parse error is kept but is not a cause in the
+    /// chain: it points into text that was never written, not into the user's file.
+    #[error(
+        "cannot change the status of {id} safely: the edited file would not read back ({reread})"
+    )]
+    Unreadable {
+        id: String,
+        reread: goodgo_yaml::YamlError,
+    },
 }
 
 impl goodgo_diag::Diagnostic for EditError {
     fn class(&self) -> Option<goodgo_diag::Class> {
         Some(match self {
             EditError::NoTask(_) => goodgo_diag::Class::Input,
-            EditError::Unsafe { .. } => goodgo_diag::Class::Failed,
+            EditError::Unsafe { .. } | EditError::Unreadable { .. } => goodgo_diag::Class::Failed,
         })
     }
 }
@@ -164,14 +173,16 @@ pub fn set_status_checked(
     status: Status,
 ) -> Result<String, EditError> {
     let task = plan.tasks.get(index).ok_or(EditError::NoTask(index))?;
-    let unsafe_edit = |why: &str| EditError::Unsafe {
+    let unsafe_edit = |why: &'static str| EditError::Unsafe {
         id: task.id.clone(),
-        why: why.to_string(),
+        why,
     };
     let edited = set_status(text, task, status)
         .ok_or_else(|| unsafe_edit("its `status:` is not where the file was read"))?;
-    let reread = Plan::parse(path, &edited)
-        .map_err(|e| unsafe_edit(&format!("the edited file would not read back ({e})")))?;
+    let reread = Plan::parse(path, &edited).map_err(|reread| EditError::Unreadable {
+        id: task.id.clone(),
+        reread,
+    })?;
     let mut expected = plan.clone();
     expected.tasks[index].status = status;
     if essence(&reread) != essence(&expected) {
