@@ -78,29 +78,31 @@ fn native(ctx: &Context, name: &str) -> NativeRuntime {
     NativeRuntime::new(&ctx.workspace.root, name, pg, tools::which("redis-server"))
 }
 
+/// Shows a failed service's last log lines, then hands the error on unchanged: its class
+/// and hint are its own, and `error::render` decides the status.
 fn stack_error(err: StackError, printer: &Printer) -> anyhow::Error {
-    if let StackError::Failed { logs, .. } = &err
-        && !logs.is_empty()
-    {
+    let logs = err.logs();
+    if !logs.is_empty() {
         let mut text = String::from("last log lines:\n");
         for l in logs {
             let _ = writeln!(text, "  | {l}");
         }
         printer.stderr(&text);
     }
-    let status = match err {
-        StackError::Unsupported { .. } => ExitStatus::Error,
-        _ => ExitStatus::Failure,
-    };
-    let mut user = UserError {
-        message: err.to_string(),
-        hint: None,
-        status,
-    };
-    if let Some(h) = err.hint() {
-        user = user.with_hint(h);
+    err.into()
+}
+
+/// An error and its causes on one line (`cannot reach the Docker engine: …`), for a
+/// reason shown in passing rather than an error rendered.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
     }
-    user.into()
+    text
 }
 
 pub(crate) enum Chosen {
@@ -140,7 +142,7 @@ pub(crate) async fn choose(
                 Err(e) => {
                     return Ok((
                         Chosen::Native(native(ctx, &loaded.name)),
-                        format!("no Docker engine ({e})"),
+                        format!("no Docker engine ({})", causes(&e)),
                     ));
                 }
             };

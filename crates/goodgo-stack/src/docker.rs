@@ -24,9 +24,9 @@ use futures_util::StreamExt;
 use goodgo_compose::{Condition, MountKind, Project, Service, config_hash};
 
 use crate::{
-    Action, Event, LABEL_HASH, LABEL_MANAGED, LABEL_NETWORK, LABEL_NUMBER, LABEL_ONEOFF,
-    LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME, ServiceReport, ServiceStatus, StackError,
-    UpRequest, millis, probe,
+    Action, EngineError, Event, LABEL_HASH, LABEL_MANAGED, LABEL_NETWORK, LABEL_NUMBER,
+    LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME, ServiceReport, ServiceStatus,
+    StackError, UpRequest, millis, probe,
 };
 
 /// A connection to the engine, at the API version both sides speak.
@@ -34,8 +34,8 @@ pub struct DockerRuntime {
     docker: Docker,
 }
 
-fn engine(err: bollard::errors::Error) -> StackError {
-    StackError::Engine(err.to_string())
+fn engine(doing: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> StackError {
+    StackError::engine(doing)
 }
 
 fn is_not_found(err: &bollard::errors::Error) -> bool {
@@ -55,16 +55,12 @@ const ENGINE_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 impl DockerRuntime {
     /// Connects (DOCKER_HOST or the local socket) and negotiates the API version.
     pub async fn connect() -> Result<DockerRuntime, StackError> {
-        let docker = Docker::connect_with_local_defaults().map_err(engine)?;
+        let connect = |source: EngineError| StackError::Connect { source };
+        let docker = Docker::connect_with_local_defaults().map_err(|e| connect(e.into()))?;
         let docker = tokio::time::timeout(ENGINE_ANSWER_TIMEOUT, docker.negotiate_version())
             .await
-            .map_err(|_| {
-                StackError::Engine(format!(
-                    "the Docker engine did not answer within {} s",
-                    ENGINE_ANSWER_TIMEOUT.as_secs()
-                ))
-            })?
-            .map_err(engine)?;
+            .map_err(|_| connect(EngineError::Timeout(ENGINE_ANSWER_TIMEOUT.as_secs())))?
+            .map_err(|e| connect(e.into()))?;
         Ok(DockerRuntime { docker })
     }
 
@@ -73,7 +69,7 @@ impl DockerRuntime {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(engine(e)),
+            Err(e) => Err(engine(format!("inspecting image {image}"))(e)),
         }
     }
 
@@ -94,7 +90,9 @@ impl DockerRuntime {
                 ..Default::default()
             }))
             .await
-            .map_err(engine)
+            .map_err(engine(format!(
+                "listing the containers of project {project}"
+            )))
     }
 
     /// Starts the request's services wave by wave, each wave in parallel, each service
@@ -262,7 +260,10 @@ impl DockerRuntime {
                 )])),
             }))
             .await
-            .map_err(engine)?;
+            .map_err(engine(format!(
+                "listing the networks of project {}",
+                req.project
+            )))?;
         for net in &wanted {
             let name = network_name(project, &req.project, net);
             if project.networks.get(net).is_some_and(|n| n.external) {
@@ -316,7 +317,7 @@ impl DockerRuntime {
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 409, ..
                 }) => {}
-                Err(e) => return Err(engine(e)),
+                Err(e) => return Err(engine(format!("creating network {name}"))(e)),
             }
         }
         Ok(())
@@ -340,6 +341,7 @@ impl DockerRuntime {
                 labels.insert(LABEL_PROJECT.to_string(), req.project.clone());
                 labels.insert(LABEL_VOLUME.to_string(), source.clone());
                 labels.insert(LABEL_MANAGED.to_string(), "goodgo".to_string());
+                let doing = format!("creating volume {name}");
                 self.docker
                     .create_volume(VolumeCreateRequest {
                         name: Some(name),
@@ -350,7 +352,7 @@ impl DockerRuntime {
                         ..Default::default()
                     })
                     .await
-                    .map_err(engine)?;
+                    .map_err(engine(doing))?;
             }
         }
         Ok(())
@@ -378,19 +380,15 @@ impl DockerRuntime {
             None,
             None,
         );
-        let cannot_pull = |why: String| StackError::Failed {
-            message: format!(
-                "image {image} for service `{service}` is not present locally and could not be pulled: {why}"
-            ),
-            logs: Vec::new(),
-            hint: Some(format!(
-                "no registry may be reachable from here: build {image} locally (`cargo xtask images` builds goodgo/postgres:15 and goodgo/redis:7; a `build:` section builds a service's own image), or use `--runtime native`"
-            )),
+        let cannot_pull = |source: EngineError| StackError::Pull {
+            service: service.to_string(),
+            image: image.to_string(),
+            source,
         };
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| cannot_pull(e.to_string()))?;
+            let info = item.map_err(|e| cannot_pull(e.into()))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                return Err(cannot_pull(err));
+                return Err(cannot_pull(EngineError::Reported(err)));
             }
             if let Some(status) = info.status {
                 let detail = info.progress_detail.unwrap_or_default();
@@ -404,9 +402,9 @@ impl DockerRuntime {
             }
         }
         if !self.has_image(image).await? {
-            return Err(cannot_pull(
+            return Err(cannot_pull(EngineError::Reported(
                 "the engine reported no error, yet has no such image".into(),
-            ));
+            )));
         }
         Ok(())
     }
@@ -472,7 +470,10 @@ impl DockerRuntime {
                 self.docker
                     .start_container(&id, None)
                     .await
-                    .map_err(engine)?;
+                    .map_err(engine(format!(
+                        "service `{}` could not start",
+                        service.name
+                    )))?;
                 return Ok(Action::Started);
             }
             action = Action::Recreated;
@@ -482,15 +483,22 @@ impl DockerRuntime {
         let name = container_name(&req.project, service);
         let created = self
             .docker
-            .create_container(Some(CreateContainerOptions { name: Some(name.clone()), platform: service.platform.clone().unwrap_or_default() }), body)
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    platform: service.platform.clone().unwrap_or_default(),
+                }),
+                body,
+            )
             .await
             .map_err(|e| match &e {
-                bollard::errors::Error::DockerResponseServerError { status_code: 409, message } => StackError::Failed {
-                    message: format!("a container named {name} already exists and is not this project's: {message}"),
-                    logs: Vec::new(),
-                    hint: Some(format!("remove it (`docker rm -f {name}`) or set another project name with -p")),
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                } => StackError::NameTaken {
+                    name: name.clone(),
+                    source: e.into(),
                 },
-                _ => engine(e),
+                _ => engine(format!("creating container {name}"))(e),
             })?;
         // Created on its first network (the engine takes one at create time); the others
         // are joined before it starts.
@@ -504,23 +512,18 @@ impl DockerRuntime {
                     },
                 )
                 .await
-                .map_err(|e| StackError::Failed {
-                    message: format!(
-                        "service `{}` could not join network `{net}`: {e}",
-                        service.name
-                    ),
-                    logs: Vec::new(),
-                    hint: None,
-                })?;
+                .map_err(engine(format!(
+                    "service `{}` could not join network `{net}`",
+                    service.name
+                )))?;
         }
         self.docker
             .start_container(&created.id, None)
             .await
-            .map_err(|e| StackError::Failed {
-                message: format!("service `{}` could not start: {e}", service.name),
-                logs: Vec::new(),
-                hint: None,
-            })?;
+            .map_err(engine(format!(
+                "service `{}` could not start",
+                service.name
+            )))?;
         Ok(action)
     }
 
@@ -540,11 +543,13 @@ impl DockerRuntime {
         let context = build.context.clone();
         let tar = tokio::task::spawn_blocking(move || crate::tarball::pack(&context))
             .await
-            .map_err(|e| StackError::Engine(e.to_string()))?
-            .map_err(|message| StackError::Failed {
-                message: format!("packing the build context of `{}`: {message}", service.name),
-                logs: Vec::new(),
-                hint: None,
+            .map_err(|e| StackError::Engine {
+                doing: format!("packing the build context of `{}`", service.name),
+                source: e.into(),
+            })?
+            .map_err(|source| StackError::Context {
+                service: service.name.clone(),
+                source,
             })?;
         let options = bollard::query_parameters::BuildImageOptions {
             dockerfile: build
@@ -565,10 +570,10 @@ impl DockerRuntime {
         );
         let mut output: Vec<String> = Vec::new();
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| StackError::Failed {
-                message: format!("building the image of `{}` failed: {e}", service.name),
+            let info = item.map_err(|e| StackError::Build {
+                service: service.name.clone(),
                 logs: output.iter().rev().take(20).rev().cloned().collect(),
-                hint: None,
+                source: e.into(),
             })?;
             if let Some(text) = info.stream {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -583,14 +588,10 @@ impl DockerRuntime {
                 }
             }
             if let Some(err) = info.error_detail {
-                return Err(StackError::Failed {
-                    message: format!(
-                        "building the image of `{}` failed: {}",
-                        service.name,
-                        err.message.unwrap_or_default()
-                    ),
+                return Err(StackError::Build {
+                    service: service.name.clone(),
                     logs: output.iter().rev().take(20).rev().cloned().collect(),
-                    hint: None,
+                    source: EngineError::Reported(err.message.unwrap_or_default()),
                 });
             }
         }
@@ -633,7 +634,7 @@ impl DockerRuntime {
         {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(engine(e)),
+            Err(e) => Err(engine(format!("removing container {id}"))(e)),
         }
     }
 
@@ -661,7 +662,7 @@ impl DockerRuntime {
                 .docker
                 .inspect_container(&id, None)
                 .await
-                .map_err(engine)?;
+                .map_err(engine(format!("inspecting the container of `{service}`")))?;
             // The container's healthcheck as the engine runs it: written in the file, or
             // inherited from the image (the engine merges the two at create time).
             let test = effective_check(&info);
@@ -851,13 +852,13 @@ impl DockerRuntime {
                 filters: Some(by_project.clone()),
             }))
             .await
-            .map_err(engine)?;
+            .map_err(engine(format!("listing the networks of project {project}")))?;
         for n in networks {
             if let Some(id) = n.id {
                 match self.docker.remove_network(&id).await {
                     Ok(()) => {}
                     Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(engine(e)),
+                    Err(e) => return Err(engine(format!("removing network {id}"))(e)),
                 }
             }
         }
@@ -868,7 +869,7 @@ impl DockerRuntime {
                     filters: Some(by_project),
                 }))
                 .await
-                .map_err(engine)?;
+                .map_err(engine(format!("listing the volumes of project {project}")))?;
             for v in list.volumes.unwrap_or_default() {
                 match self
                     .docker
@@ -877,7 +878,7 @@ impl DockerRuntime {
                 {
                     Ok(()) => {}
                     Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(engine(e)),
+                    Err(e) => return Err(engine(format!("removing volume {}", v.name))(e)),
                 }
             }
         }
@@ -894,7 +895,7 @@ impl DockerRuntime {
                 .docker
                 .inspect_container(&id, None)
                 .await
-                .map_err(engine)?;
+                .map_err(engine(format!("inspecting container {id}")))?;
             let state = info.state.unwrap_or_default();
             let mut health = state
                 .health
@@ -980,7 +981,7 @@ impl DockerRuntime {
             let mut stream = self.docker.logs(id, Some(options));
             let mut pending = String::new();
             while let Some(item) = stream.next().await {
-                let chunk = item.map_err(engine)?;
+                let chunk = item.map_err(engine(format!("reading the logs of `{service}`")))?;
                 pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
                 while let Some(i) = pending.find('\n') {
                     let line: String = pending.drain(..=i).collect();

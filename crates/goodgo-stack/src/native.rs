@@ -95,12 +95,14 @@ fn parse_pid_file(text: &str) -> Option<(u32, Option<&str>)> {
     Some((pid, lines.next().map(str::trim).filter(|p| !p.is_empty())))
 }
 
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// Sends `sig` to process `pid`; a process already gone is not an error worth reporting.
+fn signal(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
 }
 
 impl NativeRuntime {
@@ -144,7 +146,7 @@ impl NativeRuntime {
     /// Records the started process and the program it runs.
     fn write_pid(dir: &Path, pid: u32, kind: Kind) -> Result<(), StackError> {
         std::fs::write(dir.join("pid"), format!("{pid}\n{}\n", program_of(kind)))
-            .map_err(|e| io(dir, e))
+            .map_err(StackError::io("writing the pid file in", dir))
     }
 
     /// Every service of the request can run natively, and its program is installed.
@@ -259,14 +261,16 @@ impl NativeRuntime {
                 message,
             });
         }
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(StackError::io("creating", &dir))?;
         let _ = std::fs::remove_file(&marker);
-        std::fs::write(dir.join("hash"), &hash).map_err(|e| io(&dir, e))?;
+        std::fs::write(dir.join("hash"), &hash)
+            .map_err(StackError::io("writing the definition hash in", &dir))?;
         match kind {
             Kind::Postgres => self.start_postgres(service, &dir, deadline).await?,
             Kind::Redis => self.start_redis(service, &dir, deadline).await?,
         }
-        std::fs::write(&marker, "").map_err(|e| io(&dir, e))?;
+        std::fs::write(&marker, "")
+            .map_err(StackError::io("marking the setup complete in", &dir))?;
         Ok(action)
     }
 
@@ -312,10 +316,11 @@ impl NativeRuntime {
         if ok {
             Ok(())
         } else {
-            Err(StackError::Engine(format!(
-                "cannot hand {} to the postgres user",
-                path.display()
-            )))
+            Err(StackError::Failed {
+                message: format!("cannot hand {} to the postgres user", path.display()),
+                logs: Vec::new(),
+                hint: None,
+            })
         }
     }
 
@@ -359,7 +364,7 @@ impl NativeRuntime {
         }
         let data = dir.join("data");
         let sock = Self::socket_dir(dir);
-        std::fs::create_dir_all(&sock).map_err(|e| io(&sock, e))?;
+        std::fs::create_dir_all(&sock).map_err(StackError::io("creating", &sock))?;
         self.chown_postgres(dir)?;
         self.chown_postgres(&sock)?;
         let fresh = !data.join("PG_VERSION").exists();
@@ -368,17 +373,18 @@ impl NativeRuntime {
             // interrupted initdb leaves nothing the next `up` would mistake for a cluster.
             let staging = dir.join("data.init");
             if staging.exists() {
-                std::fs::remove_dir_all(&staging).map_err(|e| io(&staging, e))?;
+                std::fs::remove_dir_all(&staging).map_err(StackError::io("removing", &staging))?;
             }
             if data.exists() {
-                std::fs::remove_dir_all(&data).map_err(|e| io(&data, e))?;
+                std::fs::remove_dir_all(&data).map_err(StackError::io("removing", &data))?;
             }
             let extra = initdb_args(env).map_err(|m| StackError::Unsupported {
                 message: format!("service `{}`: POSTGRES_INITDB_ARGS: {m}", service.name),
                 hint: None,
             })?;
             let pwfile = dir.join("pwfile");
-            std::fs::write(&pwfile, format!("{password}\n")).map_err(|e| io(&pwfile, e))?;
+            std::fs::write(&pwfile, format!("{password}\n"))
+                .map_err(StackError::io("writing", &pwfile))?;
             self.chown_postgres(&pwfile)?;
             let auth = if trust { "trust" } else { "scram-sha-256" };
             let out = self
@@ -398,7 +404,7 @@ impl NativeRuntime {
                 .arg(format!("--pwfile={}", pwfile.display()))
                 .args(&extra)
                 .output()
-                .map_err(|e| StackError::Engine(format!("cannot run initdb: {e}")))?;
+                .map_err(spawn("initdb"))?;
             let _ = std::fs::remove_file(&pwfile);
             if !out.status.success() {
                 return Err(StackError::Failed {
@@ -410,11 +416,14 @@ impl NativeRuntime {
                     hint: None,
                 });
             }
-            std::fs::rename(&staging, &data).map_err(|e| io(&data, e))?;
+            std::fs::rename(&staging, &data)
+                .map_err(StackError::io("moving the new cluster to", &data))?;
         }
         let (ip, port) = Self::endpoint(service, 5432);
         let log = new_log(dir)?;
-        let log2 = log.try_clone().map_err(|e| io(dir, e))?;
+        let log2 = log
+            .try_clone()
+            .map_err(StackError::io("opening the log in", dir))?;
         let listen = if ip == "0.0.0.0" {
             "*".to_string()
         } else {
@@ -437,9 +446,7 @@ impl NativeRuntime {
             .stdout(log)
             .stderr(log2);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| StackError::Engine(format!("cannot start postgres: {e}")))?;
+        let mut child = cmd.spawn().map_err(spawn("postgres"))?;
         Self::write_pid(dir, child.id(), Kind::Postgres)?;
         let ready = || {
             Command::new(bin.join("pg_isready"))
@@ -485,7 +492,7 @@ impl NativeRuntime {
                 ])
                 .arg(format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))
                 .output()
-                .map_err(|e| StackError::Engine(format!("cannot run psql: {e}")))?;
+                .map_err(spawn("psql"))?;
             if !out.status.success() {
                 return Err(StackError::Failed {
                     message: format!("creating database {db} for `{}` failed", service.name),
@@ -543,9 +550,11 @@ impl NativeRuntime {
             .unwrap_or_else(|| PathBuf::from("redis-server"));
         let (ip, port) = Self::endpoint(service, 6379);
         let data = dir.join("data");
-        std::fs::create_dir_all(&data).map_err(|e| io(&data, e))?;
+        std::fs::create_dir_all(&data).map_err(StackError::io("creating", &data))?;
         let log = new_log(dir)?;
-        let log2 = log.try_clone().map_err(|e| io(dir, e))?;
+        let log2 = log
+            .try_clone()
+            .map_err(StackError::io("opening the log in", dir))?;
         let mut cmd = Command::new(program);
         cmd.args([
             "--port",
@@ -569,9 +578,7 @@ impl NativeRuntime {
         }
         cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| StackError::Engine(format!("cannot start redis-server: {e}")))?;
+        let mut child = cmd.spawn().map_err(spawn("redis-server"))?;
         Self::write_pid(dir, child.id(), Kind::Redis)?;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -605,13 +612,20 @@ impl NativeRuntime {
         // SIGINT is PostgreSQL's fast shutdown; Redis saves and exits on SIGTERM.
         let is_pg = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
             .is_ok_and(|c| c.contains("postgres"));
-        signal(pid, if is_pg { "INT" } else { "TERM" });
+        signal(
+            pid,
+            if is_pg {
+                rustix::process::Signal::INT
+            } else {
+                rustix::process::Signal::TERM
+            },
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         while alive(pid) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if alive(pid) {
-            signal(pid, "KILL");
+            signal(pid, rustix::process::Signal::KILL);
         }
         let _ = std::fs::remove_file(self.dir(service).join("pid"));
     }
@@ -639,7 +653,7 @@ impl NativeRuntime {
             }
             if volumes {
                 let dir = self.dir(&name);
-                std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+                std::fs::remove_dir_all(&dir).map_err(StackError::io("removing", &dir))?;
             }
         }
         if volumes && self.root.exists() && self.known_services().is_empty() {
@@ -753,9 +767,9 @@ fn new_log(dir: &Path) -> Result<std::fs::File, StackError> {
     match std::fs::rename(&path, dir.join("log.1")) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&path, e)),
+        Err(e) => return Err(StackError::io("keeping the previous log", &path)(e)),
     }
-    std::fs::File::create(&path).map_err(|e| io(dir, e))
+    std::fs::File::create(&path).map_err(StackError::io("creating the log in", dir))
 }
 
 /// A log's identity (device, inode), to notice when it is replaced, and its text; both
@@ -860,8 +874,10 @@ fn unsupported(service: &Service, kind: Kind) -> Vec<String> {
     out
 }
 
-fn io(path: &Path, e: std::io::Error) -> StackError {
-    StackError::Engine(format!("{}: {e}", path.display()))
+/// A program that could not be started.
+fn spawn(program: &str) -> impl FnOnce(std::io::Error) -> StackError {
+    let program = program.to_string();
+    move |source| StackError::Spawn { program, source }
 }
 
 #[cfg(test)]
