@@ -13,6 +13,7 @@ pub mod codegen;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod ops;
 pub mod printer;
 pub mod tools;
 

@@ -34,7 +34,7 @@ fn database(ctx: &Context, args: &DbArgs) -> Result<(Target, String)> {
     setting.override_with("--database-url", args.database_url.clone().map(Some));
     let (url, source) = match setting.value {
         Some(url) => (url, setting.source.to_string()),
-        None => super::stack::running_database_url(ctx).ok_or_else(|| {
+        None => crate::ops::stack::running_database_url(ctx).ok_or_else(|| {
             UserError::input("no database configured and no running stack")
                 .with_hint("start the stack with `goodgo up`, or pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
         })?,

@@ -426,7 +426,7 @@ const SETTLE_MAX: Duration = Duration::from_secs(2);
 pub fn run(ctx: &Context, args: &DevArgs, printer: &Printer) -> Result<ExitStatus> {
     let root = ctx.workspace.root.clone();
     let _lock = Lock::take(&root)?;
-    let rt = super::stack::runtime()?;
+    let rt = crate::ops::stack::runtime()?;
     rt.block_on(session(ctx, args, &root, printer))
 }
 
@@ -452,7 +452,7 @@ async fn session(
 
     // 1. The stack.
     let t = Instant::now();
-    let loaded = super::stack::load(ctx, None, None, printer)?;
+    let loaded = crate::ops::stack::load(ctx, None, None, printer)?;
     let waves = goodgo_compose::waves(&loaded.project, &[], &[])?;
     let req = UpRequest {
         project: loaded.name.clone(),
@@ -460,7 +460,7 @@ async fn session(
         timeout: Duration::from_secs(120),
     };
     let Some(chosen) = interrupt
-        .race(super::stack::choose(
+        .race(crate::ops::stack::choose(
             ctx,
             &loaded,
             &req,
@@ -473,12 +473,9 @@ async fn session(
         return interrupted(ctx, args, &loaded.name, None, printer).await;
     };
     let (chosen, why) = chosen.map_err(|e| UserError::failed(e.to_string()))?;
-    let runtime_name = match chosen {
-        super::stack::Chosen::Docker(_) => "docker",
-        super::stack::Chosen::Native(_) => "native",
-    };
+    let runtime_name = chosen.name();
     let Some(up) = interrupt
-        .race(super::stack::run_up(&loaded, &req, &chosen, printer))
+        .race(crate::ops::stack::run_up(&loaded, &req, &*chosen, printer))
         .await
     else {
         return interrupted(ctx, args, &loaded.name, None, printer).await;
@@ -490,7 +487,7 @@ async fn session(
     let t = Instant::now();
     let url = match &ctx.workspace.settings.database_url.value {
         Some(u) => u.clone(),
-        None => super::stack::running_database_url(ctx)
+        None => crate::ops::stack::running_database_url(ctx)
             .map(|(u, _)| u)
             .ok_or_else(|| {
                 UserError::failed("the stack has no reachable PostgreSQL service")
@@ -723,7 +720,7 @@ async fn session(
     printer.status("stopping the API…");
     drop(api);
     if args.down {
-        super::stack::stop_all(ctx, &loaded.name, printer).await?;
+        crate::ops::stack::stop_all(ctx, &loaded.name, printer).await?;
         printer.status("stopped the services");
     }
     Ok(ExitStatus::Success)
@@ -755,7 +752,7 @@ async fn interrupted(
     printer.status("interrupted");
     drop(api);
     if args.down {
-        super::stack::stop_all(ctx, project, printer).await?;
+        crate::ops::stack::stop_all(ctx, project, printer).await?;
         printer.status("stopped the services");
     }
     Ok(ExitStatus::Interrupted)

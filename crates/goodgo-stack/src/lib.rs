@@ -10,6 +10,7 @@ pub mod docker;
 mod error;
 pub mod native;
 pub mod probe;
+pub mod runtime;
 pub mod tarball;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use goodgo_compose::{Condition, Project, Service};
 use serde::Serialize;
 
 pub use error::{EngineError, StackError};
+pub use runtime::{Runtime, up};
 
 /// Labels goodgo puts on everything it creates, compatible with docker compose's own.
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
