@@ -47,7 +47,6 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
         let reports = tokio::select! {
             r = run_up(&loaded, &req, &*chosen, printer) => r?,
             () = interrupted => {
-                printer.progress(None);
                 printer.warn("interrupted: services may be half started; `goodgo up` again completes them, `goodgo down` stops them");
                 return Ok(ExitStatus::Interrupted);
             }

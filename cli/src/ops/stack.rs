@@ -11,6 +11,7 @@ use goodgo_compose::Project;
 use goodgo_stack::docker::DockerRuntime;
 use goodgo_stack::native::NativeRuntime;
 use goodgo_stack::{Event, Runtime as StackRuntime, StackError, UpRequest};
+use indicatif::ProgressBar;
 
 use crate::commands::Context;
 use crate::config::{Runtime, Source};
@@ -154,7 +155,7 @@ pub async fn choose(
                 let pulled = docker
                     .pull(&service.name, image, &|e| show_event(printer, &pulls, e))
                     .await;
-                printer.progress(None);
+                clear(&pulls);
                 if let Err(e) = pulled {
                     printer.debug(&causes(&e));
                     let reason = format!(
@@ -171,14 +172,16 @@ pub async fn choose(
     }
 }
 
-/// An image pull as the user sees it: one bar redrawn in place on a terminal, else a line
-/// per layer step (`Downloading`, `Pull complete`, …), never a line per chunk.
+/// An image pull as the user sees it: one bar (indicatif) on a terminal, else a line per
+/// layer step (`Downloading`, `Pull complete`, …), never a line per chunk.
 #[derive(Default)]
 struct PullView {
     /// Layer → (bytes so far, bytes in all) of its download.
     layers: BTreeMap<String, (u64, u64)>,
     /// Layer → the last step shown as a plain line.
     shown: BTreeMap<String, String>,
+    /// The bar, while a pull is drawn live; it clears itself when dropped.
+    bar: Option<ProgressBar>,
 }
 
 impl PullView {
@@ -191,7 +194,7 @@ impl PullView {
         progress: (Option<u64>, Option<u64>),
     ) {
         let Some(layer) = layer else {
-            printer.progress(None);
+            self.clear();
             printer.status(&format!("  {image}: {status}"));
             return;
         };
@@ -209,7 +212,10 @@ impl PullView {
                 .layers
                 .values()
                 .fold((0u64, 0u64), |(d, a), (c, t)| (d + c.min(t), a + t));
-            printer.progress(Some(&format!("  {image} {}", progress_bar(done, all))));
+            let bar = self.bar.get_or_insert_with(|| printer.bytes_bar(image));
+            bar.set_prefix(image.to_string());
+            bar.set_length(all);
+            bar.set_position(done.min(all));
         } else {
             let step = status.split_whitespace().next().unwrap_or(status);
             if self.shown.get(&layer).map(String::as_str) != Some(step) {
@@ -218,18 +224,20 @@ impl PullView {
             }
         }
     }
+
+    /// Takes the bar off the screen.
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
-/// `[#####-----]  50% 1.2/2.4 MB`: bytes `done` of `all`.
-fn progress_bar(done: u64, all: u64) -> String {
-    const WIDTH: u64 = 30;
-    let filled = (done.min(all) * WIDTH).checked_div(all).unwrap_or(0);
-    let bar: String = (0..WIDTH)
-        .map(|i| if i < filled { '#' } else { '-' })
-        .collect();
-    let percent = (done.min(all) * 100).checked_div(all).unwrap_or(0);
-    let mb = |b: u64| b as f64 / 1_000_000.0;
-    format!("[{bar}] {percent:>3}% {:.1}/{:.1} MB", mb(done), mb(all))
+/// Takes a pull's bar off the screen.
+fn clear(pulls: &std::sync::Mutex<PullView>) {
+    if let Ok(mut view) = pulls.lock() {
+        view.clear();
+    }
 }
 
 /// Shows one of the runtime's progress events; pull progress goes through `pulls`.
@@ -271,7 +279,7 @@ pub async fn run_up(
     let pulls = std::sync::Mutex::new(PullView::default());
     let on_event = |event: Event| show_event(printer, &pulls, event);
     let result = goodgo_stack::up(runtime, &loaded.project, req, &on_event).await;
-    printer.progress(None);
+    clear(&pulls);
     result.map_err(|e| stack_error(e, printer))
 }
 
@@ -360,22 +368,4 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pull_bar_fills_with_the_bytes() {
-        assert_eq!(
-            progress_bar(0, 0),
-            format!("[{}]   0% 0.0/0.0 MB", "-".repeat(30))
-        );
-        assert_eq!(
-            progress_bar(1_500_000, 3_000_000),
-            format!("[{}{}]  50% 1.5/3.0 MB", "#".repeat(15), "-".repeat(15))
-        );
-        assert!(progress_bar(9, 3).starts_with(&format!("[{}] 100%", "#".repeat(30))));
-    }
 }

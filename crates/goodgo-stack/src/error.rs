@@ -97,6 +97,13 @@ pub enum EngineError {
     /// An error the engine reported inside a stream (a pull or build step).
     #[error("{0}")]
     Reported(String),
+    /// The engine's unix socket is not there (or cannot be looked at).
+    #[error("no socket at {}", path.display())]
+    Socket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// No answer in time.
     #[error("the Docker engine did not answer within {0} s")]
     Timeout(u64),

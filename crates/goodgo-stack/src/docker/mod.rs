@@ -55,11 +55,54 @@ fn is_not_found(err: &bollard::errors::Error) -> bool {
 /// images can take several seconds.
 const ENGINE_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// What the engine says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineVersion {
+    pub version: String,
+    pub api_version: String,
+}
+
+/// Where the engine is: `DOCKER_HOST` (`unix://…` or `tcp://…`), else the local socket.
+pub fn engine_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+/// A client for the engine at [`engine_host`]; `up`, `status` and `doctor` all use it.
+/// A unix socket that is not there is named with the system's own error.
+fn client() -> Result<Docker, EngineError> {
+    let host = engine_host();
+    if let Some(path) = host.strip_prefix("unix://") {
+        std::fs::metadata(path).map_err(|source| EngineError::Socket {
+            path: path.into(),
+            source,
+        })?;
+    }
+    Ok(Docker::connect_with_host(&host)?)
+}
+
+/// Asks the engine at [`engine_host`] for its version, within `timeout`.
+pub async fn engine_version(timeout: Duration) -> Result<EngineVersion, StackError> {
+    let connect = |source: EngineError| StackError::Connect { source };
+    let docker = client().map_err(connect)?;
+    let answer = tokio::time::timeout(timeout, docker.version())
+        .await
+        .map_err(|_| connect(EngineError::Timeout(timeout.as_secs())))?
+        .map_err(|e| connect(e.into()))?;
+    let known = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+    Ok(EngineVersion {
+        version: known(answer.version),
+        api_version: known(answer.api_version),
+    })
+}
+
 impl DockerRuntime {
     /// Connects (DOCKER_HOST or the local socket) and negotiates the API version.
     pub async fn connect() -> Result<DockerRuntime, StackError> {
         let connect = |source: EngineError| StackError::Connect { source };
-        let docker = Docker::connect_with_local_defaults().map_err(|e| connect(e.into()))?;
+        let docker = client().map_err(connect)?;
         let docker = tokio::time::timeout(ENGINE_ANSWER_TIMEOUT, docker.negotiate_version())
             .await
             .map_err(|_| connect(EngineError::Timeout(ENGINE_ANSWER_TIMEOUT.as_secs())))?
