@@ -173,3 +173,181 @@ fn condition_name(c: Condition) -> &'static str {
         Condition::CompletedSuccessfully => "completed",
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A runtime that records what the loop asks of it.
+    struct Fake {
+        ready_on_start: bool,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Fake {
+        fn log(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    impl Runtime for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn prepare<'a>(
+            &'a self,
+            _: &'a Project,
+            _: &'a UpRequest,
+            _: OnEvent<'a>,
+        ) -> BoxFuture<'a, Result<(), StackError>> {
+            self.log("prepare".into());
+            Box::pin(async { Ok(()) })
+        }
+        fn start<'a>(
+            &'a self,
+            _: &'a Project,
+            _: &'a UpRequest,
+            service: &'a Service,
+            _: Instant,
+            _: OnEvent<'a>,
+        ) -> BoxFuture<'a, Result<Action, StackError>> {
+            self.log(format!("start {}", service.name));
+            Box::pin(async { Ok(Action::Created) })
+        }
+        fn ready_on_start(&self) -> bool {
+            self.ready_on_start
+        }
+        fn wait_for<'a>(
+            &'a self,
+            _: &'a UpRequest,
+            service: &'a str,
+            cond: Condition,
+            _: Instant,
+        ) -> BoxFuture<'a, Result<(), StackError>> {
+            self.log(format!("wait {service} {}", condition_name(cond)));
+            Box::pin(async { Ok(()) })
+        }
+        fn down<'a>(
+            &'a self,
+            _: &'a str,
+            _: bool,
+        ) -> BoxFuture<'a, Result<Vec<String>, StackError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn status<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a Project>,
+        ) -> BoxFuture<'a, Result<Vec<ServiceStatus>, StackError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn logs<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a [String],
+            _: bool,
+            _: Option<usize>,
+            _: OnLine<'a>,
+        ) -> BoxFuture<'a, Result<(), StackError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn project() -> (Project, UpRequest) {
+        let mut project = Project::default();
+        let service = |name: &str, deps: &[(&str, Condition)]| Service {
+            name: name.into(),
+            depends_on: deps.iter().map(|(d, c)| (d.to_string(), *c)).collect(),
+            ..Service::default()
+        };
+        for s in [
+            service("db", &[]),
+            service("migrate", &[("db", Condition::Healthy)]),
+            service("api", &[("migrate", Condition::CompletedSuccessfully)]),
+        ] {
+            project.services.insert(s.name.clone(), s);
+        }
+        let req = UpRequest {
+            project: "p".into(),
+            waves: vec![
+                vec!["db".into()],
+                vec!["migrate".into()],
+                vec!["api".into()],
+            ],
+            timeout: Duration::from_secs(5),
+        };
+        (project, req)
+    }
+
+    fn run(fake: &Fake) -> Vec<String> {
+        let (project, req) = project();
+        let events = Mutex::new(Vec::new());
+        let on_event = |e: Event| {
+            if let Event::Ready { service, .. } = e {
+                events.lock().unwrap().push(format!("ready {service}"));
+            }
+        };
+        let reports = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(up(fake, &project, &req, &on_event))
+            .unwrap();
+        assert_eq!(reports.len(), 3);
+        let mut calls = fake.calls.lock().unwrap().clone();
+        calls.extend(events.into_inner().unwrap());
+        calls
+    }
+
+    #[test]
+    fn services_start_after_their_dependencies_then_are_waited_for() {
+        let fake = Fake {
+            ready_on_start: false,
+            calls: Mutex::new(Vec::new()),
+        };
+        assert_eq!(
+            run(&fake),
+            [
+                "prepare",
+                "start db",
+                "wait db healthy",
+                "start migrate",
+                "wait migrate completed",
+                "start api",
+                // After the last wave: each service ready, a one-off one completed.
+                "wait db healthy",
+                "wait migrate completed",
+                "wait api healthy",
+                "ready db",
+                "ready migrate",
+                "ready api",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_runtime_that_starts_services_ready_is_not_waited_for_again() {
+        let fake = Fake {
+            ready_on_start: true,
+            calls: Mutex::new(Vec::new()),
+        };
+        assert_eq!(
+            run(&fake),
+            [
+                "prepare",
+                "start db",
+                "wait db healthy",
+                "start migrate",
+                "wait migrate completed",
+                "start api",
+                "ready db",
+                "ready migrate",
+                "ready api",
+            ]
+        );
+    }
+}

@@ -54,10 +54,13 @@ impl NativeRuntime {
         if dir.as_os_str().len() < 80 {
             return dir.to_path_buf();
         }
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        dir.hash(&mut h);
-        std::env::temp_dir().join(format!("goodgo-sock-{:x}", h.finish()))
+        // A content hash (sha2), not `DefaultHasher`: the name must stay the same across
+        // goodgo builds, or a server started by an older one could not be reached.
+        use sha2::Digest;
+        use std::os::unix::ffi::OsStrExt;
+        let digest = sha2::Sha256::digest(dir.as_os_str().as_bytes());
+        let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        std::env::temp_dir().join(format!("goodgo-sock-{short}"))
     }
 
     pub(super) async fn start_postgres(
