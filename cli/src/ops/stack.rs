@@ -34,6 +34,8 @@ pub struct Loaded {
     pub name: String,
 }
 
+/// Loads the Compose file (`--file`, else `compose_file` from the settings) and names the
+/// project: `-p`, else a name given to goodgo, else the file's own `name`.
 pub fn load(
     ctx: &Context,
     file: Option<&PathBuf>,

@@ -71,6 +71,14 @@ pub enum StackError {
         #[source]
         source: crate::tarball::PackError,
     },
+    /// A native PostgreSQL service's database could not be looked up or created.
+    #[error("creating database {database} for `{service}`")]
+    Database {
+        service: String,
+        database: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A file or folder of the native runtime's state could not be read or written.
     #[error("{doing} {}", path.display())]
     Io {
@@ -169,6 +177,7 @@ impl Diagnostic for StackError {
             StackError::Engine { .. }
             | StackError::Build { .. }
             | StackError::Context { .. }
+            | StackError::Database { .. }
             | StackError::Io { .. }
             | StackError::Spawn { .. } => None,
         }

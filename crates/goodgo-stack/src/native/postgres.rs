@@ -201,35 +201,14 @@ impl NativeRuntime {
         }
         // Not only when fresh: an `up` interrupted before this step left no marker, and the
         // next one comes back here with the cluster already made.
-        if db != "postgres" && !self.database_exists(&bin, &sock, port, &user, &db) {
-            let out = self
-                .as_postgres(bin.join("psql"))
-                .args([
-                    "-X",
-                    "-q",
-                    "-h",
-                    &sock.display().to_string(),
-                    "-p",
-                    &port.to_string(),
-                    "-U",
-                    &user,
-                    "-d",
-                    "postgres",
-                    "-c",
-                ])
-                .arg(format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))
-                .output()
-                .map_err(spawn("psql"))?;
-            if !out.status.success() {
-                return Err(StackError::Failed {
-                    message: format!("creating database {db} for `{}` failed", service.name),
-                    logs: String::from_utf8_lossy(&out.stderr)
-                        .lines()
-                        .map(str::to_string)
-                        .collect(),
-                    hint: None,
-                });
-            }
+        if db != "postgres" {
+            ensure_database(&sock, port, &user, &db)
+                .await
+                .map_err(|source| StackError::Database {
+                    service: service.name.clone(),
+                    database: db.clone(),
+                    source,
+                })?;
         }
         // The TCP side too, where clients connect.
         while !probe::tcp_open(&ip, port) {
@@ -240,37 +219,39 @@ impl NativeRuntime {
         }
         Ok(())
     }
+}
 
-    pub(super) fn database_exists(
-        &self,
-        bin: &Path,
-        sock: &Path,
-        port: u16,
-        user: &str,
-        db: &str,
-    ) -> bool {
-        self.as_postgres(bin.join("psql"))
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-h",
-                &sock.display().to_string(),
-                "-p",
-                &port.to_string(),
-                "-U",
-                user,
-                "-d",
-                "postgres",
-                "-c",
-                &format!(
-                    "SELECT 1 FROM pg_database WHERE datname = '{}'",
-                    db.replace('\'', "''")
-                ),
-            ])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
+/// Creates database `db` unless it exists, through the server's unix socket (trusted for
+/// local connections, so no password) and `goodgo_db::admin`; no `psql` is spawned.
+async fn ensure_database(
+    sock: &Path,
+    port: u16,
+    user: &str,
+    db: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host_path(sock)
+        .port(port)
+        .user(user)
+        .dbname("postgres")
+        .application_name("goodgo")
+        .connect_timeout(Duration::from_secs(10));
+    let server = goodgo_db::admin::Target {
+        config,
+        url: format!(
+            "postgres://{user}@localhost:{port}/postgres?host={}",
+            sock.display()
+        ),
+    };
+    let client = server.connect().await?;
+    let found = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+        .await?;
+    if found.is_none() {
+        goodgo_db::admin::create_database(&server, db).await?;
     }
+    Ok(())
 }
 
 /// `POSTGRES_INITDB_ARGS`, split like a shell splits words.
