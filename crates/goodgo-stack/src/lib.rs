@@ -3,8 +3,10 @@
 //! The Compose model and the dependency order come from `goodgo-compose` (pure). This crate
 //! is the I/O edge: [`docker`] drives the engine through its API (bollard), [`native`] runs
 //! the images goodgo knows (PostgreSQL, Redis) as local processes tracked by pid files, and
-//! [`probe`] holds what both need to know about ports and readiness. Neither prints: they
-//! report [`Event`]s to a callback, and the CLI decides what a person sees.
+//! [`probe`] holds what both need to know about ports and readiness. Both implement the one
+//! [`Runtime`] trait, and [`up`] starts a request wave by wave on either. Neither prints:
+//! they report [`Event`]s to a callback, and the CLI decides what a person sees; failures
+//! are typed [`StackError`]s that keep their cause and say their class and hint.
 
 pub mod docker;
 mod error;

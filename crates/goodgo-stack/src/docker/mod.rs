@@ -5,9 +5,9 @@
 //! whose config-hash label matches the service's current definition is left alone; a
 //! changed definition replaces only that container.
 //!
-//! The runtime is split by what it manages: [`images`] (present, pulled, built),
-//! [`resources`] (networks, volumes, ports, secrets), [`containers`] (create, replace,
-//! remove), [`health`] (waiting for conditions) and [`logs`].
+//! The runtime is split by what it manages: `images` (present, pulled, built),
+//! `resources` (networks, volumes, ports, secrets), `containers` (create, replace,
+//! remove), `health` (waiting for conditions) and `logs`.
 
 mod containers;
 mod health;

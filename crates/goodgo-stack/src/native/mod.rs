@@ -7,8 +7,8 @@
 //! definition, so `status`, `logs` and `down` work across invocations and a changed
 //! definition restarts only that service.
 //!
-//! Split by concern: [`postgres`] and [`redis`] start their programs, [`process`] knows
-//! pids and signals, [`logs`] keeps and reads the log files.
+//! Split by concern: `postgres` and `redis` start their programs, `process` knows
+//! pids and signals, `logs` keeps and reads the log files.
 
 mod logs;
 mod postgres;
