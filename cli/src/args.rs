@@ -267,7 +267,7 @@ pub enum SecretsCommand {
 pub struct DevArgs {
     /// Where services run [default: `runtime` from goodgo.yaml, else auto]
     #[arg(long, value_enum, value_name = "RUNTIME")]
-    pub runtime: Option<RuntimeChoice>,
+    pub runtime: Option<Runtime>,
     /// Do not seed an empty database
     #[arg(long)]
     pub no_seed: bool,
@@ -295,7 +295,7 @@ pub struct UpArgs {
     pub stack: StackFileArgs,
     /// Where services run [default: `runtime` from goodgo.yaml, else auto]
     #[arg(long, value_enum, value_name = "RUNTIME")]
-    pub runtime: Option<RuntimeChoice>,
+    pub runtime: Option<Runtime>,
     /// Print the plan (runtime, waves, services) and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -307,12 +307,8 @@ pub struct UpArgs {
     pub profiles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeChoice {
-    Auto,
-    Docker,
-    Native,
-}
+/// Where services run: one type for the flag, `GOODGO_RUNTIME` and goodgo.yaml's `runtime`.
+pub use crate::config::Runtime;
 
 #[derive(Debug, Args)]
 pub struct DownArgs {

@@ -51,7 +51,12 @@ pub enum Environment {
     Production,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+// Where services run; parsed from the command line (`--runtime`, clap), from goodgo.yaml
+// and `GOODGO_RUNTIME` (serde), the same three names everywhere. (A plain comment: a doc
+// comment would become the generated schema's description.)
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Runtime {
     Auto,

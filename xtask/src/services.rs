@@ -67,7 +67,7 @@ fn start_native(runtime: &NativeRuntime, workspace: &Path, port: u16) -> Result<
         waves: vec![vec!["postgres".into()]],
         timeout: Duration::from_secs(30),
     };
-    match block_on(runtime.up(&project, &request, &|_| {}))? {
+    match block_on(goodgo_stack::up(runtime, &project, &request, &|_| {}))? {
         Ok(_) => Ok(()),
         Err(StackError::Failed { message, logs, .. }) => {
             anyhow::bail!("{message}:\n{}", logs.join("\n"))

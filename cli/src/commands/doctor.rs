@@ -142,15 +142,21 @@ pub fn run_checks(pg_bin_dir: Option<PathBuf>) -> Vec<Check> {
 const DOCKER_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn check_docker() -> Check {
-    let socket = tools::docker_socket()
-        .map(|p| format!("unix://{}", p.display()))
-        .unwrap_or_default();
-    match tools::docker_version(DOCKER_ANSWER_TIMEOUT) {
+    let host = goodgo_stack::docker::engine_host();
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(goodgo_stack::docker::engine_version(DOCKER_ANSWER_TIMEOUT))
+                .map_err(|e| unreachable_detail(&host, &e))
+        });
+    match answer {
         Ok(v) => Check {
             name: "docker",
             ok: true,
             version: Some(v.version),
-            detail: format!("API {} at {socket}", v.api_version.clone()),
+            detail: format!("API {} at {host}", v.api_version.clone()),
             api_version: Some(v.api_version),
             hint: None,
             required: false,
@@ -169,6 +175,17 @@ fn check_docker() -> Check {
             took_ms: 0,
         },
     }
+}
+
+/// `cannot connect to /var/run/docker.sock: No such file or directory (os error 2)`: where
+/// the engine was looked for and the deepest cause, as one row's detail.
+fn unreachable_detail(host: &str, err: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = err;
+    while let Some(next) = deepest.source() {
+        deepest = next;
+    }
+    let place = host.strip_prefix("unix://").unwrap_or(host);
+    format!("cannot connect to {place}: {deepest}")
 }
 
 fn check_binary(name: &'static str, found: Option<PathBuf>, args: &[&str], hint: &str) -> Check {

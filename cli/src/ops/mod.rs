@@ -1,8 +1,13 @@
-//! Operations several commands share. Commands parse their arguments and print; what they
-//! do to the workspace (resolve its database, read its secrets, bring its stack up) lives
-//! here once, so that `dev`, `db`, and the commands still to come (`backup`, `deploy`,
-//! `ci`, `k6`) call the same functions instead of reaching into each other's modules.
+//! Operations several commands share, apart from any one command's arguments and output.
+//!
+//! A command module owns no shared step: it calls these, so that `dev`, `db`, and the
+//! commands still to come (`backup`, `deploy`, `ci`, `k6`) do the same thing the same way
+//! instead of reaching into each other's modules: [`stack`] loads the Compose project,
+//! chooses a runtime, brings the stack up with progress, stops it and finds its database;
+//! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
+//! workspace's `.env`; [`guard`] is the one check before anything destructive.
 
 pub mod database;
 pub mod guard;
 pub mod secrets;
+pub mod stack;

@@ -51,23 +51,9 @@ pub fn new_env(name: &str) -> Result<String> {
 
 /// The `KEY=value` pairs of the `.env` at `path` (none when there is no file), in file
 /// order. `shown` is how the path is named in messages.
-pub fn read_env(path: &Path, _shown: &Path) -> Result<Vec<(String, String)>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            if l.starts_with('#') {
-                return None;
-            }
-            let (k, v) = l.split_once('=')?;
-            Some((k.trim().to_string(), v.trim().trim_matches('"').to_string()))
-        })
-        .collect())
+pub fn read_env(path: &Path, shown: &Path) -> Result<Vec<(String, String)>> {
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(goodgo_compose::read_env_file(path, shown, &env)?)
 }
 
 /// The workspace's `.env`, created with fresh secrets first when it does not exist; its

@@ -3,12 +3,16 @@
 //! The Compose model and the dependency order come from `goodgo-compose` (pure). This crate
 //! is the I/O edge: [`docker`] drives the engine through its API (bollard), [`native`] runs
 //! the images goodgo knows (PostgreSQL, Redis) as local processes tracked by pid files, and
-//! [`probe`] holds what both need to know about ports and readiness. Neither prints: they
-//! report [`Event`]s to a callback, and the CLI decides what a person sees.
+//! [`probe`] holds what both need to know about ports and readiness. Both implement the one
+//! [`Runtime`] trait, and [`up`] starts a request wave by wave on either. Neither prints:
+//! they report [`Event`]s to a callback, and the CLI decides what a person sees; failures
+//! are typed [`StackError`]s that keep their cause and say their class and hint.
 
 pub mod docker;
+mod error;
 pub mod native;
 pub mod probe;
+pub mod runtime;
 pub mod tarball;
 
 use std::collections::BTreeMap;
@@ -16,6 +20,9 @@ use std::time::Duration;
 
 use goodgo_compose::{Condition, Project, Service};
 use serde::Serialize;
+
+pub use error::{EngineError, StackError};
+pub use runtime::{Runtime, up};
 
 /// Labels goodgo puts on everything it creates, compatible with docker compose's own.
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -109,54 +116,6 @@ pub struct ServiceStatus {
     pub uptime_s: Option<u64>,
     /// Container id or process id.
     pub id: String,
-}
-
-/// What can go wrong while running services.
-#[derive(Debug, thiserror::Error)]
-pub enum StackError {
-    /// The request cannot be served as asked (an image goodgo cannot run natively, …).
-    #[error("{message}")]
-    Unsupported {
-        message: String,
-        hint: Option<String>,
-    },
-    /// A published port is already taken.
-    #[error("{message}")]
-    PortTaken { message: String, hint: String },
-    /// A service did not come up; `logs` are its last lines.
-    #[error("{message}")]
-    Failed {
-        message: String,
-        logs: Vec<String>,
-        hint: Option<String>,
-    },
-    #[error("{0}")]
-    Engine(String),
-}
-
-impl StackError {
-    pub fn hint(&self) -> Option<&str> {
-        match self {
-            StackError::Unsupported { hint, .. } | StackError::Failed { hint, .. } => {
-                hint.as_deref()
-            }
-            StackError::PortTaken { hint, .. } => Some(hint),
-            StackError::Engine(_) => None,
-        }
-    }
-}
-
-impl goodgo_diag::Diagnostic for StackError {
-    fn class(&self) -> Option<goodgo_diag::Class> {
-        match self {
-            StackError::Unsupported { .. } => Some(goodgo_diag::Class::Input),
-            _ => Some(goodgo_diag::Class::Failed),
-        }
-    }
-
-    fn hint(&self) -> Option<String> {
-        StackError::hint(self).map(str::to_string)
-    }
 }
 
 /// The services a request touches, by name.

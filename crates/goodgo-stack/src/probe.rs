@@ -104,7 +104,7 @@ fn addr(ip: &str, port: u16) -> Option<SocketAddr> {
 }
 
 /// Redis answers `PING` with `+PONG`. One attempt; the answer may take up to
-/// [`REDIS_ANSWER_TIMEOUT`] (a server busy loading its data set answers late).
+/// `REDIS_ANSWER_TIMEOUT` (a server busy loading its data set answers late).
 pub fn redis_ready(ip: &str, port: u16) -> bool {
     let Some(addr) = addr(ip, port) else {
         return false;

@@ -1,182 +1,201 @@
 //! The build context as a tar archive, the form the engine's build endpoint takes.
 //!
-//! A small ustar writer: regular files, folders and symbolic links, paths up to 255
-//! bytes, fixed timestamps and owners (so the same files give the same archive).
-//! `.dockerignore` is honoured for its common forms: exact paths, folders (and what is
-//! below them), and `*`-suffix or `*`-prefix patterns; `!` exceptions are not supported
-//! and are reported.
+//! The archive is written by the `tar` crate (long paths through GNU extensions), with
+//! fixed timestamps and owners so the same files give the same archive. `.dockerignore`
+//! is read with the `ignore` crate's gitignore matcher: exact paths, folders (and what is
+//! below them), globs and `!` exceptions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// What to leave out, from `.dockerignore`.
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+/// Why a build context could not be packed.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// `.dockerignore` has a line the matcher does not accept.
+    #[error("reading {}", path.display())]
+    Ignore {
+        path: PathBuf,
+        #[source]
+        source: ignore::Error,
+    },
+    /// A file or folder of the context could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Walking the context failed.
+    #[error("walking the build context")]
+    Walk {
+        #[source]
+        source: ignore::Error,
+    },
+}
+
+/// What to leave out, from the context's `.dockerignore`.
 pub struct Ignore {
-    patterns: Vec<String>,
+    matcher: Gitignore,
 }
 
 impl Ignore {
-    pub fn read(context: &Path) -> Result<Ignore, String> {
-        let text = std::fs::read_to_string(context.join(".dockerignore")).unwrap_or_default();
-        let mut patterns = Vec::new();
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            if line.starts_with('!') {
-                return Err(format!(
-                    ".dockerignore: exceptions (`{line}`) are not supported by goodgo's builder"
-                ));
-            }
-            patterns.push(
-                line.trim_start_matches("./")
-                    .trim_end_matches('/')
-                    .to_string(),
-            );
-        }
-        Ok(Ignore { patterns })
+    /// The context's `.dockerignore` (nothing ignored without one).
+    pub fn read(context: &Path) -> Result<Ignore, PackError> {
+        let path = context.join(".dockerignore");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(PackError::Read { path, source }),
+        };
+        Self::parse(context, &text).map_err(|source| PackError::Ignore { path, source })
     }
 
-    pub fn ignores(&self, rel: &str) -> bool {
-        self.patterns.iter().any(|p| {
-            if let Some(suffix) = p.strip_prefix('*') {
-                !suffix.contains('*')
-                    && rel
-                        .rsplit('/')
-                        .next()
-                        .is_some_and(|name| name.ends_with(suffix))
-            } else if let Some(prefix) = p.strip_suffix('*') {
-                rel.starts_with(prefix)
-            } else {
-                rel == p || rel.starts_with(&format!("{p}/"))
-            }
+    fn parse(context: &Path, text: &str) -> Result<Ignore, ignore::Error> {
+        let mut builder = GitignoreBuilder::new(context);
+        for line in text.lines().map(str::trim) {
+            // Docker writes `./x` for `x`; gitignore does not know the form.
+            let line = match line.strip_prefix('!') {
+                Some(rest) => format!("!{}", rest.trim_start_matches("./")),
+                None => line.trim_start_matches("./").to_string(),
+            };
+            builder.add_line(None, &line)?;
+        }
+        Ok(Ignore {
+            matcher: builder.build()?,
         })
     }
-}
 
-fn octal(field: &mut [u8], value: u64) {
-    let text = format!("{value:0width$o}", width = field.len() - 1);
-    let bytes = text.as_bytes();
-    let width = field.len() - 1;
-    let start = bytes.len().saturating_sub(width);
-    field[..width].copy_from_slice(&bytes[start..]);
-    field[width] = 0;
-}
-
-fn header(path: &str, size: u64, mode: u32, kind: u8, link: &str) -> Result<[u8; 512], String> {
-    let mut h = [0u8; 512];
-    let (prefix, name) = if path.len() <= 100 {
-        ("", path)
-    } else {
-        let split = path[..path.len().min(156)]
-            .rfind('/')
-            .ok_or_else(|| format!("path too long for the archive: {path}"))?;
-        (&path[..split], &path[split + 1..])
-    };
-    if name.len() > 100 || prefix.len() > 155 || link.len() > 100 {
-        return Err(format!("path too long for the archive: {path}"));
+    /// Whether the context-relative path `rel` is left out.
+    pub fn ignores(&self, rel: &str, is_dir: bool) -> bool {
+        self.matcher
+            .matched_path_or_any_parents(rel, is_dir)
+            .is_ignore()
     }
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    octal(&mut h[100..108], u64::from(mode & 0o7777));
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], 0);
-    h[156] = kind;
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[345..345 + prefix.len()].copy_from_slice(prefix.as_bytes());
-    // The checksum is computed with its own field as spaces.
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    let text = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(text.as_bytes());
-    Ok(h)
 }
 
 /// Archives `context` (minus what `.dockerignore` leaves out), sorted by path.
-pub fn pack(context: &Path) -> Result<Vec<u8>, String> {
+pub fn pack(context: &Path) -> Result<Vec<u8>, PackError> {
     let ignore = Ignore::read(context)?;
-    let mut out = Vec::new();
-    let mut stack = vec![context.to_path_buf()];
-    let mut entries: Vec<(String, std::path::PathBuf)> = Vec::new();
-    while let Some(dir) = stack.pop() {
-        let read = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for entry in read {
-            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(context)
-                .map_err(|e| e.to_string())?
-                .to_string_lossy()
-                .replace('\\', "/");
-            if ignore.ignores(&rel) {
-                continue;
-            }
-            let meta =
-                std::fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            if meta.is_dir() {
-                stack.push(path.clone());
-            }
-            entries.push((rel, path));
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    let walk = ignore::WalkBuilder::new(context)
+        .standard_filters(false)
+        .follow_links(false)
+        .sort_by_file_name(std::cmp::Ord::cmp)
+        .build();
+    for entry in walk {
+        let entry = entry.map_err(|source| PackError::Walk { source })?;
+        let path = entry.path();
+        let Ok(rel) = path.strip_prefix(context) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
         }
-    }
-    entries.sort();
-    for (rel, path) in entries {
-        use std::os::unix::fs::PermissionsExt;
-        let meta =
-            std::fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mode = meta.permissions().mode();
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path).map_err(|e| e.to_string())?;
-            out.extend_from_slice(&header(&rel, 0, 0o777, b'2', &target.to_string_lossy())?);
+        let read = |source| PackError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::symlink_metadata(path).map_err(read)?;
+        if ignore.ignores(&rel.to_string_lossy(), meta.is_dir()) {
+            continue;
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        let append = if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(path).map_err(read)?;
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+            builder.append_link(&mut header, rel, target)
         } else if meta.is_dir() {
-            out.extend_from_slice(&header(&format!("{rel}/"), 0, mode, b'5', "")?);
+            use std::os::unix::fs::PermissionsExt;
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(meta.permissions().mode() & 0o7777);
+            header.set_size(0);
+            builder.append_data(&mut header, rel, std::io::empty())
         } else if meta.is_file() {
-            let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            out.extend_from_slice(&header(&rel, data.len() as u64, mode, b'0', "")?);
-            out.extend_from_slice(&data);
-            out.resize(out.len().div_ceil(512) * 512, 0);
-        }
+            use std::os::unix::fs::PermissionsExt;
+            let file = std::fs::File::open(path).map_err(read)?;
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(meta.permissions().mode() & 0o7777);
+            header.set_size(meta.len());
+            builder.append_data(&mut header, rel, file)
+        } else {
+            continue;
+        };
+        append.map_err(read)?;
     }
-    out.extend_from_slice(&[0u8; 1024]);
-    Ok(out)
+    builder.into_inner().map_err(|source| PackError::Read {
+        path: context.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn ignore_patterns() {
-        let ig = Ignore {
-            patterns: vec![
-                "target".into(),
-                "*.log".into(),
-                "secret.txt".into(),
-                "tmp*".into(),
-            ],
-        };
-        assert!(ig.ignores("target") && ig.ignores("target/debug/x"));
-        assert!(ig.ignores("a/b/c.log") && ig.ignores("secret.txt") && ig.ignores("tmpfile"));
-        assert!(!ig.ignores("src/main.rs") && !ig.ignores("targets"));
+        let ig = Ignore::parse(Path::new("/ctx"), "target\n*.log\nsecret.txt\ntmp*\n").unwrap();
+        let ignores = |p: &str| ig.ignores(p, false);
+        assert!(ignores("target") && ignores("target/debug/x"));
+        assert!(ignores("a/b/c.log") && ignores("secret.txt") && ignores("tmpfile"));
+        assert!(!ignores("src/main.rs") && !ignores("targets"));
     }
 
     #[test]
-    fn headers_have_valid_checksums() {
-        let h = header("dir/file.txt", 5, 0o644, b'0', "").unwrap_or([0; 512]);
-        let stored =
-            u32::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap_or("0"), 8).unwrap_or(0);
-        let mut copy = h;
-        copy[148..156].copy_from_slice(b"        ");
-        assert_eq!(stored, copy.iter().map(|&b| u32::from(b)).sum::<u32>());
-        assert_eq!(&h[..12], b"dir/file.txt");
+    fn exceptions_bring_files_back() {
+        let ig = Ignore::parse(
+            Path::new("/ctx"),
+            "# logs stay out\n*.log\n!keep.log\n./docs/\n",
+        )
+        .unwrap();
+        assert!(ig.ignores("other.log", false));
+        assert!(!ig.ignores("keep.log", false), "`!` re-includes");
+        assert!(ig.ignores("docs", true) && ig.ignores("docs/a.md", false));
+    }
+
+    #[test]
+    fn the_archive_holds_the_context_minus_the_ignored_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = tmp.path();
         let long = format!("{}/{}", "d".repeat(120), "f".repeat(50));
-        let h = header(&long, 0, 0o644, b'0', "").unwrap_or([0; 512]);
+        std::fs::create_dir_all(ctx.join(&long).parent().unwrap()).unwrap();
+        std::fs::write(ctx.join(&long), "deep").unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(ctx.join("a.log"), "x").unwrap();
+        std::fs::write(ctx.join("keep.log"), "y").unwrap();
+        std::fs::write(ctx.join(".dockerignore"), "*.log\n!keep.log\n").unwrap();
+        std::os::unix::fs::symlink("Dockerfile", ctx.join("link")).unwrap();
+        let bytes = pack(ctx).unwrap();
         assert_eq!(
-            &h[345..465],
-            "d".repeat(120).as_bytes(),
-            "long paths use the prefix field"
+            bytes,
+            pack(ctx).unwrap(),
+            "the same files give the same archive"
+        );
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut names = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            assert_eq!(entry.header().mtime().unwrap(), 0);
+            names.push(entry.path().unwrap().to_string_lossy().into_owned());
+        }
+        assert_eq!(
+            names,
+            [
+                ".dockerignore".to_string(),
+                "Dockerfile".into(),
+                "d".repeat(120),
+                long,
+                "keep.log".into(),
+                "link".into(),
+            ]
         );
     }
 }

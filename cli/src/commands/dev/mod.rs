@@ -35,15 +35,15 @@ use self::build::{Build, api_package, build};
 use self::signals::Interrupt;
 use self::watch::{Watch, is_blank_sql};
 use super::Context;
-use super::stack::Loaded;
 use crate::args::DevArgs;
 use crate::error::{ExitStatus, UserError};
+use crate::ops::stack::Loaded;
 use crate::printer::Printer;
 
 pub fn run(ctx: &Context, args: &DevArgs, printer: &Printer) -> Result<ExitStatus> {
     let root = ctx.workspace.root.clone();
     let _lock = lock::Lock::take(&root)?;
-    let rt = super::stack::runtime()?;
+    let rt = crate::ops::stack::runtime()?;
     rt.block_on(async {
         // SIGINT/SIGTERM from the very start: every step below races them, so an interrupt
         // stops the session at once, kills a build or an API it started, and exits 130.
@@ -103,7 +103,7 @@ impl Session<'_> {
             self.printer
                 .status("created .env with fresh secrets (mode 0600)");
         }
-        let loaded = super::stack::load(self.ctx, None, None, self.printer)?;
+        let loaded = crate::ops::stack::load(self.ctx, None, None, self.printer)?;
         let project = loaded.name.clone();
         let Some(stack) = self.stack(loaded).await? else {
             return self.interrupted(&project, None).await;
@@ -138,7 +138,7 @@ impl Session<'_> {
         self.watch(&db, &service, api).await?;
         self.printer.status("stopping the API…");
         if self.args.down {
-            super::stack::stop_all(self.ctx, &project, self.printer).await?;
+            crate::ops::stack::stop_all(self.ctx, &project, self.printer).await?;
             self.printer.status("stopped the services");
         }
         self.event(json!({"event": "stopped"}));
@@ -163,7 +163,7 @@ impl Session<'_> {
         };
         let Some(chosen) = self
             .interrupt
-            .race(super::stack::choose(
+            .race(crate::ops::stack::choose(
                 self.ctx,
                 &loaded,
                 &req,
@@ -176,13 +176,15 @@ impl Session<'_> {
             return Ok(None);
         };
         let (chosen, why) = chosen?;
-        let runtime = match chosen {
-            super::stack::Chosen::Docker(_) => "docker",
-            super::stack::Chosen::Native(_) => "native",
-        };
+        let runtime = chosen.name();
         let Some(up) = self
             .interrupt
-            .race(super::stack::run_up(&loaded, &req, &chosen, self.printer))
+            .race(crate::ops::stack::run_up(
+                &loaded,
+                &req,
+                &*chosen,
+                self.printer,
+            ))
             .await
         else {
             return Ok(None);
@@ -435,7 +437,7 @@ impl Session<'_> {
         self.printer.status("interrupted");
         drop(api);
         if self.args.down {
-            super::stack::stop_all(self.ctx, project, self.printer).await?;
+            crate::ops::stack::stop_all(self.ctx, project, self.printer).await?;
             self.printer.status("stopped the services");
         }
         self.event(json!({"event": "interrupted"}));

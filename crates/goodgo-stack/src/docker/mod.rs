@@ -1,0 +1,406 @@
+//! The Docker runtime: services as containers, through the engine's API (bollard).
+//!
+//! Everything goodgo creates carries docker compose's own labels (project, service,
+//! config hash), so `docker compose ls/ps` see it and goodgo finds it again. A container
+//! whose config-hash label matches the service's current definition is left alone; a
+//! changed definition replaces only that container.
+//!
+//! The runtime is split by what it manages: `images` (present, pulled, built),
+//! `resources` (networks, volumes, ports, secrets), `containers` (create, replace,
+//! remove), `health` (waiting for conditions) and `logs`.
+
+mod containers;
+mod health;
+mod images;
+mod logs;
+mod resources;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveVolumeOptions,
+};
+use goodgo_compose::{Condition, Project, Service};
+
+pub use containers::container_name;
+
+use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime};
+use crate::{
+    Action, EngineError, LABEL_PROJECT, LABEL_SERVICE, ServiceStatus, StackError, UpRequest,
+};
+
+/// A connection to the engine, at the API version both sides speak.
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+fn engine(doing: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> StackError {
+    StackError::engine(doing)
+}
+
+fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// How long the engine may take to answer the first request; a daemon busy building
+/// images can take several seconds.
+const ENGINE_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What the engine says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineVersion {
+    pub version: String,
+    pub api_version: String,
+}
+
+/// Where the engine is: `DOCKER_HOST` (`unix://…` or `tcp://…`), else the local socket.
+pub fn engine_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+/// A client for the engine at [`engine_host`]; `up`, `status` and `doctor` all use it.
+/// A unix socket that is not there is named with the system's own error.
+fn client() -> Result<Docker, EngineError> {
+    let host = engine_host();
+    if let Some(path) = host.strip_prefix("unix://") {
+        std::fs::metadata(path).map_err(|source| EngineError::Socket {
+            path: path.into(),
+            source,
+        })?;
+    }
+    Ok(Docker::connect_with_host(&host)?)
+}
+
+/// Asks the engine at [`engine_host`] for its version, within `timeout`.
+pub async fn engine_version(timeout: Duration) -> Result<EngineVersion, StackError> {
+    let connect = |source: EngineError| StackError::Connect { source };
+    let docker = client().map_err(connect)?;
+    let answer = tokio::time::timeout(timeout, docker.version())
+        .await
+        .map_err(|_| connect(EngineError::Timeout(timeout.as_secs())))?
+        .map_err(|e| connect(e.into()))?;
+    let known = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+    Ok(EngineVersion {
+        version: known(answer.version),
+        api_version: known(answer.api_version),
+    })
+}
+
+impl DockerRuntime {
+    /// Connects (DOCKER_HOST or the local socket) and negotiates the API version.
+    pub async fn connect() -> Result<DockerRuntime, StackError> {
+        let connect = |source: EngineError| StackError::Connect { source };
+        let docker = client().map_err(connect)?;
+        let docker = tokio::time::timeout(ENGINE_ANSWER_TIMEOUT, docker.negotiate_version())
+            .await
+            .map_err(|_| connect(EngineError::Timeout(ENGINE_ANSWER_TIMEOUT.as_secs())))?
+            .map_err(|e| connect(e.into()))?;
+        Ok(DockerRuntime { docker })
+    }
+
+    pub(super) async fn containers(
+        &self,
+        project: &str,
+        service: Option<&str>,
+    ) -> Result<Vec<ContainerSummary>, StackError> {
+        let mut labels = vec![format!("{LABEL_PROJECT}={project}")];
+        if let Some(s) = service {
+            labels.push(format!("{LABEL_SERVICE}={s}"));
+        }
+        let filters = HashMap::from([("label".to_string(), labels)]);
+        self.docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(engine(format!(
+                "listing the containers of project {project}"
+            )))
+    }
+
+    /// Everything before the first container: free ports, secret files, images (a missing
+    /// one that cannot be built or pulled stops `up` before anything carries the project's
+    /// label), networks and volumes.
+    async fn prepare(
+        &self,
+        project: &Project,
+        req: &UpRequest,
+        on_event: OnEvent<'_>,
+    ) -> Result<(), StackError> {
+        self.check_ports(project, req).await?;
+        resources::check_secrets(project, req)?;
+        for service in crate::services(project, &req.waves) {
+            self.ensure_image(&req.project, service, on_event).await?;
+        }
+        self.ensure_networks(project, req).await?;
+        self.ensure_volumes(project, req).await
+    }
+
+    /// Stops and removes the project's containers and networks; its volumes too with `volumes`.
+    pub async fn down(&self, project: &str, volumes: bool) -> Result<Vec<String>, StackError> {
+        let containers = self.containers(project, None).await?;
+        let removals = containers.iter().map(|c| async {
+            let id = c.id.clone().unwrap_or_default();
+            self.remove_container(&id).await?;
+            Ok::<_, StackError>(label(c, LABEL_SERVICE).unwrap_or("?").to_string())
+        });
+        let mut removed = Vec::new();
+        for r in futures_util::future::join_all(removals).await {
+            removed.push(r?);
+        }
+        let by_project = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_PROJECT}={project}")],
+        )]);
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(by_project.clone()),
+            }))
+            .await
+            .map_err(engine(format!("listing the networks of project {project}")))?;
+        for n in networks {
+            if let Some(id) = n.id {
+                match self.docker.remove_network(&id).await {
+                    Ok(()) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(engine(format!("removing network {id}"))(e)),
+                }
+            }
+        }
+        if volumes {
+            let list = self
+                .docker
+                .list_volumes(Some(ListVolumesOptions {
+                    filters: Some(by_project),
+                }))
+                .await
+                .map_err(engine(format!("listing the volumes of project {project}")))?;
+            for v in list.volumes.unwrap_or_default() {
+                match self
+                    .docker
+                    .remove_volume(&v.name, Some(RemoveVolumeOptions { force: true }))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(engine(format!("removing volume {}", v.name))(e)),
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
+    pub async fn status(&self, project: &str) -> Result<Vec<ServiceStatus>, StackError> {
+        let containers = self.containers(project, None).await?;
+        let mut rows = Vec::new();
+        for c in containers {
+            let id = c.id.clone().unwrap_or_default();
+            let info = self
+                .docker
+                .inspect_container(&id, None)
+                .await
+                .map_err(engine(format!("inspecting container {id}")))?;
+            let state = info.state.unwrap_or_default();
+            let mut health = state
+                .health
+                .as_ref()
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty() && s != "none");
+            // The engine re-checks once per interval; until its first verdict, run the
+            // check ourselves rather than report a service as merely "starting".
+            if health.as_deref() == Some("starting")
+                && let Some(test) = info
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.healthcheck.as_ref())
+                    .and_then(|h| h.test.clone())
+                && self.run_check(&id, &test).await
+            {
+                health = Some("healthy".into());
+            }
+            let uptime = state
+                .started_at
+                .as_deref()
+                .filter(|_| state.running.unwrap_or(false))
+                .and_then(seconds_since);
+            let mut ports: Vec<String> = c
+                .ports
+                .iter()
+                .flatten()
+                .filter_map(|p| {
+                    p.public_port.map(|pp| {
+                        format!(
+                            "{}:{}->{}",
+                            p.ip.clone().unwrap_or_default(),
+                            pp,
+                            p.private_port
+                        )
+                    })
+                })
+                .collect();
+            ports.sort();
+            ports.dedup();
+            rows.push(ServiceStatus {
+                service: label(&c, LABEL_SERVICE).unwrap_or("?").to_string(),
+                runtime: "docker",
+                state: state
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                health: health.unwrap_or_else(|| "none".into()),
+                ports,
+                uptime_s: uptime,
+                id: id.chars().take(12).collect(),
+            });
+        }
+        rows.sort_by(|a, b| a.service.cmp(&b.service));
+        Ok(rows)
+    }
+}
+
+impl Runtime for DockerRuntime {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        project: &'a Project,
+        req: &'a UpRequest,
+        on_event: OnEvent<'a>,
+    ) -> BoxFuture<'a, Result<(), StackError>> {
+        Box::pin(DockerRuntime::prepare(self, project, req, on_event))
+    }
+
+    fn start<'a>(
+        &'a self,
+        project: &'a Project,
+        req: &'a UpRequest,
+        service: &'a Service,
+        _deadline: Instant,
+        _on_event: OnEvent<'a>,
+    ) -> BoxFuture<'a, Result<Action, StackError>> {
+        Box::pin(async move {
+            let image = images::image_of(&req.project, service)?;
+            self.ensure_service(project, req, service, &image).await
+        })
+    }
+
+    fn ready_on_start(&self) -> bool {
+        false
+    }
+
+    fn wait_for<'a>(
+        &'a self,
+        req: &'a UpRequest,
+        service: &'a str,
+        cond: Condition,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<(), StackError>> {
+        Box::pin(DockerRuntime::wait_for(self, req, service, cond, deadline))
+    }
+
+    fn down<'a>(
+        &'a self,
+        project: &'a str,
+        volumes: bool,
+    ) -> BoxFuture<'a, Result<Vec<String>, StackError>> {
+        Box::pin(DockerRuntime::down(self, project, volumes))
+    }
+
+    fn status<'a>(
+        &'a self,
+        project: &'a str,
+        _model: Option<&'a Project>,
+    ) -> BoxFuture<'a, Result<Vec<ServiceStatus>, StackError>> {
+        Box::pin(DockerRuntime::status(self, project))
+    }
+
+    fn logs<'a>(
+        &'a self,
+        project: &'a str,
+        services: &'a [String],
+        follow: bool,
+        tail: Option<usize>,
+        on_line: OnLine<'a>,
+    ) -> BoxFuture<'a, Result<(), StackError>> {
+        Box::pin(DockerRuntime::logs(
+            self, project, services, follow, tail, on_line,
+        ))
+    }
+}
+
+fn label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
+    c.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// Seconds since an RFC 3339 time like `2026-11-25T16:51:11.219Z`.
+fn seconds_since(rfc3339: &str) -> Option<u64> {
+    let (date, time) = rfc3339.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+', '.']).next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let y_adj = if m <= 2 { y - 1 } else { y };
+    let era = y_adj.div_euclid(400);
+    let yoe = y_adj - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let then = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    u64::try_from(then)
+        .ok()
+        .map(|then| now.saturating_sub(then))
+}
+
+/// Service name → its `depends_on`, for callers that show the plan.
+pub fn dependency_map(
+    project: &Project,
+    waves: &[Vec<String>],
+) -> BTreeMap<String, BTreeMap<String, Condition>> {
+    crate::services(project, waves)
+        .into_iter()
+        .map(|s| (s.name.clone(), s.depends_on.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use images::split_tag;
+
+    #[test]
+    fn uptime_parses_engine_times() {
+        let secs = seconds_since("2020-01-01T00:00:00.123456789Z").unwrap_or(0);
+        assert!(secs > 5 * 365 * 86_400, "{secs}");
+        assert_eq!(split_tag("goodgo/postgres:15"), ("goodgo/postgres", "15"));
+        assert_eq!(
+            split_tag("localhost:5000/img"),
+            ("localhost:5000/img", "latest")
+        );
+    }
+}

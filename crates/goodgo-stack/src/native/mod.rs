@@ -1,0 +1,518 @@
+//! The native runtime: the services goodgo knows, as local processes.
+//!
+//! PostgreSQL (initdb into `.goodgo/native/<project>/<service>/data`, honouring the official
+//! image's `POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB` contract, run as the `postgres`
+//! user when goodgo runs as root) and Redis (`redis-server`). Each service lives in its own
+//! folder with a pid file, a log (and the previous run's as `log.1`) and the hash of its
+//! definition, so `status`, `logs` and `down` work across invocations and a changed
+//! definition restarts only that service.
+//!
+//! Split by concern: `postgres` and `redis` start their programs, `process` knows
+//! pids and signals, `logs` keeps and reads the log files.
+
+mod logs;
+mod postgres;
+mod process;
+mod redis;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use goodgo_compose::{Condition, Project, Service, config_hash};
+
+use postgres::postgres_args;
+use process::{alive, is_root, parse_pid_file, program_of, runs, signal};
+
+use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime};
+use crate::{Action, Event, ServiceStatus, StackError, UpRequest, probe};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Postgres,
+    Redis,
+}
+
+/// Which native program runs `service`, from its image name.
+pub fn kind(service: &Service) -> Result<Kind, StackError> {
+    let image = service.image.as_deref().unwrap_or("");
+    let base = image.rsplit('/').next().unwrap_or(image);
+    let base = base.split(':').next().unwrap_or(base);
+    if base.contains("postgres") {
+        Ok(Kind::Postgres)
+    } else if base.contains("redis") {
+        Ok(Kind::Redis)
+    } else {
+        Err(StackError::Unsupported {
+            message: format!(
+                "service `{}` (image `{}`) has no native runner: goodgo runs postgres and redis images natively",
+                service.name,
+                if image.is_empty() { "none" } else { image }
+            ),
+            hint: Some(
+                "use `--runtime docker`, or leave the service out (name the services to start)"
+                    .into(),
+            ),
+        })
+    }
+}
+
+/// Where the tools are and where state goes.
+pub struct NativeRuntime {
+    /// `<workspace>/.goodgo/native/<project>`.
+    pub root: PathBuf,
+    pub pg_bin_dir: Option<PathBuf>,
+    pub redis_server: Option<PathBuf>,
+    /// Run PostgreSQL as the `postgres` user (goodgo runs as root; PostgreSQL refuses root).
+    pub as_postgres_user: bool,
+}
+
+impl NativeRuntime {
+    pub fn new(
+        workspace: &Path,
+        project: &str,
+        pg_bin_dir: Option<PathBuf>,
+        redis_server: Option<PathBuf>,
+    ) -> NativeRuntime {
+        NativeRuntime {
+            root: workspace.join(".goodgo/native").join(project),
+            pg_bin_dir,
+            redis_server,
+            as_postgres_user: is_root(),
+        }
+    }
+
+    fn dir(&self, service: &str) -> PathBuf {
+        self.root.join(service)
+    }
+
+    /// The service's process, when its pid file names a live process running the
+    /// service's program. A stale pid file (dead process, or a pid now reused by another
+    /// program) is removed, and the service counts as stopped.
+    fn pid(&self, service: &str) -> Option<u32> {
+        let path = self.dir(service).join("pid");
+        let text = std::fs::read_to_string(&path).ok()?;
+        let ok = parse_pid_file(&text).filter(|(pid, program)| {
+            alive(*pid)
+                && match program {
+                    Some(p) => runs(*pid, p),
+                    None => runs(*pid, "postgres") || runs(*pid, "redis-server"),
+                }
+        });
+        if ok.is_none() {
+            let _ = std::fs::remove_file(&path);
+        }
+        ok.map(|(pid, _)| pid)
+    }
+
+    /// Records the started process and the program it runs.
+    fn write_pid(dir: &Path, pid: u32, kind: Kind) -> Result<(), StackError> {
+        std::fs::write(dir.join("pid"), format!("{pid}\n{}\n", program_of(kind)))
+            .map_err(StackError::io("writing the pid file in", dir))
+    }
+
+    /// Every service of the request can run natively, and its program is installed.
+    pub fn check(&self, project: &Project, req: &UpRequest) -> Result<(), StackError> {
+        for service in crate::services(project, &req.waves) {
+            match kind(service)? {
+                Kind::Postgres
+                    if self
+                        .pg_bin_dir
+                        .as_ref()
+                        .is_none_or(|d| !d.join("postgres").is_file()) =>
+                {
+                    return Err(StackError::Unsupported {
+                        message: "PostgreSQL's server binaries (initdb, postgres) are not installed".into(),
+                        hint: Some("`apt-get install postgresql-15`, or set GOODGO_PG_BIN_DIR; `goodgo doctor` checks".into()),
+                    });
+                }
+                Kind::Redis if self.redis_server.is_none() => {
+                    return Err(StackError::Unsupported {
+                        message: "redis-server is not installed".into(),
+                        hint: Some("`apt-get install redis-server`".into()),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything before the first service starts: the programs are installed, no service
+    /// waits for another to complete (a one-off needs the Docker runtime), and no port a
+    /// stopped service will listen on is taken.
+    fn prepare(&self, project: &Project, req: &UpRequest) -> Result<(), StackError> {
+        self.check(project, req)?;
+        for service in crate::services(project, &req.waves) {
+            for (dep, cond) in &service.depends_on {
+                if *cond == Condition::CompletedSuccessfully {
+                    return Err(StackError::Unsupported {
+                        message: format!(
+                            "`{}` waits for `{dep}` to complete: one-off services need `--runtime docker`",
+                            service.name
+                        ),
+                        hint: None,
+                    });
+                }
+            }
+        }
+        // A port something else holds is named before anything starts.
+        for service in crate::services(project, &req.waves) {
+            if self.pid(&service.name).is_some() {
+                continue;
+            }
+            let default = if kind(service)? == Kind::Redis {
+                6379
+            } else {
+                5432
+            };
+            let (ip, port) = Self::endpoint(service, default);
+            if !probe::port_is_free(&ip, port) {
+                let who = probe::port_holder(port)
+                    .map(|w| format!(" by {w}"))
+                    .unwrap_or_default();
+                return Err(StackError::PortTaken {
+                    message: format!("port {port} on {ip} for service `{}` is already taken{who}", service.name),
+                    hint: "stop whatever holds it, or publish another port (the stack file interpolates its ports, e.g. POSTGRES_PORT=5433 goodgo up)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure(
+        &self,
+        service: &Service,
+        deadline: Instant,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Result<Action, StackError> {
+        let dir = self.dir(&service.name);
+        let hash = config_hash(service);
+        let old_hash = std::fs::read_to_string(dir.join("hash")).unwrap_or_default();
+        let marker = dir.join(SETUP_MARKER);
+        let mut action = if dir.join("data").exists() {
+            Action::Started
+        } else {
+            Action::Created
+        };
+        if let Some(pid) = self.pid(&service.name) {
+            // Without the marker, the last `up` was interrupted before setup finished:
+            // the process may run, but its database may be missing. Set it up again.
+            if old_hash.trim() == hash && marker.exists() {
+                return Ok(Action::Unchanged);
+            }
+            self.stop(&service.name, pid).await;
+            action = Action::Recreated;
+        }
+        let kind = kind(service)?;
+        for message in unsupported(service, kind) {
+            on_event(Event::Warning {
+                service: service.name.clone(),
+                message,
+            });
+        }
+        std::fs::create_dir_all(&dir).map_err(StackError::io("creating", &dir))?;
+        let _ = std::fs::remove_file(&marker);
+        std::fs::write(dir.join("hash"), &hash)
+            .map_err(StackError::io("writing the definition hash in", &dir))?;
+        match kind {
+            Kind::Postgres => self.start_postgres(service, &dir, deadline).await?,
+            Kind::Redis => self.start_redis(service, &dir, deadline).await?,
+        }
+        std::fs::write(&marker, "")
+            .map_err(StackError::io("marking the setup complete in", &dir))?;
+        Ok(action)
+    }
+
+    fn endpoint(service: &Service, default_port: u16) -> (String, u16) {
+        let port = service
+            .ports
+            .iter()
+            .find(|p| p.target == default_port)
+            .or_else(|| service.ports.first());
+        let ip = port
+            .and_then(|p| p.host_ip.clone())
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let published = port.and_then(|p| p.published).unwrap_or(default_port);
+        (ip, published)
+    }
+
+    fn failed(&self, service: &Service, what: &str) -> StackError {
+        StackError::Failed {
+            message: format!("service `{}` {what}", service.name),
+            logs: self.tail(&service.name, 20),
+            hint: None,
+        }
+    }
+
+    async fn stop(&self, service: &str, pid: u32) {
+        // SIGINT is PostgreSQL's fast shutdown; Redis saves and exits on SIGTERM.
+        let is_pg = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.contains("postgres"));
+        signal(
+            pid,
+            if is_pg {
+                rustix::process::Signal::INT
+            } else {
+                rustix::process::Signal::TERM
+            },
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if alive(pid) {
+            signal(pid, rustix::process::Signal::KILL);
+        }
+        let _ = std::fs::remove_file(self.dir(service).join("pid"));
+    }
+
+    fn known_services(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.root)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Stops every service of the project; with `volumes` also deletes their data.
+    pub async fn down(&self, volumes: bool) -> Result<Vec<String>, StackError> {
+        let mut stopped = Vec::new();
+        for name in self.known_services() {
+            if let Some(pid) = self.pid(&name) {
+                self.stop(&name, pid).await;
+                stopped.push(name.clone());
+            }
+            if volumes {
+                let dir = self.dir(&name);
+                std::fs::remove_dir_all(&dir).map_err(StackError::io("removing", &dir))?;
+            }
+        }
+        if volumes && self.root.exists() && self.known_services().is_empty() {
+            let _ = std::fs::remove_dir(&self.root);
+        }
+        Ok(stopped)
+    }
+
+    pub fn status(&self, project: Option<&Project>) -> Vec<ServiceStatus> {
+        self.known_services()
+            .into_iter()
+            .map(|name| {
+                let pid = self.pid(&name);
+                let service = project.and_then(|p| p.services.get(&name));
+                let (state, health, ports) = match (pid, service) {
+                    (Some(_), Some(s)) => {
+                        let k = kind(s).ok();
+                        let (ip, port) =
+                            Self::endpoint(s, if k == Some(Kind::Redis) { 6379 } else { 5432 });
+                        let healthy = match k {
+                            Some(Kind::Redis) => probe::redis_ready(&ip, port),
+                            _ => probe::tcp_open(&ip, port),
+                        };
+                        (
+                            "running".to_string(),
+                            if healthy { "healthy" } else { "unhealthy" }.to_string(),
+                            vec![format!("{ip}:{port}")],
+                        )
+                    }
+                    (Some(_), None) => ("running".into(), "unknown".into(), Vec::new()),
+                    (None, _) => ("stopped".into(), "none".into(), Vec::new()),
+                };
+                let uptime = pid.and_then(|_| {
+                    let modified = std::fs::metadata(self.dir(&name).join("pid"))
+                        .ok()?
+                        .modified()
+                        .ok()?;
+                    modified.elapsed().ok().map(|d| d.as_secs())
+                });
+                ServiceStatus {
+                    service: name,
+                    runtime: "native",
+                    state,
+                    health,
+                    ports,
+                    uptime_s: uptime,
+                    id: pid.map(|p| p.to_string()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Runtime for NativeRuntime {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        project: &'a Project,
+        req: &'a UpRequest,
+        _on_event: OnEvent<'a>,
+    ) -> BoxFuture<'a, Result<(), StackError>> {
+        Box::pin(async move { NativeRuntime::prepare(self, project, req) })
+    }
+
+    fn start<'a>(
+        &'a self,
+        _project: &'a Project,
+        _req: &'a UpRequest,
+        service: &'a Service,
+        deadline: Instant,
+        on_event: OnEvent<'a>,
+    ) -> BoxFuture<'a, Result<Action, StackError>> {
+        Box::pin(self.ensure(service, deadline, on_event))
+    }
+
+    fn ready_on_start(&self) -> bool {
+        true
+    }
+
+    /// A service of an earlier wave was ready when its start returned; one-off services
+    /// (completion) were refused by `prepare`.
+    fn wait_for<'a>(
+        &'a self,
+        _req: &'a UpRequest,
+        service: &'a str,
+        cond: Condition,
+        _deadline: Instant,
+    ) -> BoxFuture<'a, Result<(), StackError>> {
+        Box::pin(async move {
+            match cond {
+                Condition::CompletedSuccessfully => Err(StackError::Unsupported {
+                    message: format!(
+                        "waiting for `{service}` to complete: one-off services need `--runtime docker`"
+                    ),
+                    hint: None,
+                }),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn down<'a>(
+        &'a self,
+        _project: &'a str,
+        volumes: bool,
+    ) -> BoxFuture<'a, Result<Vec<String>, StackError>> {
+        Box::pin(NativeRuntime::down(self, volumes))
+    }
+
+    fn status<'a>(
+        &'a self,
+        _project: &'a str,
+        model: Option<&'a Project>,
+    ) -> BoxFuture<'a, Result<Vec<ServiceStatus>, StackError>> {
+        Box::pin(async move { Ok(NativeRuntime::status(self, model)) })
+    }
+
+    fn logs<'a>(
+        &'a self,
+        _project: &'a str,
+        services: &'a [String],
+        follow: bool,
+        tail: Option<usize>,
+        on_line: OnLine<'a>,
+    ) -> BoxFuture<'a, Result<(), StackError>> {
+        Box::pin(NativeRuntime::logs(self, services, follow, tail, on_line))
+    }
+}
+
+/// Written in a service's folder once its setup (initdb, database creation) is complete.
+pub(super) const SETUP_MARKER: &str = "setup-complete";
+
+/// What of a service's definition the native runtime does not honour, each named.
+pub(super) fn unsupported(service: &Service, kind: Kind) -> Vec<String> {
+    let mut out = Vec::new();
+    let native = "the native runtime keeps the service's data under .goodgo/native";
+    for m in &service.volumes {
+        out.push(format!(
+            "`volumes` entry for {} is ignored: {native}",
+            m.target
+        ));
+    }
+    for r in &service.secrets {
+        out.push(format!(
+            "secret `{}` is not provided at {}: the native runtime runs no container",
+            r.source,
+            r.mount_path()
+        ));
+    }
+    if service.entrypoint.is_some() {
+        out.push("`entrypoint` is ignored: the native runtime runs the program itself".into());
+    }
+    if kind == Kind::Postgres {
+        for key in service.environment.keys() {
+            let why = if key == "PGDATA" {
+                Some(native)
+            } else if key == "POSTGRES_INITDB_WALDIR" {
+                Some("the WAL stays inside the data folder")
+            } else if key.ends_with("_FILE") {
+                Some("the file names a path inside a container")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                out.push(format!("environment variable {key} is ignored: {why}"));
+            }
+        }
+        let (_, other) = postgres_args(service);
+        if !other.is_empty() {
+            out.push(format!(
+                "`command` arguments other than server settings (`-c key=value`) are ignored: {}",
+                other.join(" ")
+            ));
+        }
+    }
+    out
+}
+
+/// A program that could not be started.
+pub(super) fn spawn(program: &str) -> impl FnOnce(std::io::Error) -> StackError {
+    let program = program.to_string();
+    move |source| StackError::Spawn { program, source }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn runtime(root: &Path) -> NativeRuntime {
+        NativeRuntime::new(root, "p", None, None)
+    }
+
+    #[test]
+    fn a_pid_file_naming_another_program_is_stale_and_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rt = runtime(tmp.path());
+        let dir = rt.dir("db");
+        std::fs::create_dir_all(&dir).unwrap();
+        // This test process is alive, but it is not postgres: never signalled, and the
+        // pid file goes.
+        let me = std::process::id();
+        for text in [format!("{me}\npostgres\n"), format!("{me}\n")] {
+            std::fs::write(dir.join("pid"), &text).unwrap();
+            assert_eq!(rt.pid("db"), None, "{text:?}");
+            assert!(!dir.join("pid").exists());
+        }
+        // A live process running the named program is the service.
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        std::fs::write(dir.join("pid"), format!("{me}\n{}\n", comm.trim_end())).unwrap();
+        assert_eq!(rt.pid("db"), Some(me));
+        // A dead pid is stale too.
+        std::fs::write(dir.join("pid"), "999999999\npostgres\n").unwrap();
+        assert_eq!(rt.pid("db"), None);
+        assert!(!dir.join("pid").exists());
+        assert_eq!(
+            parse_pid_file("12\nredis-server\n"),
+            Some((12, Some("redis-server")))
+        );
+        assert_eq!(parse_pid_file("garbage"), None);
+    }
+}
