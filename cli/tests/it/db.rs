@@ -1,20 +1,26 @@
 //! `goodgo db` against a real PostgreSQL server (started by `cargo xtask test`).
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
 
-use support::{TestDb, goodgo, run, workspace_with_migrations};
+use goodgo_testkit::{TestContext, assert_cmd_snapshot};
 
-fn db(ws: &tempfile::TempDir, db: &TestDb) -> std::process::Command {
-    let mut cmd = goodgo(ws.path());
+use crate::{TestDb, goodgo, run, workspace_with_migrations};
+
+fn db(ws: &TestContext, db: &TestDb) -> std::process::Command {
+    let mut cmd = ws.command();
     cmd.env("GOODGO_DATABASE_URL", &db.url).arg("db");
     cmd
 }
 
+/// The workspace as `[TMP]`, the database's URL as `[DB_URL]` and its name as `[DB]`.
+fn filters(ws: &TestContext, db: &TestDb) -> goodgo_testkit::Filters {
+    ws.filters()
+        .literal(&db.url, "[DB_URL]")
+        .literal(&db.name, "[DB]")
+}
+
 /// The state of each migration in `db status --json`, in order.
-fn states(status: &support::Run) -> Vec<String> {
+fn states(status: &crate::Run) -> Vec<String> {
     status.json()["migrations"]
         .as_array()
         .unwrap()
@@ -80,7 +86,11 @@ fn fresh_database_to_head_then_every_status_kind() {
         "{}",
         out.stdout
     );
-    let refused = run(db(&ws, &test_db).arg("migrate"));
+    let refused = assert_cmd_snapshot!(
+        "migrate_refuses_a_changed_history",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("migrate")
+    );
     assert_eq!(refused.code, 1, "migrate refuses a changed history");
     assert!(
         refused
@@ -158,7 +168,11 @@ fn a_broken_migration_in_the_middle() {
     )
     .unwrap();
     fs::write(dir.join("V3__broken.sql"), "-- V3: half good, half bad\nCREATE TABLE first_half (id int);\n\nCREATE TABEL second_half (id int);\n").unwrap();
-    let out = run(db(&ws, &test_db).arg("migrate"));
+    let out = assert_cmd_snapshot!(
+        "migrate_broken_migration",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("migrate")
+    );
     assert_eq!(
         out.code, 2,
         "a migration the server rejects is bad input: {}",
@@ -166,7 +180,7 @@ fn a_broken_migration_in_the_middle() {
     );
     assert!(
         out.stderr
-            .starts_with("error: migrations/V3__broken.sql:4:8: syntax error at or near \"TABEL\""),
+            .starts_with("migrations/V3__broken.sql:4:8: error: syntax error at or near \"TABEL\""),
         "{}",
         out.stderr
     );
@@ -220,9 +234,13 @@ fn reset_refuses_in_production_and_without_confirmation() {
     test_db
         .sql("INSERT INTO users (email, password_hash) VALUES ('keep@x.test', '$argon2id$v=19$x')");
 
-    let out = run(db(&ws, &test_db)
-        .env("GOODGO_ENV", "production")
-        .args(["reset", "--yes"]));
+    let out = assert_cmd_snapshot!(
+        "reset_refused_by_environment",
+        filters(&ws, &test_db),
+        db(&ws, &test_db)
+            .env("GOODGO_ENV", "production")
+            .args(["reset", "--yes"])
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("refusing to reset") && out.stderr.contains("GOODGO_ENV = production"),
@@ -230,16 +248,24 @@ fn reset_refuses_in_production_and_without_confirmation() {
         out.stderr
     );
     let prod = workspace_with_migrations("env: production\n");
-    let out = run(db(&prod, &test_db).args(["reset", "--yes"]));
+    let out = assert_cmd_snapshot!(
+        "reset_refused_by_goodgo_yaml",
+        filters(&prod, &test_db),
+        db(&prod, &test_db).args(["reset", "--yes"])
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("`env` in goodgo.yaml"),
         "{}",
         out.stderr
     );
-    let out = run(db(&ws, &test_db)
-        .arg("reset")
-        .stdin(std::process::Stdio::null()));
+    let out = assert_cmd_snapshot!(
+        "reset_without_confirmation",
+        filters(&ws, &test_db),
+        db(&ws, &test_db)
+            .arg("reset")
+            .stdin(std::process::Stdio::null())
+    );
     assert_eq!(out.code, 2, "no terminal, no --yes: {}", out.stderr);
     assert_eq!(
         test_db.sql("SELECT count(*) FROM users WHERE email = 'keep@x.test'"),
@@ -273,7 +299,11 @@ fn seed_is_deterministic_and_refuses_a_full_database() {
     let fingerprint = "SELECT md5(string_agg(concat_ws('|', id, owner_id, title, price, city, district, bedrooms, status, published_at), ',' ORDER BY id)) FROM listings";
     assert_eq!(a.sql(fingerprint), b.sql(fingerprint));
     assert_eq!(a.sql("SELECT count(DISTINCT city) >= 6, count(DISTINCT property_type) = 7, count(*) FILTER (WHERE status = 'active') > 2000 FROM listings"), "t|t|t");
-    let again = run(db(&ws, &a).args(["seed", "--listings", "10"]));
+    let again = assert_cmd_snapshot!(
+        "seed_refuses_a_full_database",
+        filters(&ws, &a),
+        db(&ws, &a).args(["seed", "--listings", "10"])
+    );
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("already has"), "{}", again.stderr);
 }
@@ -286,8 +316,8 @@ fn new_and_lint() {
     let ws = workspace_with_migrations("");
     let out = run(goodgo(ws.path()).args(["db", "lint", "--all"]));
     if out.code != 0 && out.stderr.contains("squawk is not installed") {
-        assert!(!support::strict(), "cargo xtask test installs squawk");
-        support::skip("new_and_lint", "squawk is not installed");
+        assert!(!crate::strict(), "cargo xtask test installs squawk");
+        crate::skip("new_and_lint", "squawk is not installed");
         return;
     }
     assert_eq!(
@@ -370,7 +400,11 @@ fn url_and_psql() {
     let out = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
 
-    let none = run(goodgo(ws.path()).args(["db", "url"]));
+    let none = assert_cmd_snapshot!(
+        "url_without_a_database",
+        filters(&ws, &test_db),
+        ws.command().args(["db", "url"])
+    );
     assert_eq!(none.code, 2);
     assert!(
         none.stderr

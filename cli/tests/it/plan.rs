@@ -1,19 +1,10 @@
 //! `goodgo plan` on the real docs/plan.yaml, on a corpus of broken plans, and on edits.
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use support::{goodgo, run};
+use goodgo_testkit::{Filters, assert_cmd_snapshot, assert_text_snapshot};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use crate::{goodgo, repo, run};
 
 /// A copy of the real plan in a fresh workspace, so tests can change it.
 fn workspace_with_real_plan() -> tempfile::TempDir {
@@ -55,7 +46,7 @@ fn the_real_plan_seen_by_a_user() {
         assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
         report.push_str(&format!("$ goodgo {}\n{}\n", args.join(" "), out.stdout));
     }
-    insta::assert_snapshot!("real_plan", report);
+    assert_text_snapshot!("real_plan", Filters::none(), report);
 }
 
 #[test]
@@ -119,7 +110,7 @@ fn broken_plans_are_reported_with_their_position() {
         let out = run(goodgo(&dir).args(["plan", "--file", &name, "check"]));
         report.push_str(&format!("== {name}\n{}{}", out.stdout, out.stderr));
     }
-    insta::assert_snapshot!("broken_plans", report);
+    assert_text_snapshot!("broken_plans", Filters::none(), report);
 }
 
 #[test]
@@ -171,7 +162,11 @@ fn set_changes_only_the_status_and_keeps_comments() {
     // By code too, and unknown ids are bad input with a suggestion.
     let out = run(goodgo(tmp.path()).args(["plan", "set", "C1", "doing"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = run(goodgo(tmp.path()).args(["plan", "set", "TEC-14490", "done"]));
+    let out = assert_cmd_snapshot!(
+        "set_unknown_id",
+        Filters::none().path(tmp.path(), "[TMP]"),
+        goodgo(tmp.path()).args(["plan", "set", "TEC-14490", "done"])
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("did you mean `TEC-1449`"),
