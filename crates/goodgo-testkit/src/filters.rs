@@ -15,10 +15,14 @@ impl Filters {
         Filters::default()
     }
 
-    /// The filters every goodgo snapshot wants: durations (`123 ms`, `1.2 s`) and the
-    /// version after `goodgo `.
+    /// The filters every goodgo snapshot wants: timestamps (RFC 3339, UTC), durations
+    /// (`123 ms`, `1.2 s`) and the version after `goodgo `.
     pub fn standard() -> Filters {
         Filters::none()
+            .regex(
+                r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+                "[TIMESTAMP]",
+            )
             .regex(r"\b\d+(\.\d+)? ?(ms|s)\b", "[TIME]")
             .regex(
                 &format!(r"\bgoodgo {}\b", regex_escape(env!("CARGO_PKG_VERSION"))),
@@ -79,4 +83,27 @@ fn regex_escape(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Filters;
+
+    #[test]
+    fn standard_filters_hide_what_changes_between_runs() {
+        let filters = Filters::standard()
+            .port(24817, "[PORT]")
+            .path(std::path::Path::new("/nonexistent/tmp.x1"), "[TMP]");
+        let text = format!(
+            "goodgo {} ready after 4687 ms, took 1.2 s at 2026-12-01T22:06:43.641549656Z on 127.0.0.1:24817 (not 248170) in /nonexistent/tmp.x1/ws; 4 d of work, 2 services, 0 finding(s)",
+            env!("CARGO_PKG_VERSION")
+        );
+        let mut settings = insta::Settings::clone_current();
+        for (regex, with) in filters.pairs() {
+            settings.add_filter(regex, with.as_str());
+        }
+        settings.bind(|| {
+            insta::assert_snapshot!(text, @"goodgo [VERSION] ready after [TIME], took [TIME] at [TIMESTAMP] on 127.0.0.1:[PORT] (not 248170) in [TMP]/ws; 4 d of work, 2 services, 0 finding(s)");
+        });
+    }
 }
