@@ -73,7 +73,11 @@ fn fresh_database_to_head_then_every_status_kind() {
     let v2 = ws.path().join("migrations/V2__listings.sql");
     let original = fs::read_to_string(&v2).unwrap();
     fs::write(&v2, format!("{original}\n-- an edit after the fact\n")).unwrap();
-    let out = run(db(&ws, &test_db).arg("status"));
+    let out = assert_cmd_snapshot!(
+        "status_divergent",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("status")
+    );
     assert_eq!(out.code, 1);
     assert!(
         out.stdout.contains("V2__listings") && out.stdout.contains("DIVERGENT"),
@@ -212,7 +216,11 @@ fn verify_finds_a_column_added_by_hand() {
     let clean = run(db(&ws, &test_db).arg("verify"));
     assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
     test_db.sql("ALTER TABLE listings ADD COLUMN handmade text");
-    let drift = run(db(&ws, &test_db).arg("verify"));
+    let drift = assert_cmd_snapshot!(
+        "verify_drift",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("verify")
+    );
     assert_eq!(drift.code, 1);
     assert!(
         drift.stdout.contains("+    handmade text"),
@@ -344,7 +352,11 @@ fn new_and_lint() {
     fs::write(&path, &sql).unwrap();
     let lines = sql.lines().count();
 
-    let out = run(db(&ws, &test_db).arg("lint"));
+    let out = assert_cmd_snapshot!(
+        "lint_warning",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("lint")
+    );
     assert_eq!(out.code, 1, "a rule fired: {}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains(": warning: "), "{}", out.stdout);
     assert!(
@@ -369,7 +381,11 @@ fn new_and_lint() {
     );
     // SQL squawk cannot parse is an error: exit 1.
     fs::write(&path, format!("{sql}CREATE TABEL oops (id bigint);\n")).unwrap();
-    let out = run(db(&ws, &test_db).arg("lint"));
+    let out = assert_cmd_snapshot!(
+        "lint_parse_error",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("lint")
+    );
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains(": error: "), "{}", out.stdout);
 }

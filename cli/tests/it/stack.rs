@@ -479,7 +479,11 @@ fn native_tools_or_skip(test: &str) -> bool {
 #[test]
 fn native_refuses_images_it_cannot_run() {
     let ws = workspace("nativeweb", "services:\n  web:\n    image: nginx:1.27\n");
-    let out = run(goodgo(ws.path()).args(["up", "--runtime", "native"]));
+    let out = goodgo_testkit::assert_cmd_snapshot!(
+        "native_refuses_an_image_without_runner",
+        ws.filters(),
+        ws.command().args(["up", "--runtime", "native"])
+    );
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr
