@@ -282,26 +282,6 @@ stack_test!(
             );
         }
         Runtime::Native => {
-            // A taken port is named before anything starts.
-            let holder = TcpListener::bind("127.0.0.1:0").unwrap();
-            let taken = holder.local_addr().unwrap().port();
-            let busy = workspace(
-                "nativebusy",
-                &format!(
-                    "services:\n  redis:\n    image: redis:7\n    ports: [\"127.0.0.1:{taken}:6379\"]\n"
-                ),
-            );
-            let out = run(goodgo(busy.path()).args(["up", "--runtime", "native"]));
-            assert_eq!(out.code, 1, "{}", out.stderr);
-            assert!(
-                out.stderr.contains(&format!(
-                    "port {taken} on 127.0.0.1 for service `redis` is already taken by {}",
-                    holder_name()
-                )),
-                "{}",
-                out.stderr
-            );
-
             let down = run(goodgo(ws.path()).args(["down"]));
             assert_eq!(down.code, 0);
             assert!(redis_down(rd));
@@ -321,8 +301,8 @@ stack_test!(
 });
 
 #[test]
-fn docker_service_healthy_ordering_failures_and_taken_ports() {
-    if !docker_or_skip("docker_service_healthy_ordering_failures_and_taken_ports") {
+fn docker_service_healthy_ordering_and_failures() {
+    if !docker_or_skip("docker_service_healthy_ordering_and_failures") {
         return;
     }
     let project = format!("ggorder{}", std::process::id());
@@ -372,38 +352,48 @@ fn docker_service_healthy_ordering_failures_and_taken_ports() {
         "{}",
         out.stderr
     );
-
-    // A taken port: refused before anything is created, naming who holds it.
-    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
-    let taken = holder.local_addr().unwrap().port();
-    let busy_project = format!("{project}busy");
-    let busy = workspace(
-        &busy_project,
-        &format!(
-            "services:\n  redis:\n    image: goodgo/redis:7\n    ports: [\"127.0.0.1:{taken}:6379\"]\n"
-        ),
-    );
-    let out = run(goodgo(busy.path()).args(["up", "--runtime", "docker"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "port {taken} on 127.0.0.1 for service `redis` is already taken"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&format!(" by {}", holder_name())),
-        "the holder is named: {}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
-    assert_eq!(
-        labelled("container", &busy_project),
-        0,
-        "nothing was created"
-    );
 }
+
+stack_test!(
+    /// A taken port: refused before anything is created, naming who holds it.
+    a_taken_port_is_named_before_anything_starts,
+    |rt| {
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = holder.local_addr().unwrap().port();
+        let busy_project = format!("gg{rt}busy{}", std::process::id());
+        let mut busy = workspace(
+            &busy_project,
+            &format!(
+                "services:\n  redis:\n    image: goodgo/redis:7\n    ports: [\"127.0.0.1:{taken}:6379\"]\n"
+            ),
+        );
+        busy.filter_port(taken, "[PORT]");
+        let _cleanup = DownOnDrop(busy.path());
+        let filters = busy.filters().literal(&holder_name(), "[HOLDER]");
+        let out = goodgo_testkit::assert_cmd_snapshot!(
+            format!("taken_port_{rt}"),
+            filters,
+            busy.command().args(["up", "--runtime", rt.name()])
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "port {taken} on 127.0.0.1 for service `redis` is already taken by {}",
+                holder_name()
+            )),
+            "the holder is named: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+        if rt == Runtime::Docker {
+            assert_eq!(
+                labelled("container", &busy_project),
+                0,
+                "nothing was created"
+            );
+        }
+    }
+);
 
 /// `build:` goes through the engine: context packed (minus .dockerignore), Dockerfile
 /// and target honoured, image tagged `{project}-{service}`.
