@@ -16,7 +16,7 @@ fn help_is_written_for_humans() {
 
 #[test]
 fn version_prints_the_crate_version() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let out = run(goodgo(tmp.path()).arg("--version"));
     assert_eq!(
         (out.code, out.stdout.trim()),
@@ -87,7 +87,7 @@ fn broken_goodgo_yaml_is_reported_by_every_command() {
             .unwrap()
             .trim()
             .to_string();
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = context();
         fs::write(tmp.path().join("goodgo.yaml"), &text).unwrap();
         for args in [
             &["config"][..],
@@ -159,7 +159,7 @@ fn json_errors_keep_stdout_machine_readable() {
 
 #[test]
 fn an_empty_goodgo_yaml_means_all_defaults() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let ws = tmp.path().join("shop");
     fs::create_dir_all(ws.join("deep/er")).unwrap();
     fs::write(ws.join("goodgo.yaml"), "").unwrap();
@@ -201,7 +201,7 @@ fn settings_layer_file_then_environment() {
 
 #[test]
 fn completions_for_every_shell() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     for (shell, marker) in [
         ("bash", "complete -F"),
         ("zsh", "#compdef goodgo"),
@@ -229,7 +229,7 @@ fn completions_for_every_shell() {
 
 #[test]
 fn color_follows_the_flag_and_no_color() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     fs::write(tmp.path().join("goodgo.yaml"), "runtime: dokcer\n").unwrap();
     let out = run(goodgo(tmp.path()).args(["--color", "always", "config"]));
     assert!(

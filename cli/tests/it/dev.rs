@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use goodgo_testkit::http::Http;
 use goodgo_testkit::{Signal, signal};
 
-use crate::{free_port, goodgo, query, repo, run, wait_until};
+use crate::{context, free_port, goodgo, query, repo, run, wait_until};
 
 fn env_secret(path: &Path) -> String {
     fs::read_to_string(path)
@@ -25,7 +25,7 @@ fn env_secret(path: &Path) -> String {
 
 #[test]
 fn init_scaffolds_refuses_to_overwrite_and_checks() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let out = run(goodgo(tmp.path()).args(["init", "shop-app", "--name", "shop"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let ws = tmp.path().join("shop-app");
@@ -180,7 +180,7 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
 
 #[test]
 fn init_inside_another_repository_makes_its_own() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let git = |dir: &Path, args: &[&str]| {
         crate::stdout_of(Command::new("git").arg("-C").arg(dir).args(args))
     };
@@ -506,7 +506,7 @@ fn dev_end_to_end() {
         crate::skip("dev_end_to_end", "PostgreSQL or Redis is not installed");
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let project = format!("devtest{}", std::process::id());
     let ws = api_workspace(tmp.path(), &project);
     let (pg, redis, api) = (free_port(), free_port(), free_port());

@@ -55,7 +55,7 @@ fn doctor_requires_what_the_runtime_needs() {
 /// version is what the tool itself reports.
 #[test]
 fn doctor_on_the_provisioned_machine() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let out = run(goodgo(tmp.path()).args(["doctor", "--json"]));
     let json = out.json();
     let checks = json["checks"].as_array().unwrap();

@@ -4,19 +4,13 @@ use std::fs;
 
 use goodgo_testkit::{Filters, assert_cmd_snapshot, assert_text_snapshot};
 
-use crate::{goodgo, repo, run};
+use crate::{TestContext, context, goodgo, repo, run};
 
 /// A copy of the real plan in a fresh workspace, so tests can change it.
-fn workspace_with_real_plan() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::create_dir(tmp.path().join("docs")).unwrap();
-    fs::copy(
-        repo().join("docs/plan.yaml"),
-        tmp.path().join("docs/plan.yaml"),
-    )
-    .unwrap();
-    fs::write(tmp.path().join("goodgo.yaml"), "name: shop\n").unwrap();
-    tmp
+fn workspace_with_real_plan() -> TestContext {
+    let ctx = context().with_file("goodgo.yaml", "name: shop\n");
+    ctx.copy_from_repo("docs/plan.yaml");
+    ctx
 }
 
 #[test]
@@ -115,7 +109,7 @@ fn broken_plans_are_reported_with_their_position() {
 
 #[test]
 fn a_done_task_waiting_on_unfinished_work_is_a_warning() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let plan = "milestones:\n  - {id: M, name: Main}\ntasks:\n  - {id: A, title: A, milestone: M, status: todo}\n  - {id: B, title: B, milestone: M, deps: [A], status: done}\n";
     fs::write(tmp.path().join("plan.yaml"), plan).unwrap();
     let out = run(goodgo(tmp.path()).args(["plan", "-f", "plan.yaml", "check"]));
@@ -177,7 +171,7 @@ fn set_changes_only_the_status_and_keeps_comments() {
 
 #[test]
 fn set_works_on_flow_style_tasks_and_any_key_order() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let text = "milestones:\n  - {id: M, name: Main}\ntasks:\n  - {id: A, title: a, milestone: M, status: todo}  # flow\n  - status: todo   # before its id\n    id: B\n    title: b\n    milestone: M\n    deps: [A]\n";
     fs::write(tmp.path().join("plan.yaml"), text).unwrap();
     for (id, status) in [("A", "done"), ("B", "doing")] {
@@ -355,7 +349,7 @@ fn status_lists_commits_naming_a_task() {
 /// every edit of the file, and a damaged cache entry is ignored.
 #[test]
 fn the_parse_cache_never_changes_an_answer() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let mut yaml = String::from("milestones:\n  - {id: M, name: Main}\ntasks:\n");
     for i in 0..3000 {
         let deps = if i == 0 {
