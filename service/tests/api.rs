@@ -9,6 +9,8 @@ use std::process::Command;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Method, Request, StatusCode};
+use goodgo_testkit::http::{Answer, Http};
+use goodgo_testkit::{ChildGuard, Signal, TestDb, free_port};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -19,31 +21,9 @@ const SECRET: &str = "k3J9xQz7LmN2vB8wR4tY6uP0aS5dF1gHjKlTest";
 struct TestApp {
     app: axum::Router,
     state: goodgo_api::AppState,
-    db: String,
-    server: String,
+    /// Dropped (its sessions ended) with the app.
+    db: TestDb,
     client: tokio_postgres::Client,
-}
-
-fn server_url() -> Option<String> {
-    match std::env::var("GOODGO_TEST_DATABASE_URL") {
-        Ok(u) => Some(u),
-        Err(_) => {
-            assert!(
-                std::env::var_os("GOODGO_TEST_STRICT").is_none(),
-                "cargo xtask test provides GOODGO_TEST_DATABASE_URL"
-            );
-            // Not `eprintln!`: libtest captures it, and a skip must be visible.
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"SKIPPED: no GOODGO_TEST_DATABASE_URL (run `cargo xtask test`)\n",
-            );
-            None
-        }
-    }
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    format!("{}/{db}", url.rsplit_once('/').unwrap().0)
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
@@ -56,18 +36,8 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 
 impl TestApp {
     async fn new(name: &str, migrate: bool, extra: &[(&str, &str)]) -> Option<TestApp> {
-        let server = server_url()?;
-        let db = format!("api_{name}_{}", std::process::id());
-        let admin = connect(&server).await;
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .await
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {db}"))
-            .await
-            .unwrap();
-        let url = with_db(&server, &db);
+        let db = TestDb::create(&format!("api_{name}"))?;
+        let url = db.url.clone();
         if migrate {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
             let files =
@@ -98,7 +68,6 @@ impl TestApp {
             app,
             state,
             db,
-            server,
             client: connect(&url).await,
         })
     }
@@ -192,21 +161,6 @@ impl TestApp {
             .await;
         assert_eq!(s, StatusCode::OK);
         b["access_token"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-d",
-                &self.server,
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db),
-            ])
-            .output();
     }
 }
 
@@ -978,7 +932,7 @@ async fn search_is_correct_on_seeded_data() {
     let Some(app) = TestApp::new("search", true, &[]).await else {
         return;
     };
-    let mut c = connect(&with_db(&app.server, &app.db)).await;
+    let mut c = connect(&app.db.url).await;
     goodgo_db::seed::seed(&mut c, 1500).await.unwrap();
     let quiet = "search @@ websearch_to_tsquery('simple', 'quiet')";
     let cases: Vec<(&str, &str, String, usize)> = vec![
@@ -1208,57 +1162,36 @@ fn the_binary_refuses_weak_secrets() {
     );
 }
 
-/// One HTTP/1.1 request to the real server; the raw answer.
-fn http(port: u16, head: &str, body: &str) -> String {
-    answer(send(port, head, body))
-}
-
-/// Sends one HTTP/1.1 request to the real server; the connection to read the answer on.
-fn send(port: u16, head: &str, body: &str) -> std::net::TcpStream {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "{head}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+/// One request to the real server on `port`, on a connection of its own that closes after
+/// the answer; `None` when no answer came.
+fn request(
+    port: u16,
+    method: Method,
+    path: &str,
+    request_id: &str,
+    body: Option<&str>,
+) -> Option<Answer> {
+    Http::local(port).send(
+        method,
+        path,
+        &[("x-request-id", request_id), ("connection", "close")],
+        body,
     )
-    .unwrap();
-    s
 }
 
-/// The raw answer on a connection `send` opened.
-fn answer(mut s: std::net::TcpStream) -> String {
-    let mut out = String::new();
-    let _ = std::io::Read::read_to_string(&mut s, &mut out);
-    out
-}
-
-/// The spawned server: killed on drop, so a failed assertion does not leave it running
-/// (holding the test's output pipe open).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Whether the process `pid` has accepted the TCP connection from local port `client` to
-/// `server` and read what was sent on it (Linux /proc/net/tcp: a connection still in the
-/// accept queue has no inode; `rx_queue` counts the bytes not read yet).
-fn read_by_server(pid: u32, server: u16, client: u16) -> bool {
+/// Whether the process `pid` has accepted an open TCP connection to its port `server` and
+/// read everything sent on it (Linux /proc/net/tcp: a connection still in the accept queue
+/// has no inode; `rx_queue` counts the bytes not read yet; state `01` is established, so
+/// connections already closed do not count).
+fn read_by_server(pid: u32, server: u16) -> bool {
     let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")) else {
         return false;
     };
     // Addresses are hex `IP:PORT`; 127.0.0.1 is `0100007F`.
-    let (local, remote) = (
-        format!("0100007F:{server:04X}"),
-        format!("0100007F:{client:04X}"),
-    );
+    let local = format!("0100007F:{server:04X}");
     table.lines().skip(1).any(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        f.len() > 9 && f[1] == local && f[2] == remote && f[4].ends_with(":00000000") && f[9] != "0"
+        f.len() > 9 && f[1] == local && f[3] == "01" && f[4].ends_with(":00000000") && f[9] != "0"
     })
 }
 
@@ -1269,14 +1202,10 @@ async fn serve_then_stop(name: &str, signal: &str) {
     let Some(app) = TestApp::new(name, true, &[]).await else {
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = KillOnDrop(
+    let port = free_port();
+    let mut child = ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_goodgo-api"))
-            .env("GOODGO_DATABASE_URL", with_db(&app.server, &app.db))
+            .env("GOODGO_DATABASE_URL", &app.db.url)
             .env("GOODGO_JWT_SECRET", SECRET)
             .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
             .env("GOODGO_LOG", "info")
@@ -1307,32 +1236,37 @@ async fn serve_then_stop(name: &str, signal: &str) {
         .await
         .unwrap();
     let failed = tokio::task::spawn_blocking(move || {
-        http(
+        request(
             port,
-            "GET /v1/listings/search HTTP/1.1\r\nX-Request-Id: failing-req-1",
-            "",
+            Method::GET,
+            "/v1/listings/search",
+            "failing-req-1",
+            None,
         )
     })
     .await
-    .unwrap();
-    assert!(failed.starts_with("HTTP/1.1 500"), "{failed}");
+    .unwrap()
+    .expect("an answer");
+    assert_eq!(failed.status, 500, "{failed:?}");
     assert!(
-        !failed.contains("listings"),
-        "no SQL in the answer: {failed}"
+        !format!("{:?}{}", failed.headers, failed.body).contains("listings"),
+        "no SQL in the answer: {failed:?}"
     );
     // A request that takes a while (a register hashes a password) is in flight when the
     // signal arrives, and still completes.
-    let conn = send(
-        port,
-        "POST /v1/auth/register HTTP/1.1\r\nX-Request-Id: slow-req-1",
-        r#"{"email":"late@test.dev","password":"a-long-password"}"#,
-    );
-    let client_port = conn.local_addr().unwrap().port();
-    let request = tokio::task::spawn_blocking(move || answer(conn));
+    let in_flight = tokio::task::spawn_blocking(move || {
+        request(
+            port,
+            Method::POST,
+            "/v1/auth/register",
+            "slow-req-1",
+            Some(r#"{"email":"late@test.dev","password":"a-long-password"}"#),
+        )
+    });
     // Signal only once the server has accepted the connection and read the request: it is
     // then in flight (hashing the password takes hundreds of ms in a debug build).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !read_by_server(child.0.id(), port, client_port) {
+    while !read_by_server(child.id(), port) {
         assert!(
             std::time::Instant::now() < deadline,
             "the server reads the request"
@@ -1340,13 +1274,15 @@ async fn serve_then_stop(name: &str, signal: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &child.0.id().to_string()])
-        .status();
-    let response = request.await.unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 201"),
-        "in-flight request finished after SIG{signal}: {response}"
+    child.signal(if signal == "TERM" {
+        Signal::TERM
+    } else {
+        Signal::INT
+    });
+    let response = in_flight.await.unwrap().expect("an answer");
+    assert_eq!(
+        response.status, 201,
+        "in-flight request finished after SIG{signal}: {response:?}"
     );
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
@@ -1380,21 +1316,18 @@ async fn serve_then_stop(name: &str, signal: &str) {
         "{logs}"
     );
     // Nothing secret: not the password, the JWT key, the tokens or the cookies' values.
-    let (_, body) = response.split_once("\r\n\r\n").unwrap();
-    let tokens: Value = serde_json::from_str(body).unwrap();
+    let tokens = response.json();
     let access_token = tokens["access_token"].as_str().unwrap();
     let mut secrets = vec![
         "a-long-password".to_string(),
         SECRET.to_string(),
         access_token.to_string(),
     ];
-    for line in response.lines() {
-        if let Some(cookie) = line.strip_prefix("set-cookie: ") {
-            let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
-            secrets.push(value.to_string());
-        }
+    for cookie in response.header_all("set-cookie") {
+        let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+        secrets.push(value.to_string());
     }
-    assert_eq!(secrets.len(), 5, "two cookies: {response}");
+    assert_eq!(secrets.len(), 5, "two cookies: {response:?}");
     for secret in secrets {
         assert!(!logs.contains(&secret), "`{secret}` is in the logs: {logs}");
     }

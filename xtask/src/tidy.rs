@@ -54,8 +54,6 @@ const PRINT_ALLOWED: &[&str] = &["cli/src/printer.rs", "cli/src/error.rs"];
 /// Rust files with a hand-written HTTP/1.1 message. To be emptied: requests go through
 /// reqwest (issue 10, section 4).
 const HTTP_ALLOWED: &[&str] = &[
-    "cli/tests/dev.rs",
-    "service/tests/api.rs",
     // The scaffold's std-only server writes its responses by hand; it sends no requests.
     "templates/service/src/main.rs",
 ];

@@ -1,32 +1,21 @@
 //! `goodgo up | status | down | logs` on the real Docker engine and as native processes.
 //! Docker tests run wherever `docker info` answers (and fail there when something is
 //! wrong); they skip with a visible line only where no engine exists.
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use support::{goodgo, run};
+use goodgo_testkit::{Signal, TestContext, signal, stack_test};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::{ChildGuard, Runtime, context, free_port, goodgo, query, run};
 
 /// A workspace whose goodgo.yaml names the project and whose compose file is `compose`.
-fn workspace(project: &str, compose: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::create_dir(tmp.path().join("compose")).unwrap();
-    fs::write(tmp.path().join("compose/compose.yaml"), compose).unwrap();
-    fs::write(tmp.path().join("goodgo.yaml"), format!("name: {project}\n")).unwrap();
-    tmp
+fn workspace(project: &str, compose: &str) -> TestContext {
+    context()
+        .with_file("compose/compose.yaml", compose)
+        .with_file("goodgo.yaml", &format!("name: {project}\n"))
 }
 
 fn stack(pg_port: u16, redis_port: u16, redis_extra: &str) -> String {
@@ -60,27 +49,17 @@ volumes:
     )
 }
 
+/// The URL of the `appdb` database the stacks below make, as user `app`.
+fn appdb(port: u16) -> String {
+    format!("postgres://app:app-secret@127.0.0.1:{port}/appdb")
+}
+
+/// Who and where a session on `appdb` is: `app@appdb` when the POSTGRES_* contract holds.
 fn psql_select(port: u16) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "app",
-            "-d",
-            "appdb",
-            "-c",
-            "SELECT current_user || '@' || current_database()",
-        ])
-        .env("PGPASSWORD", "app-secret")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    query(
+        &appdb(port),
+        "SELECT current_user || '@' || current_database()",
+    )
 }
 
 /// How a port holder names this test process: `name (pid N)`.
@@ -124,14 +103,7 @@ fn actions(json: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 fn docker_or_skip(test: &str) -> bool {
-    if support::docker_available() {
-        return true;
-    }
-    support::skip(
-        test,
-        "no Docker engine answers `docker info` on this machine",
-    );
-    false
+    Runtime::Docker.available_or_skip(test)
 }
 
 fn labelled(kind: &str, project: &str) -> usize {
@@ -153,22 +125,11 @@ fn labelled(kind: &str, project: &str) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
-/// A child process killed (and reaped) when the test ends, also when it fails.
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Sends SIGCONT to a process stopped with SIGSTOP when the test ends, also when it fails.
 struct ContOnDrop(u32);
 impl Drop for ContOnDrop {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.0.to_string()])
-            .status();
+        signal(self.0, Signal::CONT);
     }
 }
 
@@ -179,20 +140,21 @@ impl Drop for DownOnDrop<'_> {
     }
 }
 
-#[test]
-fn docker_up_status_rerun_recreate_down() {
-    if !docker_or_skip("docker_up_status_rerun_recreate_down") {
-        return;
-    }
-    let project = format!("ggtest{}", std::process::id());
+stack_test!(
+    /// `up`, `status`, a rerun that changes nothing, a change that recreates only what
+    /// changed, `logs` and `down`: one body, run on the Docker engine and natively.
+    up_status_rerun_recreate_down,
+    |rt| {
+    let project = format!("gg{rt}{}", std::process::id());
     let (pg, rd) = (free_port(), free_port());
     let ws = workspace(&project, &stack(pg, rd, ""));
     let _cleanup = DownOnDrop(ws.path());
+    let up = || run(goodgo(ws.path()).args(["up", "--runtime", rt.name(), "--json"]));
 
-    let out = run(goodgo(ws.path()).args(["up", "--runtime", "docker", "--json"]));
+    let out = up();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let json = out.json();
-    assert_eq!(json["runtime"], "docker");
+    assert_eq!(json["runtime"], rt.name());
     assert_eq!(
         actions(&json),
         [
@@ -203,30 +165,60 @@ fn docker_up_status_rerun_recreate_down() {
     assert_eq!(
         psql_select(pg),
         "app@appdb",
-        "the POSTGRES_* contract holds"
+        "the POSTGRES_* contract holds on {rt}"
     );
     assert!(redis_ping(rd));
-    assert_eq!(labelled("container", &project), 2);
-    assert_eq!(labelled("volume", &project), 1);
-    assert_eq!(labelled("network", &project), 1);
+    if rt == Runtime::Docker {
+        assert_eq!(labelled("container", &project), 2);
+        assert_eq!(labelled("volume", &project), 1);
+        assert_eq!(labelled("network", &project), 1);
+    }
 
     let status = run(goodgo(ws.path()).args(["status", "--json"])).json();
-    let rows = status["services"].as_array().unwrap();
-    assert_eq!(rows.len(), 2);
-    for row in rows {
-        assert_eq!(
+    let rows: Vec<(&str, &str, &str, &str)> = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
             (
-                row["runtime"].as_str(),
-                row["state"].as_str(),
-                row["health"].as_str()
-            ),
-            (Some("docker"), Some("running"), Some("healthy")),
-            "{row}"
+                r["service"].as_str().unwrap(),
+                r["runtime"].as_str().unwrap(),
+                r["state"].as_str().unwrap(),
+                r["health"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("postgres", rt.name(), "running", "healthy"),
+            ("redis", rt.name(), "running", "healthy")
+        ]
+    );
+
+    if rt == Runtime::Native {
+        // With no database configured, `goodgo db` finds the running stack's PostgreSQL.
+        let url = run(goodgo(ws.path()).args(["db", "url", "--json"])).json();
+        assert_eq!(url["url"], appdb(pg));
+        assert!(
+            url["source"]
+                .as_str()
+                .unwrap()
+                .starts_with("the running stack"),
+            "{url}"
+        );
+        ws.copy_from_repo("migrations");
+        let migrated = run(goodgo(ws.path()).args(["db", "migrate"]));
+        assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+        assert!(
+            migrated.stdout.contains("applied V4__audit_log"),
+            "{}",
+            migrated.stdout
         );
     }
 
     // Nothing changed: nothing touched.
-    let again = run(goodgo(ws.path()).args(["up", "--runtime", "docker", "--json"]));
+    let again = up();
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(
         actions(&again.json()),
@@ -237,12 +229,11 @@ fn docker_up_status_rerun_recreate_down() {
     );
 
     // Redis changes: only redis is recreated; postgres keeps running (and its data).
-    fs::write(
-        ws.path().join("compose/compose.yaml"),
-        stack(pg, rd, ", \"--maxmemory\", \"64mb\""),
-    )
-    .unwrap();
-    let changed = run(goodgo(ws.path()).args(["up", "--runtime", "docker", "--json"]));
+    ws.write(
+        "compose/compose.yaml",
+        &stack(pg, rd, ", \"--maxmemory\", \"64mb\""),
+    );
+    let changed = up();
     assert_eq!(changed.code, 0, "{}", changed.stderr);
     assert_eq!(
         actions(&changed.json()),
@@ -251,30 +242,67 @@ fn docker_up_status_rerun_recreate_down() {
             ("redis".into(), "recreated".into())
         ]
     );
+    assert!(redis_ping(rd));
 
-    let logs = run(goodgo(ws.path()).args(["logs", "postgres", "--tail", "5"]));
-    assert_eq!(logs.code, 0);
-    assert!(
-        logs.stdout.lines().all(|l| l.starts_with("postgres |")),
-        "{}",
-        logs.stdout
-    );
+    match rt {
+        Runtime::Docker => {
+            let logs = run(goodgo(ws.path()).args(["logs", "postgres", "--tail", "5"]));
+            assert_eq!(logs.code, 0);
+            assert!(
+                logs.stdout.lines().all(|l| l.starts_with("postgres |")),
+                "{}",
+                logs.stdout
+            );
+        }
+        Runtime::Native => {
+            let logs = run(goodgo(ws.path()).args(["logs", "redis", "--tail", "3"]));
+            assert!(
+                logs.stdout.lines().count() <= 3
+                    && logs
+                        .stdout
+                        .lines()
+                        .all(|l| l.starts_with("redis ") && l.contains(" | ")),
+                "{}",
+                logs.stdout
+            );
+        }
+    }
 
-    let down = run(goodgo(ws.path()).args(["down", "--volumes"]));
-    assert_eq!(down.code, 0, "{}", down.stderr);
-    assert_eq!(
-        (
-            labelled("container", &project),
-            labelled("volume", &project),
-            labelled("network", &project)
-        ),
-        (0, 0, 0)
-    );
-}
+    match rt {
+        Runtime::Docker => {
+            let down = run(goodgo(ws.path()).args(["down", "--volumes"]));
+            assert_eq!(down.code, 0, "{}", down.stderr);
+            assert_eq!(
+                (
+                    labelled("container", &project),
+                    labelled("volume", &project),
+                    labelled("network", &project)
+                ),
+                (0, 0, 0)
+            );
+        }
+        Runtime::Native => {
+            let down = run(goodgo(ws.path()).args(["down"]));
+            assert_eq!(down.code, 0);
+            assert!(redis_down(rd));
+            let dir = ws.join(format!(".goodgo/native/{project}"));
+            assert!(
+                dir.join("postgres/data/PG_VERSION").exists(),
+                "data kept without --volumes"
+            );
+            // Up again on the kept data: the database and its user are still there.
+            let again = run(goodgo(ws.path()).args(["up", "--runtime", "native", "postgres"]));
+            assert_eq!(again.code, 0, "{}", again.stderr);
+            assert_eq!(psql_select(pg), "app@appdb");
+            assert_eq!(run(goodgo(ws.path()).args(["down", "--volumes"])).code, 0);
+            assert!(!dir.exists());
+        }
+    }
+});
 
 #[test]
-fn docker_service_healthy_ordering_failures_and_taken_ports() {
-    if !docker_or_skip("docker_service_healthy_ordering_failures_and_taken_ports") {
+fn docker_service_healthy_ordering_and_failures() {
+    if !docker_or_skip("docker_service_healthy_ordering_and_failures") {
         return;
     }
     let project = format!("ggorder{}", std::process::id());
@@ -324,38 +352,48 @@ fn docker_service_healthy_ordering_failures_and_taken_ports() {
         "{}",
         out.stderr
     );
-
-    // A taken port: refused before anything is created, naming who holds it.
-    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
-    let taken = holder.local_addr().unwrap().port();
-    let busy_project = format!("{project}busy");
-    let busy = workspace(
-        &busy_project,
-        &format!(
-            "services:\n  redis:\n    image: goodgo/redis:7\n    ports: [\"127.0.0.1:{taken}:6379\"]\n"
-        ),
-    );
-    let out = run(goodgo(busy.path()).args(["up", "--runtime", "docker"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "port {taken} on 127.0.0.1 for service `redis` is already taken"
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&format!(" by {}", holder_name())),
-        "the holder is named: {}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
-    assert_eq!(
-        labelled("container", &busy_project),
-        0,
-        "nothing was created"
-    );
 }
+
+stack_test!(
+    /// A taken port: refused before anything is created, naming who holds it.
+    a_taken_port_is_named_before_anything_starts,
+    |rt| {
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = holder.local_addr().unwrap().port();
+        let busy_project = format!("gg{rt}busy{}", std::process::id());
+        let mut busy = workspace(
+            &busy_project,
+            &format!(
+                "services:\n  redis:\n    image: goodgo/redis:7\n    ports: [\"127.0.0.1:{taken}:6379\"]\n"
+            ),
+        );
+        busy.filter_port(taken, "[PORT]");
+        let _cleanup = DownOnDrop(busy.path());
+        let filters = busy.filters().literal(&holder_name(), "[HOLDER]");
+        let out = goodgo_testkit::assert_cmd_snapshot!(
+            format!("taken_port_{rt}"),
+            filters,
+            busy.command().args(["up", "--runtime", rt.name()])
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "port {taken} on 127.0.0.1 for service `redis` is already taken by {}",
+                holder_name()
+            )),
+            "the holder is named: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+        if rt == Runtime::Docker {
+            assert_eq!(
+                labelled("container", &busy_project),
+                0,
+                "nothing was created"
+            );
+        }
+    }
+);
 
 /// `build:` goes through the engine: context packed (minus .dockerignore), Dockerfile
 /// and target honoured, image tagged `{project}-{service}`.
@@ -425,175 +463,17 @@ impl Drop for ImageOnDrop {
 }
 
 fn native_tools_or_skip(test: &str) -> bool {
-    let ok = Path::new("/usr/lib/postgresql").exists() && goodgo_stack_which("redis-server");
-    if !ok {
-        assert!(
-            !support::strict(),
-            "cargo xtask test installs postgresql-15 and redis-server"
-        );
-        support::skip(test, "postgresql-15 or redis-server is not installed");
-    }
-    ok
-}
-
-fn goodgo_stack_which(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-}
-
-#[test]
-fn native_up_status_rerun_recreate_down() {
-    if !native_tools_or_skip("native_up_status_rerun_recreate_down") {
-        return;
-    }
-    let (pg, rd) = (free_port(), free_port());
-    let ws = workspace("nativetest", &stack(pg, rd, ""));
-    let _cleanup = DownOnDrop(ws.path());
-    let out = run(goodgo(ws.path()).args(["up", "--runtime", "native", "--json"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(
-        actions(&out.json()),
-        [
-            ("postgres".into(), "created".into()),
-            ("redis".into(), "created".into())
-        ]
-    );
-    assert_eq!(
-        psql_select(pg),
-        "app@appdb",
-        "the POSTGRES_* contract holds natively too"
-    );
-    assert!(redis_ping(rd));
-
-    let status = run(goodgo(ws.path()).args(["status", "--json"])).json();
-    let rows: Vec<(String, String, String)> = status["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["service"].as_str().unwrap().into(),
-                r["runtime"].as_str().unwrap().into(),
-                r["health"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        rows,
-        [
-            ("postgres".into(), "native".into(), "healthy".into()),
-            ("redis".into(), "native".into(), "healthy".into())
-        ]
-    );
-
-    // With no database configured, `goodgo db` finds the running stack's PostgreSQL.
-    let url = run(goodgo(ws.path()).args(["db", "url", "--json"])).json();
-    assert_eq!(
-        url["url"],
-        format!("postgres://app:app-secret@127.0.0.1:{pg}/appdb")
-    );
-    assert!(
-        url["source"]
-            .as_str()
-            .unwrap()
-            .starts_with("the running stack"),
-        "{url}"
-    );
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    fs::create_dir(ws.path().join("migrations")).unwrap();
-    for f in fs::read_dir(repo.join("migrations")).unwrap() {
-        let f = f.unwrap().path();
-        fs::copy(
-            &f,
-            ws.path().join("migrations").join(f.file_name().unwrap()),
-        )
-        .unwrap();
-    }
-    let migrated = run(goodgo(ws.path()).args(["db", "migrate"]));
-    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
-    assert!(
-        migrated.stdout.contains("applied V4__audit_log"),
-        "{}",
-        migrated.stdout
-    );
-
-    let again = run(goodgo(ws.path()).args(["up", "--runtime", "native", "--json"]));
-    assert_eq!(
-        actions(&again.json()),
-        [
-            ("postgres".into(), "unchanged".into()),
-            ("redis".into(), "unchanged".into())
-        ]
-    );
-
-    fs::write(
-        ws.path().join("compose/compose.yaml"),
-        stack(pg, rd, ", \"--maxmemory\", \"64mb\""),
-    )
-    .unwrap();
-    let changed = run(goodgo(ws.path()).args(["up", "--runtime", "native", "--json"]));
-    assert_eq!(changed.code, 0, "{}", changed.stderr);
-    assert_eq!(
-        actions(&changed.json()),
-        [
-            ("postgres".into(), "unchanged".into()),
-            ("redis".into(), "recreated".into())
-        ]
-    );
-    assert!(redis_ping(rd));
-
-    let logs = run(goodgo(ws.path()).args(["logs", "redis", "--tail", "3"]));
-    assert!(
-        logs.stdout.lines().count() <= 3
-            && logs
-                .stdout
-                .lines()
-                .all(|l| l.starts_with("redis ") && l.contains(" | ")),
-        "{}",
-        logs.stdout
-    );
-
-    // A taken port is named before anything starts.
-    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
-    let taken = holder.local_addr().unwrap().port();
-    let busy = workspace(
-        "nativebusy",
-        &format!(
-            "services:\n  redis:\n    image: redis:7\n    ports: [\"127.0.0.1:{taken}:6379\"]\n"
-        ),
-    );
-    let out = run(goodgo(busy.path()).args(["up", "--runtime", "native"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "port {taken} on 127.0.0.1 for service `redis` is already taken by {}",
-            holder_name()
-        )),
-        "{}",
-        out.stderr
-    );
-
-    let down = run(goodgo(ws.path()).args(["down"]));
-    assert_eq!(down.code, 0);
-    assert!(redis_down(rd));
-    assert!(
-        ws.path()
-            .join(".goodgo/native/nativetest/postgres/data/PG_VERSION")
-            .exists(),
-        "data kept without --volumes"
-    );
-    // Up again on the kept data: the database and its user are still there.
-    let again = run(goodgo(ws.path()).args(["up", "--runtime", "native", "postgres"]));
-    assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(psql_select(pg), "app@appdb");
-    assert_eq!(run(goodgo(ws.path()).args(["down", "--volumes"])).code, 0);
-    assert!(!ws.path().join(".goodgo/native/nativetest").exists());
+    Runtime::Native.available_or_skip(test)
 }
 
 #[test]
 fn native_refuses_images_it_cannot_run() {
     let ws = workspace("nativeweb", "services:\n  web:\n    image: nginx:1.27\n");
-    let out = run(goodgo(ws.path()).args(["up", "--runtime", "native"]));
+    let out = goodgo_testkit::assert_cmd_snapshot!(
+        "native_refuses_an_image_without_runner",
+        ws.filters(),
+        ws.command().args(["up", "--runtime", "native"])
+    );
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr
@@ -660,7 +540,7 @@ fn dry_run_prints_the_plan_and_touches_nothing() {
 }
 
 fn inspect(container: &str, format: &str) -> String {
-    support::stdout_of(Command::new("docker").args(["inspect", "--format", format, container]))
+    crate::stdout_of(Command::new("docker").args(["inspect", "--format", format, container]))
         .trim()
         .to_string()
 }
@@ -1086,17 +966,9 @@ fn native_interrupted_up_is_repaired_by_the_next() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     };
     // Freeze the server so setup cannot finish before the interrupt lands.
-    let stop = Command::new("kill")
-        .args(["-STOP", &postgres_pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(stop.success());
+    assert!(signal(postgres_pid, Signal::STOP));
     let frozen = ContOnDrop(postgres_pid);
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    assert!(signal(child.id(), Signal::INT));
     let out = child.wait_with_output().unwrap();
     drop(frozen);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1114,15 +986,7 @@ fn native_interrupted_up_is_repaired_by_the_next() {
         [("postgres".into(), "recreated".into())]
     );
     assert_eq!(psql_select(pg), "app@appdb", "POSTGRES_DB exists");
-    let show = |setting: &str| {
-        let out = Command::new("psql")
-            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg.to_string()])
-            .args(["-U", "app", "-d", "appdb", "-c", &format!("SHOW {setting}")])
-            .env("PGPASSWORD", "app-secret")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let show = |setting: &str| query(&appdb(pg), &format!("SHOW {setting}"));
     assert_eq!(
         show("max_connections"),
         "42",
@@ -1160,7 +1024,7 @@ fn native_logs_follow_across_a_restart() {
         run(goodgo(ws.path()).args(["up", "--runtime", "native"])).code,
         0
     );
-    let mut follower = KillOnDrop(
+    let mut follower = ChildGuard(
         goodgo(ws.path())
             .args(["logs", "-f", "--tail", "1", "cache"])
             .stdout(std::process::Stdio::piped())

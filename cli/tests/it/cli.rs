@@ -1,24 +1,22 @@
 //! The goodgo command line as a user meets it: help, usage errors, settings, broken
 //! goodgo.yaml files, completions. Each test spawns the real binary.
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
 
-use support::{goodgo, run};
+use goodgo_testkit::{assert_cmd_snapshot, assert_text_snapshot};
+
+use crate::{Filters, context, goodgo, run};
 
 #[test]
 fn help_is_written_for_humans() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run(goodgo(tmp.path()).arg("--help"));
+    let ctx = context();
+    let out = assert_cmd_snapshot!("help", ctx.filters(), ctx.command().arg("--help"));
     assert_eq!(out.code, 0);
-    insta::assert_snapshot!("help", out.snapshot(tmp.path()));
 }
 
 #[test]
 fn version_prints_the_crate_version() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let out = run(goodgo(tmp.path()).arg("--version"));
     assert_eq!(
         (out.code, out.stdout.trim()),
@@ -28,8 +26,13 @@ fn version_prints_the_crate_version() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run(goodgo(tmp.path()).arg("doctr"));
+    let ctx = context();
+    // An unknown subcommand, with the close one suggested.
+    let out = assert_cmd_snapshot!(
+        "usage_unknown_subcommand",
+        ctx.filters(),
+        ctx.command().arg("doctr")
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("unrecognized subcommand 'doctr'"),
@@ -42,14 +45,22 @@ fn usage_errors_exit_2() {
         out.stderr
     );
 
-    let out = run(goodgo(tmp.path()).args(["completions", "tcsh"]));
+    let out = assert_cmd_snapshot!(
+        "usage_unknown_shell",
+        ctx.filters(),
+        ctx.command().args(["completions", "tcsh"])
+    );
     assert_eq!(out.code, 2);
 }
 
 #[test]
 fn missing_directory_for_dash_c_is_bad_input() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = run(goodgo(tmp.path()).args(["-C", "nope", "config"]));
+    let ctx = context();
+    let out = assert_cmd_snapshot!(
+        "dash_c_missing_directory",
+        ctx.filters(),
+        ctx.command().args(["-C", "nope", "config"])
+    );
     assert_eq!(out.code, 2);
     assert!(out.stderr.starts_with("error: -C "), "{}", out.stderr);
 }
@@ -58,7 +69,7 @@ fn missing_directory_for_dash_c_is_bad_input() {
 /// line (`# expect: LINE:COL`), and every command reports it with exit 2.
 #[test]
 fn broken_goodgo_yaml_is_reported_by_every_command() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken-config");
+    let dir = crate::repo().join("cli/tests/fixtures/broken-config");
     let mut names: Vec<_> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -76,7 +87,7 @@ fn broken_goodgo_yaml_is_reported_by_every_command() {
             .unwrap()
             .trim()
             .to_string();
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = context();
         fs::write(tmp.path().join("goodgo.yaml"), &text).unwrap();
         for args in [
             &["config"][..],
@@ -101,17 +112,21 @@ fn broken_goodgo_yaml_is_reported_by_every_command() {
             out.stderr
         ));
     }
-    insta::assert_snapshot!("broken_config", report);
+    assert_text_snapshot!("broken_config", Filters::none(), report);
 }
 
 #[test]
 fn an_unreadable_goodgo_yaml_is_bad_configuration() {
     // A folder cannot be read as a file, even by root (unlike a file without permission).
-    let tmp = tempfile::tempdir().unwrap();
-    fs::create_dir(tmp.path().join("goodgo.yaml")).unwrap();
-    fs::create_dir(tmp.path().join("sub")).unwrap();
-    for args in [&["config"][..], &["doctor"], &["plan", "check"]] {
-        let out = run(goodgo(&tmp.path().join("sub")).args(args));
+    let ctx = context();
+    ctx.mkdir("goodgo.yaml");
+    ctx.mkdir("sub");
+    for (name, args) in [
+        ("unreadable_config_config", &["config"][..]),
+        ("unreadable_config_doctor", &["doctor"]),
+        ("unreadable_config_plan_check", &["plan", "check"]),
+    ] {
+        let out = assert_cmd_snapshot!(name, ctx.filters(), ctx.command_in("sub").args(args));
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
         assert!(
             out.stderr
@@ -125,9 +140,12 @@ fn an_unreadable_goodgo_yaml_is_bad_configuration() {
 
 #[test]
 fn json_errors_keep_stdout_machine_readable() {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("goodgo.yaml"), "runtime: dokcer\n").unwrap();
-    let out = run(goodgo(tmp.path()).args(["--json", "config"]));
+    let ctx = context().with_file("goodgo.yaml", "runtime: dokcer\n");
+    let out = assert_cmd_snapshot!(
+        "json_error",
+        ctx.filters(),
+        ctx.command().args(["--json", "config"])
+    );
     assert_eq!(out.code, 2);
     let json = out.json();
     assert_eq!(json["error"]["exit_code"], 2);
@@ -141,7 +159,7 @@ fn json_errors_keep_stdout_machine_readable() {
 
 #[test]
 fn an_empty_goodgo_yaml_means_all_defaults() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let ws = tmp.path().join("shop");
     fs::create_dir_all(ws.join("deep/er")).unwrap();
     fs::write(ws.join("goodgo.yaml"), "").unwrap();
@@ -165,26 +183,25 @@ fn an_empty_goodgo_yaml_means_all_defaults() {
 
 #[test]
 fn settings_layer_file_then_environment() {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::write(
-        tmp.path().join("goodgo.yaml"),
-        "name: shop\nruntime: native\nenv: staging\n",
-    )
-    .unwrap();
-    let out = run(goodgo(tmp.path())
-        .env("GOODGO_RUNTIME", "docker")
-        .arg("config"));
+    let ctx = context().with_file("goodgo.yaml", "name: shop\nruntime: native\nenv: staging\n");
+    let out = assert_cmd_snapshot!(
+        "config_layers",
+        ctx.filters(),
+        ctx.command().env("GOODGO_RUNTIME", "docker").arg("config")
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    insta::assert_snapshot!("config_layers", out.snapshot(tmp.path()));
 
-    let out = run(goodgo(tmp.path()).env("GOODGO_ENV", "prod").arg("config"));
+    let out = assert_cmd_snapshot!(
+        "config_bad_env",
+        ctx.filters(),
+        ctx.command().env("GOODGO_ENV", "prod").arg("config")
+    );
     assert_eq!(out.code, 2);
-    insta::assert_snapshot!("config_bad_env", out.snapshot(tmp.path()));
 }
 
 #[test]
 fn completions_for_every_shell() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     for (shell, marker) in [
         ("bash", "complete -F"),
         ("zsh", "#compdef goodgo"),
@@ -212,7 +229,7 @@ fn completions_for_every_shell() {
 
 #[test]
 fn color_follows_the_flag_and_no_color() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     fs::write(tmp.path().join("goodgo.yaml"), "runtime: dokcer\n").unwrap();
     let out = run(goodgo(tmp.path()).args(["--color", "always", "config"]));
     assert!(

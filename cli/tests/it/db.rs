@@ -1,20 +1,26 @@
 //! `goodgo db` against a real PostgreSQL server (started by `cargo xtask test`).
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
 
-use support::{TestDb, goodgo, run, workspace_with_migrations};
+use goodgo_testkit::{TestContext, assert_cmd_snapshot};
 
-fn db(ws: &tempfile::TempDir, db: &TestDb) -> std::process::Command {
-    let mut cmd = goodgo(ws.path());
+use crate::{TestDb, goodgo, run, workspace_with_migrations};
+
+fn db(ws: &TestContext, db: &TestDb) -> std::process::Command {
+    let mut cmd = ws.command();
     cmd.env("GOODGO_DATABASE_URL", &db.url).arg("db");
     cmd
 }
 
+/// The workspace as `[TMP]`, the database's URL as `[DB_URL]` and its name as `[DB]`.
+fn filters(ws: &TestContext, db: &TestDb) -> goodgo_testkit::Filters {
+    ws.filters()
+        .literal(&db.url, "[DB_URL]")
+        .literal(&db.name, "[DB]")
+}
+
 /// The state of each migration in `db status --json`, in order.
-fn states(status: &support::Run) -> Vec<String> {
+fn states(status: &crate::Run) -> Vec<String> {
     status.json()["migrations"]
         .as_array()
         .unwrap()
@@ -67,7 +73,11 @@ fn fresh_database_to_head_then_every_status_kind() {
     let v2 = ws.path().join("migrations/V2__listings.sql");
     let original = fs::read_to_string(&v2).unwrap();
     fs::write(&v2, format!("{original}\n-- an edit after the fact\n")).unwrap();
-    let out = run(db(&ws, &test_db).arg("status"));
+    let out = assert_cmd_snapshot!(
+        "status_divergent",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("status")
+    );
     assert_eq!(out.code, 1);
     assert!(
         out.stdout.contains("V2__listings") && out.stdout.contains("DIVERGENT"),
@@ -80,7 +90,11 @@ fn fresh_database_to_head_then_every_status_kind() {
         "{}",
         out.stdout
     );
-    let refused = run(db(&ws, &test_db).arg("migrate"));
+    let refused = assert_cmd_snapshot!(
+        "migrate_refuses_a_changed_history",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("migrate")
+    );
     assert_eq!(refused.code, 1, "migrate refuses a changed history");
     assert!(
         refused
@@ -158,7 +172,11 @@ fn a_broken_migration_in_the_middle() {
     )
     .unwrap();
     fs::write(dir.join("V3__broken.sql"), "-- V3: half good, half bad\nCREATE TABLE first_half (id int);\n\nCREATE TABEL second_half (id int);\n").unwrap();
-    let out = run(db(&ws, &test_db).arg("migrate"));
+    let out = assert_cmd_snapshot!(
+        "migrate_broken_migration",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("migrate")
+    );
     assert_eq!(
         out.code, 2,
         "a migration the server rejects is bad input: {}",
@@ -198,7 +216,11 @@ fn verify_finds_a_column_added_by_hand() {
     let clean = run(db(&ws, &test_db).arg("verify"));
     assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
     test_db.sql("ALTER TABLE listings ADD COLUMN handmade text");
-    let drift = run(db(&ws, &test_db).arg("verify"));
+    let drift = assert_cmd_snapshot!(
+        "verify_drift",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("verify")
+    );
     assert_eq!(drift.code, 1);
     assert!(
         drift.stdout.contains("+    handmade text"),
@@ -220,9 +242,13 @@ fn reset_refuses_in_production_and_without_confirmation() {
     test_db
         .sql("INSERT INTO users (email, password_hash) VALUES ('keep@x.test', '$argon2id$v=19$x')");
 
-    let out = run(db(&ws, &test_db)
-        .env("GOODGO_ENV", "production")
-        .args(["reset", "--yes"]));
+    let out = assert_cmd_snapshot!(
+        "reset_refused_by_environment",
+        filters(&ws, &test_db),
+        db(&ws, &test_db)
+            .env("GOODGO_ENV", "production")
+            .args(["reset", "--yes"])
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("refusing to reset") && out.stderr.contains("GOODGO_ENV = production"),
@@ -230,16 +256,24 @@ fn reset_refuses_in_production_and_without_confirmation() {
         out.stderr
     );
     let prod = workspace_with_migrations("env: production\n");
-    let out = run(db(&prod, &test_db).args(["reset", "--yes"]));
+    let out = assert_cmd_snapshot!(
+        "reset_refused_by_goodgo_yaml",
+        filters(&prod, &test_db),
+        db(&prod, &test_db).args(["reset", "--yes"])
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("`env` in goodgo.yaml"),
         "{}",
         out.stderr
     );
-    let out = run(db(&ws, &test_db)
-        .arg("reset")
-        .stdin(std::process::Stdio::null()));
+    let out = assert_cmd_snapshot!(
+        "reset_without_confirmation",
+        filters(&ws, &test_db),
+        db(&ws, &test_db)
+            .arg("reset")
+            .stdin(std::process::Stdio::null())
+    );
     assert_eq!(out.code, 2, "no terminal, no --yes: {}", out.stderr);
     assert_eq!(
         test_db.sql("SELECT count(*) FROM users WHERE email = 'keep@x.test'"),
@@ -273,7 +307,11 @@ fn seed_is_deterministic_and_refuses_a_full_database() {
     let fingerprint = "SELECT md5(string_agg(concat_ws('|', id, owner_id, title, price, city, district, bedrooms, status, published_at), ',' ORDER BY id)) FROM listings";
     assert_eq!(a.sql(fingerprint), b.sql(fingerprint));
     assert_eq!(a.sql("SELECT count(DISTINCT city) >= 6, count(DISTINCT property_type) = 7, count(*) FILTER (WHERE status = 'active') > 2000 FROM listings"), "t|t|t");
-    let again = run(db(&ws, &a).args(["seed", "--listings", "10"]));
+    let again = assert_cmd_snapshot!(
+        "seed_refuses_a_full_database",
+        filters(&ws, &a),
+        db(&ws, &a).args(["seed", "--listings", "10"])
+    );
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("already has"), "{}", again.stderr);
 }
@@ -286,8 +324,8 @@ fn new_and_lint() {
     let ws = workspace_with_migrations("");
     let out = run(goodgo(ws.path()).args(["db", "lint", "--all"]));
     if out.code != 0 && out.stderr.contains("squawk is not installed") {
-        assert!(!support::strict(), "cargo xtask test installs squawk");
-        support::skip("new_and_lint", "squawk is not installed");
+        assert!(!crate::strict(), "cargo xtask test installs squawk");
+        crate::skip("new_and_lint", "squawk is not installed");
         return;
     }
     assert_eq!(
@@ -314,7 +352,11 @@ fn new_and_lint() {
     fs::write(&path, &sql).unwrap();
     let lines = sql.lines().count();
 
-    let out = run(db(&ws, &test_db).arg("lint"));
+    let out = assert_cmd_snapshot!(
+        "lint_warning",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("lint")
+    );
     assert_eq!(out.code, 1, "a rule fired: {}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains(": warning: "), "{}", out.stdout);
     assert!(
@@ -339,7 +381,11 @@ fn new_and_lint() {
     );
     // SQL squawk cannot parse is an error: exit 1.
     fs::write(&path, format!("{sql}CREATE TABEL oops (id bigint);\n")).unwrap();
-    let out = run(db(&ws, &test_db).arg("lint"));
+    let out = assert_cmd_snapshot!(
+        "lint_parse_error",
+        filters(&ws, &test_db),
+        db(&ws, &test_db).arg("lint")
+    );
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains(": error: "), "{}", out.stdout);
 }
@@ -370,7 +416,11 @@ fn url_and_psql() {
     let out = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
 
-    let none = run(goodgo(ws.path()).args(["db", "url"]));
+    let none = assert_cmd_snapshot!(
+        "url_without_a_database",
+        filters(&ws, &test_db),
+        ws.command().args(["db", "url"])
+    );
     assert_eq!(none.code, 2);
     assert!(
         none.stderr

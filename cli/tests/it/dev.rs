@@ -1,34 +1,18 @@
 //! `goodgo init` into a fresh folder, `goodgo secrets rotate`, and `goodgo dev` end to end
 //! on a copy of this workspace: panel, readiness, search, a source change served, a new
 //! migration applied, a clean exit on SIGINT.
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{goodgo, run};
+use goodgo_testkit::http::Http;
+use goodgo_testkit::{Signal, signal};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::{context, free_port, goodgo, query, repo, run, wait_until};
 
 fn env_secret(path: &Path) -> String {
     fs::read_to_string(path)
@@ -41,7 +25,7 @@ fn env_secret(path: &Path) -> String {
 
 #[test]
 fn init_scaffolds_refuses_to_overwrite_and_checks() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let out = run(goodgo(tmp.path()).args(["init", "shop-app", "--name", "shop"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let ws = tmp.path().join("shop-app");
@@ -183,9 +167,9 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
     );
 
     // And the new service crate compiles (only where the suite provisions a toolchain run).
-    if support::strict() {
+    if crate::strict() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        support::stdout_of(
+        crate::stdout_of(
             Command::new(cargo)
                 .args(["check", "--quiet"])
                 .current_dir(&ws)
@@ -196,9 +180,9 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
 
 #[test]
 fn init_inside_another_repository_makes_its_own() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let git = |dir: &Path, args: &[&str]| {
-        support::stdout_of(Command::new("git").arg("-C").arg(dir).args(args))
+        crate::stdout_of(Command::new("git").arg("-C").arg(dir).args(args))
     };
     git(tmp.path(), &["init", "--quiet"]);
     fs::create_dir_all(tmp.path().join("apps")).unwrap();
@@ -254,7 +238,9 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
     // Another package name, so its binary does not replace this repository's goodgo-api
     // in the shared target folder (the library keeps its name for the binary's `use`).
     let manifest = fs::read_to_string(ws.join("service/Cargo.toml")).unwrap();
+    // Without the test kit, which stays behind (the API's own tests are not built here).
     let renamed = manifest
+        .replacen("goodgo-testkit.workspace = true\n", "", 1)
         .replacen("name = \"goodgo-api\"", "name = \"devtest-api\"", 2)
         .replacen(
             "[[bin]]",
@@ -281,6 +267,7 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
                 "goodgo-compose = ",
                 "goodgo-stack = ",
                 "goodgo-graph = ",
+                "goodgo-testkit = ",
             ]
             .iter()
             .any(|p| l.starts_with(p))
@@ -305,31 +292,11 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
     ws
 }
 
+/// `GET path` on the API at `addr`: status and body, `None` when nothing answered.
 fn get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    ))
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    Http::new(addr, Duration::from_secs(5))
+        .get(path)
+        .map(|a| (a.status, a.body))
 }
 
 /// One `goodgo dev` run with its output collected as it comes.
@@ -458,9 +425,7 @@ impl Dev {
 
     /// SIGINT, then the exit status within `limit`.
     fn interrupt(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
+        signal(self.child.id(), Signal::INT);
         let deadline = Instant::now() + limit;
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -497,10 +462,7 @@ impl Drop for Dev {
     /// Whatever happens in the test, no session outlives it.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
+            signal(self.child.id(), Signal::TERM);
             std::thread::sleep(Duration::from_millis(500));
             let _ = self.child.wait();
         }
@@ -538,13 +500,13 @@ fn dev_end_to_end() {
             .is_err()
     {
         assert!(
-            !support::strict(),
+            !crate::strict(),
             "cargo xtask test installs PostgreSQL and Redis"
         );
-        support::skip("dev_end_to_end", "PostgreSQL or Redis is not installed");
+        crate::skip("dev_end_to_end", "PostgreSQL or Redis is not installed");
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let project = format!("devtest{}", std::process::id());
     let ws = api_workspace(tmp.path(), &project);
     let (pg, redis, api) = (free_port(), free_port(), free_port());
@@ -674,7 +636,7 @@ fn dev_end_to_end() {
         .next()
         .unwrap()
         .to_string();
-    let _ = Command::new("kill").args(["-KILL", &api_pid]).status();
+    signal(api_pid.parse().unwrap(), Signal::KILL);
     dev.wait_log("the API exited by itself", Duration::from_secs(10));
     assert!(dev.log().contains("SIGKILL"), "{}", dev.log());
     assert!(get(&addr, "/healthz").is_none());
@@ -694,7 +656,7 @@ fn dev_end_to_end() {
     dev.wait_log("applied V5__dev_probe", Duration::from_secs(60));
     let url = env.database_url();
     assert_eq!(
-        support::psql(&url, "SELECT to_regclass('dev_probe') IS NOT NULL"),
+        query(&url, "SELECT to_regclass('dev_probe') IS NOT NULL"),
         "t"
     );
     assert_eq!(get(&addr, "/readyz").map(|r| r.0), Some(200));
@@ -733,7 +695,7 @@ fn dev_end_to_end() {
     let steps: Vec<String> = step_times(&panel).into_iter().map(|(s, _)| s).collect();
     assert_eq!(steps, ["stack", "migrate", "build", "start"], "{panel}");
     assert_eq!(
-        support::psql(&env.database_url(), "SELECT count(*) FROM listings"),
+        query(&env.database_url(), "SELECT count(*) FROM listings"),
         "0"
     );
     let (status, body) = get(&addr, "/v1/listings/search?limit=3").unwrap();

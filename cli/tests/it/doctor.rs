@@ -1,42 +1,42 @@
 //! `goodgo doctor` against the real machine, and against a machine with nothing on it.
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
 
-mod support;
+use goodgo_testkit::assert_cmd_snapshot;
 
-use std::fs;
-
-use support::{goodgo, run};
+use crate::{context, goodgo, run};
 
 /// With no tools anywhere, every row fails with its fix, and the exit status is 1.
 #[test]
 fn doctor_on_an_empty_machine_lists_every_fix() {
-    let tmp = tempfile::tempdir().unwrap();
-    let empty = tmp.path().join("empty-bin");
-    fs::create_dir(&empty).unwrap();
-    let isolate = |cmd: &mut std::process::Command| {
+    let ctx = context();
+    let empty = ctx.mkdir("empty-bin");
+    let isolated = || {
+        let mut cmd = ctx.command();
         cmd.env("PATH", &empty)
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
             .env("GOODGO_PG_BIN_DIR", &empty);
+        cmd
     };
-    let mut cmd = goodgo(tmp.path());
-    isolate(&mut cmd);
-    let out = run(cmd.arg("doctor"));
+    let out = assert_cmd_snapshot!(
+        "doctor_empty_machine",
+        ctx.filters(),
+        isolated().arg("doctor")
+    );
     assert_eq!(out.code, 1, "{}", out.stderr);
-    insta::assert_snapshot!("doctor_empty_machine", out.snapshot(tmp.path()));
 
-    let mut cmd = goodgo(tmp.path());
-    isolate(&mut cmd);
-    let out = run(cmd.args(["doctor", "--json"]));
+    let out = assert_cmd_snapshot!(
+        "doctor_empty_machine_json",
+        ctx.filters(),
+        isolated().args(["doctor", "--json"])
+    );
     assert_eq!(out.code, 1);
-    insta::assert_snapshot!("doctor_empty_machine_json", out.snapshot(tmp.path()));
 }
 
 /// `runtime: docker` with no engine: only the engine is required.
 #[test]
 fn doctor_requires_what_the_runtime_needs() {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("goodgo.yaml"), "runtime: docker\n").unwrap();
-    let out = run(goodgo(tmp.path())
+    let ctx = context().with_file("goodgo.yaml", "runtime: docker\n");
+    let out = run(ctx
+        .command()
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .args(["--json", "doctor"]));
     assert_eq!(out.code, 1);
@@ -55,7 +55,7 @@ fn doctor_requires_what_the_runtime_needs() {
 /// version is what the tool itself reports.
 #[test]
 fn doctor_on_the_provisioned_machine() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let out = run(goodgo(tmp.path()).args(["doctor", "--json"]));
     let json = out.json();
     let checks = json["checks"].as_array().unwrap();
@@ -80,7 +80,7 @@ fn doctor_on_the_provisioned_machine() {
         if name == "docker" {
             assert_eq!(
                 ok,
-                support::docker_available(),
+                goodgo_testkit::Runtime::Docker.available(),
                 "docker row agrees with `docker info`: {check}"
             );
             if ok {
@@ -98,10 +98,10 @@ fn doctor_on_the_provisioned_machine() {
         assert!(check["api_version"].is_null(), "{name}: {check}");
         if !ok {
             assert!(
-                !support::strict(),
+                !crate::strict(),
                 "{name} must be installed under `cargo xtask test`: {check}"
             );
-            support::skip(
+            crate::skip(
                 "doctor_on_the_provisioned_machine",
                 &format!("{name} is not installed here"),
             );
@@ -118,7 +118,7 @@ fn doctor_on_the_provisioned_machine() {
         );
     }
     assert_eq!(out.code, if json["ok"] == true { 0 } else { 1 });
-    if support::strict() {
+    if crate::strict() {
         assert_eq!(out.code, 0, "{}", out.stdout);
     }
 }

@@ -1,31 +1,16 @@
 //! `goodgo plan` on the real docs/plan.yaml, on a corpus of broken plans, and on edits.
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use support::{goodgo, run};
+use goodgo_testkit::{Filters, assert_cmd_snapshot, assert_text_snapshot};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use crate::{TestContext, context, goodgo, repo, run};
 
 /// A copy of the real plan in a fresh workspace, so tests can change it.
-fn workspace_with_real_plan() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::create_dir(tmp.path().join("docs")).unwrap();
-    fs::copy(
-        repo().join("docs/plan.yaml"),
-        tmp.path().join("docs/plan.yaml"),
-    )
-    .unwrap();
-    fs::write(tmp.path().join("goodgo.yaml"), "name: shop\n").unwrap();
-    tmp
+fn workspace_with_real_plan() -> TestContext {
+    let ctx = context().with_file("goodgo.yaml", "name: shop\n");
+    ctx.copy_from_repo("docs/plan.yaml");
+    ctx
 }
 
 #[test]
@@ -55,7 +40,7 @@ fn the_real_plan_seen_by_a_user() {
         assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
         report.push_str(&format!("$ goodgo {}\n{}\n", args.join(" "), out.stdout));
     }
-    insta::assert_snapshot!("real_plan", report);
+    assert_text_snapshot!("real_plan", Filters::none(), report);
 }
 
 #[test]
@@ -119,12 +104,12 @@ fn broken_plans_are_reported_with_their_position() {
         let out = run(goodgo(&dir).args(["plan", "--file", &name, "check"]));
         report.push_str(&format!("== {name}\n{}{}", out.stdout, out.stderr));
     }
-    insta::assert_snapshot!("broken_plans", report);
+    assert_text_snapshot!("broken_plans", Filters::none(), report);
 }
 
 #[test]
 fn a_done_task_waiting_on_unfinished_work_is_a_warning() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let plan = "milestones:\n  - {id: M, name: Main}\ntasks:\n  - {id: A, title: A, milestone: M, status: todo}\n  - {id: B, title: B, milestone: M, deps: [A], status: done}\n";
     fs::write(tmp.path().join("plan.yaml"), plan).unwrap();
     let out = run(goodgo(tmp.path()).args(["plan", "-f", "plan.yaml", "check"]));
@@ -171,7 +156,11 @@ fn set_changes_only_the_status_and_keeps_comments() {
     // By code too, and unknown ids are bad input with a suggestion.
     let out = run(goodgo(tmp.path()).args(["plan", "set", "C1", "doing"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = run(goodgo(tmp.path()).args(["plan", "set", "TEC-14490", "done"]));
+    let out = assert_cmd_snapshot!(
+        "set_unknown_id",
+        Filters::none().path(tmp.path(), "[TMP]"),
+        goodgo(tmp.path()).args(["plan", "set", "TEC-14490", "done"])
+    );
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("did you mean `TEC-1449`"),
@@ -182,7 +171,7 @@ fn set_changes_only_the_status_and_keeps_comments() {
 
 #[test]
 fn set_works_on_flow_style_tasks_and_any_key_order() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let text = "milestones:\n  - {id: M, name: Main}\ntasks:\n  - {id: A, title: a, milestone: M, status: todo}  # flow\n  - status: todo   # before its id\n    id: B\n    title: b\n    milestone: M\n    deps: [A]\n";
     fs::write(tmp.path().join("plan.yaml"), text).unwrap();
     for (id, status) in [("A", "done"), ("B", "doing")] {
@@ -360,7 +349,7 @@ fn status_lists_commits_naming_a_task() {
 /// every edit of the file, and a damaged cache entry is ignored.
 #[test]
 fn the_parse_cache_never_changes_an_answer() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = context();
     let mut yaml = String::from("milestones:\n  - {id: M, name: Main}\ntasks:\n");
     for i in 0..3000 {
         let deps = if i == 0 {

@@ -1,0 +1,49 @@
+//! The goodgo command line's integration tests, in one test binary (one link instead of
+//! one per file): each module spawns the real `goodgo` binary, with the test kit's
+//! workspace, database, process and snapshot helpers.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
+
+mod cli;
+mod codegen;
+mod db;
+mod dev;
+mod doctor;
+mod plan;
+mod stack;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use goodgo_testkit::{
+    ChildGuard, Filters, Run, Runtime, TestContext, TestDb, free_port, query, run, skip, stdout_of,
+    strict, wait_until,
+};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_goodgo"))
+}
+
+/// A `goodgo` command started in `cwd`, with no GOODGO_* or colour settings inherited.
+pub fn goodgo(cwd: &Path) -> Command {
+    goodgo_testkit::clean_command(&bin(), cwd)
+}
+
+/// A fresh, empty workspace folder where `goodgo` runs.
+pub fn context() -> TestContext {
+    TestContext::new(bin())
+}
+
+/// This repository's root.
+pub fn repo() -> PathBuf {
+    goodgo_testkit::repo_root()
+}
+
+/// A workspace with a copy of the repository's migrations (and squawk's settings) and
+/// `goodgo_yaml` as its goodgo.yaml.
+pub fn workspace_with_migrations(goodgo_yaml: &str) -> TestContext {
+    let ctx = context().with_file("goodgo.yaml", goodgo_yaml);
+    ctx.copy_from_repo("migrations")
+        .copy_from_repo(".squawk.toml");
+    ctx
+}
