@@ -249,6 +249,22 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
         );
     assert_ne!(renamed, manifest);
     fs::write(ws.join("service/Cargo.toml"), renamed).unwrap();
+    // The library crates too: cargo names build outputs after the package and its path
+    // relative to the workspace, so a copy under the same name and path would overwrite
+    // this repository's libraries in the shared target folder (and break what was built
+    // against them). The workspace dependency keeps the name the code `use`s.
+    let library_crates = ["goodgo-db", "goodgo-diag"];
+    for name in library_crates {
+        let path = ws.join(format!("crates/{name}/Cargo.toml"));
+        let manifest = fs::read_to_string(&path).unwrap();
+        let renamed = manifest.replacen(
+            &format!("name = \"{name}\""),
+            &format!("name = \"devtest-{name}\""),
+            1,
+        );
+        assert_ne!(renamed, manifest);
+        fs::write(&path, renamed).unwrap();
+    }
     fs::create_dir_all(ws.join("compose")).unwrap();
     fs::copy(
         src.join("compose/compose.yaml"),
@@ -273,7 +289,12 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
             .any(|p| l.starts_with(p))
         })
         .map(|l| {
-            if l.starts_with("members = ") {
+            if let Some(name) = library_crates
+                .iter()
+                .find(|n| l.starts_with(&format!("{n} = ")))
+            {
+                l.replacen(" }", &format!(", package = \"devtest-{name}\" }}"), 1)
+            } else if l.starts_with("members = ") {
                 "members = [\"service\", \"crates/goodgo-db\", \"crates/goodgo-diag\"]".to_string()
             } else if l.starts_with("default-members = ") {
                 "default-members = [\"service\"]".to_string()
