@@ -37,13 +37,7 @@ fn plan_path(ctx: &Context, args: &PlanArgs) -> Loaded {
 pub fn run(ctx: &Context, args: &PlanArgs, printer: &Printer) -> Result<ExitStatus> {
     let file = plan_path(ctx, args);
     let cache = ctx.workspace.root.join(".goodgo/cache");
-    let plan = Plan::load_cached(&file.path, &file.shown, Some(&cache)).map_err(|e| match e {
-        goodgo_yaml::LoadError::Read { .. } => anyhow::Error::new(
-            UserError::input(e.to_string())
-                .with_hint("set `plan_file` in goodgo.yaml, GOODGO_PLAN_FILE, or pass --file"),
-        ),
-        other => other.into(),
-    })?;
+    let plan = Plan::load_cached(&file.path, &file.shown, Some(&cache))?;
     let outcome = check::check(plan);
     if let PlanCommand::Check = args.command {
         return check_report(&file, &outcome, printer);

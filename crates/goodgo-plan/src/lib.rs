@@ -1,5 +1,6 @@
 //! The milestone task graph behind `goodgo plan`.
 //!
+//! - [`error`]: [`PlanError`], why a plan file could not be loaded.
 //! - [`model`] reads a plan file (through goodgo's strict YAML loader) into a [`Plan`],
 //!   keeping the position of every id and every dependency for messages.
 //! - [`check`] validates it: references, duplicates, self-dependencies, cycles (the
@@ -13,9 +14,11 @@
 
 pub mod check;
 pub mod edit;
+pub mod error;
 pub use goodgo_graph as graph;
 pub mod model;
 pub mod render;
 
 pub use check::{Diagnostic, Resolved, Severity};
+pub use error::PlanError;
 pub use model::{Plan, Status, Task};

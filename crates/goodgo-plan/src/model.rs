@@ -1,9 +1,13 @@
 //! The plan file format and its in-memory form.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use goodgo_yaml::{Pos, Spanned, YamlError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::PlanError;
 
 /// What a task's `status:` may say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -179,7 +183,7 @@ impl Plan {
     }
 
     /// Reads and parses a plan file.
-    pub fn load(path: &Path, shown: &Path) -> Result<Plan, goodgo_yaml::LoadError> {
+    pub fn load(path: &Path, shown: &Path) -> Result<Plan, PlanError> {
         Self::load_cached(path, shown, None)
     }
 
@@ -191,7 +195,7 @@ impl Plan {
         path: &Path,
         shown: &Path,
         cache_dir: Option<&Path>,
-    ) -> Result<Plan, goodgo_yaml::LoadError> {
+    ) -> Result<Plan, PlanError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| goodgo_yaml::LoadError::Read {
                 path: shown.to_path_buf(),
@@ -201,7 +205,8 @@ impl Plan {
             return Ok(Plan::parse(shown, &text)?);
         };
         let key = cache_key(shown, &text);
-        let entry = dir.join(format!("plan-{}.json", cache_key(shown, "")));
+        // One entry per plan file (named by its path), holding the key of its last content.
+        let entry = dir.join(format!("plan-{}.json", &cache_key(shown, "")[..16]));
         if let Some(plan) = read_cache(&entry, &key) {
             return Ok(plan);
         }
@@ -321,13 +326,24 @@ fn parse_in_parallel(path: &Path, text: &str) -> Option<RawPlan> {
 /// Plans smaller than this parse in a few milliseconds: not worth a cache file.
 pub const CACHE_MIN_BYTES: usize = 256 * 1024;
 
+/// A SHA-256 over goodgo's version, the shown path and the text, each prefixed with its
+/// length (so no two different triples give the same input), in hex.
 fn cache_key(shown: &Path, text: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    env!("CARGO_PKG_VERSION").hash(&mut h);
-    shown.hash(&mut h);
-    text.hash(&mut h);
-    format!("{:016x}-{}", h.finish(), text.len())
+    let mut h = Sha256::new();
+    for part in [
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        shown.as_os_str().as_encoded_bytes(),
+        text.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 #[derive(Deserialize)]
@@ -381,6 +397,17 @@ mod tests {
             yaml.push_str(&format!("  # task {i}\n  - id: T{i:05}\n    title: \"Task {i}: with a colon\"\n    milestone: M\n    deps: [{deps}]\n    estimate: {}\n    status: todo\n\n", 1 + i % 3));
         }
         yaml
+    }
+
+    #[test]
+    fn cache_keys_follow_path_and_content() {
+        let k = |p: &str, t: &str| cache_key(Path::new(p), t);
+        assert_eq!(k("a.yaml", "x"), k("a.yaml", "x"));
+        assert_eq!(k("a.yaml", "x").len(), 64);
+        assert_ne!(k("a.yaml", "x"), k("a.yaml", "y"));
+        assert_ne!(k("a.yaml", "x"), k("b.yaml", "x"));
+        // Lengths are part of the input: moving a byte between path and text changes the key.
+        assert_ne!(k("a.yamlx", ""), k("a.yaml", "x"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::error::ComposeError;
 use crate::syntax;
 use crate::yaml::{Entry, Node, Value};
 
+/// The key path of `key` under `path`: `services.db` + `ports` → `services.db.ports`.
 pub(super) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -25,7 +26,7 @@ pub(super) fn join(path: &str, key: &str) -> String {
 }
 
 /// Whether ignoring this value would change nothing: empty, `null`, `false`, `no`.
-pub(super) fn is_noop(value: &Value) -> bool {
+fn is_noop(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::Str(s) => matches!(s.as_str(), "false" | "False" | "FALSE" | "no" | ""),
@@ -51,6 +52,8 @@ pub(super) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// A service name Compose accepts: letters, digits, `_`, `.` and `-`, starting with a
+/// letter or digit.
 pub(super) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
