@@ -4,7 +4,7 @@
 //! - `GET /notes`, `POST /notes {"body": "…"}`: the `notes` table of `migrations/V1__init.sql`.
 //! - `GET /docs`: what it answers, as a page.
 //!
-//! It listens on GOODGO_API_ADDR (default 127.0.0.1:8080) and reads GOODGO_DATABASE_URL
+//! It listens on `GOODGO_API_ADDR` (default 127.0.0.1:8080) and reads `GOODGO_DATABASE_URL`
 //! (`goodgo dev` sets both). A client that resets its connection ends that connection
 //! only; SIGTERM or Ctrl-C lets in-flight requests finish, then the server stops.
 
