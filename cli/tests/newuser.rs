@@ -427,3 +427,38 @@ fn help_names_the_migration_file_and_the_seed_flags() {
         "docs/reference/cli.md is regenerated (`cargo xtask codegen`)"
     );
 }
+
+/// The README's `goodgo db migrate && goodgo db seed --if-empty`, twice, on GoodGo's own
+/// schema; and the admin account docs/db.md names is there.
+#[test]
+fn migrate_and_seed_if_empty_rerun_on_the_goodgo_schema() {
+    let Some(test_db) = support::TestDb::create("newuser_seed") else {
+        return;
+    };
+    let ws = support::workspace_with_migrations("");
+    let db = |args: &[&str]| {
+        run(goodgo(ws.path())
+            .env("GOODGO_DATABASE_URL", &test_db.url)
+            .arg("db")
+            .args(args))
+    };
+    for round in 0..2 {
+        let migrated = db(&["migrate"]);
+        assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+        let seeded = db(&["seed", "--if-empty", "--listings", "20"]);
+        assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+        assert_eq!(
+            seeded.stdout.contains("already has rows: nothing seeded"),
+            round == 1,
+            "{}",
+            seeded.stdout
+        );
+    }
+    assert_eq!(test_db.sql("SELECT count(*) FROM listings"), "20");
+    assert_eq!(
+        test_db.sql("SELECT email FROM users WHERE role = 'admin'"),
+        "admin@goodgo.test"
+    );
+    // Without --if-empty a second seed still refuses (exit 1), as before.
+    assert_eq!(db(&["seed", "--listings", "20"]).code, 1);
+}

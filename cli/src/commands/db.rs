@@ -68,14 +68,7 @@ async fn run_async(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<Ex
         DbCommand::Seed { listings, if_empty } => {
             let (target, _) = database(ctx, args)?;
             let mut client = target.connect().await.map_err(db_error)?;
-            if *if_empty && seed::has_rows(&client).await.map_err(db_error)? {
-                printer.report(
-                    &format!("{} already has rows: nothing seeded\n", target.dbname()),
-                    &json!({"seeded": null, "skipped": "not empty"}),
-                );
-                return Ok(ExitStatus::Success);
-            }
-            seed_database(ctx, &target, &mut client, *listings, printer).await
+            seed_database(ctx, &target, &mut client, *listings, *if_empty, printer).await
         }
         DbCommand::Redo => redo(ctx, args, printer).await,
         DbCommand::Reset {
@@ -115,17 +108,32 @@ fn seed_files(ctx: &Context) -> Result<Vec<(PathBuf, PathBuf)>> {
         .collect())
 }
 
+/// `--if-empty` found data: nothing to do, which is a success.
+fn report_skipped(target: &Target, printer: &Printer) -> Result<ExitStatus> {
+    printer.report(
+        &format!("{} already has rows: nothing seeded\n", target.dbname()),
+        &json!({"seeded": null, "skipped": "not empty"}),
+    );
+    Ok(ExitStatus::Success)
+}
+
 /// Seeds with the workspace's `seeds/*.sql` when it ships them (its schema is its own), else
-/// with GoodGo's accounts and listings, which need their tables.
+/// with GoodGo's accounts and listings, which need their tables. With `if_empty`, a
+/// database that has data (any row for seed files; users or listings for GoodGo's seed) is
+/// left as it is.
 async fn seed_database(
     ctx: &Context,
     target: &Target,
     client: &mut tokio_postgres::Client,
     listings: u64,
+    if_empty: bool,
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let files = seed_files(ctx)?;
     if !files.is_empty() {
+        if if_empty && seed::has_rows(client).await.map_err(db_error)? {
+            return report_skipped(target, printer);
+        }
         let mut shown_files = Vec::new();
         for (path, shown) in &files {
             let sql = std::fs::read_to_string(path)
@@ -156,8 +164,11 @@ async fn seed_database(
         "seeding {} with {listings} listings…",
         target.redacted()
     ));
-    let done = seed::seed(client, listings).await.map_err(db_error)?;
-    report_seed(&done, printer);
+    match seed::seed(client, listings).await {
+        Ok(done) => report_seed(&done, printer),
+        Err(DbError::NotEmpty { .. }) if if_empty => return report_skipped(target, printer),
+        Err(e) => return Err(db_error(e)),
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -498,7 +509,7 @@ async fn reset(
         );
         return Ok(ExitStatus::Success);
     }
-    seed_database(ctx, &db, &mut client, listings, printer).await
+    seed_database(ctx, &db, &mut client, listings, false, printer).await
 }
 
 /// squawk's own exit status decides: any finding fails the lint.
