@@ -220,7 +220,7 @@ pub enum DbCommand {
     },
     /// Applied, pending, divergent (changed since applied) and missing migrations; exit 1 on the last two
     Status,
-    /// Create the next V{n}__NAME.sql with a header comment
+    /// Create the next migration, V<N>__NAME.sql, with a header comment
     New {
         /// What the migration does, e.g. "add listing views"
         name: String,
@@ -239,12 +239,23 @@ pub enum DbCommand {
         #[arg(long)]
         no_seed: bool,
     },
-    /// Load deterministic development data into an empty database
+    /// Load development data: the workspace's seeds/*.sql, else GoodGo's own into an empty database
+    #[command(
+        long_about = "Load development data.\n\nA workspace that ships seeds/*.sql (as `goodgo init` writes it) gets those files, run in name order in one transaction; they should be safe to run twice. Otherwise GoodGo's own deterministic accounts and listings are loaded into empty users and listings tables (see docs/db.md for the accounts).\n\nWith --if-empty, a database that already has rows is left as it is (exit 0), so `goodgo db migrate && goodgo db seed --if-empty` can run any number of times."
+    )]
     Seed {
-        /// How many listings (accounts scale with it)
+        /// How many listings for GoodGo's own seed (accounts scale with it)
         #[arg(long, default_value_t = 1000, value_name = "N")]
         listings: u64,
+        /// Do nothing (and succeed) when a table already has rows
+        #[arg(long)]
+        if_empty: bool,
     },
+    /// Development only: re-apply the last applied migration after its file changed
+    #[command(
+        long_about = "Development only: re-apply the last applied migration after its file changed.\n\nIn one transaction it runs your undo SQL, undo/V<N>__NAME.sql in the migrations folder (what reverts the migration as it was applied), then the migration as it is now, and records its new checksum. Nothing is reverted that the undo file does not say; any error rolls all of it back. Refused unless `env` is development; see docs/db.md."
+    )]
+    Redo,
     /// Lint pending migrations with squawk; exit 1 on findings
     Lint {
         /// Lint every migration, not only pending ones (needs no database)

@@ -1,5 +1,6 @@
 //! `goodgo db …`: the GoodGo database. The work is in `goodgo-db`; this module resolves
-//! the database and the migrations folder, guards destructive commands, and prints.
+//! the database, the migrations folder and the seed to use, guards destructive commands,
+//! and prints.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -14,6 +15,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::args::{DbArgs, DbCommand};
+use crate::config::Environment;
 use crate::error::{ExitStatus, UserError};
 use crate::ops::guard::{self, Ask, Destructive};
 use crate::printer::Printer;
@@ -63,23 +65,184 @@ async fn run_async(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<Ex
         }
         DbCommand::Status => status(ctx, args, printer).await,
         DbCommand::Verify => verify(ctx, args, printer).await,
-        DbCommand::Seed { listings } => {
+        DbCommand::Seed { listings, if_empty } => {
             let (target, _) = database(ctx, args)?;
             let mut client = target.connect().await.map_err(db_error)?;
-            printer.status(&format!(
-                "seeding {} with {listings} listings…",
-                target.redacted()
-            ));
-            let done = seed::seed(&mut client, *listings).await.map_err(db_error)?;
-            report_seed(&done, printer);
-            Ok(ExitStatus::Success)
+            seed_database(ctx, &target, &mut client, *listings, *if_empty, printer).await
         }
+        DbCommand::Redo => redo(ctx, args, printer).await,
         DbCommand::Reset {
             yes,
             listings,
             no_seed,
         } => reset(ctx, args, *yes, *listings, *no_seed, printer).await,
     }
+}
+
+/// The workspace's own seed files: `seeds/*.sql` in name order, as (path, shown path).
+fn seed_files(ctx: &Context) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let dir = ctx.workspace.root.join("seeds");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", dir.display())));
+        }
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|e| e == "sql") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|p| {
+            let shown = ctx.workspace.display_path(&p);
+            (p, shown)
+        })
+        .collect())
+}
+
+/// `--if-empty` found data: nothing to do, which is a success.
+fn report_skipped(target: &Target, printer: &Printer) -> Result<ExitStatus> {
+    printer.report(
+        &format!("{} already has rows: nothing seeded\n", target.dbname()),
+        &json!({"seeded": null, "skipped": "not empty"}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// Seeds with the workspace's `seeds/*.sql` when it ships them (its schema is its own), else
+/// with GoodGo's accounts and listings, which need their tables. With `if_empty`, a
+/// database that has data (any row for seed files; users or listings for GoodGo's seed) is
+/// left as it is.
+async fn seed_database(
+    ctx: &Context,
+    target: &Target,
+    client: &mut tokio_postgres::Client,
+    listings: u64,
+    if_empty: bool,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let files = seed_files(ctx)?;
+    if !files.is_empty() {
+        if if_empty && seed::has_rows(client).await.map_err(db_error)? {
+            return report_skipped(target, printer);
+        }
+        let mut shown_files = Vec::new();
+        for (path, shown) in &files {
+            let sql = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", shown.display()))?;
+            printer.status(&format!("running {}…", shown.display()));
+            seed::run_sql(client, shown, &sql).await.map_err(db_error)?;
+            shown_files.push(shown.display().to_string());
+        }
+        printer.report(
+            &format!(
+                "seeded {} from {}\n",
+                target.dbname(),
+                shown_files.join(", ")
+            ),
+            &json!({"seeded": {"files": shown_files}}),
+        );
+        return Ok(ExitStatus::Success);
+    }
+    if !seed::has_builtin_schema(client).await.map_err(db_error)? {
+        return Err(UserError::failed(format!(
+            "{} has no users and listings tables for GoodGo's seed, and this workspace has no seeds/*.sql",
+            target.dbname()
+        ))
+        .with_hint("run `goodgo db migrate` first, or write your development data to seeds/dev.sql")
+        .into());
+    }
+    printer.status(&format!(
+        "seeding {} with {listings} listings…",
+        target.redacted()
+    ));
+    match seed::seed(client, listings).await {
+        Ok(done) => report_seed(&done, printer),
+        Err(DbError::NotEmpty { .. }) if if_empty => return report_skipped(target, printer),
+        Err(e) => return Err(db_error(e)),
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `db redo`: the last applied migration re-applied with the user's undo SQL, in
+/// development only (see [`runner::redo`]).
+async fn redo(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {
+    let env = &ctx.workspace.settings.env;
+    if env.value != Environment::Development {
+        return Err(UserError::input(format!(
+            "`db redo` rewrites applied history, so it runs only in development (env is {} here)",
+            if env.value == Environment::Production {
+                "production"
+            } else {
+                "staging"
+            }
+        ))
+        .with_hint("add a new migration instead: `goodgo db new NAME`")
+        .into());
+    }
+    let (db, _) = database(ctx, args)?;
+    let (dir, files) = migration_files(ctx)?;
+    let mut client = db.connect().await.map_err(db_error)?;
+    let history = runner::applied(&client).await.map_err(db_error)?;
+    let Some(last) = history.iter().max_by_key(|a| a.version) else {
+        return Err(
+            UserError::input(format!("{} has no applied migration to redo", db.dbname()))
+                .with_hint("`goodgo db migrate` applies them")
+                .into(),
+        );
+    };
+    let Some(file) = files.iter().find(|f| f.version == last.version) else {
+        return Err(db_error(DbError::MissingFile {
+            migration: format!("V{}__{}", last.version, last.name),
+        }));
+    };
+    let undo_name = format!("{}.sql", file.label());
+    let undo_path = dir.join("undo").join(&undo_name);
+    let undo_shown = ctx.workspace.display_path(&undo_path);
+    let undo = match std::fs::read_to_string(&undo_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(UserError::input(format!(
+                "{} is missing: `db redo` reverts {} only with the SQL you write there",
+                undo_shown.display(),
+                file.label()
+            ))
+            .with_hint(format!(
+                "write the statements that undo {} as it was applied (e.g. DROP TABLE for a CREATE TABLE), then run `goodgo db redo` again",
+                file.path.display()
+            ))
+            .into());
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", undo_shown.display())));
+        }
+    };
+    let report = runner::redo(&mut client, file, &undo_shown, &undo)
+        .await
+        .map_err(db_error)?;
+    let was = if last.checksum == file.checksum().to_string() {
+        "unchanged"
+    } else {
+        "changed"
+    };
+    printer.report(
+        &format!(
+            "redid {} ({was} since applied): ran {}, then the migration, in {} ms\n",
+            file.label(),
+            undo_shown.display(),
+            report.took_ms
+        ),
+        &json!({"redone": file.label(), "file": was, "undo": undo_shown, "took_ms": report.took_ms}),
+    );
+    Ok(ExitStatus::Success)
 }
 
 fn report_seed(done: &seed::Seeded, printer: &Printer) {
@@ -346,9 +509,7 @@ async fn reset(
         );
         return Ok(ExitStatus::Success);
     }
-    let done = seed::seed(&mut client, listings).await.map_err(db_error)?;
-    report_seed(&done, printer);
-    Ok(ExitStatus::Success)
+    seed_database(ctx, &db, &mut client, listings, false, printer).await
 }
 
 /// squawk's own exit status decides: any finding fails the lint.

@@ -2,7 +2,7 @@
 //! the binary) and `goodgo secrets rotate` (fresh secrets in `.env`).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -16,6 +16,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "Cargo.toml",
         include_str!("../../../templates/Cargo.toml.tmpl"),
+    ),
+    (
+        "Cargo.lock",
+        include_str!("../../../templates/Cargo.lock.tmpl"),
     ),
     (
         "service/Cargo.toml",
@@ -34,6 +38,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/migrations/V1__init.sql"),
     ),
     (
+        "seeds/dev.sql",
+        include_str!("../../../templates/seeds/dev.sql"),
+    ),
+    (
         "ci/github-actions.yml",
         include_str!("../../../templates/ci/github-actions.yml"),
     ),
@@ -48,8 +56,84 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (".gitignore", include_str!("../../../templates/gitignore")),
 ];
 
-fn render(template: &str, name: &str) -> String {
-    template.replace("{{name}}", name)
+/// The text init writes at `path` for the project `name`.
+fn render(path: &str, template: &str, name: &str) -> String {
+    let text = template.replace("{{name}}", name);
+    if path == "Cargo.lock" {
+        sort_lock(&text)
+    } else {
+        text
+    }
+}
+
+/// A lock file's packages in the order cargo writes them (by name, versions of one name
+/// as they were), so that the first build does not rewrite the committed `Cargo.lock`
+/// just because the project's package sorts elsewhere than the template's placeholder.
+fn sort_lock(text: &str) -> String {
+    const PACKAGE: &str = "\n[[package]]\n";
+    let mut parts = text.split(PACKAGE);
+    let head = parts.next().unwrap_or_default();
+    let mut packages: Vec<&str> = parts.collect();
+    let name = |p: &str| {
+        p.lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("name = ")
+            .trim_matches('"')
+            .to_string()
+    };
+    packages.sort_by_key(|p| name(p));
+    let mut out = head.to_string();
+    for p in packages {
+        out.push_str(PACKAGE);
+        out.push_str(p.trim_end_matches('\n'));
+        out.push('\n');
+    }
+    out
+}
+
+/// `path` made absolute without `.` and `..` parts: the deepest existing ancestor
+/// resolved (symlinks too), the rest appended part by part. So `init ../demo` reports
+/// `/home/me/demo`, not `/home/me/p/../demo`.
+fn normalise(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    let base = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            // A `..` or `.` at the end of a missing path, or the root: keep it lexical.
+            _ => match existing.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => {
+                    rest.push(
+                        existing
+                            .components()
+                            .next_back()
+                            .map(|c| c.as_os_str().to_os_string())
+                            .unwrap_or_default(),
+                    );
+                    existing = parent.to_path_buf();
+                }
+                _ => break existing,
+            },
+        }
+    };
+    let mut out = base;
+    for part in rest.iter().rev() {
+        match part.to_str() {
+            Some("..") => {
+                out.pop();
+            }
+            Some(".") | Some("") => {}
+            _ => out.push(part),
+        }
+    }
+    out
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -78,10 +162,10 @@ pub fn init(
     force: bool,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let root = match dir {
+    let root = normalise(&match dir {
         Some(d) => cwd.join(d),
         None => cwd.to_path_buf(),
-    };
+    });
     let name = match name {
         Some(n) => n.to_string(),
         None => crate::config::sanitize_name(
@@ -118,7 +202,7 @@ pub fn init(
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        std::fs::write(&target, render(template, &name))
+        std::fs::write(&target, render(path, template, &name))
             .with_context(|| format!("writing {}", target.display()))?;
         written.push(path.to_string());
     }
@@ -179,7 +263,7 @@ pub fn check(root: &Path, name: &str, printer: &Printer) -> Result<ExitStatus> {
     let mut text = String::new();
     for (path, template) in TEMPLATES {
         let state = match std::fs::read_to_string(root.join(path)) {
-            Ok(current) if current == render(template, name) => "same",
+            Ok(current) if current == render(path, template, name) => "same",
             Ok(_) => "differs",
             Err(_) => "missing",
         };

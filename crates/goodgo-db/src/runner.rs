@@ -1,6 +1,8 @@
 //! Applying migrations with refinery, serialised by a PostgreSQL advisory lock, and
-//! comparing a database's history with the files.
+//! comparing a database's history with the files; and, for development only, re-applying
+//! the last migration with the user's own undo SQL ([`redo`]).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use refinery_core::{Runner, Target as RefineryTarget};
@@ -171,6 +173,65 @@ pub async fn migrate(
     let applied = result?;
     Ok(Report {
         applied,
+        waited_ms: millis(waited),
+        took_ms: millis(start.elapsed()),
+    })
+}
+
+/// Re-applies `file`, the last applied migration, after its text changed: in one
+/// transaction, under the migration lock, runs `undo` (the user's SQL that reverts the
+/// migration as it was applied; `undo_path` names it in messages), forgets the migration's
+/// history row, runs the file as it is now and records it with its new checksum. Any failure
+/// rolls all of it back, so the database is either redone or as it was. What to drop is
+/// decided by the undo SQL alone: nothing is reverted automatically.
+pub async fn redo(
+    client: &mut Client,
+    file: &MigrationFile,
+    undo_path: &Path,
+    undo: &str,
+) -> Result<Report, DbError> {
+    let start = Instant::now();
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| DbError::pg("starting the redo transaction", e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await
+        .map_err(|e| DbError::pg("taking the migration lock", e))?;
+    let waited = start.elapsed();
+    tx.batch_execute(undo).await.map_err(|e| {
+        DbError::pg(
+            format!("running {} (nothing was changed)", undo_path.display()),
+            e,
+        )
+    })?;
+    tx.execute(
+        &format!("DELETE FROM {HISTORY_TABLE} WHERE version = $1"),
+        &[&file.version],
+    )
+    .await
+    .map_err(|e| DbError::pg("forgetting the migration's history row", e))?;
+    tx.batch_execute(&file.sql).await.map_err(|e| {
+        DbError::pg(
+            format!("re-applying {} (nothing was changed)", file.path.display()),
+            e,
+        )
+    })?;
+    // As refinery records it: the applied time in RFC 3339, the checksum as a decimal.
+    tx.execute(
+        &format!(
+            "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES \
+             ($1, $2, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), $3)"
+        ),
+        &[&file.version, &file.name, &file.checksum().to_string()],
+    )
+    .await
+    .map_err(|e| DbError::pg("recording the migration", e))?;
+    tx.commit()
+        .await
+        .map_err(|e| DbError::pg("committing the redo", e))?;
+    Ok(Report {
+        applied: vec![file.label()],
         waited_ms: millis(waited),
         took_ms: millis(start.elapsed()),
     })

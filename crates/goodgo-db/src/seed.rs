@@ -1,9 +1,13 @@
 //! Deterministic, realistic seed data: an admin, agents, buyers and listings spread over
 //! cities, districts, prices and property types, loaded with COPY. The same `listings`
 //! count always produces the same rows (but for the password hash's random salt).
+//!
+//! A workspace with a schema of its own seeds with its own SQL instead ([`run_sql`]); the
+//! CLI chooses which, by what the workspace ships and which tables exist.
 
 use std::fmt::Write as _;
 use std::io::Cursor;
+use std::path::Path;
 
 use futures_util::SinkExt;
 use tokio_postgres::Client;
@@ -319,6 +323,59 @@ pub async fn seed(client: &mut Client, listings: u64) -> Result<Seeded, DbError>
         listings,
         took_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// Whether the schema is the one [`seed`] fills: it has `users` and `listings` tables.
+pub async fn has_builtin_schema(client: &Client) -> Result<bool, DbError> {
+    client
+        .query_one(
+            "SELECT to_regclass('users') IS NOT NULL AND to_regclass('listings') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .map_err(|e| DbError::pg("looking for the users and listings tables", e))
+}
+
+/// Whether any table holds a row: every ordinary table outside PostgreSQL's own schemas,
+/// but for the migration history.
+pub async fn has_rows(client: &Client) -> Result<bool, DbError> {
+    let tables = client
+        .query(
+            "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' \
+             AND table_schema NOT IN ('pg_catalog', 'information_schema') \
+             AND table_schema NOT LIKE 'pg\\_%' AND table_name <> $1",
+            &[&crate::runner::HISTORY_TABLE],
+        )
+        .await
+        .map_err(|e| DbError::pg("listing the tables", e))?;
+    for table in &tables {
+        let name: String = table.get(0);
+        let found: bool = client
+            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])
+            .await
+            .map_err(|e| DbError::pg(format!("looking for rows in {name}"), e))?
+            .get(0);
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Runs a workspace's own seed SQL (`shown` is its path, for messages) in one transaction:
+/// all of it is loaded or none of it.
+pub async fn run_sql(client: &mut Client, shown: &Path, sql: &str) -> Result<(), DbError> {
+    let doing = || format!("running {}", shown.display());
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| DbError::pg(doing(), e))?;
+    tx.batch_execute(sql)
+        .await
+        .map_err(|e| DbError::pg(doing(), e))?;
+    tx.commit().await.map_err(|e| DbError::pg(doing(), e))
 }
 
 fn write_listing(out: &mut String, rng: &mut Rng, agents: &[i64], base: i64, i: u64) {

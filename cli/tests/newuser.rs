@@ -1,0 +1,464 @@
+//! What a new user meets first: `goodgo init` makes a workspace that every goodgo command
+//! works with (`dev`, `db seed`, `db reset`, `db migrate` run twice), whose API survives a
+//! client that resets its connection; `db redo` as the way out for a migration edited after
+//! it was applied in development; and help text that says what it means.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
+
+mod support;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{goodgo, run};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 GET: the status and the body, `None` when nothing answers.
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+/// Opens a connection to `addr`, sends half a request and closes it with a TCP reset
+/// (SO_LINGER 0), as a client that crashes or a load balancer that gives up does.
+#[allow(deprecated)] // set_linger: the blocking close it warns about is what a reset avoids
+fn reset_connection(addr: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_linger(Some(Duration::ZERO)).unwrap();
+        let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+        stream.writable().await.unwrap();
+        let _ = stream.try_write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n");
+        drop(stream);
+    });
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The ports and build folder of one test's stack, passed to every goodgo it runs.
+struct Stack {
+    ws: PathBuf,
+    pg: u16,
+    redis: u16,
+    addr: String,
+}
+
+impl Stack {
+    fn command(&self) -> Command {
+        let mut cmd = goodgo(&self.ws);
+        cmd.env("POSTGRES_PORT", self.pg.to_string())
+            .env("REDIS_PORT", self.redis.to_string())
+            .env("GOODGO_API_ADDR", &self.addr)
+            // The template's dependencies build once and are reused by later runs.
+            .env("CARGO_TARGET_DIR", repo().join("target/newuser-template"))
+            .env("GOODGO_LOG", "warn");
+        cmd
+    }
+
+    fn db(&self, args: &[&str]) -> support::Run {
+        run(self.command().arg("db").args(args))
+    }
+}
+
+impl Drop for Stack {
+    /// Whatever happens in the test, the services do not outlive it.
+    fn drop(&mut self) {
+        let _ = self
+            .command()
+            .args(["-q", "down", "--volumes", "--yes"])
+            .output();
+    }
+}
+
+/// `goodgo dev` running, its output going to files.
+struct Dev {
+    child: std::process::Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Dev {
+    fn start(stack: &Stack, logs: &Path) -> Dev {
+        let (stdout, stderr) = (logs.join("dev.out"), logs.join("dev.err"));
+        let child = stack
+            .command()
+            .args(["dev", "--runtime", "native"])
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Dev {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "{}\n--- stderr\n{}",
+            fs::read_to_string(&self.stdout).unwrap_or_default(),
+            fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    fn panel(&mut self, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let out = fs::read_to_string(&self.stdout).unwrap_or_default();
+            if out.contains("watching service/") {
+                return out;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("dev ended ({status}) before its panel:\n{}", self.output());
+            }
+            assert!(start.elapsed() < limit, "no panel:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        let _ = rustix::process::kill_process(pid.unwrap(), signal);
+    }
+
+    fn interrupt(&mut self, limit: Duration) -> std::process::ExitStatus {
+        self.signal(rustix::process::Signal::INT);
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dev did not exit within {limit:?} of SIGINT:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(rustix::process::Signal::TERM);
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn native_tools_present(test: &str) -> bool {
+    let present = Path::new("/usr/lib/postgresql").exists()
+        && Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if !present {
+        assert!(
+            !support::strict(),
+            "cargo xtask test installs PostgreSQL and Redis"
+        );
+        support::skip(test, "PostgreSQL or Redis is not installed");
+    }
+    present
+}
+
+#[test]
+fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
+    let test = "an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo";
+    if !native_tools_present(test) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let here = tmp.path().join("p");
+    fs::create_dir(&here).unwrap();
+    let name = format!("newuser{}", std::process::id());
+
+    // `init ../NAME` prints where it wrote, as a plain absolute path.
+    let out = run(goodgo(&here).args(["init", &format!("../{name}")]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ws = tmp.path().canonicalize().unwrap().join(&name);
+    assert!(
+        out.stdout
+            .contains(&format!("created workspace `{name}` in {}\n", ws.display()))
+            && out
+                .stdout
+                .contains(&format!("next: cd {} && goodgo dev\n", ws.display())),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("/../"), "{}", out.stdout);
+    for committed in ["Cargo.lock", "seeds/dev.sql"] {
+        let repo = git2::Repository::open(&ws).unwrap();
+        let tree = repo.head().unwrap().peel_to_tree().unwrap();
+        assert!(
+            tree.get_path(Path::new(committed)).is_ok(),
+            "{committed} is committed"
+        );
+    }
+
+    let stack = Stack {
+        ws: ws.clone(),
+        pg: free_port(),
+        redis: free_port(),
+        addr: format!("127.0.0.1:{}", free_port()),
+    };
+    let addr = stack.addr.clone();
+    let mut dev = Dev::start(&stack, tmp.path());
+    let panel = dev.panel(Duration::from_secs(900));
+    assert!(
+        panel.contains(&format!("Docs      http://{addr}/docs\n")),
+        "{panel}"
+    );
+
+    // What the panel advertises answers.
+    assert_eq!(get(&addr, "/readyz").map(|r| r.0), Some(200));
+    let (status, docs) = get(&addr, "/docs").unwrap();
+    assert_eq!(status, 200, "{docs}");
+    assert!(docs.contains("/notes"), "{docs}");
+
+    // Clients that reset their connection end only their own connection.
+    for _ in 0..5 {
+        reset_connection(&addr);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(&addr, "/healthz").map(|r| r.0),
+        Some(200),
+        "{}",
+        dev.output()
+    );
+    assert!(
+        dev.child.try_wait().unwrap().is_none(),
+        "dev still runs:\n{}",
+        dev.output()
+    );
+
+    // The template's seed fits the template's schema, and runs twice without harm.
+    for _ in 0..2 {
+        let seeded = stack.db(&["seed"]);
+        assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+        assert!(
+            seeded
+                .stdout
+                .contains(&format!("seeded {name} from seeds/dev.sql")),
+            "{}",
+            seeded.stdout
+        );
+    }
+    let (status, notes) = get(&addr, "/notes").unwrap();
+    assert_eq!(status, 200, "{notes}");
+    assert_eq!(notes.matches("\"id\"").count(), 3, "{notes}");
+    let skipped = stack.db(&["seed", "--if-empty"]);
+    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+    assert!(
+        skipped.stdout.contains("already has rows: nothing seeded"),
+        "{}",
+        skipped.stdout
+    );
+
+    // Reset: recreated, migrated, seeded; the API reconnects on its own.
+    let reset = stack.db(&["reset", "--yes"]);
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    assert!(reset.stdout.contains("seeded"), "{}", reset.stdout);
+    wait_until("the API ready again", Duration::from_secs(30), || {
+        get(&addr, "/readyz").is_some_and(|r| r.0 == 200)
+    });
+
+    // The README's line, twice.
+    for _ in 0..2 {
+        let migrated = stack.db(&["migrate"]);
+        assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+        assert!(
+            migrated.stdout.contains("nothing to apply"),
+            "{}",
+            migrated.stdout
+        );
+        let seeded = stack.db(&["seed", "--if-empty"]);
+        assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+    }
+
+    // The session ends cleanly; the first build left the committed files as they were.
+    let status = dev.interrupt(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", dev.output());
+    let repo = git2::Repository::open(&ws).unwrap();
+    let changed: Vec<String> = repo
+        .statuses(None)
+        .unwrap()
+        .iter()
+        .filter(|s| !s.status().is_ignored())
+        .map(|s| format!("{:?} {}", s.status(), s.path().unwrap_or("")))
+        .collect();
+    assert!(changed.is_empty(), "{changed:?}");
+
+    // A migration edited after it was applied: `db redo` with the user's undo SQL.
+    let v1 = ws.join("migrations/V1__init.sql");
+    let text = fs::read_to_string(&v1).unwrap();
+    fs::write(
+        &v1,
+        format!("{text}\nALTER TABLE notes ADD COLUMN title text;\n"),
+    )
+    .unwrap();
+    assert_eq!(stack.db(&["status"]).code, 1, "divergent");
+    let missing = stack.db(&["redo"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("migrations/undo/V1__init.sql is missing"),
+        "{}",
+        missing.stderr
+    );
+    fs::create_dir_all(ws.join("migrations/undo")).unwrap();
+    // An undo that fails changes nothing.
+    fs::write(
+        ws.join("migrations/undo/V1__init.sql"),
+        "DROP TABLE nope;\n",
+    )
+    .unwrap();
+    let failed = stack.db(&["redo"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("(nothing was changed)"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(stack.db(&["status"]).code, 1, "still divergent");
+    fs::write(
+        ws.join("migrations/undo/V1__init.sql"),
+        "DROP TABLE notes;\n",
+    )
+    .unwrap();
+    let redone = stack.db(&["redo"]);
+    assert_eq!(redone.code, 0, "{}", redone.stderr);
+    assert!(
+        redone
+            .stdout
+            .starts_with("redid V1__init (changed since applied)"),
+        "{}",
+        redone.stdout
+    );
+    let status = stack.db(&["status"]);
+    assert_eq!(status.code, 0, "{}", status.stdout);
+    assert!(
+        status.stdout.contains("1 applied, 0 pending, 0 divergent"),
+        "{}",
+        status.stdout
+    );
+    let migrated = stack.db(&["migrate"]);
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+}
+
+#[test]
+fn redo_refuses_outside_development() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("goodgo.yaml"), "name: shop\nenv: staging\n").unwrap();
+    let out = run(goodgo(tmp.path()).args(["db", "redo"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("runs only in development (env is staging here)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn help_names_the_migration_file_and_the_seed_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let new = run(goodgo(tmp.path()).args(["db", "new", "--help"]));
+    assert_eq!(new.code, 0, "{}", new.stderr);
+    assert!(
+        new.stdout
+            .starts_with("Create the next migration, V<N>__NAME.sql, with a header comment\n"),
+        "{}",
+        new.stdout
+    );
+    let seed = run(goodgo(tmp.path()).args(["db", "seed", "--help"]));
+    assert!(seed.stdout.contains("--if-empty"), "{}", seed.stdout);
+    assert!(seed.stdout.contains("seeds/*.sql"), "{}", seed.stdout);
+    let reference = fs::read_to_string(repo().join("docs/reference/cli.md")).unwrap();
+    assert!(
+        reference.contains("V<N>__NAME.sql") && !reference.contains("Create the next V\n"),
+        "docs/reference/cli.md is regenerated (`cargo xtask codegen`)"
+    );
+}
+
+/// The README's `goodgo db migrate && goodgo db seed --if-empty`, twice, on GoodGo's own
+/// schema; and the admin account docs/db.md names is there.
+#[test]
+fn migrate_and_seed_if_empty_rerun_on_the_goodgo_schema() {
+    let Some(test_db) = support::TestDb::create("newuser_seed") else {
+        return;
+    };
+    let ws = support::workspace_with_migrations("");
+    let db = |args: &[&str]| {
+        run(goodgo(ws.path())
+            .env("GOODGO_DATABASE_URL", &test_db.url)
+            .arg("db")
+            .args(args))
+    };
+    for round in 0..2 {
+        let migrated = db(&["migrate"]);
+        assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+        let seeded = db(&["seed", "--if-empty", "--listings", "20"]);
+        assert_eq!(seeded.code, 0, "{}", seeded.stderr);
+        assert_eq!(
+            seeded.stdout.contains("already has rows: nothing seeded"),
+            round == 1,
+            "{}",
+            seeded.stdout
+        );
+    }
+    assert_eq!(test_db.sql("SELECT count(*) FROM listings"), "20");
+    assert_eq!(
+        test_db.sql("SELECT email FROM users WHERE role = 'admin'"),
+        "admin@goodgo.test"
+    );
+    // Without --if-empty a second seed still refuses (exit 1), as before.
+    assert_eq!(db(&["seed", "--listings", "20"]).code, 1);
+}
