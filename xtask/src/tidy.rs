@@ -53,10 +53,7 @@ const PRINT_ALLOWED: &[&str] = &["cli/src/printer.rs", "cli/src/error.rs"];
 
 /// Rust files with a hand-written HTTP/1.1 message. To be emptied: requests go through
 /// reqwest (issue 10, section 4).
-const HTTP_ALLOWED: &[&str] = &[
-    // The scaffold's std-only server writes its responses by hand; it sends no requests.
-    "templates/service/src/main.rs",
-];
+const HTTP_ALLOWED: &[&str] = &[];
 
 /// A Rust file, its path relative to the repository root (with `/`) and its text.
 struct Source {

@@ -690,6 +690,36 @@ fn dev_end_to_end() {
     let running = env.services_running();
     assert!(!running.is_empty() && running.iter().all(|r| *r));
 
+    // With --json, stdout carries only JSON: one event per line, `ready` saying where
+    // everything is and `stopped` last; the API's own output goes to stderr.
+    let mut dev = env.start(&["--json"]);
+    wait_until("the ready event", Duration::from_secs(300), || {
+        assert!(
+            dev.child.try_wait().unwrap().is_none(),
+            "dev --json ended early:\n{}",
+            dev.log()
+        );
+        dev.stdout.lock().unwrap().contains("\"event\":\"ready\"")
+    });
+    assert_eq!(get(&addr, "/readyz").map(|r| r.0), Some(200));
+    let status = dev.interrupt(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", dev.log());
+    let out = dev.stdout.lock().unwrap().clone();
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{out}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"migrated"), "{out}");
+    assert_eq!(kinds.last(), Some(&"stopped"), "{out}");
+    let ready = events.iter().find(|e| e["event"] == "ready").unwrap();
+    assert_eq!(ready["api"], format!("http://{addr}"), "{out}");
+    assert_eq!(ready["runtime"], "native", "{out}");
+    assert!(ready["steps_ms"]["build"].is_u64(), "{out}");
+
     // SIGINT while the API builds: dev stops the build at once, exits 130, leaves no
     // compiler or API behind and the services running.
     fs::write(&health, format!("{text}\n// touched\n")).unwrap();

@@ -8,6 +8,8 @@ mod codegen;
 mod db;
 mod dev;
 mod doctor;
+mod guard;
+mod newuser;
 mod plan;
 mod stack;
 

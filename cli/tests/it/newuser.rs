@@ -2,52 +2,19 @@
 //! works with (`dev`, `db seed`, `db reset`, `db migrate` run twice), whose API survives a
 //! client that resets its connection; `db redo` as the way out for a migration edited after
 //! it was applied in development; and help text that says what it means.
-#![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
-
-mod support;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{goodgo, run};
+use super::*;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A plain HTTP/1.1 GET: the status and the body, `None` when nothing answers.
+/// `GET path` on `addr` (host:port): the status and the body, `None` when nothing answers.
 fn get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    ))
+    goodgo_testkit::http::Http::new(addr, Duration::from_secs(5))
+        .get(path)
+        .map(|a| (a.status, a.body))
 }
 
 /// Opens a connection to `addr`, sends half a request and closes it with a TCP reset
@@ -63,17 +30,9 @@ fn reset_connection(addr: &str) {
         socket.set_linger(Some(Duration::ZERO)).unwrap();
         let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
         stream.writable().await.unwrap();
-        let _ = stream.try_write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n");
+        let _ = stream.try_write(b"GET /healthz");
         drop(stream);
     });
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The ports and build folder of one test's stack, passed to every goodgo it runs.
@@ -96,7 +55,7 @@ impl Stack {
         cmd
     }
 
-    fn db(&self, args: &[&str]) -> support::Run {
+    fn db(&self, args: &[&str]) -> Run {
         run(self.command().arg("db").args(args))
     }
 }
@@ -198,11 +157,8 @@ fn native_tools_present(test: &str) -> bool {
             .output()
             .is_ok();
     if !present {
-        assert!(
-            !support::strict(),
-            "cargo xtask test installs PostgreSQL and Redis"
-        );
-        support::skip(test, "PostgreSQL or Redis is not installed");
+        assert!(!strict(), "cargo xtask test installs PostgreSQL and Redis");
+        skip(test, "PostgreSQL or Redis is not installed");
     }
     present
 }
@@ -432,10 +388,10 @@ fn help_names_the_migration_file_and_the_seed_flags() {
 /// schema; and the admin account docs/db.md names is there.
 #[test]
 fn migrate_and_seed_if_empty_rerun_on_the_goodgo_schema() {
-    let Some(test_db) = support::TestDb::create("newuser_seed") else {
+    let Some(test_db) = TestDb::create("newuser_seed") else {
         return;
     };
-    let ws = support::workspace_with_migrations("");
+    let ws = workspace_with_migrations("");
     let db = |args: &[&str]| {
         run(goodgo(ws.path())
             .env("GOODGO_DATABASE_URL", &test_db.url)
