@@ -3,6 +3,7 @@
 //! nothing (the services keep running, the data stays).
 
 use std::process::Command;
+use std::time::Duration;
 
 use super::*;
 
@@ -66,7 +67,9 @@ goodgo_testkit::stack_test!(
                 "{}",
                 out.stderr
             );
-            assert!(goodgo_stack::probe::redis_ready("127.0.0.1", port), "still running");
+            wait_until("redis still answering", Duration::from_secs(10), || {
+                goodgo_stack::probe::redis_ready("127.0.0.1", port)
+            });
             assert!(data_kept(rt, &ws, &project), "nothing lost after {yes:?}");
         }
         // Without --volumes nothing is destroyed: no confirmation needed, data kept.
