@@ -345,17 +345,13 @@ fn new_and_lint() {
         db(&ws, &test_db).arg("lint")
     );
     assert_eq!(out.code, 1, "a rule fired: {}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains(": warning: "), "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains(&format!("migrations/V5__add_listing_views.sql:{lines}:")),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("[adding-required-field]"),
-        "{}",
-        out.stdout
+    assert_has(
+        &out.stdout,
+        &[
+            ": warning: ",
+            &format!("migrations/V5__add_listing_views.sql:{lines}:"),
+            "[adding-required-field]",
+        ],
     );
     assert!(
         !out.stdout.contains("V2__listings"),
