@@ -324,41 +324,27 @@ impl Settings {
 
     /// Every setting as `(key, value, source)`, in declaration order.
     pub fn rows(&self) -> Vec<(&'static str, String, &Source)> {
+        fn row<'a, T>(
+            key: &'static str,
+            setting: &'a Sourced<T>,
+            show: impl Fn(&T) -> String,
+        ) -> (&'static str, String, &'a Source) {
+            (key, show(&setting.value), &setting.source)
+        }
         let path = |p: &PathBuf| p.display().to_string();
-        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
         vec![
-            ("name", self.name.value.clone(), &self.name.source),
-            ("env", self.env.value.to_string(), &self.env.source),
-            (
-                "runtime",
-                self.runtime.value.to_string(),
-                &self.runtime.source,
-            ),
-            (
-                "compose_file",
-                path(&self.compose_file.value),
-                &self.compose_file.source,
-            ),
-            (
-                "plan_file",
-                path(&self.plan_file.value),
-                &self.plan_file.source,
-            ),
-            (
-                "migrations_dir",
-                path(&self.migrations_dir.value),
-                &self.migrations_dir.source,
-            ),
-            (
-                "database_url",
-                opt(&self.database_url.value),
-                &self.database_url.source,
-            ),
-            (
-                "pg_bin_dir",
-                self.pg_bin_dir.value.as_ref().map(path).unwrap_or_default(),
-                &self.pg_bin_dir.source,
-            ),
+            row("name", &self.name, String::clone),
+            row("env", &self.env, ToString::to_string),
+            row("runtime", &self.runtime, ToString::to_string),
+            row("compose_file", &self.compose_file, path),
+            row("plan_file", &self.plan_file, path),
+            row("migrations_dir", &self.migrations_dir, path),
+            row("database_url", &self.database_url, |o| {
+                o.clone().unwrap_or_default()
+            }),
+            row("pg_bin_dir", &self.pg_bin_dir, |o| {
+                o.as_ref().map(path).unwrap_or_default()
+            }),
         ]
     }
 }

@@ -18,13 +18,13 @@ use crate::ops::guard::{self, Ask, Destructive};
 use crate::ops::stack::{Loaded, choose, load, present_runtimes, run_up, runtime, stack_error};
 use crate::printer::Printer;
 
+/// The Compose project `-f/--file` and `-p/--project` name (else the workspace's).
+fn load_stack(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<Loaded> {
+    load(ctx, args.file.as_ref(), args.project.as_ref(), printer)
+}
+
 pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus> {
-    let loaded = load(
-        ctx,
-        args.stack.file.as_ref(),
-        args.stack.project.as_ref(),
-        printer,
-    )?;
+    let loaded = load_stack(ctx, &args.stack, printer)?;
     let selected: Vec<&str> = args.services.iter().map(String::as_str).collect();
     let profiles: Vec<&str> = args.profiles.iter().map(String::as_str).collect();
     let waves = goodgo_compose::waves(&loaded.project, &selected, &profiles)?;
@@ -130,12 +130,7 @@ fn dry_run(
 }
 
 pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitStatus> {
-    let loaded = load(
-        ctx,
-        args.stack.file.as_ref(),
-        args.stack.project.as_ref(),
-        printer,
-    )?;
+    let loaded = load_stack(ctx, &args.stack, printer)?;
     if args.volumes {
         let destructive = Destructive {
             action: format!("delete the volumes and data of project {}", loaded.name),
@@ -184,7 +179,7 @@ pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitSta
 }
 
 pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<ExitStatus> {
-    let loaded = load(ctx, args.file.as_ref(), args.project.as_ref(), printer)?;
+    let loaded = load_stack(ctx, args, printer)?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut rows = Vec::new();

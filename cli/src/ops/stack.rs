@@ -331,18 +331,10 @@ pub fn running_database_url(ctx: &Context) -> Option<(String, String)> {
     if !goodgo_stack::probe::tcp_open(&ip, published) {
         return None;
     }
-    let env = &service.environment;
-    let user = env
-        .get("POSTGRES_USER")
-        .cloned()
-        .unwrap_or_else(|| "postgres".into());
-    let db = env
-        .get("POSTGRES_DB")
-        .cloned()
-        .unwrap_or_else(|| user.clone());
-    let password = env
-        .get("POSTGRES_PASSWORD")
-        .map(|p| format!(":{}", percent_encode(p)))
+    let goodgo_stack::native::Credentials { user, password, db } =
+        goodgo_stack::native::credentials(service);
+    let password = password
+        .map(|p| format!(":{}", percent_encode(&p)))
         .unwrap_or_default();
     let url = format!(
         "postgres://{}{password}@{ip}:{published}/{}",

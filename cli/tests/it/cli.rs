@@ -27,23 +27,13 @@ fn version_prints_the_crate_version() {
 #[test]
 fn usage_errors_exit_2() {
     let ctx = context();
-    // An unknown subcommand, with the close one suggested.
+    // An unknown subcommand, with the close one (`doctor`) suggested.
     let out = assert_cmd_snapshot!(
         "usage_unknown_subcommand",
         ctx.filters(),
         ctx.command().arg("doctr")
     );
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("unrecognized subcommand 'doctr'"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("doctor"),
-        "suggests the close command: {}",
-        out.stderr
-    );
+    out.assert_stderr(2, &["unrecognized subcommand 'doctr'", "doctor"]);
 
     let out = assert_cmd_snapshot!(
         "usage_unknown_shell",
@@ -69,24 +59,10 @@ fn missing_directory_for_dash_c_is_bad_input() {
 /// line (`# expect: LINE:COL`), and every command reports it with exit 2.
 #[test]
 fn broken_goodgo_yaml_is_reported_by_every_command() {
-    let dir = crate::repo().join("cli/tests/fixtures/broken-config");
-    let mut names: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    assert!(names.len() >= 5, "the corpus has its cases");
+    let corpus = crate::broken_corpus(&crate::repo().join("cli/tests/fixtures/broken-config"));
+    assert!(corpus.len() >= 5, "the corpus has its cases");
     let mut report = String::new();
-    for path in names {
-        let text = fs::read_to_string(&path).unwrap();
-        let expect = text
-            .lines()
-            .next()
-            .unwrap()
-            .strip_prefix("# expect: ")
-            .unwrap()
-            .trim()
-            .to_string();
+    for crate::Broken { name, text, expect } in corpus {
         let tmp = context();
         fs::write(tmp.path().join("goodgo.yaml"), &text).unwrap();
         for args in [
@@ -96,7 +72,6 @@ fn broken_goodgo_yaml_is_reported_by_every_command() {
             &["completions", "bash"],
         ] {
             let out = run(goodgo(tmp.path()).args(args));
-            let name = path.file_name().unwrap().to_string_lossy();
             assert_eq!(out.code, 2, "{name} with {args:?}: {}", out.stderr);
             let want = format!("goodgo.yaml:{expect}: error: ");
             assert!(
@@ -106,11 +81,7 @@ fn broken_goodgo_yaml_is_reported_by_every_command() {
             );
         }
         let out = run(goodgo(tmp.path()).arg("config"));
-        report.push_str(&format!(
-            "== {}\n{}",
-            path.file_name().unwrap().to_string_lossy(),
-            out.stderr
-        ));
+        report.push_str(&format!("== {name}\n{}", out.stderr));
     }
     assert_text_snapshot!("broken_config", Filters::none(), report);
 }

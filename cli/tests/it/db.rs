@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use goodgo_testkit::{TestContext, assert_cmd_snapshot};
+use goodgo_testkit::{TestContext, assert_cmd_snapshot, assert_has};
 
 use crate::{TestDb, goodgo, run, workspace_with_migrations};
 
@@ -19,6 +19,13 @@ fn filters(ws: &TestContext, db: &TestDb) -> goodgo_testkit::Filters {
         .literal(&db.name, "[DB]")
 }
 
+/// A test database and a workspace with the repository's migrations; `None` (the test
+/// skips) without a server.
+fn migrated_workspace(test: &str) -> Option<(TestDb, TestContext)> {
+    let test_db = TestDb::create(test)?;
+    Some((test_db, workspace_with_migrations("")))
+}
+
 /// The state of each migration in `db status --json`, in order.
 fn states(status: &crate::Run) -> Vec<String> {
     status.json()["migrations"]
@@ -31,10 +38,9 @@ fn states(status: &crate::Run) -> Vec<String> {
 
 #[test]
 fn fresh_database_to_head_then_every_status_kind() {
-    let Some(test_db) = TestDb::create("status_kinds") else {
+    let Some((test_db, ws)) = migrated_workspace("status_kinds") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     let status = run(db(&ws, &test_db).args(["status", "--json"]));
     assert_eq!(status.code, 0, "{}", status.stderr);
     assert_eq!(states(&status), ["pending"; 4]);
@@ -79,16 +85,13 @@ fn fresh_database_to_head_then_every_status_kind() {
         db(&ws, &test_db).arg("status")
     );
     assert_eq!(out.code, 1);
-    assert!(
-        out.stdout.contains("V2__listings") && out.stdout.contains("DIVERGENT"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("migrations/V2__listings.sql changed since it was applied: checksum now"),
-        "{}",
-        out.stdout
+    assert_has(
+        &out.stdout,
+        &[
+            "V2__listings",
+            "DIVERGENT",
+            "migrations/V2__listings.sql changed since it was applied: checksum now",
+        ],
     );
     let refused = assert_cmd_snapshot!(
         "migrate_refuses_a_changed_history",
@@ -118,10 +121,9 @@ fn fresh_database_to_head_then_every_status_kind() {
 
 #[test]
 fn eight_concurrent_migrators_apply_each_migration_once() {
-    let Some(test_db) = TestDb::create("concurrent") else {
+    let Some((test_db, ws)) = migrated_workspace("concurrent") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     let children: Vec<_> = (0..8)
         .map(|_| {
             db(&ws, &test_db)
@@ -161,10 +163,9 @@ fn eight_concurrent_migrators_apply_each_migration_once() {
 
 #[test]
 fn a_broken_migration_in_the_middle() {
-    let Some(test_db) = TestDb::create("broken") else {
+    let Some((test_db, ws)) = migrated_workspace("broken") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     let dir = ws.path().join("migrations");
     fs::rename(
         dir.join("V3__subscriptions_and_payments.sql"),
@@ -208,10 +209,9 @@ fn a_broken_migration_in_the_middle() {
 
 #[test]
 fn verify_finds_a_column_added_by_hand() {
-    let Some(test_db) = TestDb::create("verify") else {
+    let Some((test_db, ws)) = migrated_workspace("verify") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
     let clean = run(db(&ws, &test_db).arg("verify"));
     assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
@@ -234,10 +234,9 @@ fn verify_finds_a_column_added_by_hand() {
 
 #[test]
 fn reset_refuses_in_production_and_without_confirmation() {
-    let Some(test_db) = TestDb::create("reset") else {
+    let Some((test_db, ws)) = migrated_workspace("reset") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
     test_db
         .sql("INSERT INTO users (email, password_hash) VALUES ('keep@x.test', '$argon2id$v=19$x')");
@@ -249,24 +248,14 @@ fn reset_refuses_in_production_and_without_confirmation() {
             .env("GOODGO_ENV", "production")
             .args(["reset", "--yes"])
     );
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("refusing to reset") && out.stderr.contains("GOODGO_ENV = production"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr(2, &["refusing to reset", "GOODGO_ENV = production"]);
     let prod = workspace_with_migrations("env: production\n");
     let out = assert_cmd_snapshot!(
         "reset_refused_by_goodgo_yaml",
         filters(&prod, &test_db),
         db(&prod, &test_db).args(["reset", "--yes"])
     );
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("`env` in goodgo.yaml"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr(2, &["`env` in goodgo.yaml"]);
     let out = assert_cmd_snapshot!(
         "reset_without_confirmation",
         filters(&ws, &test_db),
@@ -312,16 +301,14 @@ fn seed_is_deterministic_and_refuses_a_full_database() {
         filters(&ws, &a),
         db(&ws, &a).args(["seed", "--listings", "10"])
     );
-    assert_eq!(again.code, 1);
-    assert!(again.stderr.contains("already has"), "{}", again.stderr);
+    again.assert_stderr(1, &["already has"]);
 }
 
 #[test]
 fn new_and_lint() {
-    let Some(test_db) = TestDb::create("lint") else {
+    let Some((test_db, ws)) = migrated_workspace("lint") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     let out = run(goodgo(ws.path()).args(["db", "lint", "--all"]));
     if out.code != 0 && out.stderr.contains("squawk is not installed") {
         assert!(!crate::strict(), "cargo xtask test installs squawk");
@@ -358,17 +345,13 @@ fn new_and_lint() {
         db(&ws, &test_db).arg("lint")
     );
     assert_eq!(out.code, 1, "a rule fired: {}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains(": warning: "), "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains(&format!("migrations/V5__add_listing_views.sql:{lines}:")),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("[adding-required-field]"),
-        "{}",
-        out.stdout
+    assert_has(
+        &out.stdout,
+        &[
+            ": warning: ",
+            &format!("migrations/V5__add_listing_views.sql:{lines}:"),
+            "[adding-required-field]",
+        ],
     );
     assert!(
         !out.stdout.contains("V2__listings"),
@@ -392,10 +375,9 @@ fn new_and_lint() {
 
 #[test]
 fn url_and_psql() {
-    let Some(test_db) = TestDb::create("url") else {
+    let Some((test_db, ws)) = migrated_workspace("url") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     let out = run(db(&ws, &test_db).arg("url"));
     assert_eq!(out.stdout.trim(), test_db.url);
     let out = run(goodgo(ws.path()).args(["db", "--database-url", &test_db.url, "url", "--json"]));
@@ -421,22 +403,18 @@ fn url_and_psql() {
         filters(&ws, &test_db),
         ws.command().args(["db", "url"])
     );
-    assert_eq!(none.code, 2);
-    assert!(
-        none.stderr
-            .contains("hint: start the stack with `goodgo up`, or pass --database-url"),
-        "{}",
-        none.stderr
+    none.assert_stderr(
+        2,
+        &["hint: start the stack with `goodgo up`, or pass --database-url"],
     );
 }
 
 /// On seeded data, the search queries the API runs are served by the schema's indexes.
 #[test]
 fn search_queries_use_the_indexes() {
-    let Some(test_db) = TestDb::create("explain") else {
+    let Some((test_db, ws)) = migrated_workspace("explain") else {
         return;
     };
-    let ws = workspace_with_migrations("");
     assert_eq!(run(db(&ws, &test_db).arg("migrate")).code, 0);
     assert_eq!(
         run(db(&ws, &test_db).args(["seed", "--listings", "30000"])).code,

@@ -13,6 +13,7 @@ mod newuser;
 mod plan;
 mod stack;
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -48,4 +49,37 @@ pub fn workspace_with_migrations(goodgo_yaml: &str) -> TestContext {
     ctx.copy_from_repo("migrations")
         .copy_from_repo(".squawk.toml");
     ctx
+}
+
+/// One file of a corpus of broken files, and the position of its error that its first
+/// line names (`# expect: LINE:COL`).
+pub struct Broken {
+    pub name: String,
+    pub text: String,
+    pub expect: String,
+}
+
+/// Every file of the corpus in `dir`, sorted by name.
+pub fn broken_corpus(dir: &Path) -> Vec<Broken> {
+    let mut paths: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = fs::read_to_string(&path).unwrap();
+            let expect = text
+                .lines()
+                .next()
+                .unwrap()
+                .strip_prefix("# expect: ")
+                .unwrap()
+                .trim()
+                .to_string();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            Broken { name, text, expect }
+        })
+        .collect()
 }

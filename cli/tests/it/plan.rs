@@ -74,24 +74,10 @@ fn json_shapes_of_the_real_plan() {
 #[test]
 fn broken_plans_are_reported_with_their_position() {
     let dir = repo().join("cli/tests/fixtures/broken-plans");
-    let mut files: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10);
+    let corpus = crate::broken_corpus(&dir);
+    assert!(corpus.len() >= 10);
     let mut report = String::new();
-    for path in files {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let text = fs::read_to_string(&path).unwrap();
-        let expect = text
-            .lines()
-            .next()
-            .unwrap()
-            .strip_prefix("# expect: ")
-            .unwrap()
-            .trim()
-            .to_string();
+    for crate::Broken { name, expect, .. } in corpus {
         for sub in ["check", "waves", "critical-path"] {
             let out = run(goodgo(&dir).args(["plan", "--file", &name, sub]));
             assert_eq!(out.code, 2, "{name} {sub}: {}{}", out.stdout, out.stderr);
@@ -161,12 +147,7 @@ fn set_changes_only_the_status_and_keeps_comments() {
         Filters::none().path(tmp.path(), "[TMP]"),
         goodgo(tmp.path()).args(["plan", "set", "TEC-14490", "done"])
     );
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("did you mean `TEC-1449`"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr(2, &["did you mean `TEC-1449`"]);
 }
 
 #[test]

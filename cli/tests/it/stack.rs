@@ -340,12 +340,7 @@ fn docker_service_healthy_ordering_and_failures() {
     );
     let _cleanup_sick = DownOnDrop(sick.path());
     let out = run(goodgo(sick.path()).args(["up", "--runtime", "docker", "--timeout", "30"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("service `sick` is unhealthy"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr(1, &["service `sick` is unhealthy"]);
     assert!(
         out.stderr.contains("last log lines:")
             && out.stderr.contains("Ready to accept connections"),
@@ -474,13 +469,7 @@ fn native_refuses_images_it_cannot_run() {
         ws.filters(),
         ws.command().args(["up", "--runtime", "native"])
     );
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("image `nginx:1.27`) has no native runner"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr(2, &["image `nginx:1.27`) has no native runner"]);
 }
 
 #[test]
@@ -786,19 +775,7 @@ fn docker_missing_image_is_a_clear_error() {
     );
     let _cleanup = DownOnDrop(ws.path());
     let out = run(goodgo(ws.path()).args(["up", "--runtime", "docker"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(
-            "error: image goodgo/does-not-exist:1 for service `ghost` is not present locally and could not be pulled"
-        ),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("hint:") && out.stderr.contains("cargo xtask images"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr(1, &["error: image goodgo/does-not-exist:1 for service `ghost` is not present locally and could not be pulled", "hint:", "cargo xtask images"]);
     assert!(
         out.stderr
             .contains("ghost: pulling goodgo/does-not-exist:1"),
@@ -1220,19 +1197,13 @@ fn auto_picks_docker_with_images_and_native_when_a_pull_fails() {
     assert!(!dry.stderr.contains("pulling"), "a dry run pulls nothing");
 
     let out = run(goodgo(missing.path()).arg("up"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("redis: pulling goodgo/redis:not-built-here"),
-        "the pull is tried first: {}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(
-            "runtime native: image goodgo/redis:not-built-here is not present locally and cannot be pulled"
-        ),
-        "{}",
-        out.stderr
+    // The pull is tried first; its failure is why the native runtime was chosen.
+    out.assert_stderr(
+        0,
+        &[
+            "redis: pulling goodgo/redis:not-built-here",
+            "runtime native: image goodgo/redis:not-built-here is not present locally and cannot be pulled",
+        ],
     );
     assert!(redis_ping(port), "redis runs natively on its port");
     assert_eq!(

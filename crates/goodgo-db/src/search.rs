@@ -114,50 +114,41 @@ impl Filters {
                 " AND search @@ websearch_to_tsquery('simple', {q}::text)"
             );
         }
-        if let Some(v) = &self.city {
-            let _ = write!(
-                sql,
-                " AND listings.city = {}::text",
-                p(Param::Text(v.clone()))
-            );
-        }
-        if let Some(v) = &self.district {
-            let _ = write!(sql, " AND district = {}::text", p(Param::Text(v.clone())));
-        }
-        if let Some(v) = &self.min_price {
-            let _ = write!(
-                sql,
-                " AND price >= {}::text::numeric",
-                p(Param::Text(v.clone()))
-            );
-        }
-        if let Some(v) = &self.max_price {
-            let _ = write!(
-                sql,
-                " AND price <= {}::text::numeric",
-                p(Param::Text(v.clone()))
-            );
-        }
-        if let Some(v) = self.min_bedrooms {
-            let _ = write!(
-                sql,
-                " AND bedrooms >= {}::bigint",
-                p(Param::Int(i64::from(v)))
-            );
-        }
-        if let Some(v) = &self.property_type {
-            let _ = write!(
-                sql,
-                " AND property_type = {}::text::property_type",
-                p(Param::Text(v.clone()))
-            );
-        }
-        if let Some(v) = &self.listing_type {
-            let _ = write!(
-                sql,
-                " AND listing_type = {}::text::listing_type",
-                p(Param::Text(v.clone()))
-            );
+        // Each filter that is set adds its condition, its value a parameter (at `{}`).
+        let conditions = [
+            (
+                self.city.clone().map(Param::Text),
+                "listings.city = {}::text",
+            ),
+            (
+                self.district.clone().map(Param::Text),
+                "district = {}::text",
+            ),
+            (
+                self.min_price.clone().map(Param::Text),
+                "price >= {}::text::numeric",
+            ),
+            (
+                self.max_price.clone().map(Param::Text),
+                "price <= {}::text::numeric",
+            ),
+            (
+                self.min_bedrooms.map(|v| Param::Int(i64::from(v))),
+                "bedrooms >= {}::bigint",
+            ),
+            (
+                self.property_type.clone().map(Param::Text),
+                "property_type = {}::text::property_type",
+            ),
+            (
+                self.listing_type.clone().map(Param::Text),
+                "listing_type = {}::text::listing_type",
+            ),
+        ];
+        for (value, condition) in conditions {
+            if let Some(v) = value {
+                let _ = write!(sql, " AND {}", condition.replace("{}", &p(v)));
+            }
         }
         if let Some((key, id)) = &self.after {
             let key_param = p(Param::Text(key.clone()));

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::check::Resolved;
-use crate::model::Status;
+use crate::model::{Milestone, Status, Task};
 use goodgo_graph as graph;
 
 fn esc_html(s: &str) -> String {
@@ -52,72 +52,93 @@ fn node_name(id: &str) -> String {
         .collect()
 }
 
-pub fn mermaid(r: &Resolved) -> String {
-    let mut out = String::from("flowchart LR\n");
-    for m in &r.plan.milestones {
-        let _ = writeln!(
-            out,
-            "  subgraph {}[\"{}: {}\"]",
-            node_name(&m.id),
-            m.id,
-            m.name.replace('"', "'")
-        );
+/// How one text graph language writes a plan's drawing; [`draw`] walks the plan once for
+/// every language.
+struct Syntax<'a> {
+    head: &'a str,
+    /// Opens the cluster of the `k`-th milestone.
+    cluster: &'a dyn Fn(usize, &Milestone) -> String,
+    node: &'a dyn Fn(&Task) -> String,
+    end_cluster: &'a str,
+    /// The edge from a dependency to the task that waits for it.
+    edge: &'a dyn Fn(&str, &str) -> String,
+    tail: &'a str,
+}
+
+/// Each milestone as a cluster of its tasks, then every dependency as an edge.
+fn draw(r: &Resolved, syntax: &Syntax) -> String {
+    let mut out = String::from(syntax.head);
+    for (k, m) in r.plan.milestones.iter().enumerate() {
+        out.push_str(&(syntax.cluster)(k, m));
         for t in r.plan.tasks.iter().filter(|t| t.milestone == m.id) {
-            let _ = writeln!(
-                out,
-                "    {}[\"{} {}\"]:::{}",
-                node_name(&t.id),
-                t.id,
-                t.title.replace('"', "'"),
-                t.status.as_str()
-            );
+            out.push_str(&(syntax.node)(t));
         }
-        out.push_str("  end\n");
+        out.push_str(syntax.end_cluster);
     }
     for (i, ds) in r.deps.iter().enumerate() {
         for &d in ds {
-            let _ = writeln!(
-                out,
-                "  {} --> {}",
-                node_name(&r.ids[d]),
-                node_name(&r.ids[i])
-            );
+            out.push_str(&(syntax.edge)(&r.ids[d], &r.ids[i]));
         }
     }
-    out.push_str("  classDef done fill:#c8e6c9,stroke:#2e7d32\n  classDef doing fill:#fff3c4,stroke:#f9a825\n  classDef todo fill:#eceff1,stroke:#546e7a\n  classDef blocked fill:#ffcdd2,stroke:#c62828\n");
+    out.push_str(syntax.tail);
     out
 }
 
+pub fn mermaid(r: &Resolved) -> String {
+    draw(
+        r,
+        &Syntax {
+            head: "flowchart LR\n",
+            cluster: &|_, m| {
+                format!(
+                    "  subgraph {}[\"{}: {}\"]\n",
+                    node_name(&m.id),
+                    m.id,
+                    m.name.replace('"', "'")
+                )
+            },
+            node: &|t| {
+                format!(
+                    "    {}[\"{} {}\"]:::{}\n",
+                    node_name(&t.id),
+                    t.id,
+                    t.title.replace('"', "'"),
+                    t.status.as_str()
+                )
+            },
+            end_cluster: "  end\n",
+            edge: &|from, to| format!("  {} --> {}\n", node_name(from), node_name(to)),
+            tail: "  classDef done fill:#c8e6c9,stroke:#2e7d32\n  classDef doing fill:#fff3c4,stroke:#f9a825\n  classDef todo fill:#eceff1,stroke:#546e7a\n  classDef blocked fill:#ffcdd2,stroke:#c62828\n",
+        },
+    )
+}
+
 pub fn dot(r: &Resolved) -> String {
-    let mut out = String::from(
-        "digraph plan {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n",
-    );
-    for (k, m) in r.plan.milestones.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "  subgraph cluster_{k} {{\n    label=\"{}: {}\";",
-            m.id,
-            m.name.replace('"', "'")
-        );
-        for t in r.plan.tasks.iter().filter(|t| t.milestone == m.id) {
-            let _ = writeln!(
-                out,
-                "    \"{}\" [label=\"{}\\n{}\", fillcolor=\"{}\"];",
-                t.id,
-                t.id,
-                t.title.replace('"', "'"),
-                color(t.status)
-            );
-        }
-        out.push_str("  }\n");
-    }
-    for (i, ds) in r.deps.iter().enumerate() {
-        for &d in ds {
-            let _ = writeln!(out, "  \"{}\" -> \"{}\";", r.ids[d], r.ids[i]);
-        }
-    }
-    out.push_str("}\n");
-    out
+    draw(
+        r,
+        &Syntax {
+            head: "digraph plan {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n",
+            cluster: &|k, m| {
+                format!(
+                    "  subgraph cluster_{k} {{\n    label=\"{}: {}\";\n",
+                    m.id,
+                    m.name.replace('"', "'")
+                )
+            },
+            node: &|t| {
+                format!(
+                    "    \"{}\" [label=\"{}\\n{}\", fillcolor=\"{}\"];\n",
+                    t.id,
+                    t.id,
+                    t.title.replace('"', "'"),
+                    color(t.status)
+                )
+            },
+            end_cluster: "  }\n",
+            edge: &|from, to| format!("  \"{from}\" -> \"{to}\";\n"),
+            tail: "}\n",
+        },
+    )
 }
 
 fn color(s: Status) -> &'static str {

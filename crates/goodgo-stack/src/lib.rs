@@ -22,7 +22,7 @@ use goodgo_compose::{Condition, Project, Service};
 use serde::Serialize;
 
 pub use error::{EngineError, StackError};
-pub use runtime::{Runtime, up};
+pub use runtime::{Runtime, ServiceStarter, up};
 
 /// Labels goodgo puts on everything it creates, compatible with docker compose's own.
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";

@@ -4,6 +4,8 @@
 //! wait until one meets a `depends_on` condition, and stop, list and tail its services.
 //! [`up`] is written once over those operations: wave by wave, each wave in parallel,
 //! each service after its dependencies meet their conditions, then every service ready.
+//! It needs only the start half ([`ServiceStarter`]); [`Runtime`] adds stopping, listing
+//! and logs, which commands call.
 //!
 //! Why a trait object with boxed futures rather than generics: the runtime is chosen at
 //! run time (flag, settings, or whether the engine answers), and commands (`up`, `dev`,
@@ -28,11 +30,9 @@ pub type OnEvent<'a> = &'a (dyn Fn(Event) + Sync);
 /// Where log lines go: `(service, line)`.
 pub type OnLine<'a> = &'a (dyn Fn(&str, &str) + Sync);
 
-/// What runs a project's services: the Docker engine or local processes.
-pub trait Runtime: Send + Sync {
-    /// `docker` or `native`, as `status` and `up` name it.
-    fn name(&self) -> &'static str;
-
+/// What [`up`] asks of a runtime: the start half of [`Runtime`], apart so that the loop
+/// (and a fake runtime testing it) needs nothing else.
+pub trait ServiceStarter: Send + Sync {
     /// Everything checked or made before the first service starts: free ports, tools,
     /// images, networks, volumes. A request that cannot run fails here, with nothing started.
     fn prepare<'a>(
@@ -64,6 +64,12 @@ pub trait Runtime: Send + Sync {
         cond: Condition,
         deadline: Instant,
     ) -> BoxFuture<'a, Result<(), StackError>>;
+}
+
+/// What runs a project's services: the Docker engine or local processes.
+pub trait Runtime: ServiceStarter {
+    /// `docker` or `native`, as `status` and `up` name it.
+    fn name(&self) -> &'static str;
 
     /// Stops the project's services (their data too with `volumes`); the names stopped.
     fn down<'a>(
@@ -95,7 +101,7 @@ pub trait Runtime: Send + Sync {
 /// its dependencies meet their conditions; returns when every service is up (healthy where
 /// it has a healthcheck, exited 0 where others wait for it to complete).
 pub async fn up(
-    rt: &dyn Runtime,
+    rt: &dyn ServiceStarter,
     project: &Project,
     req: &UpRequest,
     on_event: OnEvent<'_>,
@@ -194,10 +200,7 @@ mod tests {
         }
     }
 
-    impl Runtime for Fake {
-        fn name(&self) -> &'static str {
-            "fake"
-        }
+    impl ServiceStarter for Fake {
         fn prepare<'a>(
             &'a self,
             _: &'a Project,
@@ -231,30 +234,6 @@ mod tests {
             self.log(format!("wait {service} {}", condition_name(cond)));
             Box::pin(async { Ok(()) })
         }
-        fn down<'a>(
-            &'a self,
-            _: &'a str,
-            _: bool,
-        ) -> BoxFuture<'a, Result<Vec<String>, StackError>> {
-            Box::pin(async { Ok(Vec::new()) })
-        }
-        fn status<'a>(
-            &'a self,
-            _: &'a str,
-            _: Option<&'a Project>,
-        ) -> BoxFuture<'a, Result<Vec<ServiceStatus>, StackError>> {
-            Box::pin(async { Ok(Vec::new()) })
-        }
-        fn logs<'a>(
-            &'a self,
-            _: &'a str,
-            _: &'a [String],
-            _: bool,
-            _: Option<usize>,
-            _: OnLine<'a>,
-        ) -> BoxFuture<'a, Result<(), StackError>> {
-            Box::pin(async { Ok(()) })
-        }
     }
 
     fn project() -> (Project, UpRequest) {
@@ -283,7 +262,12 @@ mod tests {
         (project, req)
     }
 
-    fn run(fake: &Fake) -> Vec<String> {
+    /// What the loop asks of a fake runtime and the services it reports ready, in order.
+    fn run(ready_on_start: bool) -> Vec<String> {
+        let fake = Fake {
+            ready_on_start,
+            calls: Mutex::new(Vec::new()),
+        };
         let (project, req) = project();
         let events = Mutex::new(Vec::new());
         let on_event = |e: Event| {
@@ -295,29 +279,35 @@ mod tests {
             .enable_time()
             .build()
             .unwrap()
-            .block_on(up(fake, &project, &req, &on_event))
+            .block_on(up(&fake, &project, &req, &on_event))
             .unwrap();
         assert_eq!(reports.len(), 3);
-        let mut calls = fake.calls.lock().unwrap().clone();
+        let mut calls = fake.calls.into_inner().unwrap();
         calls.extend(events.into_inner().unwrap());
         calls
     }
 
+    /// Either way, each service starts after its dependencies meet their conditions; what
+    /// the loop asks `then` differs.
+    fn assert_up(ready_on_start: bool, then: &[&str]) {
+        let calls = run(ready_on_start);
+        let starts = [
+            "prepare",
+            "start db",
+            "wait db healthy",
+            "start migrate",
+            "wait migrate completed",
+            "start api",
+        ];
+        assert_eq!(calls[..starts.len()], starts);
+        assert_eq!(calls[starts.len()..], *then);
+    }
+
     #[test]
     fn services_start_after_their_dependencies_then_are_waited_for() {
-        let fake = Fake {
-            ready_on_start: false,
-            calls: Mutex::new(Vec::new()),
-        };
-        assert_eq!(
-            run(&fake),
-            [
-                "prepare",
-                "start db",
-                "wait db healthy",
-                "start migrate",
-                "wait migrate completed",
-                "start api",
+        assert_up(
+            false,
+            &[
                 // After the last wave: each service ready, a one-off one completed.
                 "wait db healthy",
                 "wait migrate completed",
@@ -325,29 +315,12 @@ mod tests {
                 "ready db",
                 "ready migrate",
                 "ready api",
-            ]
+            ],
         );
     }
 
     #[test]
     fn a_runtime_that_starts_services_ready_is_not_waited_for_again() {
-        let fake = Fake {
-            ready_on_start: true,
-            calls: Mutex::new(Vec::new()),
-        };
-        assert_eq!(
-            run(&fake),
-            [
-                "prepare",
-                "start db",
-                "wait db healthy",
-                "start migrate",
-                "wait migrate completed",
-                "start api",
-                "ready db",
-                "ready migrate",
-                "ready api",
-            ]
-        );
+        assert_up(true, &["ready db", "ready migrate", "ready api"]);
     }
 }

@@ -21,6 +21,15 @@ impl Run {
         )
     }
 
+    /// Fails the test (showing stderr) unless the run exited with `code` and its stderr
+    /// holds every one of `texts`.
+    #[track_caller]
+    pub fn assert_stderr(&self, code: i32, texts: &[&str]) -> &Run {
+        assert_eq!(self.code, code, "{}", self.stderr);
+        assert_has(&self.stderr, texts);
+        self
+    }
+
     /// Stdout parsed as JSON; fails the test (showing stdout) when it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
@@ -55,4 +64,12 @@ pub fn clean_command(bin: &Path, cwd: &Path) -> Command {
         .env_remove("CLICOLOR_FORCE")
         .env("TERM", "dumb");
     cmd
+}
+
+/// Fails the test (showing `output`) unless it holds every one of `texts`.
+#[track_caller]
+pub fn assert_has(output: &str, texts: &[&str]) {
+    for text in texts {
+        assert!(output.contains(text), "want {text:?} in:\n{output}");
+    }
 }

@@ -20,7 +20,7 @@ mod runtime;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use command::{Run, clean_command, run};
+pub use command::{Run, assert_has, clean_command, run};
 pub use context::TestContext;
 pub use database::{TestDb, block_on, query};
 pub use filters::Filters;

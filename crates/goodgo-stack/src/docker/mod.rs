@@ -27,7 +27,7 @@ use goodgo_compose::{Condition, Project, Service};
 
 pub use containers::container_name;
 
-use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime};
+use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
 use crate::{
     Action, EngineError, LABEL_PROJECT, LABEL_SERVICE, ServiceStatus, StackError, UpRequest,
 };
@@ -83,14 +83,26 @@ fn client() -> Result<Docker, EngineError> {
     Ok(Docker::connect_with_host(&host)?)
 }
 
-/// Asks the engine at [`engine_host`] for its version, within `timeout`.
-pub async fn engine_version(timeout: Duration) -> Result<EngineVersion, StackError> {
-    let connect = |source: EngineError| StackError::Connect { source };
-    let docker = client().map_err(connect)?;
-    let answer = tokio::time::timeout(timeout, docker.version())
+fn connect(source: EngineError) -> StackError {
+    StackError::Connect { source }
+}
+
+/// The engine's answer to the first request of a connection, within `timeout`; no answer
+/// or an error is a failure to connect.
+async fn first_answer<T>(
+    timeout: Duration,
+    request: impl Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T, StackError> {
+    tokio::time::timeout(timeout, request)
         .await
         .map_err(|_| connect(EngineError::Timeout(timeout.as_secs())))?
-        .map_err(|e| connect(e.into()))?;
+        .map_err(|e| connect(e.into()))
+}
+
+/// Asks the engine at [`engine_host`] for its version, within `timeout`.
+pub async fn engine_version(timeout: Duration) -> Result<EngineVersion, StackError> {
+    let docker = client().map_err(connect)?;
+    let answer = first_answer(timeout, docker.version()).await?;
     let known = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
     Ok(EngineVersion {
         version: known(answer.version),
@@ -101,12 +113,8 @@ pub async fn engine_version(timeout: Duration) -> Result<EngineVersion, StackErr
 impl DockerRuntime {
     /// Connects (DOCKER_HOST or the local socket) and negotiates the API version.
     pub async fn connect() -> Result<DockerRuntime, StackError> {
-        let connect = |source: EngineError| StackError::Connect { source };
         let docker = client().map_err(connect)?;
-        let docker = tokio::time::timeout(ENGINE_ANSWER_TIMEOUT, docker.negotiate_version())
-            .await
-            .map_err(|_| connect(EngineError::Timeout(ENGINE_ANSWER_TIMEOUT.as_secs())))?
-            .map_err(|e| connect(e.into()))?;
+        let docker = first_answer(ENGINE_ANSWER_TIMEOUT, docker.negotiate_version()).await?;
         Ok(DockerRuntime { docker })
     }
 
@@ -275,11 +283,7 @@ impl DockerRuntime {
     }
 }
 
-impl Runtime for DockerRuntime {
-    fn name(&self) -> &'static str {
-        "docker"
-    }
-
+impl ServiceStarter for DockerRuntime {
     fn prepare<'a>(
         &'a self,
         project: &'a Project,
@@ -315,6 +319,12 @@ impl Runtime for DockerRuntime {
         deadline: Instant,
     ) -> BoxFuture<'a, Result<(), StackError>> {
         Box::pin(DockerRuntime::wait_for(self, req, service, cond, deadline))
+    }
+}
+
+impl Runtime for DockerRuntime {
+    fn name(&self) -> &'static str {
+        "docker"
     }
 
     fn down<'a>(

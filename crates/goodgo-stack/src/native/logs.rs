@@ -101,16 +101,9 @@ pub(super) fn read_log(path: &Path) -> (Option<(u64, u64)>, String) {
 mod tests {
     use super::*;
 
-    fn runtime(root: &Path) -> NativeRuntime {
-        NativeRuntime::new(root, "p", None, None)
-    }
-
     #[test]
     fn a_restart_starts_a_new_log_and_keeps_the_previous_one() {
-        let tmp = tempfile::tempdir().unwrap();
-        let rt = runtime(tmp.path());
-        let dir = rt.dir("cache");
-        std::fs::create_dir_all(&dir).unwrap();
+        let (_tmp, rt, dir) = super::super::tests::with_service("cache");
         let mut first = new_log(&dir).unwrap();
         std::io::Write::write_all(&mut first, b"old run\n").unwrap();
         let (old_id, _) = read_log(&dir.join("log"));

@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use goodgo_compose::{Condition, Project, Service, config_hash};
 
 use postgres::postgres_args;
+pub use postgres::{Credentials, credentials};
 use process::{alive, is_root, parse_pid_file, program_of, runs, signal};
 
-use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime};
+use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
 use crate::{Action, Event, ServiceStatus, StackError, UpRequest, probe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,11 +345,7 @@ impl NativeRuntime {
     }
 }
 
-impl Runtime for NativeRuntime {
-    fn name(&self) -> &'static str {
-        "native"
-    }
-
+impl ServiceStarter for NativeRuntime {
     fn prepare<'a>(
         &'a self,
         project: &'a Project,
@@ -393,6 +390,12 @@ impl Runtime for NativeRuntime {
                 _ => Ok(()),
             }
         })
+    }
+}
+
+impl Runtime for NativeRuntime {
+    fn name(&self) -> &'static str {
+        "native"
     }
 
     fn down<'a>(
@@ -483,16 +486,18 @@ pub(super) fn spawn(program: &str) -> impl FnOnce(std::io::Error) -> StackError 
 mod tests {
     use super::*;
 
-    fn runtime(root: &Path) -> NativeRuntime {
-        NativeRuntime::new(root, "p", None, None)
+    /// A runtime in a temporary workspace, and the folder of its `service`, created.
+    pub(super) fn with_service(service: &str) -> (tempfile::TempDir, NativeRuntime, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let rt = NativeRuntime::new(tmp.path(), "p", None, None);
+        let dir = rt.dir(service);
+        std::fs::create_dir_all(&dir).unwrap();
+        (tmp, rt, dir)
     }
 
     #[test]
     fn a_pid_file_naming_another_program_is_stale_and_removed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let rt = runtime(tmp.path());
-        let dir = rt.dir("db");
-        std::fs::create_dir_all(&dir).unwrap();
+        let (_tmp, rt, dir) = with_service("db");
         // This test process is alive, but it is not postgres: never signalled, and the
         // pid file goes.
         let me = std::process::id();

@@ -11,6 +11,37 @@ use super::logs::new_log;
 use super::{Kind, NativeRuntime, spawn};
 use crate::{StackError, probe};
 
+/// The superuser and database the official postgres image sets up from a service's
+/// environment; the native runtime honours the same contract, and callers that connect
+/// to the service read it here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// `POSTGRES_USER`, else `postgres`.
+    pub user: String,
+    /// `POSTGRES_PASSWORD`, when set.
+    pub password: Option<String>,
+    /// `POSTGRES_DB`, else the user's name.
+    pub db: String,
+}
+
+/// The [`Credentials`] of a postgres `service`.
+pub fn credentials(service: &Service) -> Credentials {
+    let env = &service.environment;
+    let user = env
+        .get("POSTGRES_USER")
+        .cloned()
+        .unwrap_or_else(|| "postgres".into());
+    let db = env
+        .get("POSTGRES_DB")
+        .cloned()
+        .unwrap_or_else(|| user.clone());
+    Credentials {
+        password: env.get("POSTGRES_PASSWORD").cloned(),
+        user,
+        db,
+    }
+}
+
 impl NativeRuntime {
     pub(super) fn as_postgres(&self, program: PathBuf) -> Command {
         if self.as_postgres_user {
@@ -71,15 +102,8 @@ impl NativeRuntime {
     ) -> Result<(), StackError> {
         let bin = self.pg_bin_dir.clone().unwrap_or_default();
         let env = &service.environment;
-        let user = env
-            .get("POSTGRES_USER")
-            .cloned()
-            .unwrap_or_else(|| "postgres".into());
-        let password = env.get("POSTGRES_PASSWORD").cloned().unwrap_or_default();
-        let db = env
-            .get("POSTGRES_DB")
-            .cloned()
-            .unwrap_or_else(|| user.clone());
+        let Credentials { user, password, db } = credentials(service);
+        let password = password.unwrap_or_default();
         let trust = env
             .get("POSTGRES_HOST_AUTH_METHOD")
             .is_some_and(|m| m == "trust");
