@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use goodgo_testkit::http::Http;
 use goodgo_testkit::{Signal, signal};
 
-use crate::{context, free_port, goodgo, query, repo, run, wait_until};
+use crate::{DevPorts, context, goodgo, query, repo, run, wait_until};
 
 fn env_secret(path: &Path) -> String {
     fs::read_to_string(path)
@@ -333,24 +333,9 @@ struct Dev {
 }
 
 /// What every `dev` of the test shares: the ports and the build folder.
-struct DevEnv {
-    ws: PathBuf,
-    pg: u16,
-    redis: u16,
-    addr: String,
-}
+type DevEnv = DevPorts;
 
-impl DevEnv {
-    fn command(&self) -> Command {
-        let mut cmd = goodgo(&self.ws);
-        cmd.env("POSTGRES_PORT", self.pg.to_string())
-            .env("REDIS_PORT", self.redis.to_string())
-            .env("GOODGO_API_ADDR", &self.addr)
-            .env("CARGO_TARGET_DIR", repo().join("target"))
-            .env("GOODGO_LOG", "warn");
-        cmd
-    }
-
+impl DevPorts {
     fn start(&self, args: &[&str]) -> Dev {
         let mut child = self
             .command()
@@ -530,13 +515,8 @@ fn dev_end_to_end() {
     let tmp = context();
     let project = format!("devtest{}", std::process::id());
     let ws = api_workspace(tmp.path(), &project);
-    let (pg, redis, api) = (free_port(), free_port(), free_port());
-    let env = DevEnv {
-        ws: ws.clone(),
-        pg,
-        redis,
-        addr: format!("127.0.0.1:{api}"),
-    };
+    let env = DevEnv::new(ws.clone(), repo().join("target"));
+    let pg = env.pg;
     let addr = env.addr.clone();
     // Whatever happens below, the services do not outlive the test.
     struct Cleanup(PathBuf);

@@ -58,14 +58,13 @@ goodgo_testkit::stack_test!(
         assert!(data_kept(rt, &ws, &project), "the stack has its data on {rt}");
 
         for yes in [&[][..], &["--yes"][..]] {
-            let out = run(ws.command().args(["down", "--volumes"]).args(yes));
-            assert_eq!(out.code, 2, "{yes:?}: {}", out.stderr);
-            assert!(
-                out.stderr.contains("refusing to delete the volumes and data of project")
-                    && out.stderr.contains("`env` in goodgo.yaml")
-                    && out.stderr.contains("--yes --yes"),
-                "{}",
-                out.stderr
+            run(ws.command().args(["down", "--volumes"]).args(yes)).assert_stderr(
+                2,
+                &[
+                    "refusing to delete the volumes and data of project",
+                    "`env` in goodgo.yaml",
+                    "--yes --yes",
+                ],
             );
             wait_until("redis still answering", Duration::from_secs(10), || {
                 goodgo_stack::probe::redis_ready("127.0.0.1", port)

@@ -83,3 +83,38 @@ pub fn broken_corpus(dir: &Path) -> Vec<Broken> {
         })
         .collect()
 }
+
+/// A workspace whose `goodgo dev` gets its own ports and build folder: every goodgo it runs
+/// is started through [`DevPorts::command`].
+pub struct DevPorts {
+    pub ws: PathBuf,
+    pub pg: u16,
+    pub redis: u16,
+    pub addr: String,
+    /// CARGO_TARGET_DIR for the API builds of this workspace.
+    pub target: PathBuf,
+}
+
+impl DevPorts {
+    /// Free ports for PostgreSQL, Redis and the API.
+    pub fn new(ws: PathBuf, target: PathBuf) -> DevPorts {
+        DevPorts {
+            ws,
+            pg: free_port(),
+            redis: free_port(),
+            addr: format!("127.0.0.1:{}", free_port()),
+            target,
+        }
+    }
+
+    /// `goodgo` in the workspace, with its ports, build folder and a quiet API log.
+    pub fn command(&self) -> Command {
+        let mut cmd = goodgo(&self.ws);
+        cmd.env("POSTGRES_PORT", self.pg.to_string())
+            .env("REDIS_PORT", self.redis.to_string())
+            .env("GOODGO_API_ADDR", &self.addr)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("GOODGO_LOG", "warn");
+        cmd
+    }
+}

@@ -35,26 +35,11 @@ fn reset_connection(addr: &str) {
     });
 }
 
-/// The ports and build folder of one test's stack, passed to every goodgo it runs.
-struct Stack {
-    ws: PathBuf,
-    pg: u16,
-    redis: u16,
-    addr: String,
-}
+/// The ports and build folder of one test's stack, passed to every goodgo it runs; the
+/// template's dependencies build once and are reused by later runs.
+type Stack = DevPorts;
 
-impl Stack {
-    fn command(&self) -> Command {
-        let mut cmd = goodgo(&self.ws);
-        cmd.env("POSTGRES_PORT", self.pg.to_string())
-            .env("REDIS_PORT", self.redis.to_string())
-            .env("GOODGO_API_ADDR", &self.addr)
-            // The template's dependencies build once and are reused by later runs.
-            .env("CARGO_TARGET_DIR", repo().join("target/newuser-template"))
-            .env("GOODGO_LOG", "warn");
-        cmd
-    }
-
+impl DevPorts {
     fn db(&self, args: &[&str]) -> Run {
         run(self.command().arg("db").args(args))
     }
@@ -197,12 +182,7 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
         );
     }
 
-    let stack = Stack {
-        ws: ws.clone(),
-        pg: free_port(),
-        redis: free_port(),
-        addr: format!("127.0.0.1:{}", free_port()),
-    };
+    let stack = DevPorts::new(ws.clone(), repo().join("target/newuser-template"));
     let addr = stack.addr.clone();
     let mut dev = Dev::start(&stack, tmp.path());
     let panel = dev.panel(Duration::from_secs(900));
@@ -353,14 +333,8 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
 fn redo_refuses_outside_development() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("goodgo.yaml"), "name: shop\nenv: staging\n").unwrap();
-    let out = run(goodgo(tmp.path()).args(["db", "redo"]));
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("runs only in development (env is staging here)"),
-        "{}",
-        out.stderr
-    );
+    run(goodgo(tmp.path()).args(["db", "redo"]))
+        .assert_stderr(2, &["runs only in development (env is staging here)"]);
 }
 
 #[test]
