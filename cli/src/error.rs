@@ -108,6 +108,7 @@ fn diagnostic<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dy
         goodgo_stack::StackError,
         goodgo_db::DbError,
         goodgo_plan::edit::EditError,
+        goodgo_ci::PipelineError,
     );
     None
 }

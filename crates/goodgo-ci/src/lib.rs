@@ -20,4 +20,5 @@ pub mod model;
 pub mod report;
 pub mod run;
 
+pub use goodgo_graph as graph;
 pub use model::{Pipeline, PipelineError, Step};
