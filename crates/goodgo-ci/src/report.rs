@@ -119,12 +119,20 @@ pub fn junit(name: &str, results: &[StepResult]) -> String {
     for r in results {
         let mut suite = TestSuite::new(r.id.as_str());
         suite.set_time(r.duration);
-        let tests = match r.junit {
+        let mut tests = match r.junit {
             Some(JunitFormat::Libtest) if !matches!(r.outcome, Outcome::Skipped(_)) => {
                 parse_libtest(&r.log)
             }
             _ => Vec::new(),
         };
+        // A failed step whose tests all passed (a build error, a crash): the step itself is
+        // reported as its own failed case, so the failure is never lost.
+        if !tests.is_empty()
+            && matches!(r.outcome, Outcome::Failed(_))
+            && !tests.iter().any(|t| t.passed == Some(false))
+        {
+            tests.clear();
+        }
         if tests.is_empty() {
             let status = match &r.outcome {
                 Outcome::Passed | Outcome::Cached => TestCaseStatus::success(),
