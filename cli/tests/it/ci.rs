@@ -328,3 +328,36 @@ fn broken_pipelines_are_located() {
         assert!(out.stderr.starts_with(expected), "{text}\n{}", out.stderr);
     }
 }
+
+#[test]
+fn the_projects_pipeline_and_the_template_check() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().to_str().unwrap();
+    let out = run(goodgo(&crate::repo()).env_remove("GITHUB_ACTIONS").args([
+        "ci",
+        "--dry-run",
+        "--json",
+        "--cache-dir",
+        cache,
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let steps = out.json()["steps"].as_array().unwrap().len();
+    assert_eq!(steps, 6);
+
+    let tmp = context();
+    let out = run(goodgo(tmp.path()).args(["init", "app"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(goodgo(&tmp.join("app")).env_remove("GITHUB_ACTIONS").args([
+        "ci",
+        "--dry-run",
+        "--json",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ids: Vec<String> = out.json()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["clippy", "fmt", "migrations-lint", "test"]);
+}
