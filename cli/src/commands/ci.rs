@@ -41,6 +41,7 @@ impl Inputs {
             .collect();
         key::parts(
             &p.steps[i],
+            i,
             &self.ws,
             &mut self.index,
             &self.env,
@@ -107,7 +108,7 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
     }
     let index_path = cache_dir.join("index.json");
     let mut inputs = Inputs {
-        ws: Workspace::walk(&root),
+        ws: Workspace::walk(&root, &pipeline.steps),
         index: FileIndex::load(&index_path),
         index_path,
         env: std::env::vars().collect(),
@@ -500,7 +501,7 @@ fn show(r: &StepResult, key: &str, printer: &Printer, args: &CiArgs) {
         };
         printer.stderr(&format!("── {}{cached} ──\n{}", r.id, with_newline(&r.log)));
     }
-    printer.stderr(&format!("{s}{mark}{s:#} {} {detail}\n", r.id));
+    printer.status(&format!("{s}{mark}{s:#} {} {detail}", r.id));
 }
 
 fn with_newline(text: &str) -> String {

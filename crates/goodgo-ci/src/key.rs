@@ -160,15 +160,18 @@ fn now_ns() -> u128 {
 }
 
 /// The workspace's files, walked once: gitignore rules apply, `.git` and `.goodgo` are
-/// skipped, hidden files are included.
+/// skipped, hidden files are included. Every step's input globs are matched in the same
+/// pass (one combined glob set, one match per file).
 pub struct Workspace {
     pub root: PathBuf,
     /// Relative `/`-separated paths, sorted.
     pub files: Vec<String>,
+    /// `inputs[i]`: indices into `files` of step `i`'s inputs, sorted.
+    inputs: Vec<Vec<usize>>,
 }
 
 impl Workspace {
-    pub fn walk(root: &Path) -> Self {
+    pub fn walk(root: &Path, steps: &[Step]) -> Self {
         let mut files = Vec::new();
         let walker = ignore::WalkBuilder::new(root)
             .hidden(false)
@@ -190,22 +193,42 @@ impl Workspace {
             }
         }
         files.sort();
+        let mut builder = globset::GlobSetBuilder::new();
+        let mut owner = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            for g in &step.input_globs {
+                builder.add(g.clone());
+                owner.push(i);
+            }
+        }
+        let combined = builder
+            .build()
+            .unwrap_or_else(|_| globset::GlobSet::empty());
+        let mut inputs = vec![Vec::new(); steps.len()];
+        let mut hits = Vec::new();
+        for (f, file) in files.iter().enumerate() {
+            combined.matches_into(file.as_str(), &mut hits);
+            for &g in &hits {
+                let step = owner[g];
+                if inputs[step].last() != Some(&f) {
+                    inputs[step].push(f);
+                }
+            }
+        }
         Workspace {
             root: root.to_path_buf(),
             files,
+            inputs,
         }
     }
 
-    /// The files `step`'s inputs match.
-    pub fn inputs_of<'a>(&'a self, step: &Step) -> Vec<&'a str> {
-        if step.inputs.is_empty() {
-            return Vec::new();
-        }
-        self.files
-            .iter()
-            .filter(|f| step.inputs_set.is_match(f.as_str()))
-            .map(String::as_str)
-            .collect()
+    /// The files step `i`'s inputs match.
+    pub fn inputs_of(&self, i: usize) -> impl Iterator<Item = &str> {
+        self.inputs
+            .get(i)
+            .into_iter()
+            .flatten()
+            .map(|&f| self.files[f].as_str())
     }
 }
 
@@ -215,6 +238,7 @@ pub type EnvSource<'a> = &'a dyn Fn() -> Vec<(String, String)>;
 /// Computes `step`'s key parts.
 pub fn parts(
     step: &Step,
+    i: usize,
     ws: &Workspace,
     index: &mut FileIndex,
     env: &[(String, String)],
@@ -222,7 +246,7 @@ pub fn parts(
     deps: BTreeMap<String, String>,
 ) -> std::io::Result<KeyParts> {
     let mut files = BTreeMap::new();
-    for rel in ws.inputs_of(step) {
+    for rel in ws.inputs_of(i) {
         match index.hash(rel, &ws.root.join(rel)) {
             Ok(h) => {
                 files.insert(rel.to_string(), h);

@@ -76,6 +76,8 @@ pub struct Step {
     /// Input globs, relative to the workspace root.
     pub inputs: Vec<String>,
     pub inputs_set: globset::GlobSet,
+    /// The same globs, one by one: the workspace walk matches every step's at once.
+    pub input_globs: Vec<globset::Glob>,
     /// Environment variable names or globs (`GOODGO_*`) whose values enter the key.
     pub env: Vec<String>,
     pub env_set: globset::GlobSet,
@@ -192,9 +194,10 @@ fn glob_set(
     globs: &[Spanned<String>],
     what: &str,
     problems: &mut Vec<(Pos, String)>,
-) -> (Vec<String>, globset::GlobSet) {
+) -> (Vec<String>, globset::GlobSet, Vec<globset::Glob>) {
     let mut builder = globset::GlobSetBuilder::new();
     let mut out = Vec::new();
+    let mut compiled = Vec::new();
     for g in globs {
         let pattern = g.value.trim_start_matches("./");
         match globset::GlobBuilder::new(pattern)
@@ -202,12 +205,14 @@ fn glob_set(
             .build()
         {
             Ok(glob) => {
+                compiled.push(glob.clone());
                 builder.add(glob);
                 // A folder name matches what is under it, as in Turborepo's inputs.
                 if !pattern.contains(['*', '?', '[', '{'])
                     && !pattern.contains('.')
                     && let Ok(under) = globset::Glob::new(&format!("{pattern}/**"))
                 {
+                    compiled.push(under.clone());
                     builder.add(under);
                 }
                 out.push(pattern.to_string());
@@ -221,7 +226,7 @@ fn glob_set(
     let set = builder
         .build()
         .unwrap_or_else(|_| globset::GlobSet::empty());
-    (out, set)
+    (out, set, compiled)
 }
 
 fn check(path: &Path, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
@@ -276,8 +281,8 @@ fn check(path: &Path, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
                 }
             }
         }
-        let (inputs, inputs_set) = glob_set(&s.inputs, "input", &mut problems);
-        let (outputs, outputs_set) = glob_set(&s.outputs, "output", &mut problems);
+        let (inputs, inputs_set, input_globs) = glob_set(&s.inputs, "input", &mut problems);
+        let (outputs, outputs_set, _) = glob_set(&s.outputs, "output", &mut problems);
         let mut env_builder = globset::GlobSetBuilder::new();
         let mut env = Vec::new();
         for name in &s.env {
@@ -326,6 +331,7 @@ fn check(path: &Path, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
             description: s.description.clone(),
             inputs,
             inputs_set,
+            input_globs,
             env,
             env_set: env_builder
                 .build()
