@@ -23,6 +23,8 @@ use crate::printer::Printer;
 
 #[path = "ci_affected.rs"]
 mod affected;
+#[path = "ci_services.rs"]
+mod services;
 
 /// What the key computation needs, gathered once per run.
 struct Inputs {
@@ -131,12 +133,25 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
     if args.dry_run {
         return dry_run(&pipeline, &mut inputs, &cache, &order, args, printer);
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
+    let postgres = if order.iter().any(|&i| {
+        pipeline.steps[i]
+            .services
+            .contains(&goodgo_ci::model::Service::Postgres)
+    }) {
+        Some(services::Postgres::prepare(ctx)?)
+    } else {
+        None
+    };
     let started = Instant::now();
-    let results = schedule(&pipeline, &mut inputs, &cache, &order, jobs, args, printer)?;
+    let results = schedule(
+        &pipeline,
+        &mut inputs,
+        &cache,
+        &order,
+        postgres.as_ref(),
+        args,
+        printer,
+    )?;
     let _ = inputs.index.save(&inputs.index_path);
     finish(
         &pipeline,
@@ -301,10 +316,14 @@ fn schedule(
     inputs: &mut Inputs,
     cache: &Cache,
     order: &[usize],
-    jobs: usize,
+    postgres: Option<&services::Postgres>,
     args: &CiArgs,
     printer: &Printer,
 ) -> Result<Vec<(usize, StepResult)>> {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
     let n = p.steps.len();
     let mut keys: Vec<Option<String>> = vec![None; n];
     let mut outcome: Vec<Option<Outcome>> = vec![None; n];
@@ -354,7 +373,14 @@ fn schedule(
                 let step = &p.steps[i];
                 let root = root.clone();
                 scope.spawn(move || {
-                    let result = run_one(step, &parts, cache, &root, use_cache && step.cache);
+                    let result = run_one(
+                        step,
+                        &parts,
+                        cache,
+                        &root,
+                        use_cache && step.cache,
+                        postgres,
+                    );
                     let _ = tx.send(Done {
                         index: i,
                         result,
@@ -394,6 +420,7 @@ fn run_one(
     cache: &Cache,
     root: &Path,
     use_cache: bool,
+    postgres: Option<&services::Postgres>,
 ) -> StepResult {
     let key = parts.key();
     let lock = if use_cache {
@@ -414,11 +441,34 @@ fn run_one(
             junit: step.junit,
         };
     }
-    let env = [
+    let mut env = vec![
         ("GOODGO_CI".to_string(), "1".to_string()),
         ("GOODGO_CI_STEP".to_string(), step.id.clone()),
     ];
+    let mut database = None;
+    if step.services.contains(&goodgo_ci::model::Service::Postgres)
+        && let Some(pg) = postgres
+    {
+        match pg.provision() {
+            Ok((db, vars)) => {
+                env.extend(vars);
+                database = Some(db);
+            }
+            Err(e) => {
+                return StepResult {
+                    id: step.id.clone(),
+                    outcome: Outcome::Failed(format!("cannot provision its database: {e:#}")),
+                    duration: started.elapsed(),
+                    log: String::new(),
+                    junit: step.junit,
+                };
+            }
+        }
+    }
     let finished = goodgo_ci::run::run_step(step, root, &env);
+    if let Some(db) = database {
+        db.remove();
+    }
     let mut log = String::from_utf8_lossy(&finished.log).into_owned();
     let outcome = if finished.exit.success() {
         if lock.is_some() {

@@ -361,3 +361,38 @@ fn the_projects_pipeline_and_the_template_check() {
         .collect();
     assert_eq!(ids, ["clippy", "fmt", "migrations-lint", "test"]);
 }
+
+#[test]
+fn a_postgres_step_gets_a_migrated_throwaway_database() {
+    let Some(test_db) = crate::TestDb::create("ci_service") else {
+        return;
+    };
+    let ws = crate::workspace_with_migrations("name: shop\n");
+    ws.write(
+        "ci/pipeline.yaml",
+        "steps:\n  db:\n    run: \"echo \\\"$DATABASE_URL\\\" > url.txt; psql \\\"$DATABASE_URL\\\" -Atc 'SELECT count(*) FROM refinery_schema_history' > count.txt\"\n    services: [postgres]\n    inputs: [migrations]\n",
+    );
+    let out = run(ci_cmd(&ws, &[]).env("GOODGO_DATABASE_URL", test_db.server_url()));
+    assert_eq!(out.code, 0, "{}", out.report());
+    let migrations = std::fs::read_dir(ws.join("migrations"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count();
+    assert_eq!(ws.read("count.txt").trim(), migrations.to_string());
+    let url = ws.read("url.txt");
+    let name = url.trim().rsplit('/').next().unwrap().to_string();
+    assert!(name.starts_with("goodgo_ci_"), "{url}");
+    assert_eq!(
+        test_db.sql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+        )),
+        "0",
+        "dropped after the step"
+    );
+}
