@@ -121,6 +121,9 @@ pub enum Command {
     )]
     Ci(CiArgs),
 
+    /// Run the pipeline's lint steps (`lint: true`) with one summary table; --fix runs their fixers first
+    Lint(LintArgs),
+
     /// Print a shell completion script
     #[command(
         long_about = "Print a shell completion script.\n\nExamples:\n  goodgo completions bash > ~/.local/share/bash-completion/completions/goodgo\n  goodgo completions zsh > \"${fpath[1]}/_goodgo\"\n  goodgo completions fish > ~/.config/fish/completions/goodgo.fish"
@@ -424,4 +427,23 @@ pub struct CiArgs {
     /// Run every step; read and write no cache entry
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Run each lint step's `fix` command first (e.g. `cargo fmt --all`)
+    #[arg(long)]
+    pub fix: bool,
+
+    /// The pipeline file [default: ci/pipeline.yaml in the workspace]
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// How many steps may run at once [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Write a JUnit XML report
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }

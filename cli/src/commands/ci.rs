@@ -602,6 +602,23 @@ fn finish(
             .and_then(|mut f| f.write_all(md.as_bytes()))
             .with_context(|| format!("cannot append to {}", PathBuf::from(&summary).display()))?;
     }
+    if !printer.json() && sorted.len() > 1 {
+        let mut table = String::new();
+        for r in &sorted {
+            let time = match r.outcome {
+                Outcome::Passed | Outcome::Failed(_) | Outcome::AllowedFailure(_) => {
+                    format!("{:.2}s", r.duration.as_secs_f64())
+                }
+                _ => String::new(),
+            };
+            table.push_str(&format!(
+                "  {:<24} {:<17} {time}\n",
+                r.id,
+                r.outcome.label()
+            ));
+        }
+        printer.status(table.trim_end());
+    }
     if printer.json() {
         printer.json_line(&json!({"summary": {
             "steps": sorted.len(), "passed": passed, "cached": cached, "failed": failed,

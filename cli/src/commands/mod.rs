@@ -8,6 +8,7 @@ mod db;
 mod dev;
 pub mod doctor;
 pub mod init;
+mod lint;
 mod plan;
 pub mod stack;
 
@@ -88,6 +89,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Status(args) => stack::status(&ctx, args, printer),
         Command::Logs(args) => stack::logs(&ctx, args, printer),
         Command::Ci(args) => ci::run(&ctx, args, printer),
+        Command::Lint(args) => lint::run(&ctx, args, printer),
         Command::Completions { shell } => completions::run(*shell, printer),
     }
 }

@@ -396,3 +396,23 @@ fn a_postgres_step_gets_a_migrated_throwaway_database() {
         "dropped after the step"
     );
 }
+
+#[test]
+fn lint_runs_the_lint_steps_and_fix_their_fixers() {
+    let ctx = workspace(
+        "steps:\n  style:\n    run: grep -q tidy notes.txt\n    lint: true\n    fix: echo tidy > notes.txt\n    inputs: [notes.txt]\n  build:\n    run: echo built >> ran.log\n",
+    );
+    ctx.write("notes.txt", "messy\n");
+    let out = run(goodgo(ctx.path()).arg("lint"));
+    assert_eq!(out.code, 1, "{}", out.report());
+    assert!(out.stderr.contains("✗ style"), "{}", out.stderr);
+    assert_eq!(ran_count(&ctx), 0, "only lint steps run");
+    let out = run(goodgo(ctx.path()).args(["lint", "--fix"]));
+    assert_eq!(out.code, 0, "{}", out.report());
+    assert_eq!(ctx.read("notes.txt"), "tidy\n");
+    let none = context()
+        .with_file("goodgo.yaml", "name: shop\n")
+        .with_file("ci/pipeline.yaml", "steps:\n  a: { run: make }\n");
+    let out = run(goodgo(none.path()).arg("lint"));
+    assert_eq!(out.code, 2, "{}", out.report());
+}

@@ -64,6 +64,10 @@ struct RawStep {
     cache: Option<bool>,
     #[serde(default)]
     junit: Option<JunitFormat>,
+    #[serde(default)]
+    lint: bool,
+    #[serde(default)]
+    fix: Option<Run>,
 }
 
 /// One checked step.
@@ -91,6 +95,10 @@ pub struct Step {
     /// False: never stored nor read from the cache.
     pub cache: bool,
     pub junit: Option<JunitFormat>,
+    /// A lint step: `goodgo lint` runs it.
+    pub lint: bool,
+    /// The command that fixes what the step checks (`goodgo lint --fix`).
+    pub fix: Option<Run>,
 }
 
 impl Step {
@@ -344,6 +352,8 @@ fn check(path: &Path, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
             allow_failure: s.allow_failure,
             cache: s.cache.unwrap_or(true),
             junit: s.junit,
+            lint: s.lint,
+            fix: s.fix.clone(),
         });
         deps.push(ds);
         dep_pos.push(ps);
