@@ -142,6 +142,7 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
     } else {
         None
     };
+    stop_steps_on_interrupt();
     let started = Instant::now();
     let results = schedule(
         &pipeline,
@@ -161,6 +162,33 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
         args,
         printer,
     )
+}
+
+/// On SIGINT or SIGTERM: kill the running steps' process groups and exit 130.
+fn stop_steps_on_interrupt() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            goodgo_ci::run::stop_all();
+            std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+        });
+    });
 }
 
 /// Adds every dependency of an included step, transitively.

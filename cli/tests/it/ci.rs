@@ -416,3 +416,37 @@ fn lint_runs_the_lint_steps_and_fix_their_fixers() {
     let out = run(goodgo(none.path()).arg("lint"));
     assert_eq!(out.code, 2, "{}", out.report());
 }
+
+#[test]
+fn an_interrupt_stops_the_running_steps() {
+    let ctx = workspace(
+        "steps:\n  long:\n    run: \"echo $$ > pid.txt; sleep 30; echo late > late.txt\"\n    cache: false\n",
+    );
+    let mut child = crate::ChildGuard::new(
+        ci_cmd(&ctx, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    crate::wait_until(
+        "the step started",
+        std::time::Duration::from_secs(10),
+        || {
+            !std::fs::read_to_string(ctx.join("pid.txt"))
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+        },
+    );
+    let step_pid = ctx.read("pid.txt").trim().to_string();
+    child.signal(goodgo_testkit::Signal::INT);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    crate::wait_until(
+        "the step's process is gone",
+        std::time::Duration::from_secs(5),
+        || !std::path::Path::new(&format!("/proc/{step_pid}")).exists(),
+    );
+    assert!(!ctx.join("late.txt").exists());
+}

@@ -2,12 +2,30 @@
 //! stdout and stderr captured into one log (interleaved as written), in a process group of
 //! its own so a timeout stops the whole tree.
 
+use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::model::{Run, Step};
+
+/// The process groups of the steps running now, for [`stop_all`].
+static RUNNING: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// Kills every running step's process group: steps run in groups of their own (so a
+/// timeout stops a whole tree), which the terminal's Ctrl-C does not reach, so goodgo
+/// calls this when it is interrupted.
+pub fn stop_all() {
+    let groups: Vec<u32> = RUNNING
+        .lock()
+        .map(|g| g.iter().copied().collect())
+        .unwrap_or_default();
+    for pid in groups {
+        kill_group(pid);
+    }
+}
 
 /// How a step's process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +100,9 @@ pub fn run_step(step: &Step, root: &Path, env: &[(String, String)]) -> Finished 
     };
     // The pipe's write ends now live only in the child (the Command holds the last copies).
     drop(cmd);
+    if let Ok(mut g) = RUNNING.lock() {
+        g.insert(child.id());
+    }
     let pump = std::thread::spawn(move || {
         let mut log = Vec::new();
         let _ = reader.read_to_end(&mut log);
@@ -105,6 +126,9 @@ pub fn run_step(step: &Step, root: &Path, env: &[(String, String)]) -> Finished 
     };
     // Children the step left behind keep the pipe open: stop them so the log ends.
     kill_group(child.id());
+    if let Ok(mut g) = RUNNING.lock() {
+        g.remove(&child.id());
+    }
     let log = pump.join().unwrap_or_default();
     let exit = match (timed_out, status) {
         (Some(limit), _) => Exit::TimedOut(limit),
