@@ -121,7 +121,7 @@ pub enum Command {
     )]
     Ci(CiArgs),
 
-    /// Run the pipeline's lint steps (`lint: true`) with one summary table; --fix runs their fixers first
+    /// Run the pipeline's lint steps (`lint: true`); --fix runs their fixers first
     Lint(LintArgs),
 
     /// Print a shell completion script
