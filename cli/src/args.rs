@@ -115,6 +115,15 @@ pub enum Command {
     /// Show the services' logs, prefixed by service
     Logs(LogsArgs),
 
+    /// Run the CI pipeline (ci/pipeline.yaml): steps in dependency order, cached by content
+    #[command(
+        long_about = "Run the CI pipeline (ci/pipeline.yaml): steps in dependency order, cached by content.\n\nAt most -j steps run at once; a failed step skips what depends on it while independent steps go on. A step whose key (its definition, the contents of its inputs, its env values, tool versions and its dependencies' keys) is stored is not run: its log is replayed and its outputs restored. Exit status 1 when a step failed, 2 for a bad pipeline."
+    )]
+    Ci(CiArgs),
+
+    /// Run the pipeline's lint steps (`lint: true`); --fix runs their fixers first
+    Lint(LintArgs),
+
     /// Print a shell completion script
     #[command(
         long_about = "Print a shell completion script.\n\nExamples:\n  goodgo completions bash > ~/.local/share/bash-completion/completions/goodgo\n  goodgo completions zsh > \"${fpath[1]}/_goodgo\"\n  goodgo completions fish > ~/.config/fish/completions/goodgo.fish"
@@ -386,4 +395,66 @@ mod tests {
     fn the_command_line_is_consistent() {
         super::command().debug_assert();
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Steps to run, with what they depend on [default: every step]
+    #[arg(value_name = "STEP")]
+    pub steps: Vec<String>,
+
+    /// The pipeline file [default: ci/pipeline.yaml in the workspace]
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// How many steps may run at once [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print the order and which steps would come from the cache; run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Say why STEP will run: which input file, env value, tool version or dependency changed
+    #[arg(long, value_name = "STEP", conflicts_with = "dry_run")]
+    pub explain: Option<String>,
+
+    /// Write a JUnit XML report (one test case per step, per test for `junit: libtest` steps)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// Run only the steps whose inputs changed since the merge base with --base, and their dependants
+    #[arg(long)]
+    pub affected: bool,
+
+    /// The base for --affected [default: origin/$GITHUB_BASE_REF on GitHub, else main]
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub base: Option<String>,
+
+    /// The cache folder [default: $GOODGO_CI_CACHE, else .goodgo/cache/ci]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Run every step; read and write no cache entry
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Run each lint step's `fix` command first (e.g. `cargo fmt --all`)
+    #[arg(long)]
+    pub fix: bool,
+
+    /// The pipeline file [default: ci/pipeline.yaml in the workspace]
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// How many steps may run at once [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Write a JUnit XML report
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }

@@ -109,6 +109,7 @@ fn diagnostic<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dy
         goodgo_db::DbError,
         goodgo_plan::edit::EditError,
         goodgo_plan::PlanError,
+        goodgo_ci::PipelineError,
     );
     None
 }

@@ -42,6 +42,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/seeds/dev.sql"),
     ),
     (
+        "ci/pipeline.yaml",
+        include_str!("../../../templates/ci/pipeline.yaml"),
+    ),
+    (
         "ci/github-actions.yml",
         include_str!("../../../templates/ci/github-actions.yml"),
     ),

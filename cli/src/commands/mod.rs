@@ -1,12 +1,14 @@
 //! One module per subcommand. Each takes its parsed arguments, the [`Context`] and the
 //! printer, and returns the exit status or an error for [`crate::error::render`].
 
+mod ci;
 mod completions;
 mod config;
 mod db;
 mod dev;
 pub mod doctor;
 pub mod init;
+mod lint;
 mod plan;
 pub mod stack;
 
@@ -86,6 +88,8 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Down(args) => stack::down(&ctx, args, printer),
         Command::Status(args) => stack::status(&ctx, args, printer),
         Command::Logs(args) => stack::logs(&ctx, args, printer),
+        Command::Ci(args) => ci::run(&ctx, args, printer),
+        Command::Lint(args) => lint::run(&ctx, args, printer),
         Command::Completions { shell } => completions::run(*shell, printer),
     }
 }

@@ -36,6 +36,7 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
         "compose/compose.yaml",
         "migrations/V1__init.sql",
         "ci/github-actions.yml",
+        "ci/pipeline.yaml",
         "docs/plan.yaml",
         "goodgo.yaml",
         ".gitignore",

@@ -5,6 +5,7 @@
 //! One module per benchmark; [`stats`] times the runs and writes the report.
 
 mod api;
+mod ci;
 mod db;
 mod dev;
 mod plan;
@@ -35,6 +36,8 @@ pub enum Name {
     Api,
     /// `goodgo dev` to a ready API, cold and warm.
     Dev,
+    /// `goodgo ci` on 200 steps / 20,000 files cached and not; the project's own pipeline.
+    Ci,
 }
 
 pub fn run(names: &[Name]) -> Result<ExitCode> {
@@ -57,6 +60,9 @@ pub fn run(names: &[Name]) -> Result<ExitCode> {
     }
     if wants(Name::Dev) {
         dev::run(&goodgo)?;
+    }
+    if wants(Name::Ci) {
+        ci::run(&goodgo)?;
     }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)

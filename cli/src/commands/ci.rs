@@ -1,0 +1,674 @@
+//! `goodgo ci [STEP…]`: runs `ci/pipeline.yaml`'s steps in dependency order, at most `-j`
+//! at a time, each replayed from the content-addressed cache when its key is stored.
+//!
+//! The pipeline model, keys, cache and reports are in `goodgo-ci`; this module selects the
+//! steps (named, `--affected`), schedules them on threads, prints and writes the reports.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use goodgo_ci::cache::{Cache, collect_outputs};
+use goodgo_ci::key::{self, FileIndex, KeyParts, Workspace};
+use goodgo_ci::report::{self, Outcome, StepResult};
+use goodgo_ci::{Pipeline, PipelineError};
+use serde_json::json;
+
+use super::Context;
+use crate::args::CiArgs;
+use crate::error::{ExitStatus, UserError};
+use crate::printer::Printer;
+
+#[path = "ci_affected.rs"]
+mod affected;
+#[path = "ci_services.rs"]
+mod services;
+
+/// What the key computation needs, gathered once per run.
+struct Inputs {
+    ws: Workspace,
+    index: FileIndex,
+    index_path: PathBuf,
+    env: Vec<(String, String)>,
+    tools: BTreeMap<String, String>,
+}
+
+impl Inputs {
+    fn parts(&mut self, p: &Pipeline, i: usize, keys: &[Option<String>]) -> Result<KeyParts> {
+        let deps = p.deps[i]
+            .iter()
+            .map(|&d| (p.ids[d].clone(), keys[d].clone().unwrap_or_default()))
+            .collect();
+        key::parts(
+            &p.steps[i],
+            i,
+            &self.ws,
+            &mut self.index,
+            &self.env,
+            &self.tools,
+            deps,
+        )
+        .with_context(|| format!("cannot hash the inputs of step `{}`", p.ids[i]))
+    }
+}
+
+pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus> {
+    let ws = &ctx.workspace;
+    let path = match &args.file {
+        Some(f) => ws.cwd.join(f),
+        None => ws.root.join("ci/pipeline.yaml"),
+    };
+    let shown = ws.display_path(&path);
+    let pipeline = match Pipeline::load(&path, &shown) {
+        Ok(p) => p,
+        Err(e @ PipelineError::Invalid { .. }) => {
+            let lines = e.lines();
+            for line in lines.iter().skip(1) {
+                printer.stderr(&format!("{line}\n"));
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let root = ws.root.clone();
+    let n = pipeline.steps.len();
+
+    // Which steps: those named (all by default) and what they depend on.
+    let mut include = vec![args.steps.is_empty(); n];
+    for name in &args.steps {
+        let Some(i) = pipeline.ids.iter().position(|id| id == name) else {
+            let mut err = UserError::input(format!("no step `{name}` in {}", shown.display()));
+            if let Some(best) =
+                goodgo_yaml::did_you_mean(name, pipeline.ids.iter().map(String::as_str))
+            {
+                err = err.with_hint(format!("did you mean `{best}`?"));
+            }
+            return Err(err.into());
+        };
+        include[i] = true;
+    }
+    close_over_deps(&pipeline, &mut include);
+
+    let cache_dir = match &args.cache_dir {
+        Some(d) => ws.cwd.join(d),
+        None => match std::env::var_os("GOODGO_CI_CACHE").filter(|v| !v.is_empty()) {
+            Some(d) => ws.cwd.join(d),
+            None => root.join(".goodgo/cache/ci"),
+        },
+    };
+    let cache = Cache::open(&cache_dir)
+        .with_context(|| format!("cannot open the cache at {}", cache_dir.display()))?;
+    let mut tools = BTreeMap::new();
+    for (i, step) in pipeline.steps.iter().enumerate() {
+        for t in step.tools.iter().filter(|_| include[i]) {
+            if !tools.contains_key(t) {
+                tools.insert(t.clone(), key::tool_version(t));
+            }
+        }
+    }
+    let index_path = cache_dir.join("index.json");
+    let mut inputs = Inputs {
+        ws: Workspace::walk(&root, &pipeline.steps),
+        index: FileIndex::load(&index_path),
+        index_path,
+        env: std::env::vars().collect(),
+        tools,
+    };
+
+    if args.affected {
+        let changed = affected::changed_files(&root, args.base.as_deref())?;
+        let picked = affected::select(&pipeline, &include, &changed, &inputs.ws);
+        printer.debug(&format!("{} changed file(s) since the base", changed.len()));
+        include = picked;
+        close_over_deps(&pipeline, &mut include);
+    }
+
+    if let Some(step) = &args.explain {
+        return explain(&pipeline, &mut inputs, &cache, step, printer);
+    }
+    let order = goodgo_ci::graph::topo_order(&pipeline.deps, &include)
+        .map_err(|_| anyhow::anyhow!("the pipeline has a cycle"))?;
+    if args.dry_run {
+        return dry_run(&pipeline, &mut inputs, &cache, &order, args, printer);
+    }
+    let postgres = if order.iter().any(|&i| {
+        pipeline.steps[i]
+            .services
+            .contains(&goodgo_ci::model::Service::Postgres)
+    }) {
+        Some(services::Postgres::prepare(ctx)?)
+    } else {
+        None
+    };
+    stop_steps_on_interrupt();
+    let started = Instant::now();
+    let results = schedule(
+        &pipeline,
+        &mut inputs,
+        &cache,
+        &order,
+        postgres.as_ref(),
+        args,
+        printer,
+    )?;
+    let _ = inputs.index.save(&inputs.index_path);
+    finish(
+        &pipeline,
+        &include,
+        &results,
+        started.elapsed(),
+        args,
+        printer,
+    )
+}
+
+/// On SIGINT or SIGTERM: kill the running steps' process groups and exit 130.
+fn stop_steps_on_interrupt() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            goodgo_ci::run::stop_all();
+            std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+        });
+    });
+}
+
+/// Adds every dependency of an included step, transitively.
+fn close_over_deps(p: &Pipeline, include: &mut [bool]) {
+    let mut stack: Vec<usize> = (0..include.len()).filter(|&i| include[i]).collect();
+    while let Some(i) = stack.pop() {
+        for &d in &p.deps[i] {
+            if !include[d] {
+                include[d] = true;
+                stack.push(d);
+            }
+        }
+    }
+}
+
+fn explain(
+    p: &Pipeline,
+    inputs: &mut Inputs,
+    cache: &Cache,
+    step: &str,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let Some(target) = p.ids.iter().position(|id| id == step) else {
+        return Err(UserError::input(format!("no step `{step}` in the pipeline")).into());
+    };
+    let mut include = vec![false; p.steps.len()];
+    include[target] = true;
+    close_over_deps(p, &mut include);
+    let order = goodgo_ci::graph::topo_order(&p.deps, &include)
+        .map_err(|_| anyhow::anyhow!("the pipeline has a cycle"))?;
+    let mut keys: Vec<Option<String>> = vec![None; p.steps.len()];
+    let mut all: Vec<Option<KeyParts>> = vec![None; p.steps.len()];
+    for &i in &order {
+        let parts = inputs.parts(p, i, &keys)?;
+        keys[i] = Some(parts.key());
+        all[i] = Some(parts);
+    }
+    let now = all[target].clone().unwrap_or_default();
+    let _ = inputs.index.save(&inputs.index_path);
+    let key = keys[target].clone().unwrap_or_default();
+    let (verdict, reasons) = if !p.steps[target].cache {
+        ("run", vec!["the step has `cache: false`".to_string()])
+    } else if cache.contains(&key) {
+        ("hit", Vec::new())
+    } else {
+        match cache.last(step) {
+            None => (
+                "run",
+                vec!["no entry of this step is stored yet".to_string()],
+            ),
+            Some(before) => {
+                let mut why = key::explain(&before, &now);
+                // A changed dependency: say what changed in it, down to the first cause.
+                why = why
+                    .into_iter()
+                    .flat_map(|line| dependency_causes(p, cache, &all, &before, &now, line))
+                    .collect();
+                if why.is_empty() {
+                    why.push("the entry with this key was removed or is corrupted".to_string());
+                }
+                ("run", why)
+            }
+        }
+    };
+    let mut text = match verdict {
+        "hit" => format!("{step}: cache hit ({})\n", &key[..12]),
+        _ => format!("{step}: will run ({}), because:\n", &key[..12]),
+    };
+    for r in &reasons {
+        text.push_str(&format!("  - {r}\n"));
+    }
+    printer.report(
+        &text,
+        &json!({"step": step, "key": key, "verdict": verdict, "reasons": reasons}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// `line`, followed (indented) by why a dependency it names changed, recursively.
+fn dependency_causes(
+    p: &Pipeline,
+    cache: &Cache,
+    all: &[Option<KeyParts>],
+    before: &KeyParts,
+    now: &KeyParts,
+    line: String,
+) -> Vec<String> {
+    let mut out = vec![line.clone()];
+    for (dep, dep_key) in &now.deps {
+        if before.deps.get(dep).is_none_or(|k| k == dep_key)
+            || !line.starts_with(&format!("dependency `{dep}` changed"))
+        {
+            continue;
+        }
+        let Some(j) = p.ids.iter().position(|id| id == dep) else {
+            continue;
+        };
+        let (Some(old), Some(new)) = (cache.last(dep), all[j].as_ref()) else {
+            continue;
+        };
+        for cause in key::explain(&old, new) {
+            for nested in dependency_causes(p, cache, all, &old, new, cause) {
+                out.push(format!("  {nested}"));
+            }
+        }
+    }
+    out
+}
+
+fn dry_run(
+    p: &Pipeline,
+    inputs: &mut Inputs,
+    cache: &Cache,
+    order: &[usize],
+    _args: &CiArgs,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let mut keys: Vec<Option<String>> = vec![None; p.steps.len()];
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    for &i in order {
+        let parts = inputs.parts(p, i, &keys)?;
+        let key = parts.key();
+        let hit = p.steps[i].cache && cache.contains(&key);
+        let what = if hit { "cached" } else { "run" };
+        text.push_str(&format!(
+            "{:<7} {}  {}\n",
+            what,
+            p.ids[i],
+            p.steps[i].command_line()
+        ));
+        rows.push(json!({"step": p.ids[i], "key": key, "would": what}));
+        keys[i] = Some(key);
+    }
+    let _ = inputs.index.save(&inputs.index_path);
+    printer.report(&text, &json!({"steps": rows}));
+    Ok(ExitStatus::Success)
+}
+
+/// A finished step, sent from its worker thread.
+struct Done {
+    index: usize,
+    result: StepResult,
+    key: String,
+}
+
+fn github() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+fn schedule(
+    p: &Pipeline,
+    inputs: &mut Inputs,
+    cache: &Cache,
+    order: &[usize],
+    postgres: Option<&services::Postgres>,
+    args: &CiArgs,
+    printer: &Printer,
+) -> Result<Vec<(usize, StepResult)>> {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let n = p.steps.len();
+    let mut keys: Vec<Option<String>> = vec![None; n];
+    let mut outcome: Vec<Option<Outcome>> = vec![None; n];
+    let mut started = vec![false; n];
+    let mut results = Vec::new();
+    let mut running = 0usize;
+    let (tx, rx) = mpsc::channel::<Done>();
+    let spinner = printer.spinner("starting");
+    let root = inputs.ws.root.clone();
+    let use_cache = !args.no_cache;
+    std::thread::scope(|scope| -> Result<()> {
+        loop {
+            // Start what is ready, in order, up to the cap; skip what a failure blocks.
+            for &i in order {
+                if started[i] {
+                    continue;
+                }
+                if p.deps[i].iter().any(|&d| outcome[d].is_none()) {
+                    continue;
+                }
+                if let Some(&bad) = p.deps[i]
+                    .iter()
+                    .find(|&&d| !outcome[d].as_ref().is_some_and(Outcome::ok))
+                {
+                    started[i] = true;
+                    let why = format!("dependency `{}` did not succeed", p.ids[bad]);
+                    let result = StepResult {
+                        id: p.ids[i].clone(),
+                        outcome: Outcome::Skipped(why),
+                        duration: Duration::ZERO,
+                        log: String::new(),
+                        junit: p.steps[i].junit,
+                    };
+                    show(&result, "", printer, args);
+                    outcome[i] = Some(result.outcome.clone());
+                    results.push((i, result));
+                    continue;
+                }
+                if running >= jobs {
+                    continue;
+                }
+                let parts = inputs.parts(p, i, &keys)?;
+                keys[i] = Some(parts.key());
+                started[i] = true;
+                running += 1;
+                let tx = tx.clone();
+                let step = &p.steps[i];
+                let root = root.clone();
+                scope.spawn(move || {
+                    let result = run_one(
+                        step,
+                        &parts,
+                        cache,
+                        &root,
+                        use_cache && step.cache,
+                        postgres,
+                    );
+                    let _ = tx.send(Done {
+                        index: i,
+                        result,
+                        key: parts.key(),
+                    });
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let names: Vec<&str> = (0..n)
+                .filter(|&i| started[i] && outcome[i].is_none())
+                .map(|i| p.ids[i].as_str())
+                .collect();
+            spinner.set_message(format!(
+                "running {} ({}/{} done)",
+                names.join(", "),
+                outcome.iter().filter(|o| o.is_some()).count(),
+                order.len()
+            ));
+            let Ok(done) = rx.recv() else { break };
+            running -= 1;
+            spinner.suspend(|| show(&done.result, &done.key, printer, args));
+            outcome[done.index] = Some(done.result.outcome.clone());
+            results.push((done.index, done.result));
+        }
+        Ok(())
+    })?;
+    spinner.finish_and_clear();
+    Ok(results)
+}
+
+/// Looks the step up under its entry's lock; replays a hit, or runs it and stores success.
+fn run_one(
+    step: &goodgo_ci::Step,
+    parts: &KeyParts,
+    cache: &Cache,
+    root: &Path,
+    use_cache: bool,
+    postgres: Option<&services::Postgres>,
+) -> StepResult {
+    let key = parts.key();
+    let lock = if use_cache {
+        cache.lock(&key).ok()
+    } else {
+        None
+    };
+    let started = Instant::now();
+    if lock.is_some()
+        && let Some(hit) = cache.lookup(&key)
+        && cache.restore(&hit, root).is_ok()
+    {
+        return StepResult {
+            id: step.id.clone(),
+            outcome: Outcome::Cached,
+            duration: started.elapsed(),
+            log: String::from_utf8_lossy(&hit.log).into_owned(),
+            junit: step.junit,
+        };
+    }
+    let mut env = vec![
+        ("GOODGO_CI".to_string(), "1".to_string()),
+        ("GOODGO_CI_STEP".to_string(), step.id.clone()),
+    ];
+    let mut database = None;
+    if step.services.contains(&goodgo_ci::model::Service::Postgres)
+        && let Some(pg) = postgres
+    {
+        match pg.provision() {
+            Ok((db, vars)) => {
+                env.extend(vars);
+                database = Some(db);
+            }
+            Err(e) => {
+                return StepResult {
+                    id: step.id.clone(),
+                    outcome: Outcome::Failed(format!("cannot provision its database: {e:#}")),
+                    duration: started.elapsed(),
+                    log: String::new(),
+                    junit: step.junit,
+                };
+            }
+        }
+    }
+    let finished = goodgo_ci::run::run_step(step, root, &env);
+    if let Some(db) = database {
+        db.remove();
+    }
+    let mut log = String::from_utf8_lossy(&finished.log).into_owned();
+    let outcome = if finished.exit.success() {
+        if lock.is_some() {
+            let outputs = collect_outputs(root, &step.outputs, &step.outputs_set);
+            let ms = finished.duration.as_millis() as u64;
+            if let Err(e) = cache.store(parts, &step.id, &finished.log, &outputs, root, ms) {
+                log.push_str(&format!(
+                    "\n[goodgo] warning: could not store the result: {e}\n"
+                ));
+            }
+        }
+        Outcome::Passed
+    } else if step.allow_failure {
+        Outcome::AllowedFailure(finished.exit.describe())
+    } else {
+        Outcome::Failed(finished.exit.describe())
+    };
+    drop(lock);
+    StepResult {
+        id: step.id.clone(),
+        outcome,
+        duration: finished.duration,
+        log,
+        junit: step.junit,
+    }
+}
+
+/// Prints one finished step: a line, its log when it failed (or with `-v`, or grouped under
+/// GitHub Actions), annotations for its located errors.
+fn show(r: &StepResult, key: &str, printer: &Printer, args: &CiArgs) {
+    let _ = args;
+    if printer.json() {
+        let mut value = json!({
+            "step": r.id,
+            "status": r.outcome.label(),
+            "duration_ms": r.duration.as_millis() as u64,
+            "key": key,
+        });
+        if let Outcome::Failed(d) | Outcome::AllowedFailure(d) | Outcome::Skipped(d) = &r.outcome {
+            value["detail"] = json!(d);
+        }
+        printer.json_line(&value);
+        return;
+    }
+    let (mark, style) = match r.outcome {
+        Outcome::Passed => ("✓", anstyle::AnsiColor::Green),
+        Outcome::Cached => ("↺", anstyle::AnsiColor::Cyan),
+        Outcome::Failed(_) => ("✗", anstyle::AnsiColor::Red),
+        Outcome::AllowedFailure(_) => ("!", anstyle::AnsiColor::Yellow),
+        Outcome::Skipped(_) => ("-", anstyle::AnsiColor::Yellow),
+    };
+    let s = printer.err_style(style.on_default().bold());
+    let detail = match &r.outcome {
+        Outcome::Passed => format!("{:.2}s", r.duration.as_secs_f64()),
+        Outcome::Cached => "cached".to_string(),
+        Outcome::Failed(d) | Outcome::AllowedFailure(d) | Outcome::Skipped(d) => d.clone(),
+    };
+    let gh = github();
+    let show_log = !r.log.is_empty()
+        && (gh
+            || printer.verbose() > 0
+            || matches!(r.outcome, Outcome::Failed(_) | Outcome::AllowedFailure(_)));
+    if gh {
+        // Workflow commands are read from stdout.
+        printer.out(&format!("::group::{} ({})\n", r.id, r.outcome.label()));
+        if show_log {
+            printer.out(&with_newline(&r.log));
+        }
+        printer.out("::endgroup::\n");
+        if matches!(r.outcome, Outcome::Failed(_)) {
+            for a in report::annotations(&r.log) {
+                printer.out(&format!("{}\n", a.github()));
+            }
+        }
+    } else if show_log {
+        let cached = if r.outcome == Outcome::Cached {
+            " (cached log)"
+        } else {
+            ""
+        };
+        printer.stderr(&format!("── {}{cached} ──\n{}", r.id, with_newline(&r.log)));
+    }
+    printer.status(&format!("{s}{mark}{s:#} {} {detail}", r.id));
+}
+
+fn with_newline(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    }
+}
+
+fn finish(
+    p: &Pipeline,
+    include: &[bool],
+    results: &[(usize, StepResult)],
+    wall: Duration,
+    args: &CiArgs,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let mut weight = vec![0.0; p.steps.len()];
+    for (i, r) in results {
+        weight[*i] = r.duration.as_secs_f64();
+    }
+    let critical: Vec<String> = goodgo_ci::graph::critical_path(&p.deps, include, &weight, &p.ids)
+        .map(|(path, _)| path.iter().map(|&i| p.ids[i].clone()).collect())
+        .unwrap_or_default();
+    let mut sorted: Vec<StepResult> = results.iter().map(|(_, r)| r.clone()).collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let count = |f: fn(&Outcome) -> bool| sorted.iter().filter(|r| f(&r.outcome)).count();
+    let passed = count(|o| *o == Outcome::Passed);
+    let cached = count(|o| *o == Outcome::Cached);
+    let failed = count(|o| matches!(o, Outcome::Failed(_)));
+    let skipped = count(|o| matches!(o, Outcome::Skipped(_)));
+    if let Some(path) = &args.junit {
+        let xml = report::junit("goodgo ci", &sorted);
+        if let Some(parent) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, xml)
+            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        use std::io::Write as _;
+        let md = report::markdown(&sorted, wall, &critical);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(md.as_bytes()))
+            .with_context(|| format!("cannot append to {}", PathBuf::from(&summary).display()))?;
+    }
+    if !printer.json() && sorted.len() > 1 {
+        let mut table = String::new();
+        for r in &sorted {
+            let time = match r.outcome {
+                Outcome::Passed | Outcome::Failed(_) | Outcome::AllowedFailure(_) => {
+                    format!("{:.2}s", r.duration.as_secs_f64())
+                }
+                _ => String::new(),
+            };
+            table.push_str(&format!(
+                "  {:<24} {:<17} {time}\n",
+                r.id,
+                r.outcome.label()
+            ));
+        }
+        printer.status(table.trim_end());
+    }
+    if printer.json() {
+        printer.json_line(&json!({"summary": {
+            "steps": sorted.len(), "passed": passed, "cached": cached, "failed": failed,
+            "skipped": skipped, "wall_ms": wall.as_millis() as u64, "critical_path": critical,
+        }}));
+    } else {
+        printer.status(&format!(
+            "{} step(s): {passed} ran, {cached} cached, {failed} failed, {skipped} skipped in {:.2}s",
+            sorted.len(),
+            wall.as_secs_f64()
+        ));
+    }
+    if failed > 0 {
+        let names: Vec<&str> = sorted
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+            .map(|r| r.id.as_str())
+            .collect();
+        if !printer.json() {
+            printer.stderr(&format!("failed: {}\n", names.join(", ")));
+        }
+        return Ok(ExitStatus::Failure);
+    }
+    Ok(ExitStatus::Success)
+}
