@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes its parsed arguments, the [`Context`] and the
 //! printer, and returns the exit status or an error for [`crate::error::render`].
 
+mod backup;
 mod completions;
 mod config;
 mod db;
@@ -43,6 +44,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Config => config::run(&ctx, printer),
         Command::Plan(args) => plan::run(&ctx, args, printer),
         Command::Db(args) => db::run(&ctx, args, printer),
+        Command::Backup(args) => backup::run(&ctx, args, printer),
         Command::Up(args) => stack::up(&ctx, args, printer),
         Command::Dev(args) => dev::run(&ctx, args, printer),
         // --check compares the workspace holding goodgo.yaml (found from DIR, or from
