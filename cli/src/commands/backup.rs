@@ -85,7 +85,7 @@ fn progress<'a>(
 ) -> impl Fn(Event) + Sync + 'a {
     move |event| match event {
         Event::Dumping { tables } => {
-            printer.status(&format!("hashed {tables} tables in the dump's snapshot"));
+            printer.status(&format!("hashed {tables} table(s) in the dump's snapshot"));
         }
         Event::Bytes { total } => {
             printer.status(&format!("{verb} {}…", HumanBytes(total)));

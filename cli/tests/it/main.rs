@@ -3,6 +3,7 @@
 //! workspace, database, process and snapshot helpers.
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
 
+mod backup;
 mod cli;
 mod codegen;
 mod db;

@@ -70,7 +70,7 @@ impl Partial {
     }
 }
 
-/// Removes the partial folders no running backup holds; returns their names.
+/// Removes the partial folders no running backup holds; returns the names removed.
 pub fn clean_partials(dest: &Path) -> Result<Vec<String>, BackupError> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(dest) else {
@@ -91,8 +91,9 @@ pub fn clean_partials(dest: &Path) -> Result<Vec<String>, BackupError> {
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 600)),
         };
-        if abandoned {
-            std::fs::remove_dir_all(&dir).map_err(|e| BackupError::io("removing", &dir, e))?;
+        // A pg_dump orphaned by a killed run may still be writing there: what cannot be
+        // removed now is removed by a later run.
+        if abandoned && std::fs::remove_dir_all(&dir).is_ok() {
             removed.push(name);
         }
     }
