@@ -5,6 +5,7 @@
 //! One module per benchmark; [`stats`] times the runs and writes the report.
 
 mod api;
+mod backup;
 mod db;
 mod dev;
 mod plan;
@@ -35,6 +36,8 @@ pub enum Name {
     Api,
     /// `goodgo dev` to a ready API, cold and warm.
     Dev,
+    /// `goodgo backup create`/`restore` against pg_dump -Fc and pg_restore on pgbench data.
+    Backup,
 }
 
 pub fn run(names: &[Name]) -> Result<ExitCode> {
@@ -57,6 +60,9 @@ pub fn run(names: &[Name]) -> Result<ExitCode> {
     }
     if wants(Name::Dev) {
         dev::run(&goodgo)?;
+    }
+    if wants(Name::Backup) {
+        backup::run(&goodgo)?;
     }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
