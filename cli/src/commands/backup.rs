@@ -240,6 +240,24 @@ fn list(ctx: &Context, dest: PathBuf, printer: &Printer) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// For `goodgo status`: the backups' freshness at the configured destination, as a line of
+/// text, a JSON value and a warning past the RPO; `None` where there are no backups.
+pub fn status_summary(ctx: &Context) -> Option<(String, serde_json::Value, Option<String>)> {
+    let ws = &ctx.workspace;
+    let dest = match &ws.settings.backup.value.to {
+        Some(to) => ws.resolve(to),
+        None => ws.resolve(&PathBuf::from(".goodgo/backups")),
+    };
+    let backups = store::list(&dest).ok()?;
+    if backups.is_empty() && ws.settings.backup.value.rpo_hours.is_none() {
+        return None;
+    }
+    let (line, secs, warning) = freshness(ctx, &backups);
+    let line = line.unwrap_or_else(|| format!("backups: {} (none verified)\n", backups.len()));
+    let value = json!({"backups": backups.len(), "newest_verified_age_seconds": secs});
+    Some((line, value, warning))
+}
+
 /// The newest verified backup's age as a line, in seconds, and a warning past the RPO.
 fn freshness(ctx: &Context, backups: &[Listed]) -> (Option<String>, Option<i64>, Option<String>) {
     let rpo = ctx.workspace.settings.backup.value.rpo_hours;
