@@ -180,3 +180,31 @@ pub fn delete(dir: &Path) -> Result<(), BackupError> {
     }
     std::fs::remove_dir_all(dir).map_err(|e| BackupError::io("removing", dir, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_folder_is_removed_only_when_nobody_holds_it() {
+        let dest = tempfile::tempdir().expect("tempdir");
+        let running = start(dest.path(), "20260101T000000Z-aaaaaa").expect("start");
+        let abandoned = start(dest.path(), "20260101T000000Z-bbbbbb").expect("start");
+        std::fs::write(abandoned.dir.join("toc.dat"), b"half").expect("write");
+        // Dropping the handle releases the lock, as the kernel does for a killed process.
+        drop(abandoned);
+        let removed = clean_partials(dest.path()).expect("clean");
+        assert_eq!(removed, [".partial-20260101T000000Z-bbbbbb"]);
+        assert!(running.dir.is_dir(), "a running backup is left alone");
+        assert!(
+            list(dest.path()).expect("list").is_empty(),
+            "partials are never listed"
+        );
+        // Finished: renamed to its id, no lock file left.
+        std::fs::write(running.dir.join(MANIFEST), b"{}").expect("write");
+        let done = running.finish().expect("finish");
+        assert_eq!(done, dest.path().join("20260101T000000Z-aaaaaa"));
+        assert!(!done.join(LOCK).exists());
+        assert!(clean_partials(dest.path()).expect("clean").is_empty());
+    }
+}
