@@ -338,13 +338,8 @@ fn restore_target(ctx: &Context, args: &BackupArgs, to: &str) -> Result<Target> 
 /// How many tables (of any kind) database `target` holds, or `None` when it does not exist.
 async fn tables_in(target: &Target) -> Result<Option<i64>> {
     let name = target.dbname();
-    let server = target.maintenance(&name);
-    let server = if server.dbname() == name {
-        server
-    } else {
-        target.with_dbname("postgres")
-    };
-    let client = server.connect().await?;
+    // The target's own server, through its `postgres` database.
+    let client = target.maintenance(&name).connect().await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await
@@ -420,11 +415,6 @@ async fn restore(
     let m = check::materialize(&dir, folder.path(), jobs, &on_event)?;
     bar.finish_and_clear();
     let server = target.maintenance(&name);
-    let server = if server.dbname() == name {
-        server
-    } else {
-        target.with_dbname("postgres")
-    };
     if existing.is_some() {
         admin::drop_database(&server, &name).await?;
     }
