@@ -73,6 +73,12 @@ pub enum Command {
     /// Migrate, inspect, verify, seed and reset the GoodGo database
     Db(DbArgs),
 
+    /// Back up the GoodGo database, prove backups by restoring them, restore, prune
+    #[command(
+        long_about = "Back up the GoodGo database, prove backups by restoring them, restore, prune.\n\nA backup is a folder: the real pg_dump's directory format, each data file compressed with zstd, and a manifest.json written last with every file's SHA-256 and every table's row count and content hash. A backup without its manifest does not exist: interrupted runs are never listed and are cleaned up by the next. See docs/backup.md for the format."
+    )]
+    Backup(BackupArgs),
+
     /// The development loop: stack up, database migrated and seeded, API built, running and reloaded on change
     #[command(
         long_about = "The development loop: stack up, database migrated and seeded, API built and running.\n\nPrints one panel with the API, docs and database addresses, then watches service/ and migrations/: a source change rebuilds and restarts the API (the old one serves until the new one has built), a new migration is applied, a build error is shown and the session goes on. Ctrl-C stops the API; the services keep running for the next `dev` (--down stops them too)."
@@ -457,4 +463,73 @@ pub struct LintArgs {
     /// Write a JUnit XML report
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The database [default: GOODGO_DATABASE_URL, then `database_url` in goodgo.yaml, then the running stack's]
+    #[arg(long, value_name = "URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Where backups are kept: a folder [default: `backup.to` in goodgo.yaml, then .goodgo/backups]
+    #[arg(long, value_name = "DEST", global = true)]
+    pub to: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Dump the database into a new backup (pg_dump --jobs, zstd, checksummed manifest last)
+    Create {
+        /// Parallel pg_dump jobs and compression threads [default: `backup.jobs`, then the CPU count]
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+    },
+    /// The backups at the destination, newest first: id, database, age, size, tables, verified
+    List,
+    /// Check every file of a backup against its manifest; with --restore, prove it by restoring it
+    #[command(
+        long_about = "Check every file of a backup against its manifest; with --restore, prove it by restoring it.\n\nWith --restore the backup is restored into a scratch database (created and dropped by goodgo), every table's row count and content hash is compared with the manifest, and the verification is recorded in the backup's verified.json. A bad file is named and nothing is restored (exit 1)."
+    )]
+    Verify {
+        /// The backup's id [default: the newest]
+        id: Option<String>,
+        /// Also restore it into a scratch database and compare every table
+        #[arg(long)]
+        restore: bool,
+        /// Parallel checksum threads and pg_restore jobs [default: the CPU count]
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+    },
+    /// Restore a backup into a database (created when missing), then check every table
+    #[command(
+        long_about = "Restore a backup into a database (created when missing), then check every table.\n\nEvery file is checked against the manifest before any database is touched. A database that already holds tables is dropped and recreated only with --yes (twice in a production workspace). The restore runs pg_restore --jobs, then compares every table's row count and content hash with the manifest."
+    )]
+    Restore {
+        /// The backup's id (`goodgo backup list`)
+        id: String,
+        /// The database to restore into: a name on the same server, or a postgres:// URL
+        #[arg(long, value_name = "NAME")]
+        to_database: String,
+        /// Replace a database that holds tables (twice in a production workspace)
+        #[arg(long, short = 'y', action = clap::ArgAction::Count)]
+        yes: u8,
+        /// Parallel pg_restore jobs [default: the CPU count]
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+    },
+    /// Delete the backups the retention policy (`backup.keep` in goodgo.yaml) does not keep
+    #[command(
+        long_about = "Delete the backups the retention policy (`backup.keep` in goodgo.yaml) does not keep.\n\nGrandfather-father-son: the newest `last` backups, and the newest of each of the most recent `daily` days, `weekly` ISO weeks and `monthly` months (UTC). The newest verified backup and the newest backup are always kept. Prints what goes and why the rest stays."
+    )]
+    Prune {
+        /// Print what would be deleted and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Confirm in a production workspace (give it twice)
+        #[arg(long, short = 'y', action = clap::ArgAction::Count)]
+        yes: u8,
+    },
 }

@@ -41,6 +41,36 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     /// Where PostgreSQL's binaries (initdb, postgres, pg_dump, …) live; only this folder is searched when set. Default: the newest /usr/lib/postgresql/*/bin, then PATH.
     pub pg_bin_dir: Option<PathBuf>,
+    /// Backups (`goodgo backup`): where they go, and which ones `backup prune` keeps.
+    pub backup: Option<BackupConfig>,
+}
+
+/// The `backup:` section of goodgo.yaml.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Where backups are kept: a folder, relative to the workspace. Default: .goodgo/backups.
+    pub to: Option<PathBuf>,
+    /// Parallel pg_dump jobs and compression threads. Default: the CPU count.
+    pub jobs: Option<usize>,
+    /// The recovery point objective in hours: `backup list` and `status` warn when the newest verified backup is older.
+    pub rpo_hours: Option<u32>,
+    /// Which backups `backup prune` keeps (grandfather-father-son).
+    pub keep: Option<KeepConfig>,
+}
+
+/// Retention: each count keeps the newest backup of that many periods; unset counts take their defaults.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeepConfig {
+    /// The newest N backups. Default: 3.
+    pub last: Option<u32>,
+    /// The newest backup of each of the last N days (UTC) that have one. Default: 7.
+    pub daily: Option<u32>,
+    /// The newest backup of each of the last N ISO weeks that have one. Default: 4.
+    pub weekly: Option<u32>,
+    /// The newest backup of each of the last N months that have one. Default: 6.
+    pub monthly: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -185,6 +215,7 @@ pub struct Settings {
     pub migrations_dir: Sourced<PathBuf>,
     pub database_url: Sourced<Option<String>>,
     pub pg_bin_dir: Sourced<Option<PathBuf>>,
+    pub backup: Sourced<BackupConfig>,
 }
 
 /// A found (or assumed) workspace.
@@ -300,6 +331,7 @@ impl Settings {
             migrations_dir: pick(PathBuf::from("migrations"), file.migrations_dir, from_file),
             database_url: pick(None, file.database_url.map(Some), from_file),
             pg_bin_dir: pick(None, file.pg_bin_dir.map(Some), from_file),
+            backup: pick(BackupConfig::default(), file.backup, from_file),
         };
         for var in ENV_VARS {
             let Some(raw) = env(var.name).filter(|v| !v.is_empty()) else {

@@ -107,6 +107,7 @@ fn diagnostic<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dy
         goodgo_compose::ComposeError,
         goodgo_stack::StackError,
         goodgo_db::DbError,
+        goodgo_backup::BackupError,
         goodgo_plan::edit::EditError,
         goodgo_plan::PlanError,
         goodgo_ci::PipelineError,

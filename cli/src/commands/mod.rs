@@ -2,6 +2,7 @@
 //! printer, and returns the exit status or an error for [`crate::error::render`].
 
 mod ci;
+mod backup;
 mod completions;
 mod config;
 mod db;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Config => config::run(&ctx, printer),
         Command::Plan(args) => plan::run(&ctx, args, printer),
         Command::Db(args) => db::run(&ctx, args, printer),
+        Command::Backup(args) => backup::run(&ctx, args, printer),
         Command::Up(args) => stack::up(&ctx, args, printer),
         Command::Dev(args) => dev::run(&ctx, args, printer),
         // --check compares the workspace holding goodgo.yaml (found from DIR, or from

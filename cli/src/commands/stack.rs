@@ -217,7 +217,15 @@ pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<
                 r.ports.join(", ")
             );
         }
-        printer.report(&text, &json!({"project": loaded.name, "services": rows}));
+        let mut value = json!({"project": loaded.name, "services": rows});
+        if let Some((line, backups, warning)) = super::backup::status_summary(ctx) {
+            text.push_str(&line);
+            value["backup"] = backups;
+            if let Some(w) = warning {
+                printer.warn(&w);
+            }
+        }
+        printer.report(&text, &value);
         Ok(ExitStatus::Success)
     })
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
 
 mod ci;
+mod backup;
 mod cli;
 mod codegen;
 mod db;

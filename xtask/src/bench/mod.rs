@@ -6,6 +6,7 @@
 
 mod api;
 mod ci;
+mod backup;
 mod db;
 mod dev;
 mod plan;
@@ -38,6 +39,8 @@ pub enum Name {
     Dev,
     /// `goodgo ci` on 200 steps / 20,000 files cached and not; the project's own pipeline.
     Ci,
+    /// `goodgo backup create`/`restore` against pg_dump -Fc and pg_restore on pgbench data.
+    Backup,
 }
 
 pub fn run(names: &[Name]) -> Result<ExitCode> {
@@ -63,6 +66,9 @@ pub fn run(names: &[Name]) -> Result<ExitCode> {
     }
     if wants(Name::Ci) {
         ci::run(&goodgo)?;
+    }
+    if wants(Name::Backup) {
+        backup::run(&goodgo)?;
     }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,538 @@
+//! `goodgo backup …`: backups of the GoodGo database. The work is in `goodgo-backup`; this
+//! module resolves the database, the destination and the PostgreSQL tools, guards what
+//! deletes or replaces, draws progress and prints.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use goodgo_backup::policy::{self, Dated, Policy};
+use goodgo_backup::store::{self, Listed};
+use goodgo_backup::{Event, Tools, check, create};
+use goodgo_db::admin::{self, Target};
+use indicatif::{HumanBytes, ProgressBar};
+use serde_json::json;
+
+use super::Context;
+use crate::args::{BackupArgs, BackupCommand};
+use crate::error::{ExitStatus, UserError};
+use crate::ops::guard::{self, Ask, Destructive};
+use crate::printer::Printer;
+use crate::tools;
+
+pub fn run(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Result<ExitStatus> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(ctx, args, printer))
+}
+
+async fn run_async(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Result<ExitStatus> {
+    let dest = destination(ctx, args);
+    match &args.command {
+        BackupCommand::Create { jobs } => create(ctx, args, dest, *jobs, printer).await,
+        BackupCommand::List => list(ctx, dest, printer),
+        BackupCommand::Verify { id, restore, jobs } => {
+            verify(ctx, args, dest, id.as_deref(), *restore, *jobs, printer).await
+        }
+        BackupCommand::Restore {
+            id,
+            to_database,
+            yes,
+            jobs,
+        } => restore(ctx, args, dest, id, to_database, *yes, *jobs, printer).await,
+        BackupCommand::Prune { dry_run, yes } => prune(ctx, dest, *dry_run, *yes, printer),
+    }
+}
+
+/// `--to` (from where goodgo runs), `backup.to` (from the workspace), or .goodgo/backups.
+fn destination(ctx: &Context, args: &BackupArgs) -> PathBuf {
+    let ws = &ctx.workspace;
+    match (&args.to, &ws.settings.backup.value.to) {
+        (Some(to), _) => ws.cwd.join(to),
+        (None, Some(to)) => ws.resolve(to),
+        (None, None) => ws.resolve(&PathBuf::from(".goodgo/backups")),
+    }
+}
+
+fn jobs(ctx: &Context, flag: Option<usize>) -> usize {
+    flag.or(ctx.workspace.settings.backup.value.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1)
+}
+
+fn pg_tools(ctx: &Context) -> Result<Tools> {
+    let dir = ctx.workspace.settings.pg_bin_dir.value.as_deref();
+    let find = |name: &str| {
+        tools::find_pg_binary(name, dir).ok_or_else(|| {
+            UserError::input(format!("{name} not found"))
+                .with_hint("install PostgreSQL's client tools (`apt-get install postgresql-client-15`), or set pg_bin_dir in goodgo.yaml")
+        })
+    };
+    Ok(Tools {
+        pg_dump: find("pg_dump")?,
+        pg_restore: find("pg_restore")?,
+    })
+}
+
+/// Progress for a job: a status line for each phase, a bar of bytes for the files.
+fn progress<'a>(
+    printer: &'a Printer,
+    verb: &'a str,
+    bar: &'a ProgressBar,
+) -> impl Fn(Event) + Sync + 'a {
+    move |event| match event {
+        Event::Dumping { tables } => {
+            printer.status(&format!("hashed {tables} table(s) in the dump's snapshot"));
+        }
+        Event::Bytes { total } => {
+            printer.status(&format!("{verb} {}…", HumanBytes(total)));
+            bar.set_length(total);
+            bar.set_position(0);
+        }
+        Event::Advance(n) => bar.inc(n),
+        Event::Restoring => {
+            bar.finish_and_clear();
+            printer.status("restoring with pg_restore…");
+        }
+        Event::Hashing => printer.status("counting and hashing every table…"),
+    }
+}
+
+fn git_commit(ctx: &Context) -> Option<String> {
+    let repo = git2::Repository::discover(&ctx.workspace.root).ok()?;
+    let commit = repo.head().ok()?.peel_to_commit().ok()?;
+    Some(commit.id().to_string())
+}
+
+async fn create(
+    ctx: &Context,
+    args: &BackupArgs,
+    dest: PathBuf,
+    jobs_flag: Option<usize>,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let (db, _) = crate::ops::database::resolve(ctx, args.database_url.as_deref())?;
+    let tools = pg_tools(ctx)?;
+    let jobs = jobs(ctx, jobs_flag);
+    let shown = ctx.workspace.display_path(&dest);
+    printer.status(&format!(
+        "backing up {} to {} (pg_dump --jobs {jobs})…",
+        db.redacted(),
+        shown.display()
+    ));
+    let started = Instant::now();
+    let bar = printer.bytes_bar("compressing");
+    let options = create::Options {
+        dest,
+        jobs,
+        git_commit: git_commit(ctx),
+    };
+    let done = create::create(
+        &db,
+        &tools,
+        &options,
+        &progress(printer, "compressing", &bar),
+    )
+    .await?;
+    bar.finish_and_clear();
+    for name in &done.cleaned {
+        printer.status(&format!("removed {name}, left by an interrupted backup"));
+    }
+    let m = &done.manifest;
+    let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
+    let text = format!(
+        "created backup {} of {}: {} tables, {rows} rows, {} in {:.1} s\n  {}\n",
+        m.id,
+        m.database,
+        m.tables.len(),
+        HumanBytes(m.size()),
+        started.elapsed().as_secs_f64(),
+        ctx.workspace.display_path(&done.dir).display()
+    );
+    printer.report(
+        &text,
+        &json!({
+            "id": m.id,
+            "database": m.database,
+            "dir": done.dir,
+            "tables": m.tables.len(),
+            "rows": rows,
+            "bytes": m.size(),
+            "took_ms": started.elapsed().as_millis() as u64,
+            "cleaned": done.cleaned,
+        }),
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// `3m`, `5h`, `2d` ago.
+fn age(started: Option<time::OffsetDateTime>) -> (String, Option<i64>) {
+    let Some(at) = started else {
+        return ("?".into(), None);
+    };
+    let secs = (time::OffsetDateTime::now_utc() - at)
+        .whole_seconds()
+        .max(0);
+    let text = match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    };
+    (text, Some(secs))
+}
+
+fn list(ctx: &Context, dest: PathBuf, printer: &Printer) -> Result<ExitStatus> {
+    let backups = store::list(&dest)?;
+    let shown = ctx.workspace.display_path(&dest);
+    let mut text = String::new();
+    if backups.is_empty() {
+        let _ = writeln!(text, "no backups in {}", shown.display());
+    } else {
+        let _ = writeln!(
+            text,
+            "{:<24} {:<16} {:>6} {:>10} {:>6}  VERIFIED",
+            "ID", "DATABASE", "AGE", "SIZE", "TABLES"
+        );
+    }
+    let mut items = Vec::new();
+    for b in &backups {
+        let m = &b.manifest;
+        let (age_text, age_secs) = age(m.started());
+        let verified = b
+            .verified
+            .as_ref()
+            .map_or("no".to_string(), |v| format!("restored {}", v.verified_at));
+        let _ = writeln!(
+            text,
+            "{:<24} {:<16} {:>6} {:>10} {:>6}  {verified}",
+            m.id,
+            m.database,
+            age_text,
+            HumanBytes(m.size()).to_string(),
+            m.tables.len()
+        );
+        items.push(json!({
+            "id": m.id,
+            "database": m.database,
+            "started_at": m.started_at,
+            "age_seconds": age_secs,
+            "bytes": m.size(),
+            "tables": m.tables.len(),
+            "verified": b.verified,
+            "dir": b.dir,
+        }));
+    }
+    let fresh = freshness(ctx, &backups);
+    if let Some(line) = &fresh.0 {
+        text.push_str(line);
+    }
+    printer.report(
+        &text,
+        &json!({"dest": dest, "backups": items, "newest_verified_age_seconds": fresh.1}),
+    );
+    if let Some(warning) = fresh.2 {
+        printer.warn(&warning);
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// For `goodgo status`: the backups' freshness at the configured destination, as a line of
+/// text, a JSON value and a warning past the RPO; `None` where there are no backups.
+pub fn status_summary(ctx: &Context) -> Option<(String, serde_json::Value, Option<String>)> {
+    let ws = &ctx.workspace;
+    let dest = match &ws.settings.backup.value.to {
+        Some(to) => ws.resolve(to),
+        None => ws.resolve(&PathBuf::from(".goodgo/backups")),
+    };
+    let backups = store::list(&dest).ok()?;
+    if backups.is_empty() && ws.settings.backup.value.rpo_hours.is_none() {
+        return None;
+    }
+    let (line, secs, warning) = freshness(ctx, &backups);
+    let line = line.unwrap_or_else(|| format!("backups: {} (none verified)\n", backups.len()));
+    let value = json!({"backups": backups.len(), "newest_verified_age_seconds": secs});
+    Some((line, value, warning))
+}
+
+/// The newest verified backup's age as a line, in seconds, and a warning past the RPO.
+fn freshness(ctx: &Context, backups: &[Listed]) -> (Option<String>, Option<i64>, Option<String>) {
+    let rpo = ctx.workspace.settings.backup.value.rpo_hours;
+    let newest = backups.iter().find(|b| b.verified.is_some());
+    let Some(b) = newest else {
+        let warning = (!backups.is_empty() || rpo.is_some()).then(|| {
+            "no verified backup: prove one with `goodgo backup verify --restore`".to_string()
+        });
+        return (None, None, warning);
+    };
+    let (text, secs) = age(b.manifest.started());
+    let line = format!("newest verified backup: {} ({text} old)\n", b.manifest.id);
+    let warning = match (rpo, secs) {
+        (Some(hours), Some(s)) if s > i64::from(hours) * 3600 => Some(format!(
+            "the newest verified backup is {text} old, past backup.rpo_hours ({hours}h)"
+        )),
+        _ => None,
+    };
+    (Some(line), secs, warning)
+}
+
+async fn verify(
+    ctx: &Context,
+    args: &BackupArgs,
+    dest: PathBuf,
+    id: Option<&str>,
+    restore: bool,
+    jobs_flag: Option<usize>,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let dir = store::locate(&dest, id)?;
+    let jobs = jobs(ctx, jobs_flag);
+    let started = Instant::now();
+    let bar = printer.bytes_bar("checking");
+    let on_event = progress(printer, "checking", &bar);
+    if !restore {
+        let m = check::verify_files(&dir, jobs, &on_event)?;
+        bar.finish_and_clear();
+        let text = format!(
+            "backup {}: {} files, {} match the manifest ({:.1} s)\n",
+            m.id,
+            m.files.len(),
+            HumanBytes(m.size()),
+            started.elapsed().as_secs_f64()
+        );
+        printer.report(
+            &text,
+            &json!({"id": m.id, "files": m.files.len(), "bytes": m.size(), "restored": false}),
+        );
+        return Ok(ExitStatus::Success);
+    }
+    let (db, _) = crate::ops::database::resolve(ctx, args.database_url.as_deref())?;
+    let tools = pg_tools(ctx)?;
+    let (m, verified) = check::verify_by_restore(&dir, &db, &tools, jobs, &on_event).await?;
+    let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
+    let text = format!(
+        "backup {}: every file matches, restored into a scratch database: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
+        m.id,
+        m.tables.len(),
+        started.elapsed().as_secs_f64()
+    );
+    printer.report(
+        &text,
+        &json!({"id": m.id, "files": m.files.len(), "bytes": m.size(), "tables": m.tables.len(), "rows": rows, "restored": true, "verified": verified}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// The target of `--to-database`: a URL, or a name on the resolved database's server.
+fn restore_target(ctx: &Context, args: &BackupArgs, to: &str) -> Result<Target> {
+    if to.contains("://") {
+        return Ok(Target::parse(to)?);
+    }
+    let (db, _) = crate::ops::database::resolve(ctx, args.database_url.as_deref())?;
+    Ok(db.with_dbname(to))
+}
+
+/// How many tables (of any kind) database `target` holds, or `None` when it does not exist.
+async fn tables_in(target: &Target) -> Result<Option<i64>> {
+    let name = target.dbname();
+    // The target's own server, through its `postgres` database.
+    let client = target.maintenance(&name).connect().await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .context("looking for the target database")?
+        .is_some();
+    if !exists {
+        return Ok(None);
+    }
+    let client = target.connect().await?;
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg\\_toast%'",
+            &[],
+        )
+        .await
+        .context("counting the target database's tables")?
+        .get(0);
+    Ok(Some(n))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn restore(
+    ctx: &Context,
+    args: &BackupArgs,
+    dest: PathBuf,
+    id: &str,
+    to: &str,
+    yes: u8,
+    jobs_flag: Option<usize>,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let dir = store::locate(&dest, Some(id))?;
+    let target = restore_target(ctx, args, to)?;
+    let tools = pg_tools(ctx)?;
+    let jobs = jobs(ctx, jobs_flag);
+    let name = target.dbname();
+    let existing = tables_in(&target).await?;
+    let nonempty = existing.is_some_and(|n| n > 0);
+    let action = match existing {
+        Some(n) if n > 0 => format!(
+            "replace database `{name}` ({n} tables and relations) at {} with backup {id}",
+            target.redacted()
+        ),
+        _ => format!(
+            "restore backup {id} into database `{name}` at {}",
+            target.redacted()
+        ),
+    };
+    let allowed = guard::allow(
+        &ctx.workspace.settings,
+        &Destructive {
+            action,
+            name: &name,
+            yes,
+            ask: if nonempty { Ask::Confirm } else { Ask::Never },
+        },
+        printer,
+    )?;
+    if !allowed {
+        return Ok(ExitStatus::Failure);
+    }
+    let started = Instant::now();
+    // Every file is checked (and decompressed) before any database is touched.
+    let folder = tempfile::Builder::new()
+        .prefix(".goodgo-restore-")
+        .tempdir()
+        .context("creating a scratch folder")?;
+    let bar = printer.bytes_bar("checking");
+    let on_event = progress(printer, "checking and decompressing", &bar);
+    let m = check::materialize(&dir, folder.path(), jobs, &on_event)?;
+    bar.finish_and_clear();
+    let server = target.maintenance(&name);
+    if existing.is_some() {
+        admin::drop_database(&server, &name).await?;
+    }
+    admin::create_database(&server, &name, None).await?;
+    check::restore_checked(folder.path(), &m, &target, &tools, jobs, &on_event).await?;
+    let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
+    let text = format!(
+        "restored backup {} into {}: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
+        m.id,
+        name,
+        m.tables.len(),
+        started.elapsed().as_secs_f64()
+    );
+    printer.report(
+        &text,
+        &json!({"id": m.id, "database": name, "tables": m.tables.len(), "rows": rows, "took_ms": started.elapsed().as_millis() as u64}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+fn policy(ctx: &Context) -> Policy {
+    let d = Policy::default();
+    let keep = ctx.workspace.settings.backup.value.keep.unwrap_or_default();
+    Policy {
+        last: keep.last.unwrap_or(d.last),
+        daily: keep.daily.unwrap_or(d.daily),
+        weekly: keep.weekly.unwrap_or(d.weekly),
+        monthly: keep.monthly.unwrap_or(d.monthly),
+    }
+}
+
+fn prune(
+    ctx: &Context,
+    dest: PathBuf,
+    dry_run: bool,
+    yes: u8,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let backups = store::list(&dest)?;
+    let policy = policy(ctx);
+    let dated: Vec<Dated> = backups
+        .iter()
+        .filter_map(|b| {
+            Some(Dated {
+                id: b.manifest.id.clone(),
+                at: b.manifest.started()?,
+                verified: b.verified.is_some(),
+            })
+        })
+        .collect();
+    let decisions = policy::decide(&policy, &dated);
+    let doomed: Vec<&Dated> = decisions
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(d, _)| d)
+        .collect();
+    if !dry_run && !doomed.is_empty() {
+        let allowed = guard::allow(
+            &ctx.workspace.settings,
+            &Destructive {
+                action: format!("delete {} backup(s) from {}", doomed.len(), dest.display()),
+                name: "prune",
+                yes,
+                ask: Ask::Never,
+            },
+            printer,
+        )?;
+        if !allowed {
+            return Ok(ExitStatus::Failure);
+        }
+    }
+    let mut text = String::new();
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let mut items = Vec::new();
+    for (d, reason) in &decisions {
+        match reason {
+            Some(r) => {
+                let r = serde_json::to_value(r).unwrap_or_default();
+                let _ = writeln!(text, "keep   {}  ({})", d.id, r.as_str().unwrap_or(""));
+                items.push(json!({"id": d.id, "keep": true, "reason": r}));
+            }
+            None => {
+                if !dry_run {
+                    store::delete(&dest.join(&d.id))?;
+                }
+                let _ = writeln!(text, "{verb} {}", d.id);
+                items.push(json!({"id": d.id, "keep": false}));
+            }
+        }
+    }
+    let _ = writeln!(
+        text,
+        "{} kept, {} {verb} (keep last {}, daily {}, weekly {}, monthly {})",
+        decisions.len() - doomed.len(),
+        doomed.len(),
+        policy.last,
+        policy.daily,
+        policy.weekly,
+        policy.monthly
+    );
+    printer.report(
+        &text,
+        &json!({"dry_run": dry_run, "policy": policy, "backups": items}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_at_a_glance() {
+        let now = time::OffsetDateTime::now_utc();
+        assert_eq!(age(Some(now - time::Duration::seconds(5))).0, "5s");
+        assert_eq!(age(Some(now - time::Duration::minutes(30))).0, "30m");
+        assert_eq!(age(Some(now - time::Duration::hours(5))).0, "5h");
+        assert_eq!(age(Some(now - time::Duration::days(3))).0, "3d");
+        assert_eq!(age(None).0, "?");
+    }
+}

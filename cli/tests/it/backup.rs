@@ -1,0 +1,460 @@
+//! `goodgo backup` against a real PostgreSQL server with the real pg_dump and pg_restore:
+//! the Pagila schema (shared fixtures) plus generated rows, round trips, corruption,
+//! interruption, concurrency, retention and the production guard.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{TestContext, TestDb, context, query, run, wait_until};
+
+/// Where the PostgreSQL binaries the test server runs live.
+fn pg_bin_dir() -> PathBuf {
+    std::env::var_os("GOODGO_TEST_PG_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+}
+
+/// `goodgo backup …` in `ws` on database `db`.
+fn backup(ws: &TestContext, db: &TestDb) -> Command {
+    let mut cmd = ws.command();
+    cmd.env("GOODGO_DATABASE_URL", &db.url)
+        .env("GOODGO_PG_BIN_DIR", pg_bin_dir())
+        .arg("backup");
+    cmd
+}
+
+/// The Pagila schema, made loadable by PostgreSQL 15 without pgvector: `uuidv7()` becomes
+/// `gen_random_uuid()`, virtual generated columns stored ones, the embedding a `real[]`.
+fn pagila_for_pg15() -> String {
+    let path = crate::repo().join("../shared/fixtures/pagila/pagila-schema.sql");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared Pagila fixture)", path.display()));
+    text.lines()
+        .filter(|l| {
+            !l.contains("EXTENSION IF NOT EXISTS vector")
+                && !l.contains("COMMENT ON EXTENSION vector")
+                && !l.contains("USING hnsw")
+        })
+        .map(|l| {
+            l.replace("uuidv7()", "gen_random_uuid()")
+                .replace(" VIRTUAL", " STORED")
+                .replace("public.vector(20)", "real[]")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Rows in a dozen Pagila tables: text, numerics, arrays, tsvectors (by trigger),
+/// generated columns, NULLs, foreign keys.
+const ROWS: &str = "
+INSERT INTO language(name) SELECT 'lang' || g FROM generate_series(1, 5) g;
+INSERT INTO actor(first_name, last_name) SELECT 'First' || g, 'Last' || (g % 97) FROM generate_series(1, 2000) g;
+INSERT INTO category(name) SELECT 'cat' || g FROM generate_series(1, 16) g;
+INSERT INTO country(country) SELECT 'Country ' || g || E' \\u00e9\\t''q' FROM generate_series(1, 50) g;
+INSERT INTO city(city, country_id) SELECT 'City ' || g, 1 + g % 50 FROM generate_series(1, 300) g;
+INSERT INTO film(title, description, release_year, language_id, original_language_id, rental_duration, rental_rate, length, replacement_cost, rating)
+  SELECT 'Film ' || g, CASE WHEN g % 10 = 0 THEN NULL ELSE 'A film about ' || md5(g::text) END,
+         2000 + g % 25, 1 + g % 5, NULLIF(g % 3, 0), 3, 0.99 + (g % 4), 60 + g % 120, 9.99 + g % 20, 'PG'
+  FROM generate_series(1, 3000) g;
+INSERT INTO film_actor(actor_id, film_id) SELECT 1 + g % 2000, 1 + (g * 7) % 3000 FROM generate_series(1, 9000) g ON CONFLICT DO NOTHING;
+INSERT INTO film_category(film_id, category_id) SELECT g, 1 + g % 16 FROM generate_series(1, 3000) g;
+INSERT INTO film_embedding(film_id, embedding) SELECT g, ARRAY(SELECT (g * i % 101) / 100.0 FROM generate_series(1, 20) i)::real[] FROM generate_series(1, 3000) g;
+";
+
+/// A database holding Pagila and its rows.
+fn pagila_db(test: &str) -> Option<TestDb> {
+    let db = TestDb::create(test)?;
+    db.sql(&pagila_for_pg15());
+    db.sql(ROWS);
+    Some(db)
+}
+
+/// Every user table's row count and an md5 of its rows sorted as text: computed here
+/// independently of goodgo's own table hash.
+fn table_digests(db: &TestDb) -> String {
+    let tables = db.sql(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+    );
+    tables
+        .lines()
+        .map(|t| {
+            let row = db.sql(&format!(
+                "SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM {t} AS x"
+            ));
+            format!("{t} {row}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `pg_dump --schema-only` of `url`, without comments, blank lines and the random
+/// `\restrict` key newer pg_dumps write.
+fn schema_of(url: &str) -> String {
+    let out = Command::new(pg_bin_dir().join("pg_dump"))
+        .args(["--schema-only", "--no-owner", "-d", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("--") && !l.trim().is_empty() && !l.starts_with("\\"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The ids `backup list --json` shows, newest first.
+fn ids(ws: &TestContext, db: &TestDb) -> Vec<String> {
+    let out = run(backup(ws, db).args(["list", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.json()["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn create(ws: &TestContext, db: &TestDb) -> String {
+    let out = run(backup(ws, db).args(["create", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.json()["id"].as_str().unwrap().to_string()
+}
+
+fn database_exists(db: &TestDb, name: &str) -> bool {
+    query(
+        db.server_url(),
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    ) == "1"
+}
+
+fn backups_dir(ws: &TestContext) -> PathBuf {
+    ws.join(".goodgo/backups")
+}
+
+#[test]
+fn pagila_round_trip_restores_the_same_schema_and_rows() {
+    let Some(db) = pagila_db("bk_pagila") else {
+        return;
+    };
+    let ws = context();
+    let id = create(&ws, &db);
+    let dir = backups_dir(&ws).join(&id);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["database"], db.name.as_str());
+    let film = manifest["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "public.film")
+        .unwrap();
+    assert_eq!(film["rows"], 3000);
+    assert!(dir.join("dump/toc.dat").is_file());
+    assert!(
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().ends_with(".dat.zst")),
+        "data files are stored compressed"
+    );
+
+    let out = run(backup(&ws, &db).args(["verify", &id]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(backup(&ws, &db).args(["verify", "--restore", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["restored"], true);
+    assert!(dir.join("verified.json").is_file());
+    let list = run(backup(&ws, &db).args(["list", "--json"])).json();
+    assert!(
+        list["backups"][0]["verified"]["restored"]
+            .as_bool()
+            .unwrap()
+    );
+    // The scratch database is gone.
+    assert_eq!(
+        query(
+            db.server_url(),
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify%'"
+        ),
+        "0"
+    );
+
+    let target = TestDb::create("bk_target").unwrap();
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(schema_of(&db.url), schema_of(&target.url));
+    assert_eq!(table_digests(&db), table_digests(&target));
+    assert!(table_digests(&target).contains("public.film 3000|"));
+
+    // Now the target holds tables: replacing it needs --yes.
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("pass --yes"), "{}", out.stderr);
+    target.sql("DELETE FROM film_embedding");
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(table_digests(&db), table_digests(&target));
+}
+
+/// Copies backup `id` to a new folder named like a backup, returning its path.
+fn copy_backup(ws: &TestContext, id: &str, new_id: &str) -> PathBuf {
+    let from = backups_dir(ws).join(id);
+    let to = backups_dir(ws).join(new_id);
+    copy_dir(&from, &to);
+    let manifest = to.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace(id, new_id);
+    std::fs::write(&manifest, text).unwrap();
+    to
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The largest data file of a backup, relative to its folder.
+fn largest_data_file(dir: &Path) -> String {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().ends_with(".zst"))
+        .max_by_key(|f| f["size"].as_u64().unwrap())
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[test]
+fn a_bad_file_is_named_and_no_database_is_touched() {
+    let Some(db) = pagila_db("bk_corrupt") else {
+        return;
+    };
+    let ws = context();
+    let id = create(&ws, &db);
+
+    // One flipped byte.
+    let flipped = copy_backup(&ws, &id, "20000101T000000Z-f11bed");
+    let file = largest_data_file(&flipped);
+    let path = flipped.join(&file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    // A missing file.
+    let missing = copy_backup(&ws, &id, "20000101T000000Z-0000ff");
+    std::fs::remove_file(missing.join(&file)).unwrap();
+    // A truncated manifest.
+    let truncated = copy_backup(&ws, &id, "20000101T000000Z-7a7a7a");
+    let manifest = truncated.join("manifest.json");
+    let text = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+
+    for (bad, names) in [
+        ("20000101T000000Z-f11bed", file.as_str()),
+        ("20000101T000000Z-0000ff", file.as_str()),
+        ("20000101T000000Z-7a7a7a", "manifest.json"),
+    ] {
+        let out = run(backup(&ws, &db).args(["verify", bad]));
+        assert_eq!(out.code, 1, "verify {bad}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{bad}/{names}")),
+            "verify {bad} names the file: {}",
+            out.stderr
+        );
+        let out = run(backup(&ws, &db).args(["verify", bad, "--restore"]));
+        assert_eq!(out.code, 1, "verify --restore {bad}: {}", out.stderr);
+        let target = format!("{}_r", db.name);
+        let out = run(backup(&ws, &db).args(["restore", bad, "--to-database", &target]));
+        assert_eq!(out.code, 1, "restore {bad}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{bad}/{names}")),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            !database_exists(&db, &target),
+            "restore of {bad} created {target}"
+        );
+    }
+    assert_eq!(
+        query(
+            db.server_url(),
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify%'"
+        ),
+        "0",
+        "no scratch database was made for a bad backup"
+    );
+    // The truncated manifest's backup is not listed; the others are (their files are only
+    // read by verify).
+    let listed = ids(&ws, &db);
+    assert!(
+        !listed.contains(&"20000101T000000Z-7a7a7a".to_string()),
+        "{listed:?}"
+    );
+    assert!(listed.contains(&id));
+    // The original is untouched by all this.
+    let out = run(backup(&ws, &db).args(["verify", &id]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn killed_mid_backup_nothing_is_listed_and_the_next_run_cleans_up() {
+    let Some(db) = TestDb::create("bk_kill") else {
+        return;
+    };
+    // Enough rows that compressing and checksumming takes a moment.
+    db.sql(
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a, random() AS b FROM generate_series(1, 300000) g",
+    );
+    let ws = context();
+    let mut child = backup(&ws, &db)
+        .arg("create")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dest = backups_dir(&ws);
+    // pg_dump has finished once a compressed data file appears; kill goodgo -9 then.
+    wait_until(
+        "a compressed file in the partial backup",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_dir(&dest)
+                .ok()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    e.file_name().to_string_lossy().starts_with(".partial-")
+                        && std::fs::read_dir(e.path().join("dump"))
+                            .ok()
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .any(|f| f.file_name().to_string_lossy().ends_with(".zst"))
+                })
+        },
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let partials = || {
+        std::fs::read_dir(&dest)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
+            .count()
+    };
+    assert_eq!(partials(), 1, "the killed run left its partial folder");
+    assert!(ids(&ws, &db).is_empty(), "a partial backup is never listed");
+    let out = run(backup(&ws, &db).args(["create"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("left by an interrupted backup"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(partials(), 0);
+    assert_eq!(ids(&ws, &db).len(), 1);
+}
+
+#[test]
+fn concurrent_creates_both_succeed_with_distinct_ids() {
+    let Some(db) = pagila_db("bk_concurrent") else {
+        return;
+    };
+    let ws = context();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            backup(&ws, &db)
+                .args(["create", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let listed = ids(&ws, &db);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_ne!(listed[0], listed[1]);
+    for id in &listed {
+        let out = run(backup(&ws, &db).args(["verify", id]));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+}
+
+#[test]
+fn prune_keeps_the_policy_and_the_newest_verified_backup() {
+    let Some(db) = TestDb::create("bk_prune") else {
+        return;
+    };
+    db.sql("CREATE TABLE t AS SELECT g FROM generate_series(1, 100) g");
+    let ws = context().with_file(
+        "goodgo.yaml",
+        "backup:\n  keep: {last: 1, daily: 0, weekly: 0, monthly: 0}\n",
+    );
+    let oldest = create(&ws, &db);
+    let out = run(backup(&ws, &db).args(["verify", "--restore", &oldest]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let middle = create(&ws, &db);
+    let newest = create(&ws, &db);
+
+    let out = run(backup(&ws, &db).args(["prune", "--dry-run"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!("would delete {middle}")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(ids(&ws, &db).len(), 3, "a dry run deletes nothing");
+
+    let out = run(backup(&ws, &db).args(["prune", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ids(&ws, &db), [newest.clone(), oldest.clone()]);
+    assert!(!backups_dir(&ws).join(&middle).exists());
+
+    // Production: prune and restore refuse unless told twice.
+    let target = TestDb::create("bk_prod_target").unwrap();
+    let prod = |cmd: &mut Command| {
+        cmd.env("GOODGO_ENV", "production");
+        run(cmd)
+    };
+    let out =
+        prod(backup(&ws, &db).args(["restore", &newest, "--to-database", &target.name, "--yes"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("production"), "{}", out.stderr);
+    assert_eq!(
+        target.sql("SELECT count(*) FROM pg_class WHERE relname = 't'"),
+        "0"
+    );
+    let out =
+        prod(backup(&ws, &db).args(["restore", &newest, "--to-database", &target.name, "-yy"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(target.sql("SELECT count(*) FROM t"), "100");
+}

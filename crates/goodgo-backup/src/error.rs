@@ -1,0 +1,75 @@
+//! What can go wrong with a backup, as typed errors that keep their cause.
+//!
+//! A backup that fails its checks (a file whose SHA-256 differs, a missing file, a manifest
+//! that does not parse) is a failed job (exit 1) and names the file; an unknown backup id
+//! or a destination that is not a folder is bad input (exit 2).
+
+use std::path::PathBuf;
+
+use goodgo_diag::{Class, Diagnostic};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{doing} {}: {source}", path.display())]
+    Io {
+        doing: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A program (pg_dump, pg_restore) could not be started or failed.
+    #[error("{program} failed: {message}")]
+    Tool { program: String, message: String },
+    #[error(transparent)]
+    Db(#[from] goodgo_db::DbError),
+    /// The manifest is missing, truncated or not a manifest of a format this version reads.
+    #[error("{}: not a readable backup manifest: {message}", path.display())]
+    Manifest { path: PathBuf, message: String },
+    /// A file of the backup differs from what its manifest records.
+    #[error("{}: {problem}", path.display())]
+    Corrupt { path: PathBuf, problem: String },
+    /// The restored data differs from what the manifest records.
+    #[error("table {table}: {problem}")]
+    Mismatch { table: String, problem: String },
+    #[error("no backup {id} in {}", dest.display())]
+    NotFound { id: String, dest: PathBuf },
+    #[error("{0}")]
+    Input(String),
+}
+
+impl BackupError {
+    pub(crate) fn io(
+        doing: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        BackupError::Io {
+            doing,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl Diagnostic for BackupError {
+    fn class(&self) -> Option<Class> {
+        match self {
+            BackupError::NotFound { .. } | BackupError::Input(_) => Some(Class::Input),
+            BackupError::Db(_) => None,
+            _ => Some(Class::Failed),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            BackupError::NotFound { .. } => Some("`goodgo backup list` shows the backups there".into()),
+            BackupError::Corrupt { .. } | BackupError::Manifest { .. } => Some(
+                "this backup cannot be trusted: restore another one (`goodgo backup list`), and make a new one with `goodgo backup create`".into(),
+            ),
+            BackupError::Tool { program, .. } if program.starts_with("pg_") => Some(
+                "check that PostgreSQL's client tools match the server's major version (`goodgo doctor`), or set pg_bin_dir".into(),
+            ),
+            _ => None,
+        }
+    }
+}

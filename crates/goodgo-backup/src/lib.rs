@@ -1,0 +1,76 @@
+//! Backups of the GoodGo database that are proven by restoring them.
+//!
+//! A backup is a folder: the real `pg_dump --format=directory --jobs N` output, each data
+//! file compressed with zstd (PostgreSQL 15's pg_dump offers only gzip), and a
+//! `manifest.json` written last with every file's size and SHA-256 and every table's row
+//! count and content hash (computed by the server in the dump's own snapshot). The format
+//! is documented in docs/backup.md. [`create`] makes one, [`check`] verifies and restores
+//! one, [`store`] lists, locates and deletes them at a destination, [`policy`] decides
+//! which ones `prune` keeps. Nothing here prints: progress goes through a callback.
+
+mod error;
+
+pub mod check;
+pub mod create;
+pub mod manifest;
+pub mod policy;
+pub mod stats;
+pub mod store;
+
+use std::path::PathBuf;
+
+pub use error::BackupError;
+pub use manifest::{Manifest, Verified};
+
+/// The PostgreSQL programs a backup runs.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub pg_dump: PathBuf,
+    pub pg_restore: PathBuf,
+}
+
+/// What a job reports as it goes.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// pg_dump is running (and the tables are being hashed).
+    Dumping { tables: usize },
+    /// Data files are being compressed (or, restoring, checked and decompressed):
+    /// `total` bytes in all.
+    Bytes { total: u64 },
+    /// `n` more bytes done.
+    Advance(u64),
+    /// pg_restore is running.
+    Restoring,
+    /// Tables are being counted and hashed.
+    Hashing,
+}
+
+/// A failed statement, saying what was being done.
+pub(crate) fn pg(doing: String, source: tokio_postgres::Error) -> BackupError {
+    BackupError::Db(goodgo_db::DbError::Postgres {
+        doing,
+        source: source.into(),
+    })
+}
+
+/// Runs `program` to completion; its stderr is the error message when it fails.
+pub(crate) fn run_tool(
+    mut command: std::process::Command,
+    program: &str,
+) -> Result<(), BackupError> {
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| BackupError::Tool {
+            program: program.to_string(),
+            message: format!("cannot start it: {e}"),
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(BackupError::Tool {
+        program: program.to_string(),
+        message: format!("{} ({})", stderr.trim(), output.status),
+    })
+}

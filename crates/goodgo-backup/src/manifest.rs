@@ -1,0 +1,193 @@
+//! `manifest.json`: what a backup holds, written last. Its format is documented in
+//! docs/backup.md and versioned by [`FORMAT_VERSION`]; a reader refuses a version it does
+//! not know rather than guess.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::BackupError;
+
+/// The manifest's file name, inside the backup's folder.
+pub const MANIFEST: &str = "manifest.json";
+/// The verification record's file name, inside the backup's folder.
+pub const VERIFIED: &str = "verified.json";
+/// The format this version writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always `"goodgo-backup"`.
+    pub format: String,
+    pub format_version: u32,
+    /// `YYYYMMDDTHHMMSSZ-xxxxxx`: the start time (UTC) and six random hex digits.
+    pub id: String,
+    pub database: String,
+    /// `SHOW server_version` of the dumped server.
+    pub server_version: String,
+    /// `pg_dump --version` of the program that made the dump.
+    pub pg_dump_version: String,
+    /// The git commit of the workspace the backup was made from, when it is a repository.
+    pub git_commit: Option<String>,
+    /// The newest applied migration (`V{n}__{name}`), when the database has any.
+    pub migration_head: Option<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    /// How data files are compressed: `"zstd"`, each `NNNN.dat` stored as `NNNN.dat.zst`.
+    pub compression: String,
+    /// Every file of the backup but the manifest itself, sorted by path.
+    pub files: Vec<FileEntry>,
+    /// Every table of the dumped database, sorted by name.
+    pub tables: Vec<TableEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Relative to the backup's folder, `/`-separated.
+    pub path: String,
+    /// Bytes as stored.
+    pub size: u64,
+    /// SHA-256 of the bytes as stored, lowercase hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableEntry {
+    /// `schema.table`, as `quote_ident` writes each part.
+    pub name: String,
+    pub rows: i64,
+    /// The table's content hash, computed by the server (see [`crate::stats`]).
+    pub hash: String,
+}
+
+/// `verified.json`: the last successful verification of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    pub verified_at: String,
+    /// Whether it was restored (row counts and table hashes compared) or only checksummed.
+    pub restored: bool,
+    pub took_ms: u64,
+}
+
+impl Manifest {
+    /// Every byte stored, the manifest aside.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    pub fn read(path: &Path) -> Result<Manifest, BackupError> {
+        let text = std::fs::read(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BackupError::Manifest {
+                    path: path.to_path_buf(),
+                    message: "the file is missing".into(),
+                }
+            } else {
+                BackupError::io("reading", path, e)
+            }
+        })?;
+        Manifest::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest, BackupError> {
+        let bad = |message: String| BackupError::Manifest {
+            path: path.to_path_buf(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let version = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64);
+        if value.get("format").and_then(serde_json::Value::as_str) != Some("goodgo-backup") {
+            return Err(bad("`format` is not \"goodgo-backup\"".into()));
+        }
+        if version != Some(u64::from(FORMAT_VERSION)) {
+            return Err(bad(format!(
+                "format_version {} is not {FORMAT_VERSION}, the one this goodgo reads",
+                version.map_or("missing".into(), |v| v.to_string())
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    }
+
+    pub fn started(&self) -> Option<OffsetDateTime> {
+        parse_time(&self.started_at)
+    }
+}
+
+/// A new backup id for a backup started at `at`: `20261201T223515Z-3fa9c1`.
+pub fn new_id(at: OffsetDateTime) -> String {
+    let mut random = [0u8; 3];
+    // The time already orders ids; the random part only separates concurrent runs, and a
+    // clash is caught when the folder is renamed into place.
+    let _ = getrandom::fill(&mut random);
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:02x}{:02x}{:02x}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        random[0],
+        random[1],
+        random[2]
+    )
+}
+
+pub fn format_time(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time_and_differ() {
+        let t = OffsetDateTime::from_unix_timestamp(1_796_000_000).expect("time");
+        let a = new_id(t);
+        let b = new_id(t);
+        assert!(a.starts_with("20261130T"), "{a}");
+        assert_eq!(a.len(), "20261201T223515Z-3fa9c1".len());
+        assert_eq!(a[..17], b[..17]);
+        let later = new_id(t + time::Duration::seconds(1));
+        assert!(later > a);
+    }
+
+    #[test]
+    fn truncated_and_foreign_manifests_are_refused() {
+        let path = Path::new("b/manifest.json");
+        let err = Manifest::parse(path, b"{\"format\": \"goodgo-backup\", \"format_ver")
+            .expect_err("truncated");
+        assert!(err.to_string().starts_with("b/manifest.json: "), "{err}");
+        let err = Manifest::parse(path, br#"{"format":"goodgo-backup","format_version":9}"#)
+            .expect_err("future");
+        assert!(err.to_string().contains("format_version 9"), "{err}");
+    }
+}
