@@ -7,6 +7,7 @@ mod db;
 mod dev;
 pub mod doctor;
 pub mod init;
+mod k6;
 mod plan;
 pub mod stack;
 
@@ -45,6 +46,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Db(args) => db::run(&ctx, args, printer),
         Command::Up(args) => stack::up(&ctx, args, printer),
         Command::Dev(args) => dev::run(&ctx, args, printer),
+        Command::K6(args) => k6::run(&ctx, args, printer),
         // --check compares the workspace holding goodgo.yaml (found from DIR, or from
         // where goodgo runs) against the templates, for the name goodgo.yaml records.
         Command::Init {
