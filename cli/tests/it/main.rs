@@ -8,6 +8,7 @@ mod codegen;
 mod db;
 mod dev;
 mod doctor;
+mod k6;
 mod plan;
 mod stack;
 
