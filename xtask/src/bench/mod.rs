@@ -7,6 +7,7 @@
 mod api;
 mod db;
 mod dev;
+mod k6;
 mod plan;
 mod stack;
 mod startup;
@@ -35,6 +36,8 @@ pub enum Name {
     Api,
     /// `goodgo dev` to a ready API, cold and warm.
     Dev,
+    /// `goodgo k6 run` against bare `k6 run` on the same script and API.
+    K6,
 }
 
 pub fn run(names: &[Name]) -> Result<ExitCode> {
@@ -57,6 +60,9 @@ pub fn run(names: &[Name]) -> Result<ExitCode> {
     }
     if wants(Name::Dev) {
         dev::run(&goodgo)?;
+    }
+    if wants(Name::K6) {
+        k6::run(&goodgo)?;
     }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
