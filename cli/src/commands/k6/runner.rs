@@ -5,6 +5,7 @@
 use std::io::{BufRead as _, BufReader, Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,36 @@ use crate::printer::Printer;
 
 /// k6's exit status when a threshold was crossed.
 const THRESHOLDS_CROSSED: i32 = 99;
+
+/// Set when SIGINT or SIGTERM arrived while goodgo runs processes it must stop itself.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// From now on, SIGINT and SIGTERM set [`INTERRUPTED`] instead of ending goodgo at once, so
+/// that what it started (the API, the stack) is stopped before it exits 130.
+pub fn watch_interrupts(rt: &tokio::runtime::Runtime) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _entered = rt.enter();
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    rt.spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    });
+    Ok(())
+}
+
+/// The error of a run stopped by a signal: exit 130.
+pub fn interrupted() -> anyhow::Error {
+    UserError {
+        message: "interrupted".into(),
+        hint: None,
+        status: crate::error::ExitStatus::Interrupted,
+    }
+    .into()
+}
 
 /// The k6 binary: `GOODGO_K6` when set, else `k6` on PATH.
 pub fn find() -> Result<PathBuf> {
@@ -100,9 +131,20 @@ pub fn run(
     let bar = printer.spinner(&format!("k6 {scenario}: starting…"));
     let start = Instant::now();
     let mut counter = Counter::default();
+    let mut asked_to_stop = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) && !asked_to_stop {
+            // k6 stops gracefully on SIGINT, as on a Ctrl-C in its own terminal.
+            if let Some(pid) = i32::try_from(child.id())
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+            }
+            asked_to_stop = true;
         }
         let n = counter.update(&out);
         bar.set_message(format!(
@@ -113,6 +155,9 @@ pub fn run(
     };
     bar.finish_and_clear();
     std::thread::sleep(Duration::from_millis(20)); // the stderr thread's last lines
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err(interrupted());
+    }
     let code = status.code().unwrap_or(-1);
     let said = errors.lock().map(|e| e.clone()).unwrap_or_default();
     if code != 0 && code != THRESHOLDS_CROSSED {

@@ -4,6 +4,7 @@
 //! test is many requests from one address) — and everything it started stopped afterwards,
 //! whatever the run's outcome.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -34,14 +35,22 @@ pub fn with_api<T>(
         return f(url);
     }
     let rt = crate::ops::stack::runtime()?;
-    let started = rt.block_on(start(ctx, printer))?;
-    let result = f(&format!("http://{}", started.addr));
-    let Started {
-        mut api,
-        stack,
-        addr: _,
-    } = started;
-    api.stop();
+    super::runner::watch_interrupts(&rt)?;
+    // The project whose services this run started (and so stops), set as soon as it has.
+    let mut stack = None;
+    let started = rt.block_on(start(ctx, printer, &mut stack));
+    let result = match started {
+        Ok((mut api, _)) if super::runner::INTERRUPTED.load(Ordering::SeqCst) => {
+            api.stop();
+            Err(super::runner::interrupted())
+        }
+        Ok((mut api, addr)) => {
+            let result = f(&format!("http://{addr}"));
+            api.stop();
+            result
+        }
+        Err(e) => Err(e),
+    };
     if let Some(project) = stack {
         printer.status("stopping the services this run started…");
         rt.block_on(crate::ops::stack::stop_all(ctx, &project, printer))?;
@@ -49,14 +58,11 @@ pub fn with_api<T>(
     result
 }
 
-struct Started {
-    api: Api,
-    addr: String,
-    /// The project whose services this run started (and so stops).
-    stack: Option<String>,
-}
-
-async fn start(ctx: &Context, printer: &Printer) -> Result<Started> {
+async fn start(
+    ctx: &Context,
+    printer: &Printer,
+    stack: &mut Option<String>,
+) -> Result<(Api, String)> {
     let root = ctx.workspace.root.clone();
     let (dotenv, _) = crate::ops::secrets::ensure_env(
         &root,
@@ -64,7 +70,6 @@ async fn start(ctx: &Context, printer: &Printer) -> Result<Started> {
         &ctx.workspace.settings.name.value,
     )?;
     // The stack, unless a database is configured or the stack already runs.
-    let mut stack = None;
     if ctx.workspace.settings.database_url.value.is_none()
         && crate::ops::stack::running_database_url(ctx).is_none()
     {
@@ -78,8 +83,8 @@ async fn start(ctx: &Context, printer: &Printer) -> Result<Started> {
             .await
             .map_err(|e| crate::ops::stack::stack_error(e, printer))?;
         printer.status(&format!("starting the stack ({}: {why})…", chosen.name()));
+        *stack = Some(loaded.name.clone());
         crate::ops::stack::run_up(&loaded, &req, &*chosen, printer).await?;
-        stack = Some(loaded.name.clone());
     }
     // The database: migrated, and seeded when it has no accounts.
     let (target, _) = crate::ops::database::resolve(ctx, None)?;
@@ -141,5 +146,5 @@ async fn start(ctx: &Context, printer: &Printer) -> Result<Started> {
     let mut api = Api::start_profile(&root, &package, "release", &env, printer)?;
     api.wait_ready(&addr, Duration::from_secs(60)).await?;
     printer.status(&format!("the API is ready on http://{addr}"));
-    Ok(Started { api, addr, stack })
+    Ok((api, addr))
 }
