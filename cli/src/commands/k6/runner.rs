@@ -88,6 +88,11 @@ pub fn run(
     let mut cmd = Command::new(k6);
     cmd.arg("run")
         .args(["--quiet", "--no-color", "--no-usage-report"])
+        // Only the tags the results use: every request writes several lines to the stream.
+        .args([
+            "--system-tags",
+            "name,method,status,expected_response,scenario,group,check",
+        ])
         .arg("--summary-export")
         .arg(&summary)
         .arg("--out")
@@ -176,6 +181,8 @@ pub fn run(
         .into());
     }
     let ndjson = std::fs::read_to_string(&out).unwrap_or_default();
+    // The stream is summarised below; it is large for a long run, so it is not kept.
+    let _ = std::fs::remove_file(&out);
     let summary_text = std::fs::read_to_string(&summary)
         .with_context(|| format!("k6 wrote no summary to {}", summary.display()))?;
     let result = results::parse(scenario, &super::now(), &ndjson, &summary_text)
