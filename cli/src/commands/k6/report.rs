@@ -230,20 +230,27 @@ fn histogram(run: &RunResult) -> String {
     let n = run.histogram.len().max(1) as f64;
     let bw = (W - 2.0 * PAD) / n;
     let mut svg = format!(
-        "<svg class=\"histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\"><title>latest run ({}): latency histogram</title><text x=\"{PAD}\" y=\"14\">latest run ({}): requests per latency bucket</text>",
+        "<svg class=\"histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\"><title>latest run ({}): latency histogram</title><text x=\"{PAD}\" y=\"14\">latest run ({}): requests per latency bucket (ms)</text>",
         esc(&run.date),
         esc(&run.date)
     );
     for (i, count) in run.histogram.iter().enumerate() {
         let h = (H - PAD - 10.0) * *count as f64 / max;
         let x = PAD + bw * i as f64;
+        let bound = |b: f64| {
+            if b >= 1000.0 {
+                format!("{}s", b / 1000.0)
+            } else {
+                format!("{b}")
+            }
+        };
         let label = BUCKETS_MS.get(i).map_or_else(
-            || ">".to_string() + &fmt_axis(BUCKETS_MS[BUCKETS_MS.len() - 1]),
-            |b| format!("≤{b}"),
+            || format!(">{}", bound(BUCKETS_MS[BUCKETS_MS.len() - 1])),
+            |b| format!("≤{}", bound(*b)),
         );
         let _ = write!(
             svg,
-            "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#4a5568\"><title>{label} ms: {count}</title></rect><text x=\"{:.1}\" y=\"{:.1}\">{label}</text>",
+            "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#4a5568\"><title>{label}: {count}</title></rect><text x=\"{:.1}\" y=\"{:.1}\">{label}</text>",
             x + 1.0,
             H - PAD / 2.0 - 6.0 - h,
             bw - 2.0,
