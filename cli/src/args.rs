@@ -85,6 +85,12 @@ pub enum Command {
     )]
     Dev(DevArgs),
 
+    /// Load tests with the real k6: run scenarios, save baselines, catch regressions, draw trends
+    #[command(
+        long_about = "Load tests with the real k6: run scenarios, save baselines, catch regressions, draw trends.\n\nScenarios are the k6 scripts in ci/k6/ (smoke, search, auth, listings). Without --base-url, goodgo brings the stack up, migrates and seeds the database, builds the API in release and starts it on a free port, and stops what it started afterwards.\n\nExamples:\n  goodgo k6 run search --rate 50 --duration 20s\n  goodgo k6 baseline save search --runs 3\n  goodgo k6 compare search\n  goodgo k6 report"
+    )]
+    K6(K6Args),
+
     /// Create a new workspace with this project's shape (never overwrites without --force)
     Init {
         /// Where to create it [default: the current directory]
@@ -300,6 +306,84 @@ pub struct DevArgs {
     /// Stop the services too when the session ends
     #[arg(long)]
     pub down: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct K6Args {
+    #[command(subcommand)]
+    pub command: K6Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum K6Command {
+    /// Run scenarios (default: smoke) and print a table per endpoint; a crossed threshold exits 1
+    Run {
+        /// Scenarios: names of the scripts in ci/k6/ (smoke, search, auth, listings)
+        #[arg(value_name = "SCENARIO")]
+        scenarios: Vec<String>,
+        #[command(flatten)]
+        load: K6Load,
+    },
+    /// Save baselines
+    Baseline {
+        #[command(subcommand)]
+        command: K6BaselineCommand,
+    },
+    /// Run a scenario again and fail when p95 or the error rate is worse than its baseline
+    Compare {
+        /// The scenario [default: search]
+        #[arg(value_name = "SCENARIO")]
+        scenario: Option<String>,
+        /// Allowed slowdown of p95, in percent, when the baseline's own noise is smaller
+        #[arg(long, value_name = "PCT", default_value_t = 15.0)]
+        tolerance: f64,
+        /// Compare even though the baseline was measured on another machine
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        load: K6Load,
+    },
+    /// Write one self-contained HTML page with each scenario's trends and the latest histogram
+    Report {
+        /// Where to write it [default: .goodgo/k6/report.html]
+        #[arg(long, short = 'o', value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum K6BaselineCommand {
+    /// Run a scenario N times and store the median of each metric with its spread in docs/perf/baselines/
+    Save {
+        /// The scenario [default: search]
+        #[arg(value_name = "SCENARIO")]
+        scenario: Option<String>,
+        /// How many runs the medians come from
+        #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+        runs: u32,
+        #[command(flatten)]
+        load: K6Load,
+    },
+}
+
+/// How hard a k6 run pushes, and at what.
+#[derive(Debug, Args, Clone, Default)]
+pub struct K6Load {
+    /// Virtual users (the script's VUS knob)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub vus: Option<u32>,
+    /// How long to run, e.g. 10s or 1m (the script's DURATION knob)
+    #[arg(long, value_name = "D")]
+    pub duration: Option<String>,
+    /// Arrival rate, iterations per second (the script's RATE knob)
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub rate: Option<u32>,
+    /// A running API to test instead of starting one
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// More variables for the script, as k6's -e (repeatable), e.g. P95_MS=300
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
 }
 
 /// Where the stack is described, and what it is called.

@@ -132,6 +132,10 @@ pub fn ensure_tools() -> Result<Tools> {
     if !on_path("setpriv") && is_root() {
         apt.push("util-linux");
     }
+    // `goodgo k6 report`'s test renders the page in headless Chromium.
+    if !on_path("chromium") {
+        apt.push("chromium");
+    }
     apt_install(&apt)?;
 
     let pg_bin_dir = find_pg_bin_dir()

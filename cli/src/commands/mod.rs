@@ -10,6 +10,7 @@ mod dev;
 pub mod doctor;
 pub mod init;
 mod lint;
+mod k6;
 mod plan;
 pub mod stack;
 
@@ -49,6 +50,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Backup(args) => backup::run(&ctx, args, printer),
         Command::Up(args) => stack::up(&ctx, args, printer),
         Command::Dev(args) => dev::run(&ctx, args, printer),
+        Command::K6(args) => k6::run(&ctx, args, printer),
         // --check compares the workspace holding goodgo.yaml (found from DIR, or from
         // where goodgo runs) against the templates, for the name goodgo.yaml records.
         Command::Init {

@@ -12,6 +12,7 @@ mod dev;
 mod doctor;
 mod guard;
 mod newuser;
+mod k6;
 mod plan;
 mod stack;
 

@@ -9,6 +9,7 @@ mod ci;
 mod backup;
 mod db;
 mod dev;
+mod k6;
 mod plan;
 mod stack;
 mod startup;
@@ -41,6 +42,8 @@ pub enum Name {
     Ci,
     /// `goodgo backup create`/`restore` against pg_dump -Fc and pg_restore on pgbench data.
     Backup,
+    /// `goodgo k6 run` against bare `k6 run` on the same script and API.
+    K6,
 }
 
 pub fn run(names: &[Name]) -> Result<ExitCode> {
@@ -69,6 +72,9 @@ pub fn run(names: &[Name]) -> Result<ExitCode> {
     }
     if wants(Name::Backup) {
         backup::run(&goodgo)?;
+    }
+    if wants(Name::K6) {
+        k6::run(&goodgo)?;
     }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)

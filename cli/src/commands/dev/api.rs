@@ -20,7 +20,7 @@ use crate::printer::Printer;
 /// How many of the API's last output lines a crash report shows.
 const TAIL: usize = 20;
 
-pub(super) struct Api {
+pub(crate) struct Api {
     child: Child,
     /// The last [`TAIL`] lines the API wrote.
     tail: Arc<Mutex<VecDeque<String>>>,
@@ -29,13 +29,24 @@ pub(super) struct Api {
 impl Api {
     /// Starts the built binary in a process group of its own (so a Ctrl-C in the terminal
     /// reaches `dev`, which stops it), its output passed through and its tail kept.
-    pub(super) fn start(
+    pub(crate) fn start(
         root: &Path,
         package: &str,
         env: &[(String, String)],
         printer: &Printer,
     ) -> Result<Api> {
-        let bin = target_dir(root).join("debug").join(package);
+        Api::start_profile(root, package, "debug", env, printer)
+    }
+
+    /// [`start`](Self::start) for the binary of a cargo profile (`debug`, `release`).
+    pub(crate) fn start_profile(
+        root: &Path,
+        package: &str,
+        profile: &str,
+        env: &[(String, String)],
+        printer: &Printer,
+    ) -> Result<Api> {
+        let bin = target_dir(root).join(profile).join(package);
         let mut cmd = Command::new(&bin);
         cmd.current_dir(root)
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -71,7 +82,7 @@ impl Api {
     }
 
     /// SIGTERM, so in-flight requests finish; SIGKILL after 10 s.
-    pub(super) fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if self.exited().is_some() {
             return;
         }
@@ -89,7 +100,7 @@ impl Api {
 
     /// Waits until the API answers `/readyz` (or `/healthz` where there is no `/readyz`) on
     /// `addr` (host:port), failing with its last lines when it exits first.
-    pub(super) async fn wait_ready(&mut self, addr: &str, limit: Duration) -> Result<()> {
+    pub(crate) async fn wait_ready(&mut self, addr: &str, limit: Duration) -> Result<()> {
         let client = crate::http::client(Duration::from_secs(2))?;
         let (readyz, healthz) = (
             format!("http://{addr}/readyz"),

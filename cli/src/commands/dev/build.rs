@@ -25,7 +25,7 @@ struct Package {
 
 /// The API package: the `[package] name` of `service/Cargo.toml` (its binary has the same
 /// name). A manifest that is not valid TOML is reported at its position.
-pub(super) fn api_package(root: &Path, shown_root: &Path) -> Result<String> {
+pub(crate) fn api_package(root: &Path, shown_root: &Path) -> Result<String> {
     let manifest = root.join("service/Cargo.toml");
     let shown = shown_root.join("service/Cargo.toml");
     let text = std::fs::read_to_string(&manifest).map_err(|_| {
@@ -64,7 +64,7 @@ fn pos_at(text: &str, offset: usize) -> Pos {
 }
 
 /// Where cargo puts binaries: `CARGO_TARGET_DIR` (relative to the workspace) or `target/`.
-pub(super) fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { root.join(p) })

@@ -15,8 +15,8 @@
 //! [`lock`] (one session per workspace), [`signals`] (interrupts in, signals out),
 //! [`build`] (cargo), [`api`] (the API process and its readiness), [`watch`] (file events).
 
-mod api;
-mod build;
+pub(super) mod api;
+pub(super) mod build;
 mod lock;
 mod signals;
 mod watch;
