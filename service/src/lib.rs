@@ -42,7 +42,7 @@ pub struct AppState {
         routes::health::healthz, routes::health::readyz,
         routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout, routes::auth::me,
         routes::listings::create, routes::listings::get_one, routes::listings::update, routes::listings::delete,
-        routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::listings::search,
+        routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::search::search,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -175,7 +175,7 @@ pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
 
 /// Every route with its layers.
 pub fn router(state: AppState) -> Router {
-    use routes::{auth as a, docs, health, listings as l};
+    use routes::{auth as a, docs, health, listings as l, search as s};
     let limited = Router::new()
         .route("/v1/auth/register", post(a::register))
         .route("/v1/auth/login", post(a::login))
@@ -194,7 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(a::me))
         .route("/v1/listings", post(l::create))
         .route("/v1/listings/mine", get(l::mine))
-        .route("/v1/listings/search", get(l::search))
+        .route("/v1/listings/search", get(s::search))
         .route(
             "/v1/listings/{id}",
             get(l::get_one).patch(l::update).delete(l::delete),
