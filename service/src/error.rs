@@ -27,6 +27,9 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Publishing beyond the plan's active-listing quota.
+    #[error("the {plan} plan's quota of {quota} active listings is used up")]
+    QuotaExceeded { plan: String, quota: i64 },
     #[error("too many requests")]
     RateLimited { retry_after_s: u64 },
     /// Something failed on our side: what we were doing, and why (kept as the source, logged
@@ -112,6 +115,14 @@ impl ApiError {
                 "conflict",
                 "The request conflicts with existing data",
                 Some(m.clone()),
+            ),
+            ApiError::QuotaExceeded { plan, quota } => (
+                StatusCode::PAYMENT_REQUIRED,
+                "quota-exceeded",
+                "The plan's active-listing quota is used up",
+                Some(format!(
+                    "the {plan} plan allows {quota} active listings; archive one, or move to a larger plan (GET /v1/plans, POST /v1/checkout)"
+                )),
             ),
             ApiError::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

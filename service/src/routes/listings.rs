@@ -417,21 +417,38 @@ async fn set_status(
     status: &str,
     action: &str,
 ) -> Result<Json<Listing>, ApiError> {
-    let client = state.pool.get().await?;
-    owned(&client, id, user).await?;
-    let row = client
+    let mut client = state.pool.get().await?;
+    let current = owned(&client, id, user).await?;
+    let tx = client.transaction().await?;
+    // One more active listing must fit the owner's plan (checked under the owner's lock).
+    if status == "active" && current.status != "active" {
+        crate::routes::subscription::check_quota(&tx, current.owner_id).await?;
+    }
+    let row = tx
         .query_one(
             &format!("UPDATE listings SET status = $2::text::listing_status, updated_at = now(), published_at = CASE WHEN $2 = 'active' THEN coalesce(published_at, now()) ELSE published_at END WHERE id = $1 RETURNING {LISTING_COLUMNS}"),
             &[&id, &status],
         )
         .await?;
-    audit(&client, Some(user.id), action, "listing", &id.to_string()).await;
+    crate::audit::record(
+        &tx,
+        crate::audit::Entry {
+            actor: Some(user.id),
+            action,
+            entity: "listing",
+            entity_id: id.to_string(),
+            data: serde_json::json!({"before": current.status, "after": status}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Json(listing(&row)))
 }
 
-/// Make a listing visible in search (owner or admin).
+/// Make a listing visible in search (owner or admin), within the owner's plan's quota of
+/// active listings (402 `/problems/quota-exceeded` beyond it).
 #[utoipa::path(post, path = "/v1/listings/{id}/publish", tag = "listings", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Listing), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = Listing), (status = 401, body = crate::error::Problem), (status = 402, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn publish(
     State(state): State<AppState>,
     user: AuthUser,
