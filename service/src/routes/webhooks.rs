@@ -147,7 +147,8 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
     let sub_before = sub_status(subscription).await?;
     // Each arm: the new payment status and subscription id, or None when it does not apply.
     let applied: Option<(String, Option<i64>)> = match event.kind.as_str() {
-        "payment.succeeded" if before == "pending" || before == "failed" => {
+        // A payment without a plan (recorded before checkouts existed) buys no period.
+        "payment.succeeded" if plan.is_some() && (before == "pending" || before == "failed") => {
             // A paid period from now, or added to what is left of the same plan's period.
             let sub: i64 = tx
                 .query_one(
