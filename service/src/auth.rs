@@ -32,7 +32,7 @@ pub fn dummy_hash() -> &'static str {
 pub async fn hash_password_async(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
-        .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
+        .map_err(|e| ApiError::internal("hashing task", e))?
 }
 
 /// Verifies on the blocking pool (see [`hash_password_async`]).
@@ -47,7 +47,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
     argon2::Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("hashing a password: {e}")))
+        .map_err(|e| ApiError::internal("hashing a password", e))
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
@@ -63,14 +63,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// `n` random bytes, base64url without padding.
 pub fn random_token(n: usize) -> Result<String, ApiError> {
     let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("random bytes: {e}")))?;
+    getrandom::fill(&mut buf).map_err(|e| ApiError::internal("random bytes", e))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }
 
 /// A random UUID (version 4) as text.
 pub fn random_uuid() -> Result<String, ApiError> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| ApiError::Internal(format!("random bytes: {e}")))?;
+    getrandom::fill(&mut b).map_err(|e| ApiError::internal("random bytes", e))?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -118,7 +118,7 @@ pub fn issue_access_token(state: &AppState, user_id: i64, role: &str) -> Result<
         &claims,
         &EncodingKey::from_secret(&state.config.jwt_secret),
     )
-    .map_err(|e| ApiError::Internal(format!("signing a token: {e}")))
+    .map_err(|e| ApiError::internal("signing a token", e))
 }
 
 /// The authenticated caller, from a valid `Authorization: Bearer` access token.

@@ -41,6 +41,14 @@ pub const VARS: &[(&str, &str)] = &[
         "time limit of a request in milliseconds, answered 408 when exceeded (default 10000)",
     ),
     (
+        "GOODGO_PAYMENTS_WEBHOOK_SECRETS",
+        "comma-separated HMAC secrets of payment webhooks, newest first (several while rotating), each at least 32 random bytes; unset, webhooks are refused",
+    ),
+    (
+        "GOODGO_PAYMENTS_WEBHOOK_TOLERANCE",
+        "how old (or how far ahead) a webhook signature's timestamp may be, in seconds (default 300)",
+    ),
+    (
         "GOODGO_LOG",
         "log filter, e.g. info or goodgo_api=debug (default info)",
     ),
@@ -62,6 +70,9 @@ pub struct Config {
     /// Threads of the request runtime; `None`, one per core.
     pub workers: Option<usize>,
     pub request_timeout: Duration,
+    /// Payment webhook secrets, newest first; empty, webhooks are refused.
+    pub webhook_secrets: Vec<Vec<u8>>,
+    pub webhook_tolerance_s: i64,
     pub log: String,
 }
 
@@ -79,6 +90,11 @@ impl std::fmt::Debug for Config {
 
 /// Why the secret is unacceptable, if it is.
 pub fn weak_secret(secret: &str) -> Option<String> {
+    weak_secret_named("GOODGO_JWT_SECRET", secret)
+}
+
+/// Why the secret in `name` is unacceptable, if it is.
+pub fn weak_secret_named(name: &str, secret: &str) -> Option<String> {
     let lowered = secret.trim().to_ascii_lowercase();
     const PLACEHOLDERS: &[&str] = &[
         "secret",
@@ -95,23 +111,27 @@ pub fn weak_secret(secret: &str) -> Option<String> {
         "example",
     ];
     if secret.is_empty() {
-        return Some("GOODGO_JWT_SECRET is empty".into());
+        return Some(format!("{name} is empty"));
     }
     if secret == DOCS_EXAMPLE_SECRET
         || PLACEHOLDERS.iter().any(|p| {
             lowered == *p || (lowered.contains(p) && lowered.len() < 48 && distinct(&lowered) < 12)
         })
     {
-        return Some("GOODGO_JWT_SECRET is a well-known placeholder; generate one with `openssl rand -base64 48`".into());
+        return Some(format!(
+            "{name} is a well-known placeholder; generate one with `openssl rand -base64 48`"
+        ));
     }
     if secret.len() < 32 {
         return Some(format!(
-            "GOODGO_JWT_SECRET is {} bytes; it must be at least 32 random bytes (`openssl rand -base64 48`)",
+            "{name} is {} bytes; it must be at least 32 random bytes (`openssl rand -base64 48`)",
             secret.len()
         ));
     }
     if distinct(secret) < 8 {
-        return Some("GOODGO_JWT_SECRET repeats a few characters; it must be random (`openssl rand -base64 48`)".into());
+        return Some(format!(
+            "{name} repeats a few characters; it must be random (`openssl rand -base64 48`)"
+        ));
     }
     None
 }
@@ -165,6 +185,14 @@ impl Config {
         let pool = number("GOODGO_DB_POOL_SIZE", 16, 1, 512);
         let workers = number("GOODGO_API_WORKERS", 0, 0, 256);
         let timeout_ms = number("GOODGO_API_REQUEST_TIMEOUT_MS", 10_000, 1, 600_000);
+        let tolerance = number("GOODGO_PAYMENTS_WEBHOOK_TOLERANCE", 300, 1, 86_400);
+        let webhook_secrets: Vec<String> = get("GOODGO_PAYMENTS_WEBHOOK_SECRETS")
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
+        for (i, s) in webhook_secrets.iter().enumerate() {
+            let name = format!("GOODGO_PAYMENTS_WEBHOOK_SECRETS (secret {})", i + 1);
+            problems.extend(weak_secret_named(&name, s));
+        }
         let cors_origins: Vec<String> = get("GOODGO_CORS_ORIGINS")
             .unwrap_or_default()
             .split(',')
@@ -192,6 +220,11 @@ impl Config {
             pool_size: usize::try_from(pool).unwrap_or(16),
             workers: usize::try_from(workers).ok().filter(|w| *w > 0),
             request_timeout: Duration::from_millis(timeout_ms),
+            webhook_secrets: webhook_secrets
+                .into_iter()
+                .map(String::into_bytes)
+                .collect(),
+            webhook_tolerance_s: i64::try_from(tolerance).unwrap_or(300),
             log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
         })
     }
@@ -236,6 +269,35 @@ mod tests {
             ("GOODGO_JWT_SECRET", "k3J9x!Qz7LmN2vB8wR4tY6uP0aS5dF1gH"),
         ]);
         assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn webhook_secrets_are_validated_like_the_jwt_secret() {
+        let base = [
+            ("GOODGO_DATABASE_URL", "postgres://x"),
+            ("GOODGO_JWT_SECRET", "k3J9x!Qz7LmN2vB8wR4tY6uP0aS5dF1gH"),
+        ];
+        let secrets = |v: &str| {
+            let mut vars = base.to_vec();
+            vars.push(("GOODGO_PAYMENTS_WEBHOOK_SECRETS", v));
+            with(&vars).map(|c| c.webhook_secrets.len())
+        };
+        assert_eq!(with(&base).map(|c| c.webhook_secrets.len()), Ok(0));
+        assert_eq!(
+            secrets(
+                "whsec_Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA9, whsec_Zx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA8"
+            ),
+            Ok(2)
+        );
+        let err = secrets("whsec_Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA9,changeme")
+            .err()
+            .unwrap_or_default();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(
+            err[0].starts_with("GOODGO_PAYMENTS_WEBHOOK_SECRETS (secret 2)"),
+            "{err:?}"
+        );
+        assert!(secrets("").is_err(), "set but empty");
     }
 
     #[test]

@@ -10,6 +10,9 @@ use serde::Serialize;
 /// Field name → what is wrong with it.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
+/// The cause of an internal error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("validation failed")]
@@ -24,10 +27,19 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Publishing beyond the plan's active-listing quota.
+    #[error("the {plan} plan's quota of {quota} active listings is used up")]
+    QuotaExceeded { plan: String, quota: i64 },
     #[error("too many requests")]
     RateLimited { retry_after_s: u64 },
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something failed on our side: what we were doing, and why (kept as the source, logged
+    /// with the request id, never sent to the client).
+    #[error("internal error: {context}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: BoxError,
+    },
     /// The database cannot be reached (no connection from the pool): worth a retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -59,6 +71,14 @@ pub fn check_text(field: &str, value: &str, errors: &mut FieldErrors) {
 }
 
 impl ApiError {
+    /// An internal error: `context` says what was being done, `source` why it failed.
+    pub fn internal(context: &'static str, source: impl Into<BoxError>) -> ApiError {
+        ApiError::Internal {
+            context,
+            source: source.into(),
+        }
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::Validation(BTreeMap::from([(field.to_string(), vec![message.into()])]))
     }
@@ -96,13 +116,21 @@ impl ApiError {
                 "The request conflicts with existing data",
                 Some(m.clone()),
             ),
+            ApiError::QuotaExceeded { plan, quota } => (
+                StatusCode::PAYMENT_REQUIRED,
+                "quota-exceeded",
+                "The plan's active-listing quota is used up",
+                Some(format!(
+                    "the {plan} plan allows {quota} active listings; archive one, or move to a larger plan (GET /v1/plans, POST /v1/checkout)"
+                )),
+            ),
             ApiError::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
                 "Too many requests; slow down",
                 None,
             ),
-            ApiError::Internal(_) => (
+            ApiError::Internal { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Something went wrong on our side",
@@ -145,7 +173,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             // The cause goes to the log (with the request id of the request's span), not out.
-            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            ApiError::Internal { context, source } => {
+                tracing::error!(context, cause = %chain(source.as_ref()), "internal error")
+            }
             ApiError::Unavailable(cause) => tracing::error!(cause = %cause, "database unavailable"),
             _ => {}
         }
@@ -184,12 +214,61 @@ impl From<tokio_postgres::Error> for ApiError {
                 _ => {}
             }
         }
-        ApiError::Internal(goodgo_db::describe(&e))
+        let described = goodgo_db::describe(&e);
+        // The driver's own text for a server error is a bare "db error": keep the error as
+        // the source and the described text beside it.
+        ApiError::Internal {
+            context: "database",
+            source: Box::new(Described {
+                described,
+                source: e,
+            }),
+        }
     }
+}
+
+/// A database error with the text `goodgo_db::describe` gives it (code, message, detail).
+#[derive(Debug, thiserror::Error)]
+#[error("{described}")]
+struct Described {
+    described: String,
+    #[source]
+    source: tokio_postgres::Error,
+}
+
+/// An error and its sources, `: `-separated, each only once.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cur = s.source();
+    }
+    text
 }
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         ApiError::Unavailable(format!("database pool: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_keep_their_source_and_never_show_it() {
+        let io = std::io::Error::other("disk on fire");
+        let e = ApiError::internal("writing a page", io);
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk on fire"));
+        assert_eq!(chain(&e), "internal error: writing a page: disk on fire");
+        let (_, _, _, detail) = e.parts();
+        assert_eq!(detail, None, "the cause never reaches the client");
     }
 }

@@ -6,10 +6,12 @@
 //! are identified in `auth`. [`main`] is the binary: config, logs, pool, serve, and a
 //! graceful shutdown on SIGTERM/SIGINT that lets in-flight requests finish.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod middleware;
+pub mod payments;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub auth_limiter: Arc<middleware::RateLimiter>,
     pub openapi: Arc<serde_json::Value>,
+    /// The payment provider: the provider-neutral signed webhooks unless another is set.
+    pub payments: Arc<dyn payments::PaymentProvider>,
 }
 
 #[derive(OpenApi)]
@@ -42,7 +46,9 @@ pub struct AppState {
         routes::health::healthz, routes::health::readyz,
         routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout, routes::auth::me,
         routes::listings::create, routes::listings::get_one, routes::listings::update, routes::listings::delete,
-        routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::listings::search,
+        routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::search::search,
+        routes::billing::plans, routes::billing::checkout, routes::webhooks::payments,
+        routes::subscription::get, routes::subscription::cancel,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -168,14 +174,20 @@ pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
     AppState {
         pool,
         auth_limiter: Arc::new(middleware::RateLimiter::new(config.auth_rate_per_minute)),
-        config: Arc::new(config),
         openapi: Arc::new(openapi_json()),
+        payments: Arc::new(payments::SignedWebhooks::new(
+            config.webhook_secrets.clone(),
+            config.webhook_tolerance_s,
+        )),
+        config: Arc::new(config),
     }
 }
 
 /// Every route with its layers.
 pub fn router(state: AppState) -> Router {
-    use routes::{auth as a, docs, health, listings as l};
+    use routes::{
+        auth as a, billing as b, docs, health, listings as l, search as s, webhooks as w,
+    };
     let limited = Router::new()
         .route("/v1/auth/register", post(a::register))
         .route("/v1/auth/login", post(a::login))
@@ -194,13 +206,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(a::me))
         .route("/v1/listings", post(l::create))
         .route("/v1/listings/mine", get(l::mine))
-        .route("/v1/listings/search", get(l::search))
+        .route("/v1/listings/search", get(s::search))
         .route(
             "/v1/listings/{id}",
             get(l::get_one).patch(l::update).delete(l::delete),
         )
         .route("/v1/listings/{id}/publish", post(l::publish))
         .route("/v1/listings/{id}/archive", post(l::archive))
+        .route("/v1/plans", get(b::plans))
+        .route("/v1/checkout", post(b::checkout))
+        .route("/v1/webhooks/payments", post(w::payments))
+        .route("/v1/me/subscription", get(routes::subscription::get))
+        .route(
+            "/v1/me/subscription/cancel",
+            post(routes::subscription::cancel),
+        )
         .merge(limited);
     with_layers(routes, state)
 }

@@ -51,6 +51,8 @@ impl TestApp {
             ("GOODGO_DATABASE_URL".into(), url.clone()),
             ("GOODGO_JWT_SECRET".into(), SECRET.into()),
             ("GOODGO_AUTH_RATE_LIMIT".into(), "100000".into()),
+            // Argon2 on a loaded machine can take seconds: no test is about the default limit.
+            ("GOODGO_API_REQUEST_TIMEOUT_MS".into(), "60000".into()),
         ];
         for (k, v) in extra {
             vars.retain(|(n, _)| n != k);
@@ -630,6 +632,16 @@ async fn authorisation_matrix() {
     let other = app.register("other@test.dev", "agent").await;
     let buyer = app.register("buyer@test.dev", "buyer").await;
     let admin = app.admin().await;
+    // The owner publishes a listing per cell: on the agency plan, the quota is not the matter
+    // here (tests/payments.rs checks it).
+    app.client
+        .execute(
+            "INSERT INTO subscriptions (user_id, plan, status, provider, provider_subscription_id, current_period_end) \
+             SELECT id, 'agency', 'active', 'test', 'sub_owner', now() + interval '1 day' FROM users WHERE email = 'owner@test.dev'",
+            &[],
+        )
+        .await
+        .unwrap();
     let actors: [(&str, Option<&str>); 5] = [
         ("anonymous", None),
         ("buyer", Some(&buyer)),

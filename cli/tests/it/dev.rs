@@ -651,11 +651,11 @@ fn dev_end_to_end() {
 
     // A new migration is applied: the table exists and the API stays ready.
     fs::write(
-        ws.join("migrations/V5__dev_probe.sql"),
+        ws.join("migrations/V90__dev_probe.sql"),
         "CREATE TABLE dev_probe (id bigint);\n",
     )
     .unwrap();
-    dev.wait_log("applied V5__dev_probe", Duration::from_secs(60));
+    dev.wait_log("applied V90__dev_probe", Duration::from_secs(60));
     let url = env.database_url();
     assert_eq!(
         query(&url, "SELECT to_regclass('dev_probe') IS NOT NULL"),

@@ -1,5 +1,9 @@
 //! The endpoints, one module per area.
 pub mod auth;
+pub mod billing;
 pub mod docs;
 pub mod health;
 pub mod listings;
+pub mod search;
+pub mod subscription;
+pub mod webhooks;

@@ -1,0 +1,827 @@
+//! Plans, checkout and signed payment webhooks against a real PostgreSQL over real HTTP
+//! (the router served on a loopback port, the test kit's client): every kind of bad
+//! signature refused with no state change, replays and concurrent deliveries applied once,
+//! secret rotation, the authorisation of the new routes, and a statistical timing test of
+//! the signature comparison that a naive comparison fails.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed setup step is a failed test
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use goodgo_api::payments::{SignedWebhooks, tags_match};
+use goodgo_testkit::TestDb;
+use goodgo_testkit::http::{Answer, Http, Method};
+use serde_json::{Value, json};
+
+const JWT: &str = "k3J9xQz7LmN2vB8wR4tY6uP0aS5dF1gHjKlTest";
+const NEW: &str = "whsec_N3wQz7LmN2vB8wR4tY6uP0aS5dF1gHjK";
+const OLD: &str = "whsec_0ldQz7LmN2vB8wR4tY6uP0aS5dF1gHjK";
+
+struct Api {
+    port: u16,
+    client: tokio_postgres::Client,
+    _db: TestDb,
+}
+
+impl Api {
+    async fn start(name: &str) -> Option<Api> {
+        let db = TestDb::create(&format!("pay_{name}"))?;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let files = goodgo_db::migrations::load(&dir, std::path::Path::new("migrations")).unwrap();
+        let (mut c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        goodgo_db::runner::migrate(&mut c, &files, None, &|_| {})
+            .await
+            .unwrap();
+        let url = db.url.clone();
+        let vars = [
+            ("GOODGO_DATABASE_URL", url.as_str()),
+            ("GOODGO_JWT_SECRET", JWT),
+            ("GOODGO_AUTH_RATE_LIMIT", "100000"),
+            ("GOODGO_PAYMENTS_WEBHOOK_SECRETS", &format!("{NEW},{OLD}")),
+            ("GOODGO_API_REQUEST_TIMEOUT_MS", "60000"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = goodgo_api::Config::from_env(&move |k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let pool = goodgo_api::pool(&config).unwrap();
+        let app = goodgo_api::router(goodgo_api::state(config, pool));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        Some(Api {
+            port,
+            client: c,
+            _db: db,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+    ) -> Answer {
+        let port = self.port;
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || {
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            Http::local(port)
+                .send(method, &path, &h, body.as_deref())
+                .expect("an answer")
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let headers = token
+            .map(|t| vec![("authorization".to_string(), format!("Bearer {t}"))])
+            .unwrap_or_default();
+        self.send(method, path, headers, body.map(|b| b.to_string()))
+            .await
+    }
+
+    async fn user(&self, email: &str, role: &str) -> String {
+        let a = self
+            .json(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": "a-long-password", "role": if role == "admin" { "buyer" } else { role }})),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        if role != "admin" {
+            return a.json()["access_token"].as_str().unwrap().to_string();
+        }
+        self.client
+            .execute(
+                "UPDATE users SET role = 'admin' WHERE email = $1",
+                &[&email],
+            )
+            .await
+            .unwrap();
+        let a = self
+            .json(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": "a-long-password"})),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn webhook(&self, signature: Option<String>, body: &str) -> Answer {
+        let headers = signature
+            .map(|s| vec![("goodgo-signature".to_string(), s)])
+            .unwrap_or_default();
+        self.send(
+            Method::POST,
+            "/v1/webhooks/payments",
+            headers,
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    /// Everything a webhook can change, as one comparable value.
+    async fn state(&self) -> Value {
+        let row = self
+            .client
+            .query_one(
+                "SELECT (SELECT coalesce(json_agg(json_build_object('s', status, 'sub', subscription_id) ORDER BY id), '[]')::text FROM payments), \
+                        (SELECT coalesce(json_agg(json_build_object('s', status, 'plan', plan, 'end', current_period_end) ORDER BY id), '[]')::text FROM subscriptions), \
+                        (SELECT count(*) FROM webhook_events), \
+                        (SELECT count(*) FROM audit_log WHERE entity = 'payment')",
+                &[],
+            )
+            .await
+            .unwrap();
+        json!({
+            "payments": serde_json::from_str::<Value>(row.get(0)).unwrap(),
+            "subscriptions": serde_json::from_str::<Value>(row.get(1)).unwrap(),
+            "events": row.get::<_, i64>(2),
+            "audit": row.get::<_, i64>(3),
+        })
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn event(id: &str, kind: &str, reference: &str) -> String {
+    json!({"id": id, "type": kind, "created": now(), "data": {"object": {"reference": reference}}})
+        .to_string()
+}
+
+fn signed(secret: &str, body: &str) -> Option<String> {
+    Some(SignedWebhooks::sign(
+        secret.as_bytes(),
+        now(),
+        body.as_bytes(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_are_public_and_checkout_is_for_agents_at_the_plans_price() {
+    let Some(api) = Api::start("checkout").await else {
+        return;
+    };
+    let agent = api.user("agent@example.com", "agent").await;
+    let buyer = api.user("buyer@example.com", "buyer").await;
+    let admin = api.user("admin@example.com", "admin").await;
+
+    // Plans: public, the ones on offer only (the legacy 'basic' plan is not offered).
+    for token in [None, Some(buyer.as_str()), Some(agent.as_str())] {
+        let a = api.json(Method::GET, "/v1/plans", token, None).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let ids: Vec<String> = a.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, ["free", "pro", "agency"]);
+    }
+
+    // Authorisation: anonymous 401, buyer and admin 403, agent 201.
+    let pro = Some(json!({"plan": "pro"}));
+    assert_eq!(
+        api.json(Method::POST, "/v1/checkout", None, pro.clone())
+            .await
+            .status,
+        401
+    );
+    for token in [&buyer, &admin] {
+        let a = api
+            .json(Method::POST, "/v1/checkout", Some(token), pro.clone())
+            .await;
+        assert_eq!(a.status, 403, "{}", a.body);
+    }
+    let a = api
+        .json(Method::POST, "/v1/checkout", Some(&agent), pro.clone())
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let c = a.json();
+    assert_eq!(
+        (
+            c["plan"].as_str(),
+            c["amount"].as_str(),
+            c["currency"].as_str(),
+            c["status"].as_str()
+        ),
+        (Some("pro"), Some("29.00"), Some("USD"), Some("pending"))
+    );
+    let reference = c["reference"].as_str().unwrap();
+    let row = api
+        .client
+        .query_one(
+            "SELECT amount::text, status, plan FROM payments WHERE provider_event_id = $1",
+            &[&reference],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2)
+        ),
+        ("29.00".into(), "pending".into(), "pro".into())
+    );
+
+    // The client never sets the amount; free, retired and unknown plans have no checkout.
+    let a = api
+        .json(
+            Method::POST,
+            "/v1/checkout",
+            Some(&agent),
+            Some(json!({"plan": "pro", "amount": "0.01"})),
+        )
+        .await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    for plan in ["free", "basic", "gold", "", "p\u{0}"] {
+        let a = api
+            .json(
+                Method::POST,
+                "/v1/checkout",
+                Some(&agent),
+                Some(json!({"plan": plan})),
+            )
+            .await;
+        assert_eq!(a.status, 422, "{plan}: {}", a.body);
+        assert!(a.json()["errors"]["plan"].is_array(), "{}", a.body);
+    }
+    let audit: i64 = api
+        .client
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'payment.checkout'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audit, 1, "one checkout, one audit entry");
+}
+
+async fn checkout(api: &Api, token: &str, plan: &str) -> String {
+    let a = api
+        .json(
+            Method::POST,
+            "/v1/checkout",
+            Some(token),
+            Some(json!({"plan": plan})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    a.json()["reference"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signatures_are_refused_and_change_nothing() {
+    let Some(api) = Api::start("refused").await else {
+        return;
+    };
+    let agent = api.user("agent@example.com", "agent").await;
+    let reference = checkout(&api, &agent, "pro").await;
+    let body = event("evt_refused_1", "payment.succeeded", &reference);
+    let before = api.state().await;
+    let t = now();
+    let good = SignedWebhooks::sign(NEW.as_bytes(), t, body.as_bytes());
+    let forged = format!("t={t},v1={}", "ab".repeat(32));
+    let wrong_secret = SignedWebhooks::sign(
+        b"whsec_Wr0ngz7LmN2vB8wR4tY6uP0aS5dF1gHjK",
+        t,
+        body.as_bytes(),
+    );
+    let old = SignedWebhooks::sign(NEW.as_bytes(), t - 301, body.as_bytes());
+    let future = SignedWebhooks::sign(NEW.as_bytes(), t + 600, body.as_bytes());
+    let last_char_flipped = {
+        let mut s = good.clone();
+        let last = s.pop().unwrap();
+        s.push(if last == '0' { '1' } else { '0' });
+        s
+    };
+    let altered = body.replace("evt_refused_1", "evt_refused_2");
+    let cases: Vec<(&str, Option<String>, &str, u16)> = vec![
+        ("no signature", None, &body, 401),
+        ("malformed", Some("sha256=abc".into()), &body, 400),
+        ("forged", Some(forged), &body, 401),
+        ("wrong secret", Some(wrong_secret), &body, 401),
+        ("old timestamp", Some(old), &body, 401),
+        ("future timestamp", Some(future), &body, 401),
+        (
+            "last character changed",
+            Some(last_char_flipped),
+            &body,
+            401,
+        ),
+        (
+            "body changed after signing",
+            Some(good.clone()),
+            &altered,
+            401,
+        ),
+    ];
+    for (what, signature, body, status) in cases {
+        let a = api.webhook(signature, body).await;
+        assert_eq!(a.status, status, "{what}: {}", a.body);
+        assert_eq!(
+            a.headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{what}"
+        );
+        assert_eq!(api.state().await, before, "{what}: nothing changed");
+    }
+    // A signed event naming no checkout is refused too, and can be delivered again later.
+    let stray = event("evt_stray", "payment.succeeded", "chk_nosuchreference");
+    let a = api.webhook(signed(NEW, &stray), &stray).await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(
+        api.state().await,
+        before,
+        "unknown reference: nothing changed"
+    );
+
+    // The genuine delivery goes through.
+    let a = api.webhook(Some(good), &body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["status"], "applied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_settle_payments_and_drive_the_subscription_once_each() {
+    let Some(api) = Api::start("events").await else {
+        return;
+    };
+    let agent = api.user("agent@example.com", "agent").await;
+    let reference = checkout(&api, &agent, "pro").await;
+
+    let paid = event("evt_paid", "payment.succeeded", &reference);
+    let a = api.webhook(signed(NEW, &paid), &paid).await;
+    assert_eq!(
+        (a.status, a.json()["status"].clone()),
+        (200, json!("applied")),
+        "{}",
+        a.body
+    );
+    // The period end is computed by the database: one plan period from now.
+    let row = api
+        .client
+        .query_one(
+            "SELECT s.status, s.plan, s.current_period_end BETWEEN now() + p.period - interval '1 minute' AND now() + p.period, \
+                    (SELECT status FROM payments WHERE provider_event_id = $1) \
+             FROM subscriptions s JOIN plans p ON p.id = s.plan",
+            &[&reference],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, bool>(2),
+            row.get::<_, String>(3)
+        ),
+        ("active".into(), "pro".into(), true, "succeeded".into())
+    );
+    let after_paid = api.state().await;
+
+    // A replay (freshly signed, same event id) is a 200 with no second effect.
+    let a = api.webhook(signed(NEW, &paid), &paid).await;
+    assert_eq!(
+        (a.status, a.json()["status"].clone()),
+        (200, json!("duplicate")),
+        "{}",
+        a.body
+    );
+    assert_eq!(api.state().await, after_paid);
+
+    // Rotation: the older secret still verifies. A renewal adds one period to the end.
+    let renewed = event("evt_renewed", "subscription.renewed", &reference);
+    let a = api.webhook(signed(OLD, &renewed), &renewed).await;
+    assert_eq!(
+        (a.status, a.json()["status"].clone()),
+        (200, json!("applied")),
+        "{}",
+        a.body
+    );
+    let extended: bool = api
+        .client
+        .query_one(
+            "SELECT current_period_end BETWEEN now() + interval '2 months' - interval '1 minute' AND now() + interval '2 months' FROM subscriptions",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(extended, "two periods paid");
+
+    // A transition that does not apply (a failure after success) is acknowledged, ignored.
+    let failed = event("evt_failed_late", "payment.failed", &reference);
+    let a = api.webhook(signed(NEW, &failed), &failed).await;
+    assert_eq!(
+        (a.status, a.json()["status"].clone()),
+        (200, json!("ignored")),
+        "{}",
+        a.body
+    );
+
+    // A refund cancels the subscription; the audit entries say what changed.
+    let refunded = event("evt_refunded", "payment.refunded", &reference);
+    let a = api.webhook(signed(NEW, &refunded), &refunded).await;
+    assert_eq!(
+        (a.status, a.json()["status"].clone()),
+        (200, json!("applied")),
+        "{}",
+        a.body
+    );
+    let rows = api
+        .client
+        .query(
+            "SELECT action, data->'before'->>'payment', data->'after'->>'payment', data->'after'->>'subscription', actor_id IS NULL, request_id IS NOT NULL \
+             FROM audit_log WHERE entity = 'payment' AND action <> 'payment.checkout' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let audit: Vec<(String, String, String, String, bool, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    let e = |a: &str, b: &str, c: &str, d: &str| {
+        (
+            a.to_string(),
+            b.to_string(),
+            c.to_string(),
+            d.to_string(),
+            true,
+            true,
+        )
+    };
+    assert_eq!(
+        audit,
+        [
+            e("payment.succeeded", "pending", "succeeded", "active"),
+            e("subscription.renewed", "succeeded", "succeeded", "active"),
+            e("payment.refunded", "succeeded", "refunded", "canceled"),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_delivered_five_times_at_once_is_applied_once() {
+    let Some(api) = Api::start("concurrent").await else {
+        return;
+    };
+    let agent = api.user("agent@example.com", "agent").await;
+    let reference = checkout(&api, &agent, "agency").await;
+    let body = event("evt_concurrent", "payment.succeeded", &reference);
+    let signature = signed(NEW, &body).unwrap();
+    let port = api.port;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(5));
+    let threads: Vec<_> = (0..5)
+        .map(|_| {
+            let (body, signature, barrier) = (body.clone(), signature.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let http = Http::local(port);
+                barrier.wait();
+                http.send(
+                    Method::POST,
+                    "/v1/webhooks/payments",
+                    &[("goodgo-signature", &signature)],
+                    Some(&body),
+                )
+                .expect("an answer")
+            })
+        })
+        .collect();
+    let mut outcomes: Vec<String> = Vec::new();
+    for t in threads {
+        let a = tokio::task::spawn_blocking(move || t.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+        outcomes.push(a.json()["status"].as_str().unwrap().to_string());
+    }
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            "applied",
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "duplicate"
+        ]
+    );
+    let row = api
+        .client
+        .query_one(
+            "SELECT (SELECT count(*) FROM subscriptions), (SELECT count(*) FROM webhook_events), \
+                    (SELECT count(*) FROM audit_log WHERE action = 'payment.succeeded'), \
+                    (SELECT current_period_end BETWEEN now() + interval '1 month' - interval '1 minute' AND now() + interval '1 month' FROM subscriptions)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2),
+            row.get::<_, bool>(3)
+        ),
+        (1, 1, 1, true),
+        "one subscription of one period, one event, one audit entry"
+    );
+}
+
+/// What a careless implementation does: stop at the first differing byte.
+fn naive_match(expected: &[u8], given: &[u8]) -> bool {
+    if expected.len() != given.len() {
+        return false;
+    }
+    for (a, b) in expected.iter().zip(given) {
+        if a != b {
+            return false;
+        }
+    }
+    true
+}
+
+/// The two-sample Kolmogorov–Smirnov statistic: the largest distance between the samples'
+/// empirical distribution functions.
+fn ks_statistic(a: &mut [f64], b: &mut [f64]) -> f64 {
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+/// Times `compare` on wrong signatures differing from the right one in the first character
+/// vs in the last, interleaved (so load on the machine hits both alike); true when the
+/// two distributions are distinguishable at α = 0.001.
+fn distinguishable(compare: fn(&[u8], &[u8]) -> bool) -> (bool, f64) {
+    let expected = SignedWebhooks::sign(NEW.as_bytes(), 1_900_000_000, b"{}");
+    let expected = expected.split_once("v1=").unwrap().1.as_bytes().to_vec();
+    let mut first = expected.clone();
+    first[0] ^= 1;
+    let mut last = expected.clone();
+    *last.last_mut().unwrap() ^= 1;
+    const SAMPLES: usize = 1500;
+    const CALLS: usize = 300;
+    let time = |given: &[u8]| {
+        let start = Instant::now();
+        for _ in 0..CALLS {
+            std::hint::black_box(compare(
+                std::hint::black_box(&expected),
+                std::hint::black_box(given),
+            ));
+        }
+        start.elapsed().as_nanos() as f64
+    };
+    let (mut a, mut b) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
+    for _ in 0..SAMPLES {
+        a.push(time(&first));
+        b.push(time(&last));
+    }
+    let d = ks_statistic(&mut a, &mut b);
+    // c(α = 0.001) = 1.95; n = m = SAMPLES.
+    let critical = 1.95 * (2.0 / SAMPLES as f64).sqrt();
+    (d > critical, d)
+}
+
+#[test]
+fn the_signature_comparison_does_not_leak_where_a_wrong_signature_differs() {
+    // The test must be able to fail: a naive comparison is caught.
+    let (naive, d_naive) = distinguishable(naive_match);
+    assert!(
+        naive,
+        "the timing test cannot see a naive comparison (D = {d_naive:.3})"
+    );
+    // The real one is not, in at least one of three runs (a loaded machine can make one run
+    // drift; a real leak shows in every run, as the naive one does).
+    let runs: Vec<(bool, f64)> = (0..3).map(|_| distinguishable(tags_match)).collect();
+    assert!(
+        runs.iter().any(|(leak, _)| !leak),
+        "the constant-time comparison looks distinguishable: {runs:?}"
+    );
+    eprintln!("KS D: naive {d_naive:.3}, constant-time {runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_at_the_boundary_and_a_cancellation_unpublishes_the_oldest() {
+    let Some(api) = Api::start("quota").await else {
+        return;
+    };
+    let agent = api.user("agent@example.com", "agent").await;
+    let buyer = api.user("buyer@example.com", "buyer").await;
+    let admin = api.user("admin@example.com", "admin").await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let body = json!({"title": format!("Flat number {i}"), "price": 1000 + i, "listing_type": "sale",
+            "property_type": "apartment", "area_m2": "50", "city": "Da Nang"});
+        let a = api
+            .json(Method::POST, "/v1/listings", Some(&agent), Some(body))
+            .await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        ids.push(a.json()["id"].as_i64().unwrap());
+    }
+    let publish = |id: i64| format!("/v1/listings/{id}/publish");
+    // The free plan: 3 active listings. The third fits, the fourth is 402 naming the quota.
+    for id in &ids[..3] {
+        let a = api
+            .json(Method::POST, &publish(*id), Some(&agent), None)
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let a = api
+        .json(Method::POST, &publish(ids[3]), Some(&agent), None)
+        .await;
+    assert_eq!(a.status, 402, "{}", a.body);
+    let p = a.json();
+    assert_eq!(p["type"], "/problems/quota-exceeded");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("free plan allows 3 active listings"),
+        "{p}"
+    );
+    // Publishing an active listing again is not one more.
+    let a = api
+        .json(Method::POST, &publish(ids[0]), Some(&agent), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Archive one, and the fourth fits.
+    let a = api
+        .json(
+            Method::POST,
+            &format!("/v1/listings/{}/archive", ids[1]),
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = api
+        .json(Method::POST, &publish(ids[3]), Some(&agent), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    let a = api
+        .json(Method::GET, "/v1/me/subscription", Some(&agent), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let s = a.json();
+    assert_eq!(
+        (
+            s["plan"].as_str(),
+            s["status"].as_str(),
+            s["listing_quota"].as_i64(),
+            s["active_listings"].as_i64()
+        ),
+        (Some("free"), Some("none"), Some(3), Some(3)),
+        "{s}"
+    );
+
+    // Pro: 25. The archived one can be published again (4 active).
+    let reference = checkout(&api, &agent, "pro").await;
+    let paid = event("evt_quota_paid", "payment.succeeded", &reference);
+    assert_eq!(api.webhook(signed(NEW, &paid), &paid).await.status, 200);
+    let a = api
+        .json(Method::POST, &publish(ids[1]), Some(&agent), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let s = api
+        .json(Method::GET, "/v1/me/subscription", Some(&agent), None)
+        .await
+        .json();
+    assert_eq!(
+        (
+            s["plan"].as_str(),
+            s["status"].as_str(),
+            s["listing_quota"].as_i64(),
+            s["active_listings"].as_i64()
+        ),
+        (Some("pro"), Some("active"), Some(25), Some(4)),
+        "{s}"
+    );
+    assert!(s["current_period_end"].is_string(), "{s}");
+
+    // Authorisation of the subscription routes: anonymous 401, buyer and admin 403.
+    for path in ["/v1/me/subscription", "/v1/me/subscription/cancel"] {
+        let method = if path.ends_with("cancel") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        assert_eq!(
+            api.json(method.clone(), path, None, None).await.status,
+            401,
+            "{path}"
+        );
+        for token in [&buyer, &admin] {
+            assert_eq!(
+                api.json(method.clone(), path, Some(token), None)
+                    .await
+                    .status,
+                403,
+                "{path}"
+            );
+        }
+    }
+
+    // Cancel: back to the free plan's 3; the oldest published of the 4 is unpublished, not deleted.
+    let a = api
+        .json(
+            Method::POST,
+            "/v1/me/subscription/cancel",
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let s = a.json();
+    assert_eq!(
+        (
+            s["plan"].as_str(),
+            s["status"].as_str(),
+            s["active_listings"].as_i64()
+        ),
+        (Some("free"), Some("canceled"), Some(3)),
+        "{s}"
+    );
+    assert_eq!(
+        s["unpublished"],
+        json!([ids[0]]),
+        "the oldest published goes first: {s}"
+    );
+    let a = api
+        .json(
+            Method::GET,
+            &format!("/v1/listings/{}", ids[0]),
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json()["status"].clone()),
+        (200, json!("draft")),
+        "{}",
+        a.body
+    );
+    let audit: i64 = api
+        .client
+        .query_one("SELECT count(*) FROM audit_log WHERE action IN ('subscription.cancel', 'listing.unpublish')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audit, 2);
+    let a = api
+        .json(
+            Method::POST,
+            "/v1/me/subscription/cancel",
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 409, "nothing left to cancel: {}", a.body);
+}
