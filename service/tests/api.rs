@@ -51,6 +51,8 @@ impl TestApp {
             ("GOODGO_DATABASE_URL".into(), url.clone()),
             ("GOODGO_JWT_SECRET".into(), SECRET.into()),
             ("GOODGO_AUTH_RATE_LIMIT".into(), "100000".into()),
+            // Argon2 on a loaded machine can take seconds: no test is about the default limit.
+            ("GOODGO_API_REQUEST_TIMEOUT_MS".into(), "60000".into()),
         ];
         for (k, v) in extra {
             vars.retain(|(n, _)| n != k);
