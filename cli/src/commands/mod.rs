@@ -1,16 +1,16 @@
 //! One module per subcommand. Each takes its parsed arguments, the [`Context`] and the
 //! printer, and returns the exit status or an error for [`crate::error::render`].
 
-mod ci;
 mod backup;
+mod ci;
 mod completions;
 mod config;
 mod db;
 mod dev;
 pub mod doctor;
 pub mod init;
-mod lint;
 mod k6;
+mod lint;
 mod plan;
 pub mod stack;
 

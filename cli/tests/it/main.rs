@@ -3,16 +3,16 @@
 //! workspace, database, process and snapshot helpers.
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
 
-mod ci;
 mod backup;
+mod ci;
 mod cli;
 mod codegen;
 mod db;
 mod dev;
 mod doctor;
 mod guard;
-mod newuser;
 mod k6;
+mod newuser;
 mod plan;
 mod stack;
 

@@ -5,8 +5,8 @@
 //! One module per benchmark; [`stats`] times the runs and writes the report.
 
 mod api;
-mod ci;
 mod backup;
+mod ci;
 mod db;
 mod dev;
 mod k6;
