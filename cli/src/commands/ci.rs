@@ -36,6 +36,15 @@ struct Inputs {
 }
 
 impl Inputs {
+    /// Writes the file index back, without the files that are gone. A failure costs only
+    /// speed (the next run hashes again), so it is not an error.
+    fn save_index(&mut self) {
+        let present: std::collections::HashSet<&str> =
+            self.ws.files.iter().map(String::as_str).collect();
+        self.index.retain(&present);
+        let _ = self.index.save(&self.index_path);
+    }
+
     fn parts(&mut self, p: &Pipeline, i: usize, keys: &[Option<String>]) -> Result<KeyParts> {
         let deps = p.deps[i]
             .iter()
@@ -153,7 +162,7 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
         args,
         printer,
     )?;
-    let _ = inputs.index.save(&inputs.index_path);
+    inputs.save_index();
     finish(
         &pipeline,
         &include,
@@ -227,7 +236,7 @@ fn explain(
         all[i] = Some(parts);
     }
     let now = all[target].clone().unwrap_or_default();
-    let _ = inputs.index.save(&inputs.index_path);
+    inputs.save_index();
     let key = keys[target].clone().unwrap_or_default();
     let (verdict, reasons) = if !p.steps[target].cache {
         ("run", vec!["the step has `cache: false`".to_string()])
@@ -323,7 +332,7 @@ fn dry_run(
         rows.push(json!({"step": p.ids[i], "key": key, "would": what}));
         keys[i] = Some(key);
     }
-    let _ = inputs.index.save(&inputs.index_path);
+    inputs.save_index();
     printer.report(&text, &json!({"steps": rows}));
     Ok(ExitStatus::Success)
 }
