@@ -304,7 +304,7 @@ fn status_lists_commits_naming_a_task() {
         "Rotate the JWT secret (TEC-1449)\n\nAlso prepares TEC-1450.",
     ]);
     let json = run(goodgo(tmp.path()).args(["plan", "status", "--json"])).json();
-    assert_eq!(json["done"], 23);
+    assert_eq!(json["done"], 24);
     assert_eq!(json["total"], 47);
     assert_eq!(
         json["milestones"][4],

@@ -128,7 +128,11 @@ pub fn list(dest: &Path) -> Result<Vec<Listed>, BackupError> {
             verified,
         });
     }
-    found.sort_by(|a, b| b.manifest.id.cmp(&a.manifest.id));
+    // Newest first by start time (to the millisecond): two backups started in the same
+    // second have ids that differ only by their random part.
+    found.sort_by(|a, b| {
+        (b.manifest.started(), &b.manifest.id).cmp(&(a.manifest.started(), &a.manifest.id))
+    });
     Ok(found)
 }
 
