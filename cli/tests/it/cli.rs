@@ -217,3 +217,31 @@ fn color_follows_the_flag_and_no_color() {
         out.stderr
     );
 }
+
+/// With `--json`, a command line clap cannot parse still answers JSON on stdout (and
+/// clap's own message on stderr): a JSON reader never sees an empty stdout.
+#[test]
+fn json_usage_errors_are_json_too() {
+    let ctx = context();
+    for args in [
+        &["--json", "doctr"][..],
+        &["--json", "up", "--no-such-flag"],
+        &["db", "--json", "new"],
+    ] {
+        let out = run(ctx.command().args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let json = out.json();
+        assert_eq!(json["error"]["exit_code"], 2, "{args:?}");
+        let first = json["error"]["messages"][0].as_str().unwrap();
+        assert!(
+            out.stderr.contains(first),
+            "{args:?}: {first} / {}",
+            out.stderr
+        );
+        assert!(!first.starts_with("error:"), "{first}");
+    }
+    // Without --json the usage error stays on stderr only.
+    let out = run(ctx.command().args(["doctr"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
