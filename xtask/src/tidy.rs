@@ -51,7 +51,7 @@ const SPAWN_FORBIDDEN: &[&str] = &["kill", "curl", "which", "psql"];
 /// The only product files that may print.
 const PRINT_ALLOWED: &[&str] = &["cli/src/printer.rs", "cli/src/error.rs"];
 
-/// Rust files with a hand-written HTTP/1.1 message. To be emptied: requests go through
+/// Rust files with a hand-written HTTP message. To be emptied: requests go through
 /// reqwest (issue 10, section 4).
 const HTTP_ALLOWED: &[&str] = &[];
 
@@ -295,13 +295,17 @@ fn check_lengths(sources: &[Source]) -> Result<(), String> {
     )
 }
 
+/// The request-line version a hand-written HTTP message carries; spelled in two pieces so
+/// that this file, which searches for it, does not contain it.
+const HTTP_VERSION: &str = concat!("HTTP", "/1.1");
+
 fn check_http_strings(sources: &[Source]) -> Result<(), String> {
-    let found = files_matching(sources, &["HTTP/1.1"]);
+    let found = files_matching(sources, &[HTTP_VERSION]);
     by_file(
         "hand-written HTTP messages",
         found,
         HTTP_ALLOWED,
-        "writes HTTP by hand: use reqwest (xtask/src/http.rs in xtask and tests)",
+        "writes HTTP by hand: use reqwest (cli/src/http.rs, xtask/src/http.rs, goodgo_testkit::http)",
     )
 }
 
@@ -355,7 +359,9 @@ fn the_checks_catch_offenders() {
         ),
         file(
             "crates/x/src/c.rs",
-            "//! C.\nconst R: &str = \"GET / HTTP/1.1\\r\\n\";\nfn g() { UnixStream::connect(p); }\n",
+            &format!(
+                "//! C.\nconst R: &str = \"GET / {HTTP_VERSION}\\r\\n\";\nfn g() {{ UnixStream::connect(p); }}\n"
+            ),
         ),
         file(
             "cli/src/printer.rs",

@@ -113,12 +113,7 @@ fn schema_of(url: &str) -> String {
 fn ids(ws: &TestContext, db: &TestDb) -> Vec<String> {
     let out = run(backup(ws, db).args(["list", "--json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    out.json()["backups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap().to_string())
-        .collect()
+    crate::json_fields(&out.json(), "backups", "id")
 }
 
 fn create(ws: &TestContext, db: &TestDb) -> String {

@@ -28,12 +28,7 @@ fn migrated_workspace(test: &str) -> Option<(TestDb, TestContext)> {
 
 /// The state of each migration in `db status --json`, in order.
 fn states(status: &crate::Run) -> Vec<String> {
-    status.json()["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["state"].as_str().unwrap().to_string())
-        .collect()
+    crate::json_fields(&status.json(), "migrations", "state")
 }
 
 #[test]

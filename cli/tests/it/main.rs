@@ -133,3 +133,14 @@ impl DevPorts {
         cmd
     }
 }
+
+/// The string `field` of every object in the array `list` of a JSON document, in order
+/// (`db status --json` states, `backup list --json` ids, …).
+pub fn json_fields(json: &serde_json::Value, list: &str, field: &str) -> Vec<String> {
+    json[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no array `{list}` in {json}"))
+        .iter()
+        .map(|item| item[field].as_str().unwrap().to_string())
+        .collect()
+}
