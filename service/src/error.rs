@@ -60,13 +60,27 @@ pub struct Problem {
     pub errors: Option<FieldErrors>,
 }
 
+/// Records what is wrong with `field`, after anything already said about it.
+pub fn add_error(errors: &mut FieldErrors, field: &str, message: impl Into<String>) {
+    errors
+        .entry(field.to_string())
+        .or_default()
+        .push(message.into());
+}
+
+/// `Ok` when no field is wrong; otherwise the validation problem that lists them.
+pub fn check_fields(errors: FieldErrors) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
 /// Text PostgreSQL can store: no NUL characters. Records a field error otherwise.
 pub fn check_text(field: &str, value: &str, errors: &mut FieldErrors) {
     if value.contains('\0') {
-        errors
-            .entry(field.to_string())
-            .or_default()
-            .push("must not contain NUL characters".into());
+        add_error(errors, field, "must not contain NUL characters");
     }
 }
 

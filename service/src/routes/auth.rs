@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::{self, AuthUser};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, FieldErrors, add_error, check_fields};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,10 +61,7 @@ fn normalize_email(raw: &str, errors: &mut FieldErrors) -> String {
         })
         && !email.chars().any(char::is_whitespace);
     if !valid {
-        errors
-            .entry("email".into())
-            .or_default()
-            .push("must be an e-mail address".into());
+        add_error(errors, "email", "must be an e-mail address");
     }
     email
 }
@@ -116,30 +113,23 @@ pub async fn register(
     let email = normalize_email(&req.email, &mut errors);
     let len = req.password.chars().count();
     if !(10..=128).contains(&len) {
-        errors
-            .entry("password".into())
-            .or_default()
-            .push("must be 10 to 128 characters".into());
+        add_error(&mut errors, "password", "must be 10 to 128 characters");
     }
     let role = req.role.unwrap_or_else(|| "buyer".into());
     if role != "buyer" && role != "agent" {
-        errors
-            .entry("role".into())
-            .or_default()
-            .push("must be `buyer` or `agent`".into());
+        add_error(&mut errors, "role", "must be `buyer` or `agent`");
     }
     crate::error::check_text("email", &req.email, &mut errors);
     let display_name = req.display_name.unwrap_or_default().trim().to_string();
     crate::error::check_text("display_name", &display_name, &mut errors);
     if display_name.chars().count() > 100 {
-        errors
-            .entry("display_name".into())
-            .or_default()
-            .push("must be at most 100 characters".into());
+        add_error(
+            &mut errors,
+            "display_name",
+            "must be at most 100 characters",
+        );
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    check_fields(errors)?;
     let hash = auth::hash_password_async(req.password.clone()).await?;
     let client = state.pool.get().await?;
     let row = client

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::AppState;
 use crate::auth::{AuthUser, MaybeUser};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, FieldErrors, add_error, check_fields};
 use crate::routes::auth::audit;
 
 pub(crate) const PROPERTY_TYPES: &[&str] = &[
@@ -56,7 +56,13 @@ pub(crate) fn check_decimal(
         && frac.chars().all(|c| c.is_ascii_digit())
         && text.chars().any(|c| c.is_ascii_digit() && c != '0');
     if !ok {
-        errors.entry(field.into()).or_default().push(format!("must be a positive number with at most {int_digits} digits before the point and 2 after"));
+        add_error(
+            errors,
+            field,
+            format!(
+                "must be a positive number with at most {int_digits} digits before the point and 2 after"
+            ),
+        );
     }
     text
 }
@@ -132,20 +138,21 @@ fn validate(input: &ListingInput, creating: bool) -> Result<Checked, ApiError> {
                     required: bool,
                     errors: &mut FieldErrors| {
         match value {
-            None if required && creating => errors
-                .entry(field.into())
-                .or_default()
-                .push("is required".into()),
+            None if required && creating => add_error(errors, field, "is required"),
             None => {}
             Some(v) => {
                 crate::error::check_text(field, v, errors);
                 let n = v.trim().chars().count();
                 if n < min || n > max {
-                    errors.entry(field.into()).or_default().push(if min > 0 {
-                        format!("must be {min} to {max} characters")
-                    } else {
-                        format!("must be at most {max} characters")
-                    });
+                    add_error(
+                        errors,
+                        field,
+                        if min > 0 {
+                            format!("must be {min} to {max} characters")
+                        } else {
+                            format!("must be at most {max} characters")
+                        },
+                    );
                 }
                 out.push((field, Some(v.trim().to_string()), "text"));
             }
@@ -170,20 +177,18 @@ fn validate(input: &ListingInput, creating: bool) -> Result<Checked, ApiError> {
                 let v = check_decimal(field, v, int_digits, &mut errors);
                 out.push((field, Some(v), "numeric"));
             }
-            None if creating => errors
-                .entry(field.into())
-                .or_default()
-                .push("is required".into()),
+            None if creating => add_error(&mut errors, field, "is required"),
             None => {}
         }
     }
     if let Some(c) = &input.currency {
         crate::error::check_text("currency", c, &mut errors);
         if c.len() != 3 || !c.chars().all(|x| x.is_ascii_uppercase()) {
-            errors
-                .entry("currency".into())
-                .or_default()
-                .push("must be a 3-letter ISO 4217 code like USD".into());
+            add_error(
+                &mut errors,
+                "currency",
+                "must be a 3-letter ISO 4217 code like USD",
+            );
         }
         out.push(("currency", Some(c.clone()), "text"));
     }
@@ -203,31 +208,24 @@ fn validate(input: &ListingInput, creating: bool) -> Result<Checked, ApiError> {
     ] {
         match value {
             Some(v) if allowed.contains(&v.as_str()) => out.push((field, Some(v.clone()), cast)),
-            Some(_) => errors
-                .entry(field.into())
-                .or_default()
-                .push(format!("must be one of {}", allowed.join(", "))),
-            None if creating => errors
-                .entry(field.into())
-                .or_default()
-                .push("is required".into()),
+            Some(_) => add_error(
+                &mut errors,
+                field,
+                format!("must be one of {}", allowed.join(", ")),
+            ),
+            None if creating => add_error(&mut errors, field, "is required"),
             None => {}
         }
     }
     for (field, value) in [("bedrooms", input.bedrooms), ("bathrooms", input.bathrooms)] {
         if let Some(n) = value {
             if !(0..=50).contains(&n) {
-                errors
-                    .entry(field.into())
-                    .or_default()
-                    .push("must be from 0 to 50".into());
+                add_error(&mut errors, field, "must be from 0 to 50");
             }
             out.push((field, Some(n.to_string()), "smallint"));
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    check_fields(errors)?;
     Ok(Checked(out))
 }
 

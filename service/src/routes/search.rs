@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 
 use crate::AppState;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, FieldErrors, add_error, check_fields};
 use crate::routes::listings::{Decimal, LISTING_TYPES, PROPERTY_TYPES, check_decimal};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -114,27 +114,22 @@ pub async fn search(
         "price_asc" => Sort::PriceAsc,
         "price_desc" => Sort::PriceDesc,
         _ => {
-            errors
-                .entry("sort".into())
-                .or_default()
-                .push("must be relevance, newest, price_asc or price_desc".into());
+            add_error(
+                &mut errors,
+                "sort",
+                "must be relevance, newest, price_asc or price_desc",
+            );
             Sort::Newest
         }
     };
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        errors
-            .entry("limit".into())
-            .or_default()
-            .push("must be from 1 to 100".into());
+        add_error(&mut errors, "limit", "must be from 1 to 100");
     }
     let bedrooms = match q.bedrooms {
         Some(b) if (0..=50).contains(&b) => i16::try_from(b).ok(),
         Some(_) => {
-            errors
-                .entry("bedrooms".into())
-                .or_default()
-                .push("must be from 0 to 50".into());
+            add_error(&mut errors, "bedrooms", "must be from 0 to 50");
             None
         }
         None => None,
@@ -146,10 +141,11 @@ pub async fn search(
         if let Some(v) = value
             && !allowed.contains(&v.as_str())
         {
-            errors
-                .entry(field.into())
-                .or_default()
-                .push(format!("must be one of {}", allowed.join(", ")));
+            add_error(
+                &mut errors,
+                field,
+                format!("must be one of {}", allowed.join(", ")),
+            );
         }
     }
     for (field, value) in [("q", &q.q), ("city", &q.city), ("district", &q.district)] {
@@ -164,10 +160,7 @@ pub async fn search(
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty());
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
-        errors
-            .entry("q".into())
-            .or_default()
-            .push("must be at most 200 characters".into());
+        add_error(&mut errors, "q", "must be at most 200 characters");
     }
     let mut filters = Filters {
         q: text,
@@ -195,16 +188,15 @@ pub async fn search(
                 filters.after = Some((c.k, c.i))
             }
             _ => {
-                errors
-                    .entry("cursor".into())
-                    .or_default()
-                    .push("is not a cursor from this search (same filters and sort)".into());
+                add_error(
+                    &mut errors,
+                    "cursor",
+                    "is not a cursor from this search (same filters and sort)",
+                );
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    check_fields(errors)?;
     let query = filters.to_query();
     let owned: Vec<Box<dyn ToSql + Sync + Send>> = query
         .params
