@@ -102,6 +102,20 @@ async fn session<C: deadpool_postgres::GenericClient>(
     Ok(res)
 }
 
+/// Audits `action` (a register or a login) and starts a session of a new family.
+async fn new_session(
+    state: &AppState,
+    client: &deadpool_postgres::Object,
+    user_id: i64,
+    role: &str,
+    action: &str,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    audit(client, Some(user_id), action, "user", &user_id.to_string()).await;
+    let family = auth::random_uuid()?;
+    session(state, client, user_id, role, &family, status).await
+}
+
 /// Create an account (buyer or agent) and start a session.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = TokenResponse), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
@@ -143,13 +157,12 @@ pub async fn register(
             other => other,
         })?;
     let id: i64 = row.get(0);
-    audit(&client, Some(id), "user.register", "user", &id.to_string()).await;
-    session(
+    new_session(
         &state,
         &client,
         id,
         &role,
-        &auth::random_uuid()?,
+        "user.register",
         StatusCode::CREATED,
     )
     .await
@@ -184,16 +197,7 @@ pub async fn login(
     if !ok {
         return Err(ApiError::Unauthenticated("wrong e-mail or password"));
     }
-    audit(&client, Some(id), "user.login", "user", &id.to_string()).await;
-    session(
-        &state,
-        &client,
-        id,
-        &role,
-        &auth::random_uuid()?,
-        StatusCode::OK,
-    )
-    .await
+    new_session(&state, &client, id, &role, "user.login", StatusCode::OK).await
 }
 
 /// Exchange the refresh cookie for new tokens (needs the CSRF header). The old refresh
