@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine as _;
@@ -176,26 +176,24 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The caller when there is one; anonymous callers are `None` (a bad token is still 401).
-pub struct MaybeUser(pub Option<AuthUser>);
-
-impl FromRequestParts<AppState> for MaybeUser {
+/// `Option<AuthUser>`: the caller when there is one; anonymous callers are `None` (a bad
+/// token is still 401).
+impl OptionalFromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if parts
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts
             .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .is_none()
+            .contains_key(axum::http::header::AUTHORIZATION)
         {
-            return Ok(MaybeUser(None));
+            return Ok(None);
         }
-        Ok(MaybeUser(Some(
-            AuthUser::from_request_parts(parts, state).await?,
-        )))
+        <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 
@@ -274,27 +272,22 @@ mod tests {
 
     #[test]
     fn csrf_needs_matching_cookie_and_header() {
+        use axum::http::HeaderValue;
         let mut h = HeaderMap::new();
         assert!(check_csrf(&h).is_err());
         h.insert(
             "cookie",
-            "a=b; goodgo_csrf=0123456789abcdef0123"
-                .parse()
-                .unwrap_or_else(|_| unreachable!()),
+            HeaderValue::from_static("a=b; goodgo_csrf=0123456789abcdef0123"),
         );
         assert!(check_csrf(&h).is_err(), "header missing");
         h.insert(
             CSRF_HEADER,
-            "0123456789abcdef0124"
-                .parse()
-                .unwrap_or_else(|_| unreachable!()),
+            HeaderValue::from_static("0123456789abcdef0124"),
         );
         assert!(check_csrf(&h).is_err(), "mismatch");
         h.insert(
             CSRF_HEADER,
-            "0123456789abcdef0123"
-                .parse()
-                .unwrap_or_else(|_| unreachable!()),
+            HeaderValue::from_static("0123456789abcdef0123"),
         );
         assert!(check_csrf(&h).is_ok());
     }

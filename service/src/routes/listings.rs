@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 
 use crate::AppState;
-use crate::auth::{AuthUser, MaybeUser};
+use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldErrors, add_error, check_fields};
 use crate::routes::auth::audit;
 
@@ -365,7 +365,7 @@ async fn owned(
     responses((status = 200, body = Listing), (status = 404, body = crate::error::Problem)))]
 pub async fn get_one(
     State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
+    user: Option<AuthUser>,
     Path(id): Path<i64>,
 ) -> Result<Json<Listing>, ApiError> {
     let client = state.pool.get().await?;
