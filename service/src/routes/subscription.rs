@@ -128,12 +128,22 @@ async fn view(
     })
 }
 
-fn agent(user: &AuthUser) -> Result<(), ApiError> {
-    if user.role == "agent" {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("only agents have subscriptions"))
+/// For agents only: runs `change` and reads the caller's subscription as it then stands, in
+/// one transaction; `change` returns the listings it unpublished.
+async fn for_agent(
+    state: &AppState,
+    user: &AuthUser,
+    change: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<Vec<i64>, ApiError>,
+) -> Result<Json<Subscription>, ApiError> {
+    if user.role != "agent" {
+        return Err(ApiError::Forbidden("only agents have subscriptions"));
     }
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let unpublished = change(&tx).await?;
+    let out = view(&tx, user.id, unpublished).await?;
+    tx.commit().await?;
+    Ok(Json(out))
 }
 
 /// The caller's subscription, plan, quota and how much of it is used (agents).
@@ -143,12 +153,7 @@ pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Subscription>, ApiError> {
-    agent(&user)?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let out = view(&tx, user.id, Vec::new()).await?;
-    tx.commit().await?;
-    Ok(Json(out))
+    for_agent(&state, &user, async |_| Ok(Vec::new())).await
 }
 
 /// Cancel the caller's subscription now (agents): the free plan's quota applies, and the
@@ -159,34 +164,31 @@ pub async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Subscription>, ApiError> {
-    agent(&user)?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    in_force(&tx, user.id).await?;
-    let cancelled = tx
-        .query_opt(
-            "UPDATE subscriptions SET status = 'canceled', updated_at = now() WHERE id = ( \
-                SELECT id FROM subscriptions WHERE user_id = $1 AND status <> 'canceled' \
-                ORDER BY current_period_end DESC, id DESC LIMIT 1) \
-             RETURNING id, plan",
-            &[&user.id],
+    for_agent(&state, &user, async |tx| {
+        in_force(tx, user.id).await?;
+        let cancelled = tx
+            .query_opt(
+                "UPDATE subscriptions SET status = 'canceled', updated_at = now() WHERE id = ( \
+                    SELECT id FROM subscriptions WHERE user_id = $1 AND status <> 'canceled' \
+                    ORDER BY current_period_end DESC, id DESC LIMIT 1) \
+                 RETURNING id, plan",
+                &[&user.id],
+            )
+            .await?
+            .ok_or_else(|| ApiError::Conflict("there is no subscription to cancel".into()))?;
+        let (id, plan): (i64, String) = (cancelled.get(0), cancelled.get(1));
+        audit::record(
+            tx,
+            Entry {
+                actor: Some(user.id),
+                action: "subscription.cancel",
+                entity: "subscription",
+                entity_id: id.to_string(),
+                data: json!({"plan": plan, "after": "canceled"}),
+            },
         )
-        .await?
-        .ok_or_else(|| ApiError::Conflict("there is no subscription to cancel".into()))?;
-    let (id, plan): (i64, String) = (cancelled.get(0), cancelled.get(1));
-    audit::record(
-        &tx,
-        Entry {
-            actor: Some(user.id),
-            action: "subscription.cancel",
-            entity: "subscription",
-            entity_id: id.to_string(),
-            data: json!({"plan": plan, "after": "canceled"}),
-        },
-    )
-    .await?;
-    let unpublished = enforce_quota(&tx, user.id, Some(user.id)).await?;
-    let out = view(&tx, user.id, unpublished).await?;
-    tx.commit().await?;
-    Ok(Json(out))
+        .await?;
+        enforce_quota(tx, user.id, Some(user.id)).await
+    })
+    .await
 }
