@@ -92,6 +92,33 @@ pub async fn payments(
     apply(&state, &event).await.map(Json)
 }
 
+/// The events that change a payment's existing subscription (`$1` of the statement): the
+/// payment's new status (`None`: unchanged) and the statement; `None` when `kind` does not
+/// apply to a payment in status `before`.
+fn subscription_change(
+    kind: &str,
+    before: &str,
+    subscribed: bool,
+) -> Option<(Option<&'static str>, &'static str)> {
+    const CANCEL: &str =
+        "UPDATE subscriptions SET status = 'canceled', updated_at = now() WHERE id = $1";
+    match kind {
+        "payment.failed" if before == "pending" => Some((
+            Some("failed"),
+            "UPDATE subscriptions SET status = 'past_due', updated_at = now() WHERE id = $1 AND status = 'active'",
+        )),
+        "payment.refunded" if before == "succeeded" => Some((Some("refunded"), CANCEL)),
+        "subscription.renewed" if subscribed && before == "succeeded" => Some((
+            None,
+            "UPDATE subscriptions s SET status = 'active', updated_at = now(), \
+             current_period_end = greatest(s.current_period_end, now()) + p.period \
+             FROM plans p WHERE p.id = s.plan AND s.id = $1",
+        )),
+        "subscription.cancelled" if subscribed => Some((None, CANCEL)),
+        _ => None,
+    }
+}
+
 /// The effect of each event type: the payment's status change and the subscription's.
 async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> {
     let provider = state.payments.name();
@@ -145,7 +172,7 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
         }
     };
     let sub_before = sub_status(subscription).await?;
-    // Each arm: the new payment status and subscription id, or None when it does not apply.
+    // The new payment status and subscription id, or None when the event does not apply.
     let applied: Option<(String, Option<i64>)> = match event.kind.as_str() {
         // A payment without a plan (recorded before checkouts existed) buys no period.
         "payment.succeeded" if plan.is_some() && (before == "pending" || before == "failed") => {
@@ -172,41 +199,13 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
                 .get(0);
             Some(("succeeded".into(), Some(sub)))
         }
-        "payment.failed" if before == "pending" => {
-            tx.execute(
-                "UPDATE subscriptions SET status = 'past_due', updated_at = now() WHERE id = $1 AND status = 'active'",
-                &[&subscription],
-            )
-            .await?;
-            Some(("failed".into(), subscription))
-        }
-        "payment.refunded" if before == "succeeded" => {
-            tx.execute(
-                "UPDATE subscriptions SET status = 'canceled', updated_at = now() WHERE id = $1",
-                &[&subscription],
-            )
-            .await?;
-            Some(("refunded".into(), subscription))
-        }
-        "subscription.renewed" if subscription.is_some() && before == "succeeded" => {
-            tx.execute(
-                "UPDATE subscriptions s SET status = 'active', updated_at = now(), \
-                 current_period_end = greatest(s.current_period_end, now()) + p.period \
-                 FROM plans p WHERE p.id = s.plan AND s.id = $1",
-                &[&subscription],
-            )
-            .await?;
-            Some((before.clone(), subscription))
-        }
-        "subscription.cancelled" if subscription.is_some() => {
-            tx.execute(
-                "UPDATE subscriptions SET status = 'canceled', updated_at = now() WHERE id = $1",
-                &[&subscription],
-            )
-            .await?;
-            Some((before.clone(), subscription))
-        }
-        _ => None,
+        kind => match subscription_change(kind, &before, subscription.is_some()) {
+            Some((after, sql)) => {
+                tx.execute(sql, &[&subscription]).await?;
+                Some((after.unwrap_or(&before).to_string(), subscription))
+            }
+            None => None,
+        },
     };
     let Some((after, sub_after_id)) = applied else {
         tx.execute(
