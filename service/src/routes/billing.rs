@@ -88,12 +88,12 @@ pub struct Checkout {
 pub async fn checkout(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(input): Json<CheckoutInput>,
+    Json(CheckoutInput { plan }): Json<CheckoutInput>,
 ) -> Result<(StatusCode, Json<Checkout>), ApiError> {
     if user.role != "agent" {
         return Err(ApiError::Forbidden("only agents subscribe to plans"));
     }
-    if input.plan.is_empty() || input.plan.len() > 32 || input.plan.contains('\0') {
+    if plan.is_empty() || plan.len() > 32 || plan.contains('\0') {
         return Err(ApiError::field(
             "plan",
             "must be a plan id from GET /v1/plans",
@@ -109,14 +109,14 @@ pub async fn checkout(
              SELECT $1, $2, price, currency, 'pending', $3, id FROM plans \
              WHERE id = $4 AND active AND price > 0 \
              RETURNING id, amount::text, currency",
-            &[&user.id, &provider, &reference, &input.plan],
+            &[&user.id, &provider, &reference, &plan],
         )
         .await?;
     let Some(row) = row else {
         let free = tx
             .query_opt(
                 "SELECT 1 FROM plans WHERE id = $1 AND active AND price = 0",
-                &[&input.plan],
+                &[&plan],
             )
             .await?
             .is_some();
@@ -133,7 +133,7 @@ pub async fn checkout(
     let out = Checkout {
         checkout_url: state.payments.checkout_url(&reference),
         reference,
-        plan: input.plan,
+        plan,
         amount: row.get(1),
         currency: row.get(2),
         status: "pending".into(),
