@@ -184,18 +184,16 @@ fn router(db: Db) -> Router {
         .with_state(db)
 }
 
-/// Resolves on SIGTERM or SIGINT.
+/// Resolves on SIGTERM or SIGINT (Ctrl-C); a signal that cannot be listened for never comes.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
+    let received = async |kind| match signal(kind) {
+        Ok(mut stream) => stream.recv().await,
+        Err(_) => std::future::pending().await,
     };
     tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+        _ = received(SignalKind::terminate()) => {}
+        _ = received(SignalKind::interrupt()) => {}
     }
     eprintln!("stopping: finishing in-flight requests");
 }
