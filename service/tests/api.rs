@@ -8,14 +8,18 @@ use std::process::Command;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
 use goodgo_testkit::http::{Answer, Http};
 use goodgo_testkit::{ChildGuard, Signal, TestDb, free_port};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tokio_postgres::types::FromSql;
 use tower::ServiceExt;
 
 const SECRET: &str = "k3J9xQz7LmN2vB8wR4tY6uP0aS5dF1gHjKlTest";
+
+/// An answer: status, headers, and the body as JSON (null when it is not JSON).
+type Reply = (StatusCode, HeaderMap, Value);
 
 /// A migrated database of its own and the app on it.
 struct TestApp {
@@ -81,7 +85,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
         headers: &[(&str, &str)],
-    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -96,16 +100,13 @@ impl TestApp {
                 .unwrap(),
             None => req.body(Body::empty()).unwrap(),
         };
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let (status, headers, bytes) = self.raw(req).await;
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, headers, value)
     }
 
     /// A request as built, the answer's body as bytes.
-    async fn raw(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    async fn raw(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
         let res = self.app.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
@@ -113,31 +114,93 @@ impl TestApp {
         (status, headers, bytes.to_vec())
     }
 
-    async fn register(&self, email: &str, role: &str) -> String {
+    /// A request with no header but the bearer `token`'s.
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call(method, uri, token, body, &[]).await
+    }
+
+    async fn get(&self, uri: &str, token: Option<&str>) -> Reply {
+        self.send(Method::GET, uri, token, None).await
+    }
+
+    /// A POST without a body (publish, archive).
+    async fn post(&self, uri: &str, token: Option<&str>) -> Reply {
+        self.send(Method::POST, uri, token, None).await
+    }
+
+    /// A new draft of [`listing_body`] by `agent`, as the API answered it.
+    async fn create_listing(&self, agent: &str) -> Value {
         let (s, _, b) = self
-            .call(
+            .send(
                 Method::POST,
-                "/v1/auth/register",
-                None,
-                Some(json!({"email": email, "password": "a-long-password", "role": role})),
-                &[],
+                "/v1/listings",
+                Some(agent),
+                Some(listing_body()),
             )
             .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b
+    }
+
+    /// `POST /v1/auth/{action}` of `body` (register or login), as an anonymous caller.
+    async fn auth(&self, action: &str, body: Value) -> Reply {
+        let uri = format!("/v1/auth/{action}");
+        self.send(Method::POST, &uri, None, Some(body)).await
+    }
+
+    /// `POST /v1/auth/{action}` (register or login) of an e-mail and a password.
+    async fn credentials(&self, action: &str, email: &str, password: &str) -> Reply {
+        self.auth(action, json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// A login with the password every test account has.
+    async fn login(&self, email: &str) -> Reply {
+        self.credentials("login", email, "a-long-password").await
+    }
+
+    /// `POST /v1/auth/{action}` (refresh or logout) with a session's cookies, and `csrf` in
+    /// the X-CSRF-Token header when given.
+    async fn with_cookies(
+        &self,
+        action: &str,
+        (refresh, cookie_csrf): &(String, String),
+        csrf: Option<&str>,
+    ) -> Reply {
+        let cookie = format!("goodgo_refresh={refresh}; goodgo_csrf={cookie_csrf}");
+        let mut headers = vec![("cookie", cookie.as_str())];
+        headers.extend(csrf.map(|c| ("x-csrf-token", c)));
+        let uri = format!("/v1/auth/{action}");
+        self.call(Method::POST, &uri, None, None, &headers).await
+    }
+
+    /// One value of a query's single row.
+    async fn scalar<T: for<'a> FromSql<'a>>(&self, sql: &str) -> T {
+        self.client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
+    /// How many rows `SELECT count(*) FROM {rows}` counts.
+    async fn count(&self, rows: &str) -> i64 {
+        self.scalar(&format!("SELECT count(*) FROM {rows}")).await
+    }
+
+    /// A new account's access token.
+    async fn register(&self, email: &str, role: &str) -> String {
+        let body = json!({"email": email, "password": "a-long-password", "role": role});
+        let (s, _, b) = self.auth("register", body).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b["access_token"].as_str().unwrap().to_string()
     }
 
     /// A new buyer's session: its refresh token and CSRF token, as the cookies carry them.
     async fn session(&self, email: &str) -> (String, String) {
-        let (s, h, b) = self
-            .call(
-                Method::POST,
-                "/v1/auth/register",
-                None,
-                Some(json!({"email": email, "password": "a-long-password"})),
-                &[],
-            )
-            .await;
+        let (s, h, b) = self.credentials("register", email, "a-long-password").await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         set_cookies(&h)
     }
@@ -152,15 +215,7 @@ impl TestApp {
             )
             .await
             .unwrap();
-        let (s, _, b) = self
-            .call(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": "admin@test.dev", "password": "a-long-password"})),
-                &[],
-            )
-            .await;
+        let (s, _, b) = self.login("admin@test.dev").await;
         assert_eq!(s, StatusCode::OK);
         b["access_token"].as_str().unwrap().to_string()
     }
@@ -171,7 +226,29 @@ fn listing_body() -> Value {
            "property_type": "apartment", "bedrooms": 2, "bathrooms": 1, "area_m2": "72.5", "address": "12 Bach Dang Street", "city": "Da Nang", "district": "Hai Chau"})
 }
 
-fn set_cookies(h: &axum::http::HeaderMap) -> (String, String) {
+/// Asserts that `reply` is a problem document of `status` and type `/problems/{kind}`.
+#[track_caller]
+fn assert_problem((status_got, headers, body): &Reply, status: StatusCode, kind: &str) {
+    let kind = format!("/problems/{kind}");
+    assert_eq!(
+        (*status_got, body["type"].as_str()),
+        (status, Some(kind.as_str())),
+        "{body}"
+    );
+    assert_eq!(headers["content-type"], "application/problem+json");
+}
+
+/// The names of the fields a validation problem lists, in order.
+fn invalid_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn set_cookies(h: &HeaderMap) -> (String, String) {
     let mut refresh = String::new();
     let mut csrf = String::new();
     for v in h.get_all("set-cookie") {
@@ -197,45 +274,30 @@ async fn health_and_readiness() {
     let Some(app) = TestApp::new("health", true, &[]).await else {
         return;
     };
-    let (s, h, b) = app
-        .call(
-            Method::GET,
-            "/healthz",
-            None,
-            None,
-            &[("x-request-id", "trace-me-123")],
-        )
-        .await;
+    let healthz = async |id| {
+        app.call(Method::GET, "/healthz", None, None, &[("x-request-id", id)])
+            .await
+    };
+    let (s, h, b) = healthz("trace-me-123").await;
     assert_eq!((s, b), (StatusCode::OK, json!({"status": "ok"})));
     assert_eq!(
         h["x-request-id"], "trace-me-123",
         "a sane request id is echoed"
     );
     assert_eq!(h["x-content-type-options"], "nosniff");
-    let (_, h2, _) = app
-        .call(
-            Method::GET,
-            "/healthz",
-            None,
-            None,
-            &[("x-request-id", "bad id with spaces")],
-        )
-        .await;
+    let (_, h2, _) = healthz("bad id with spaces").await;
     assert_ne!(
         h2["x-request-id"], "bad id with spaces",
         "an unsafe one is replaced"
     );
-    let (s, _, b) = app.call(Method::GET, "/readyz", None, None, &[]).await;
+    let (s, _, b) = app.get("/readyz", None).await;
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ready")));
 
     // A newer schema (a newer release's migration, or `goodgo dev`'s) keeps this build
     // ready; an older one does not.
     let head: i32 = app
-        .client
-        .query_one("SELECT max(version) FROM refinery_schema_history", &[])
-        .await
-        .unwrap()
-        .get(0);
+        .scalar("SELECT max(version) FROM refinery_schema_history")
+        .await;
     app.client
         .execute(
             "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, 'from_a_newer_release', '2030-01-01T00:00:00Z', '1')",
@@ -243,7 +305,7 @@ async fn health_and_readiness() {
         )
         .await
         .unwrap();
-    let (s, _, b) = app.call(Method::GET, "/readyz", None, None, &[]).await;
+    let (s, _, b) = app.get("/readyz", None).await;
     assert_eq!(
         (s, b["status"].as_str()),
         (StatusCode::OK, Some("ready")),
@@ -256,7 +318,7 @@ async fn health_and_readiness() {
         )
         .await
         .unwrap();
-    let (s, _, b) = app.call(Method::GET, "/readyz", None, None, &[]).await;
+    let (s, _, b) = app.get("/readyz", None).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
     assert!(
         b["detail"].as_str().unwrap().contains(&format!(
@@ -284,9 +346,7 @@ async fn health_and_readiness() {
     else {
         return;
     };
-    let (s, _, b) = unreachable
-        .call(Method::GET, "/readyz", None, None, &[])
-        .await;
+    let (s, _, b) = unreachable.get("/readyz", None).await;
     assert_eq!(
         (s, b["detail"].as_str()),
         (
@@ -294,28 +354,18 @@ async fn health_and_readiness() {
             Some("the database is unreachable")
         )
     );
-    let (s, _, _) = unreachable
-        .call(Method::GET, "/healthz", None, None, &[])
-        .await;
+    let (s, _, _) = unreachable.get("/healthz", None).await;
     assert_eq!(s, StatusCode::OK, "alive, just not ready");
-    let (s, h, b) = unreachable
-        .call(Method::GET, "/v1/listings/search", None, None, &[])
-        .await;
-    assert_eq!(
-        (s, b["type"].as_str()),
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some("/problems/unavailable")
-        ),
-        "{b}"
-    );
+    let reply = unreachable.get("/v1/listings/search", None).await;
+    assert_problem(&reply, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let (_, h, b) = reply;
     assert_eq!(h["retry-after"], "5");
     assert!(!b.to_string().contains("127.0.0.1"), "no internals: {b}");
 
     let Some(empty) = TestApp::new("notready", false, &[]).await else {
         return;
     };
-    let (s, _, b) = empty.call(Method::GET, "/readyz", None, None, &[]).await;
+    let (s, _, b) = empty.get("/readyz", None).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         b["detail"].as_str().unwrap().contains("goodgo db migrate"),
@@ -329,13 +379,7 @@ async fn accounts_happy_paths_and_failures() {
         return;
     };
     let (s, h, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": " New.User@Example.com ", "password": "a-long-password"})),
-            &[],
-        )
+        .credentials("register", " New.User@Example.com ", "a-long-password")
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(
@@ -345,64 +389,43 @@ async fn accounts_happy_paths_and_failures() {
     let (refresh, csrf) = set_cookies(&h);
     assert!(refresh.len() >= 40 && csrf.len() >= 30);
     let token = b["access_token"].as_str().unwrap();
-    let (s, _, me) = app
-        .call(Method::GET, "/v1/me", Some(token), None, &[])
-        .await;
+    let (s, _, me) = app.get("/v1/me", Some(token)).await;
     assert_eq!(
         (s, me["email"].as_str(), me["role"].as_str()),
         (StatusCode::OK, Some("new.user@example.com"), Some("buyer"))
     );
-    let stored: Vec<u8> = app
-        .client
-        .query_one("SELECT token_hash FROM refresh_tokens", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let stored: Vec<u8> = app.scalar("SELECT token_hash FROM refresh_tokens").await;
     assert_ne!(
         stored,
         refresh.as_bytes(),
         "only a digest of the refresh token is stored"
     );
 
-    // Duplicate, weak, self-made admin, unknown field.
-    let (s, h, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": "new.user@example.com", "password": "another-long-one"})),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        (s, b["type"].as_str()),
-        (StatusCode::CONFLICT, Some("/problems/conflict"))
-    );
-    assert_eq!(h["content-type"], "application/problem+json");
+    // A duplicate, a wrong password, an unknown account.
+    let user = "new.user@example.com";
+    let refused = (StatusCode::UNAUTHORIZED, "unauthenticated");
+    let conflict = (StatusCode::CONFLICT, "conflict");
+    for (action, email, password, (status, kind)) in [
+        ("register", user, "another-long-one", conflict),
+        ("login", user, "wrong-password!", refused),
+        ("login", "nobody@example.com", "whatever-long", refused),
+    ] {
+        let reply = app.credentials(action, email, password).await;
+        assert_problem(&reply, status, kind);
+    }
+    // Weak, self-made admin, unknown field.
     let (s, _, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": "not-an-email", "password": "short", "role": "admin"})),
-            &[],
+        .auth(
+            "register",
+            json!({"email": "not-an-email", "password": "short", "role": "admin"}),
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = b["errors"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(fields, ["email", "password", "role"]);
+    assert_eq!(invalid_fields(&b), ["email", "password", "role"]);
     let (s, _, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": "a@b.co", "password": "a-long-password", "is_admin": true})),
-            &[],
+        .auth(
+            "register",
+            json!({"email": "a@b.co", "password": "a-long-password", "is_admin": true}),
         )
         .await;
     assert!(
@@ -410,46 +433,17 @@ async fn accounts_happy_paths_and_failures() {
         "{s} {b}"
     );
 
-    let (s, _, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "new.user@example.com", "password": "wrong-password!"})),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        (s, b["type"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("/problems/unauthenticated"))
-    );
-    let (s, _, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "nobody@example.com", "password": "whatever-long"})),
-            &[],
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _, _) = app.call(Method::GET, "/v1/me", None, None, &[]).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _, _) = app
-        .call(Method::GET, "/v1/me", Some("not.a.jwt"), None, &[])
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    // A token signed with another key is refused.
+    // No token, not a token, and a token signed with another key are refused.
     let forged = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"sub": "1", "role": "admin", "iat": 0, "exp": 9_999_999_999u64, "iss": "goodgo-api"}),
         &jsonwebtoken::EncodingKey::from_secret(b"some-other-secret-of-enough-length!!"),
     )
     .unwrap();
-    let (s, _, _) = app
-        .call(Method::GET, "/v1/me", Some(&forged), None, &[])
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    for token in [None, Some("not.a.jwt"), Some(forged.as_str())] {
+        let (s, _, _) = app.get("/v1/me", token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
 
     // Malformed JSON and unknown routes are problems too, without internals.
     let req = Request::builder()
@@ -461,30 +455,11 @@ async fn accounts_happy_paths_and_failures() {
     let res = app.app.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
-    let (s, _, b) = app
-        .call(Method::GET, "/v1/nothing-here", None, None, &[])
-        .await;
-    assert_eq!(
-        (s, b["type"].as_str()),
-        (StatusCode::NOT_FOUND, Some("/problems/not-found"))
-    );
+    let reply = app.get("/v1/nothing-here", None).await;
+    assert_problem(&reply, StatusCode::NOT_FOUND, "not-found");
     let big = "x".repeat(100 * 1024);
-    let (s, _, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": big, "password": "x"})),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        (s, b["type"].as_str()),
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Some("/problems/payload-too-large")
-        )
-    );
+    let reply = app.credentials("login", &big, "x").await;
+    assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
 }
 
 #[tokio::test]
@@ -492,134 +467,51 @@ async fn refresh_rotates_detects_reuse_and_needs_csrf() {
     let Some(app) = TestApp::new("refresh", true, &[]).await else {
         return;
     };
-    let (refresh1, csrf1) = app.session("r@test.dev").await;
-    let cookie = |r: &str, c: &str| format!("goodgo_refresh={r}; goodgo_csrf={c}");
+    let first = app.session("r@test.dev").await;
+    let csrf1 = Some(first.1.as_str());
 
-    let (s, _, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            None,
-            &[("cookie", &cookie(&refresh1, &csrf1))],
-        )
-        .await;
+    let (s, _, b) = app.with_cookies("refresh", &first, None).await;
     assert_eq!(
         (s, b["detail"].as_str().map(|d| d.contains("X-CSRF-Token"))),
         (StatusCode::FORBIDDEN, Some(true)),
         "CSRF header missing"
     );
-    let (s, _, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            None,
-            &[
-                ("cookie", &cookie(&refresh1, &csrf1)),
-                ("x-csrf-token", "0000000000000000000000000000000000"),
-            ],
-        )
-        .await;
+    let wrong = Some("0000000000000000000000000000000000");
+    let (s, _, _) = app.with_cookies("refresh", &first, wrong).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "CSRF header wrong");
 
-    let (s, h, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            None,
-            &[
-                ("cookie", &cookie(&refresh1, &csrf1)),
-                ("x-csrf-token", &csrf1),
-            ],
-        )
-        .await;
+    let (s, h, b) = app.with_cookies("refresh", &first, csrf1).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (refresh2, csrf2) = set_cookies(&h);
-    assert_ne!(refresh2, refresh1, "rotated");
-    let (s, _, _) = app
-        .call(Method::GET, "/v1/me", b["access_token"].as_str(), None, &[])
-        .await;
+    let second = set_cookies(&h);
+    assert_ne!(second.0, first.0, "rotated");
+    let (s, _, _) = app.get("/v1/me", b["access_token"].as_str()).await;
     assert_eq!(s, StatusCode::OK);
 
     // Reusing the rotated token ends the whole family: the newest token stops working too.
-    let (s, _, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            None,
-            &[
-                ("cookie", &cookie(&refresh1, &csrf1)),
-                ("x-csrf-token", &csrf1),
-            ],
-        )
-        .await;
+    let (s, _, b) = app.with_cookies("refresh", &first, csrf1).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(
         b["detail"].as_str().unwrap().contains("already used"),
         "{b}"
     );
-    let (s, _, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            None,
-            &[
-                ("cookie", &cookie(&refresh2, &csrf2)),
-                ("x-csrf-token", &csrf2),
-            ],
-        )
-        .await;
+    let (s, _, _) = app.with_cookies("refresh", &second, Some(&second.1)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "the family was revoked");
-    let reuse: i64 = app
-        .client
-        .query_one(
-            "SELECT count(*) FROM audit_log WHERE action = 'session.reuse_detected'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let reuse = app
+        .count("audit_log WHERE action = 'session.reuse_detected'")
+        .await;
     assert_eq!(reuse, 1);
 
     // Logout ends a fresh session.
-    let (_, h, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "r@test.dev", "password": "a-long-password"})),
-            &[],
-        )
-        .await;
-    let (r3, c3) = set_cookies(&h);
-    let (s, h, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/logout",
-            None,
-            None,
-            &[("cookie", &cookie(&r3, &c3)), ("x-csrf-token", &c3)],
-        )
-        .await;
+    let (_, h, _) = app.login("r@test.dev").await;
+    let third = set_cookies(&h);
+    let (s, h, _) = app.with_cookies("logout", &third, Some(&third.1)).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert!(
         h.get_all("set-cookie")
             .iter()
             .all(|v| v.to_str().unwrap().contains("Max-Age=0"))
     );
-    let (s, _, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            None,
-            &[("cookie", &cookie(&r3, &c3)), ("x-csrf-token", &c3)],
-        )
-        .await;
+    let (s, _, _) = app.with_cookies("refresh", &third, Some(&third.1)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
@@ -652,26 +544,11 @@ async fn authorisation_matrix() {
 
     // A fresh, published listing of the owner's for each cell.
     let fresh = || async {
-        let (s, _, b) = app
-            .call(
-                Method::POST,
-                "/v1/listings",
-                Some(&owner),
-                Some(listing_body()),
-                &[],
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let b = app.create_listing(&owner).await;
         assert_eq!(b["status"], "draft");
         let id = b["id"].as_i64().unwrap();
         let (s, _, _) = app
-            .call(
-                Method::POST,
-                &format!("/v1/listings/{id}/publish"),
-                Some(&owner),
-                None,
-                &[],
-            )
+            .post(&format!("/v1/listings/{id}/publish"), Some(&owner))
             .await;
         assert_eq!(s, StatusCode::OK);
         id
@@ -679,60 +556,23 @@ async fn authorisation_matrix() {
     let mut table = String::new();
     for (who, token) in actors {
         let (create, _, _) = app
-            .call(
-                Method::POST,
-                "/v1/listings",
-                token,
-                Some(listing_body()),
-                &[],
-            )
+            .send(Method::POST, "/v1/listings", token, Some(listing_body()))
             .await;
         let id = fresh().await;
+        let price = Some(json!({"price": "199000.50"}));
         let (patch, _, _) = app
-            .call(
-                Method::PATCH,
-                &format!("/v1/listings/{id}"),
-                token,
-                Some(json!({"price": "199000.50"})),
-                &[],
-            )
+            .send(Method::PATCH, &format!("/v1/listings/{id}"), token, price)
             .await;
-        let (archive, _, _) = app
-            .call(
-                Method::POST,
-                &format!("/v1/listings/{id}/archive"),
-                token,
-                None,
-                &[],
-            )
-            .await;
+        let (archive, _, _) = app.post(&format!("/v1/listings/{id}/archive"), token).await;
         let id2 = fresh().await;
-        app.call(
-            Method::POST,
-            &format!("/v1/listings/{id2}/archive"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+        app.post(&format!("/v1/listings/{id2}/archive"), Some(&owner))
+            .await;
         let (publish, _, _) = app
-            .call(
-                Method::POST,
-                &format!("/v1/listings/{id2}/publish"),
-                token,
-                None,
-                &[],
-            )
+            .post(&format!("/v1/listings/{id2}/publish"), token)
             .await;
         let id3 = fresh().await;
         let (delete, _, _) = app
-            .call(
-                Method::DELETE,
-                &format!("/v1/listings/{id3}"),
-                token,
-                None,
-                &[],
-            )
+            .send(Method::DELETE, &format!("/v1/listings/{id3}"), token, None)
             .await;
         table.push_str(&format!(
             "{who:<12} create {} patch {} archive {} publish {} delete {}\n",
@@ -761,17 +601,7 @@ async fn listings_lifecycle_and_validation() {
         return;
     };
     let owner = app.register("agent@test.dev", "agent").await;
-    let stranger = app.register("someone@test.dev", "buyer").await;
-    let (s, _, created) = app
-        .call(
-            Method::POST,
-            "/v1/listings",
-            Some(&owner),
-            Some(listing_body()),
-            &[],
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    let created = app.create_listing(&owner).await;
     let id = created["id"].as_i64().unwrap();
     assert_eq!(
         (
@@ -783,50 +613,32 @@ async fn listings_lifecycle_and_validation() {
     );
 
     // A draft is the owner's alone.
+    let stranger = app.register("someone@test.dev", "buyer").await;
     let uri = format!("/v1/listings/{id}");
+    assert_eq!(app.get(&uri, None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
-        app.call(Method::GET, &uri, None, None, &[]).await.0,
+        app.get(&uri, Some(&stranger)).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        app.call(Method::GET, &uri, Some(&stranger), None, &[])
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.call(Method::GET, &uri, Some(&owner), None, &[]).await.0,
-        StatusCode::OK
-    );
-    let (_, _, mine) = app
-        .call(Method::GET, "/v1/listings/mine", Some(&owner), None, &[])
-        .await;
+    assert_eq!(app.get(&uri, Some(&owner)).await.0, StatusCode::OK);
+    let (_, _, mine) = app.get("/v1/listings/mine", Some(&owner)).await;
     assert_eq!(mine["items"][0]["id"], id);
 
-    let (s, _, b) = app
-        .call(
-            Method::POST,
-            &format!("{uri}/publish"),
-            Some(&owner),
-            None,
-            &[],
-        )
-        .await;
+    let (s, _, b) = app.post(&format!("{uri}/publish"), Some(&owner)).await;
     assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("active")));
     assert!(b["published_at"].is_string());
     assert_eq!(
-        app.call(Method::GET, &uri, None, None, &[]).await.0,
+        app.get(&uri, None).await.0,
         StatusCode::OK,
         "active listings are public"
     );
 
     let (s, _, b) = app
-        .call(
+        .send(
             Method::PATCH,
             &uri,
             Some(&owner),
             Some(json!({"title": "Renamed flat", "bedrooms": 3})),
-            &[],
         )
         .await;
     assert_eq!(
@@ -836,17 +648,11 @@ async fn listings_lifecycle_and_validation() {
 
     let bad = json!({"title": "x", "price": -5, "currency": "usd", "listing_type": "swap", "property_type": "castle", "bedrooms": 99, "area_m2": "abc", "city": ""});
     let (s, _, b) = app
-        .call(Method::POST, "/v1/listings", Some(&owner), Some(bad), &[])
+        .send(Method::POST, "/v1/listings", Some(&owner), Some(bad))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = b["errors"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        fields,
+        invalid_fields(&b),
         [
             "area_m2",
             "bedrooms",
@@ -858,28 +664,17 @@ async fn listings_lifecycle_and_validation() {
             "title"
         ]
     );
-    let (s, _, _) = app
-        .call(Method::GET, "/v1/listings/not-a-number", None, None, &[])
-        .await;
+    let (s, _, _) = app.get("/v1/listings/not-a-number", None).await;
     assert!(s.is_client_error());
-    let (s, _, _) = app
-        .call(Method::DELETE, &uri, Some(&owner), None, &[])
-        .await;
+    let (s, _, _) = app.send(Method::DELETE, &uri, Some(&owner), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&uri, Some(&owner)).await.0, StatusCode::NOT_FOUND);
+    let audited = format!("audit_log WHERE entity = 'listing' AND entity_id = '{id}'");
     assert_eq!(
-        app.call(Method::GET, &uri, Some(&owner), None, &[]).await.0,
-        StatusCode::NOT_FOUND
+        app.count(&audited).await,
+        4,
+        "create, publish, update, delete"
     );
-    let audited: i64 = app
-        .client
-        .query_one(
-            "SELECT count(*) FROM audit_log WHERE entity = 'listing' AND entity_id = $1",
-            &[&id.to_string()],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(audited, 4, "create, publish, update, delete");
 }
 
 /// NUL characters cannot be stored by PostgreSQL; they are refused as input, never a 500
@@ -889,15 +684,7 @@ async fn nul_characters_are_bad_input_not_server_errors() {
     let Some(app) = TestApp::new("nul", true, &[]).await else {
         return;
     };
-    let (s, _, b) = app
-        .call(
-            Method::GET,
-            "/v1/listings/search?q=a%00b&city=Hue",
-            None,
-            None,
-            &[],
-        )
-        .await;
+    let (s, _, b) = app.get("/v1/listings/search?q=a%00b&city=Hue", None).await;
     assert_eq!(
         (s, b["errors"]["q"][0].as_str()),
         (
@@ -906,30 +693,18 @@ async fn nul_characters_are_bad_input_not_server_errors() {
         )
     );
     let (s, _, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "a\u{0}@b.co", "password": "whatever-long"})),
-            &[],
-        )
+        .credentials("login", "a\u{0}@b.co", "whatever-long")
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": "a\u{0}@b.co", "password": "whatever-long"})),
-            &[],
-        )
+        .credentials("register", "a\u{0}@b.co", "whatever-long")
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let agent = app.register("nul@test.dev", "agent").await;
     let mut body = listing_body();
     body["title"] = json!("bad\u{0}title");
     let (s, _, b) = app
-        .call(Method::POST, "/v1/listings", Some(&agent), Some(body), &[])
+        .send(Method::POST, "/v1/listings", Some(&agent), Some(body))
         .await;
     assert_eq!(
         (s, b["errors"]["title"].is_array()),
@@ -1013,7 +788,7 @@ async fn search_is_correct_on_seeded_data() {
             if let Some(c) = &cursor {
                 uri.push_str(&format!("&cursor={c}"));
             }
-            let (s, _, page) = app.call(Method::GET, &uri, None, None, &[]).await;
+            let (s, _, page) = app.get(&uri, None).await;
             assert_eq!(s, StatusCode::OK, "{uri}: {page}");
             pages += 1;
             got.extend(
@@ -1038,24 +813,18 @@ async fn search_is_correct_on_seeded_data() {
 
     // A cursor continues only the search it came from: the same filters and sort.
     let (_, _, page) = app
-        .call(
-            Method::GET,
+        .get(
             "/v1/listings/search?limit=5&sort=price_asc&q=quiet&city=Hanoi",
             None,
-            None,
-            &[],
         )
         .await;
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     let (s, _, b) = app
-        .call(
-            Method::GET,
+        .get(
             &format!(
                 "/v1/listings/search?limit=5&sort=price_asc&q=quiet&city=Hanoi&cursor={cursor}"
             ),
             None,
-            None,
-            &[],
         )
         .await;
     assert_eq!(s, StatusCode::OK, "same search: {b}");
@@ -1069,12 +838,9 @@ async fn search_is_correct_on_seeded_data() {
         "sort=price_asc&q=quiet&city=Hanoi&listing_type=rent",
     ] {
         let (s, _, b) = app
-            .call(
-                Method::GET,
+            .get(
                 &format!("/v1/listings/search?limit=5&{other}&cursor={cursor}"),
                 None,
-                None,
-                &[],
             )
             .await;
         assert_eq!(
@@ -1083,27 +849,13 @@ async fn search_is_correct_on_seeded_data() {
             "{other}: {b}"
         );
     }
-    let (s, _, b) = app
-        .call(
-            Method::GET,
-            "/v1/listings/search?cursor=garbage",
-            None,
-            None,
-            &[],
-        )
-        .await;
+    let (s, _, b) = app.get("/v1/listings/search?cursor=garbage", None).await;
     assert_eq!(
         (s, b["errors"]["cursor"].is_array()),
         (StatusCode::UNPROCESSABLE_ENTITY, true)
     );
     let (s, _, _) = app
-        .call(
-            Method::GET,
-            "/v1/listings/search?sort=cheapest&limit=0",
-            None,
-            None,
-            &[],
-        )
+        .get("/v1/listings/search?sort=cheapest&limit=0", None)
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -1119,13 +871,7 @@ async fn auth_endpoints_are_rate_limited_per_address() {
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let (s, h, _) = app
-            .call(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": "x@test.dev", "password": "whatever-long"})),
-                &[],
-            )
+            .credentials("login", "x@test.dev", "whatever-long")
             .await;
         if s == StatusCode::TOO_MANY_REQUESTS {
             assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
@@ -1134,9 +880,7 @@ async fn auth_endpoints_are_rate_limited_per_address() {
     }
     assert_eq!(statuses, [401, 401, 401, 429, 429]);
     assert_eq!(
-        app.call(Method::GET, "/v1/listings/search", None, None, &[])
-            .await
-            .0,
+        app.get("/v1/listings/search", None).await.0,
         StatusCode::OK,
         "other endpoints are not limited"
     );
@@ -1360,9 +1104,11 @@ async fn refresh_rotation_is_atomic() {
     let Some(app) = TestApp::new("atomic", true, &[]).await else {
         return;
     };
-    let (refresh, csrf) = app.session("atomic@test.dev").await;
-    let cookie = format!("goodgo_refresh={refresh}; goodgo_csrf={csrf}");
-    let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let session = app.session("atomic@test.dev").await;
+    let refresh = async || {
+        app.with_cookies("refresh", &session, Some(&session.1))
+            .await
+    };
     // Storing the successor fails: the rotation must not be half done.
     app.client
         .batch_execute(
@@ -1371,9 +1117,7 @@ async fn refresh_rotation_is_atomic() {
         )
         .await
         .unwrap();
-    let (s, _, b) = app
-        .call(Method::POST, "/v1/auth/refresh", None, None, &headers)
-        .await;
+    let (s, _, b) = refresh().await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{b}");
     assert!(!b.to_string().contains("refused"), "no internal text: {b}");
     app.client
@@ -1381,19 +1125,11 @@ async fn refresh_rotation_is_atomic() {
         .await
         .unwrap();
     // The old token is still the live one: no reuse detection, a normal rotation.
-    let (s, _, b) = app
-        .call(Method::POST, "/v1/auth/refresh", None, None, &headers)
-        .await;
+    let (s, _, b) = refresh().await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let live: i64 = app
-        .client
-        .query_one(
-            "SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL AND revoked_at IS NULL",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let live = app
+        .count("refresh_tokens WHERE rotated_at IS NULL AND revoked_at IS NULL")
+        .await;
     assert_eq!(live, 1, "exactly one live token in the family");
 }
 
@@ -1543,7 +1279,7 @@ async fn every_answer_has_the_security_headers() {
         (Method::GET, "/v1/me", StatusCode::UNAUTHORIZED),
         (Method::PUT, "/v1/me", StatusCode::METHOD_NOT_ALLOWED),
     ] {
-        let (s, h, _) = app.call(method, uri, None, None, &[]).await;
+        let (s, h, _) = app.send(method, uri, None, None).await;
         assert_eq!(s, status, "{uri}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{uri}");
         assert_eq!(h["x-frame-options"], "DENY", "{uri}");
@@ -1568,13 +1304,7 @@ async fn requests_over_the_time_limit_are_408_problems() {
     };
     // Hashing a password with argon2 takes far longer than a millisecond.
     let (s, h, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/register",
-            None,
-            Some(json!({"email": "slow@test.dev", "password": "a-long-password"})),
-            &[],
-        )
+        .credentials("register", "slow@test.dev", "a-long-password")
         .await;
     assert_eq!(s, StatusCode::REQUEST_TIMEOUT, "{b}");
     assert_eq!(h["content-type"], "application/problem+json");
@@ -1596,19 +1326,19 @@ async fn docs_page_works_offline_and_openapi_is_the_committed_one() {
     let Some(app) = TestApp::new("docs", false, &[]).await else {
         return;
     };
-    let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
-    let (s, h, page) = app.raw(get("/docs")).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    // A 200 answer of `content_type`: its headers and body.
+    let fetch = async |uri: &str, content_type: &str| {
+        let (s, h, body) = app
+            .raw(Request::builder().uri(uri).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        let got = h["content-type"].to_str().unwrap();
+        assert!(got.starts_with(content_type), "{uri}: {got}");
+        (h, body)
+    };
+    let (_, page) = fetch("/docs", "text/html").await;
     let page = String::from_utf8(page).unwrap();
-    let (s, h, script) = app.raw(get("/docs/app.js")).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(
-        h["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
+    let (h, script) = fetch("/docs/app.js", "text/javascript").await;
     let script = String::from_utf8(script).unwrap();
     assert!(page.contains("src=\"/docs/app.js\""), "{page}");
     assert!(script.contains("fetch('/openapi.json')"), "{script}");
@@ -1629,14 +1359,7 @@ async fn docs_page_works_offline_and_openapi_is_the_committed_one() {
         "{csp}"
     );
 
-    let (s, h, served) = app.raw(get("/openapi.json")).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(
-        h["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    let (_, served) = fetch("/openapi.json", "application/json").await;
     let served: Value = serde_json::from_slice(&served).unwrap();
     let committed: Value = serde_json::from_str(
         &std::fs::read_to_string(
@@ -1657,13 +1380,8 @@ async fn failures_of_the_remaining_endpoints() {
         return;
     };
     let agent = app.register("agent@test.dev", "agent").await;
-    let (s, _, b) = app
-        .call(Method::GET, "/v1/listings/mine", None, None, &[])
-        .await;
-    assert_eq!(
-        (s, b["type"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("/problems/unauthenticated"))
-    );
+    let reply = app.get("/v1/listings/mine", None).await;
+    assert_problem(&reply, StatusCode::UNAUTHORIZED, "unauthenticated");
 
     // Unknown listings, whatever the operation.
     for (method, uri) in [
@@ -1672,7 +1390,7 @@ async fn failures_of_the_remaining_endpoints() {
         (Method::POST, "/v1/listings/987654/publish"),
         (Method::POST, "/v1/listings/987654/archive"),
     ] {
-        let (s, h, b) = app.call(method, uri, Some(&agent), None, &[]).await;
+        let (s, h, b) = app.send(method, uri, Some(&agent), None).await;
         assert_eq!(
             (s, b["type"].as_str()),
             (StatusCode::NOT_FOUND, Some("/problems/not-found")),
@@ -1681,59 +1399,35 @@ async fn failures_of_the_remaining_endpoints() {
         assert_eq!(h["content-type"], "application/problem+json");
     }
     let (s, _, _) = app
-        .call(
+        .send(
             Method::PATCH,
             "/v1/listings/987654",
             Some(&agent),
             Some(json!({"title": "A fine title"})),
-            &[],
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // PATCH with invalid fields: each is named.
-    let (s, _, created) = app
-        .call(
-            Method::POST,
-            "/v1/listings",
-            Some(&agent),
-            Some(listing_body()),
-            &[],
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    let created = app.create_listing(&agent).await;
     let uri = format!("/v1/listings/{}", created["id"]);
-    let (s, _, b) = app
-        .call(
-            Method::PATCH,
-            &uri,
-            Some(&agent),
-            Some(json!({"title": "", "price": "12.345", "bathrooms": -1, "property_type": "castle", "currency": "dollars"})),
-            &[],
-        )
-        .await;
+    let bad = json!({"title": "", "price": "12.345", "bathrooms": -1, "property_type": "castle", "currency": "dollars"});
+    let (s, _, b) = app.send(Method::PATCH, &uri, Some(&agent), Some(bad)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    let fields: Vec<&str> = b["errors"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        fields,
+        invalid_fields(&b),
         ["bathrooms", "currency", "price", "property_type", "title"]
     );
     let (s, _, b) = app
-        .call(
+        .send(
             Method::PATCH,
             &uri,
             Some(&agent),
             Some(json!({"colour": "blue"})),
-            &[],
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields: {b}");
-    let (_, _, unchanged) = app.call(Method::GET, &uri, Some(&agent), None, &[]).await;
+    let (_, _, unchanged) = app.get(&uri, Some(&agent)).await;
     assert_eq!(unchanged["title"], created["title"]);
     assert_eq!(unchanged["price"], created["price"]);
 
@@ -1753,38 +1447,12 @@ async fn failures_of_the_remaining_endpoints() {
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
     }
     // Logout with the refresh cookie but no CSRF header: 403, and the session lives on.
-    let (_, h, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "agent@test.dev", "password": "a-long-password"})),
-            &[],
-        )
-        .await;
-    let (refresh, csrf) = set_cookies(&h);
-    let cookie = format!("goodgo_refresh={refresh}; goodgo_csrf={csrf}");
-    let (s, _, b) = app
-        .call(
-            Method::POST,
-            "/v1/auth/logout",
-            None,
-            None,
-            &[("cookie", &cookie)],
-        )
-        .await;
-    assert_eq!(
-        (s, b["type"].as_str()),
-        (StatusCode::FORBIDDEN, Some("/problems/forbidden"))
-    );
+    let (_, h, _) = app.login("agent@test.dev").await;
+    let session = set_cookies(&h);
+    let reply = app.with_cookies("logout", &session, None).await;
+    assert_problem(&reply, StatusCode::FORBIDDEN, "forbidden");
     let (s, _, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            None,
-            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
-        )
+        .with_cookies("refresh", &session, Some(&session.1))
         .await;
     assert_eq!(s, StatusCode::OK, "the refused logout ended nothing");
 }
@@ -1803,7 +1471,7 @@ async fn register_and_refresh_are_rate_limited_too() {
         for i in 0..4 {
             let body = body
                 .then(|| json!({"email": format!("u{i}@test.dev"), "password": "a-long-password"}));
-            let (s, h, _) = app.call(Method::POST, uri, None, body, &[]).await;
+            let (s, h, _) = app.send(Method::POST, uri, None, body).await;
             if s == StatusCode::TOO_MANY_REQUESTS {
                 assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
             }
