@@ -12,6 +12,7 @@ use goodgo_api::payments::{SignedWebhooks, tags_match};
 use goodgo_testkit::TestDb;
 use goodgo_testkit::http::{Answer, Http, Method};
 use serde_json::{Value, json};
+use tokio_postgres::types::FromSql;
 
 const JWT: &str = "k3J9xQz7LmN2vB8wR4tY6uP0aS5dF1gHjKlTest";
 const NEW: &str = "whsec_N3wQz7LmN2vB8wR4tY6uP0aS5dF1gHjK";
@@ -102,36 +103,42 @@ impl Api {
             .await
     }
 
+    /// A JSON request whose answer must be `status`: the answer's JSON.
+    async fn expect(
+        &self,
+        status: u16,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let a = self.json(method, path, token, body).await;
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+        a.json()
+    }
+
+    /// A new account's access token; an admin is registered as a buyer, made an admin in
+    /// the database (admin is never self-assigned), then logged in.
     async fn user(&self, email: &str, role: &str) -> String {
-        let a = self
-            .json(
-                Method::POST,
-                "/v1/auth/register",
-                None,
-                Some(json!({"email": email, "password": "a-long-password", "role": if role == "admin" { "buyer" } else { role }})),
-            )
+        let registered = if role == "admin" { "buyer" } else { role };
+        let body = json!({"email": email, "password": "a-long-password", "role": registered});
+        let mut tokens = self
+            .expect(201, Method::POST, "/v1/auth/register", None, Some(body))
             .await;
-        assert_eq!(a.status, 201, "{}", a.body);
-        if role != "admin" {
-            return a.json()["access_token"].as_str().unwrap().to_string();
+        if role == "admin" {
+            self.client
+                .execute(
+                    "UPDATE users SET role = 'admin' WHERE email = $1",
+                    &[&email],
+                )
+                .await
+                .unwrap();
+            let body = json!({"email": email, "password": "a-long-password"});
+            tokens = self
+                .expect(200, Method::POST, "/v1/auth/login", None, Some(body))
+                .await;
         }
-        self.client
-            .execute(
-                "UPDATE users SET role = 'admin' WHERE email = $1",
-                &[&email],
-            )
-            .await
-            .unwrap();
-        let a = self
-            .json(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": "a-long-password"})),
-            )
-            .await;
-        assert_eq!(a.status, 200, "{}", a.body);
-        a.json()["access_token"].as_str().unwrap().to_string()
+        tokens["access_token"].as_str().unwrap().to_string()
     }
 
     async fn webhook(&self, signature: Option<String>, body: &str) -> Answer {
@@ -145,6 +152,32 @@ impl Api {
             Some(body.to_string()),
         )
         .await
+    }
+
+    /// Access tokens of an agent, a buyer and an admin.
+    async fn accounts(&self) -> (String, String, String) {
+        (
+            self.user("agent@example.com", "agent").await,
+            self.user("buyer@example.com", "buyer").await,
+            self.user("admin@example.com", "admin").await,
+        )
+    }
+
+    /// Delivers `body` signed with `secret` now: the outcome acknowledged (the answer is 200).
+    async fn deliver(&self, secret: &str, body: &str) -> String {
+        let a = self.webhook(signed(secret, body), body).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()["status"].as_str().unwrap().to_string()
+    }
+
+    /// One value of a query's single row.
+    async fn scalar<T: for<'a> FromSql<'a>>(&self, sql: &str) -> T {
+        self.client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
+    /// How many rows `SELECT count(*) FROM {rows}` counts.
+    async fn count(&self, rows: &str) -> i64 {
+        self.scalar(&format!("SELECT count(*) FROM {rows}")).await
     }
 
     /// Everything a webhook can change, as one comparable value.
@@ -194,42 +227,26 @@ async fn plans_are_public_and_checkout_is_for_agents_at_the_plans_price() {
     let Some(api) = Api::start("checkout").await else {
         return;
     };
-    let agent = api.user("agent@example.com", "agent").await;
-    let buyer = api.user("buyer@example.com", "buyer").await;
-    let admin = api.user("admin@example.com", "admin").await;
+    let (agent, buyer, admin) = api.accounts().await;
 
     // Plans: public, the ones on offer only (the legacy 'basic' plan is not offered).
     for token in [None, Some(buyer.as_str()), Some(agent.as_str())] {
-        let a = api.json(Method::GET, "/v1/plans", token, None).await;
-        assert_eq!(a.status, 200, "{}", a.body);
-        let ids: Vec<String> = a.json()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["id"].as_str().unwrap().to_string())
-            .collect();
+        let plans = api.expect(200, Method::GET, "/v1/plans", token, None).await;
+        let items = plans["items"].as_array().unwrap();
+        let ids: Vec<&str> = items.iter().map(|p| p["id"].as_str().unwrap()).collect();
         assert_eq!(ids, ["free", "pro", "agency"]);
     }
 
     // Authorisation: anonymous 401, buyer and admin 403, agent 201.
     let pro = Some(json!({"plan": "pro"}));
-    assert_eq!(
-        api.json(Method::POST, "/v1/checkout", None, pro.clone())
-            .await
-            .status,
-        401
-    );
-    for token in [&buyer, &admin] {
-        let a = api
-            .json(Method::POST, "/v1/checkout", Some(token), pro.clone())
+    let (buyer, admin) = (Some(buyer.as_str()), Some(admin.as_str()));
+    for (token, status) in [(None, 401), (buyer, 403), (admin, 403)] {
+        api.expect(status, Method::POST, "/v1/checkout", token, pro.clone())
             .await;
-        assert_eq!(a.status, 403, "{}", a.body);
     }
-    let a = api
-        .json(Method::POST, "/v1/checkout", Some(&agent), pro.clone())
+    let c = api
+        .expect(201, Method::POST, "/v1/checkout", Some(&agent), pro)
         .await;
-    assert_eq!(a.status, 201, "{}", a.body);
-    let c = a.json();
     assert_eq!(
         (
             c["plan"].as_str(),
@@ -248,69 +265,48 @@ async fn plans_are_public_and_checkout_is_for_agents_at_the_plans_price() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        (
-            row.get::<_, String>(0),
-            row.get::<_, String>(1),
-            row.get::<_, String>(2)
-        ),
-        ("29.00".into(), "pending".into(), "pro".into())
-    );
+    let got: (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(got, ("29.00".into(), "pending".into(), "pro".into()));
 
     // The client never sets the amount; free, retired and unknown plans have no checkout.
-    let a = api
-        .json(
-            Method::POST,
-            "/v1/checkout",
-            Some(&agent),
-            Some(json!({"plan": "pro", "amount": "0.01"})),
-        )
+    let cheap = json!({"plan": "pro", "amount": "0.01"});
+    api.expect(422, Method::POST, "/v1/checkout", Some(&agent), Some(cheap))
         .await;
-    assert_eq!(a.status, 422, "{}", a.body);
     for plan in ["free", "basic", "gold", "", "p\u{0}"] {
-        let a = api
-            .json(
-                Method::POST,
-                "/v1/checkout",
-                Some(&agent),
-                Some(json!({"plan": plan})),
-            )
+        let body = Some(json!({"plan": plan}));
+        let p = api
+            .expect(422, Method::POST, "/v1/checkout", Some(&agent), body)
             .await;
-        assert_eq!(a.status, 422, "{plan}: {}", a.body);
-        assert!(a.json()["errors"]["plan"].is_array(), "{}", a.body);
+        assert!(p["errors"]["plan"].is_array(), "{plan}: {p}");
     }
-    let audit: i64 = api
-        .client
-        .query_one(
-            "SELECT count(*) FROM audit_log WHERE action = 'payment.checkout'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let audit = api
+        .count("audit_log WHERE action = 'payment.checkout'")
+        .await;
     assert_eq!(audit, 1, "one checkout, one audit entry");
 }
 
+/// A new API whose agent has started a checkout of `plan`: the API and the checkout's
+/// reference.
+async fn checked_out(name: &str, plan: &str) -> Option<(Api, String)> {
+    let api = Api::start(name).await?;
+    let agent = api.user("agent@example.com", "agent").await;
+    let reference = checkout(&api, &agent, plan).await;
+    Some((api, reference))
+}
+
 async fn checkout(api: &Api, token: &str, plan: &str) -> String {
-    let a = api
-        .json(
-            Method::POST,
-            "/v1/checkout",
-            Some(token),
-            Some(json!({"plan": plan})),
-        )
+    let body = Some(json!({"plan": plan}));
+    let c = api
+        .expect(201, Method::POST, "/v1/checkout", Some(token), body)
         .await;
-    assert_eq!(a.status, 201, "{}", a.body);
-    a.json()["reference"].as_str().unwrap().to_string()
+    c["reference"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signatures_are_refused_and_change_nothing() {
-    let Some(api) = Api::start("refused").await else {
+    let Some((api, reference)) = checked_out("refused", "pro").await else {
         return;
     };
-    let agent = api.user("agent@example.com", "agent").await;
-    let reference = checkout(&api, &agent, "pro").await;
     let body = event("evt_refused_1", "payment.succeeded", &reference);
     let before = api.state().await;
     let t = now();
@@ -378,20 +374,12 @@ async fn bad_signatures_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_settle_payments_and_drive_the_subscription_once_each() {
-    let Some(api) = Api::start("events").await else {
+    let Some((api, reference)) = checked_out("events", "pro").await else {
         return;
     };
-    let agent = api.user("agent@example.com", "agent").await;
-    let reference = checkout(&api, &agent, "pro").await;
 
     let paid = event("evt_paid", "payment.succeeded", &reference);
-    let a = api.webhook(signed(NEW, &paid), &paid).await;
-    assert_eq!(
-        (a.status, a.json()["status"].clone()),
-        (200, json!("applied")),
-        "{}",
-        a.body
-    );
+    assert_eq!(api.deliver(NEW, &paid).await, "applied");
     // The period end is computed by the database: one plan period from now.
     let row = api
         .client
@@ -403,66 +391,34 @@ async fn events_settle_payments_and_drive_the_subscription_once_each() {
         )
         .await
         .unwrap();
+    let got: (String, String, bool, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
     assert_eq!(
-        (
-            row.get::<_, String>(0),
-            row.get::<_, String>(1),
-            row.get::<_, bool>(2),
-            row.get::<_, String>(3)
-        ),
+        got,
         ("active".into(), "pro".into(), true, "succeeded".into())
     );
     let after_paid = api.state().await;
 
     // A replay (freshly signed, same event id) is a 200 with no second effect.
-    let a = api.webhook(signed(NEW, &paid), &paid).await;
-    assert_eq!(
-        (a.status, a.json()["status"].clone()),
-        (200, json!("duplicate")),
-        "{}",
-        a.body
-    );
+    assert_eq!(api.deliver(NEW, &paid).await, "duplicate");
     assert_eq!(api.state().await, after_paid);
 
     // Rotation: the older secret still verifies. A renewal adds one period to the end.
     let renewed = event("evt_renewed", "subscription.renewed", &reference);
-    let a = api.webhook(signed(OLD, &renewed), &renewed).await;
-    assert_eq!(
-        (a.status, a.json()["status"].clone()),
-        (200, json!("applied")),
-        "{}",
-        a.body
-    );
+    assert_eq!(api.deliver(OLD, &renewed).await, "applied");
     let extended: bool = api
-        .client
-        .query_one(
+        .scalar(
             "SELECT current_period_end BETWEEN now() + interval '2 months' - interval '1 minute' AND now() + interval '2 months' FROM subscriptions",
-            &[],
         )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
     assert!(extended, "two periods paid");
 
     // A transition that does not apply (a failure after success) is acknowledged, ignored.
     let failed = event("evt_failed_late", "payment.failed", &reference);
-    let a = api.webhook(signed(NEW, &failed), &failed).await;
-    assert_eq!(
-        (a.status, a.json()["status"].clone()),
-        (200, json!("ignored")),
-        "{}",
-        a.body
-    );
+    assert_eq!(api.deliver(NEW, &failed).await, "ignored");
 
     // A refund cancels the subscription; the audit entries say what changed.
     let refunded = event("evt_refunded", "payment.refunded", &reference);
-    let a = api.webhook(signed(NEW, &refunded), &refunded).await;
-    assert_eq!(
-        (a.status, a.json()["status"].clone()),
-        (200, json!("applied")),
-        "{}",
-        a.body
-    );
+    assert_eq!(api.deliver(NEW, &refunded).await, "applied");
     let rows = api
         .client
         .query(
@@ -498,11 +454,9 @@ async fn events_settle_payments_and_drive_the_subscription_once_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_event_delivered_five_times_at_once_is_applied_once() {
-    let Some(api) = Api::start("concurrent").await else {
+    let Some((api, reference)) = checked_out("concurrent", "agency").await else {
         return;
     };
-    let agent = api.user("agent@example.com", "agent").await;
-    let reference = checkout(&api, &agent, "agency").await;
     let body = event("evt_concurrent", "payment.succeeded", &reference);
     let signature = signed(NEW, &body).unwrap();
     let port = api.port;
@@ -652,32 +606,33 @@ async fn quotas_hold_at_the_boundary_and_a_cancellation_unpublishes_the_oldest()
     let Some(api) = Api::start("quota").await else {
         return;
     };
-    let agent = api.user("agent@example.com", "agent").await;
-    let buyer = api.user("buyer@example.com", "buyer").await;
-    let admin = api.user("admin@example.com", "admin").await;
+    let (agent, buyer, admin) = api.accounts().await;
+    // The agent's requests, without a body: the answer's JSON, once its status is checked.
+    let as_agent = async |status: u16, method: Method, path: &str| {
+        api.expect(status, method, path, Some(&agent), None).await
+    };
+    // The agent's subscription, once it says the plan, status, quota and active listings
+    // expected.
+    let subscription = async |expected| {
+        let s = as_agent(200, Method::GET, "/v1/me/subscription").await;
+        assert_eq!(usage(&s), expected, "{s}");
+        s
+    };
     let mut ids = Vec::new();
     for i in 0..4 {
         let body = json!({"title": format!("Flat number {i}"), "price": 1000 + i, "listing_type": "sale",
             "property_type": "apartment", "area_m2": "50", "city": "Da Nang"});
-        let a = api
-            .json(Method::POST, "/v1/listings", Some(&agent), Some(body))
+        let listing = api
+            .expect(201, Method::POST, "/v1/listings", Some(&agent), Some(body))
             .await;
-        assert_eq!(a.status, 201, "{}", a.body);
-        ids.push(a.json()["id"].as_i64().unwrap());
+        ids.push(listing["id"].as_i64().unwrap());
     }
     let publish = |id: i64| format!("/v1/listings/{id}/publish");
     // The free plan: 3 active listings. The third fits, the fourth is 402 naming the quota.
     for id in &ids[..3] {
-        let a = api
-            .json(Method::POST, &publish(*id), Some(&agent), None)
-            .await;
-        assert_eq!(a.status, 200, "{}", a.body);
+        as_agent(200, Method::POST, &publish(*id)).await;
     }
-    let a = api
-        .json(Method::POST, &publish(ids[3]), Some(&agent), None)
-        .await;
-    assert_eq!(a.status, 402, "{}", a.body);
-    let p = a.json();
+    let p = as_agent(402, Method::POST, &publish(ids[3])).await;
     assert_eq!(p["type"], "/problems/quota-exceeded");
     assert!(
         p["detail"]
@@ -687,106 +642,36 @@ async fn quotas_hold_at_the_boundary_and_a_cancellation_unpublishes_the_oldest()
         "{p}"
     );
     // Publishing an active listing again is not one more.
-    let a = api
-        .json(Method::POST, &publish(ids[0]), Some(&agent), None)
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    as_agent(200, Method::POST, &publish(ids[0])).await;
     // Archive one, and the fourth fits.
-    let a = api
-        .json(
-            Method::POST,
-            &format!("/v1/listings/{}/archive", ids[1]),
-            Some(&agent),
-            None,
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let a = api
-        .json(Method::POST, &publish(ids[3]), Some(&agent), None)
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    let archive = format!("/v1/listings/{}/archive", ids[1]);
+    as_agent(200, Method::POST, &archive).await;
+    as_agent(200, Method::POST, &publish(ids[3])).await;
 
-    let a = api
-        .json(Method::GET, "/v1/me/subscription", Some(&agent), None)
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let s = a.json();
-    assert_eq!(
-        (
-            s["plan"].as_str(),
-            s["status"].as_str(),
-            s["listing_quota"].as_i64(),
-            s["active_listings"].as_i64()
-        ),
-        (Some("free"), Some("none"), Some(3), Some(3)),
-        "{s}"
-    );
+    subscription((Some("free"), Some("none"), Some(3), Some(3))).await;
 
     // Pro: 25. The archived one can be published again (4 active).
     let reference = checkout(&api, &agent, "pro").await;
     let paid = event("evt_quota_paid", "payment.succeeded", &reference);
-    assert_eq!(api.webhook(signed(NEW, &paid), &paid).await.status, 200);
-    let a = api
-        .json(Method::POST, &publish(ids[1]), Some(&agent), None)
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let s = api
-        .json(Method::GET, "/v1/me/subscription", Some(&agent), None)
-        .await
-        .json();
-    assert_eq!(
-        (
-            s["plan"].as_str(),
-            s["status"].as_str(),
-            s["listing_quota"].as_i64(),
-            s["active_listings"].as_i64()
-        ),
-        (Some("pro"), Some("active"), Some(25), Some(4)),
-        "{s}"
-    );
+    assert_eq!(api.deliver(NEW, &paid).await, "applied");
+    as_agent(200, Method::POST, &publish(ids[1])).await;
+    let s = subscription((Some("pro"), Some("active"), Some(25), Some(4))).await;
     assert!(s["current_period_end"].is_string(), "{s}");
 
     // Authorisation of the subscription routes: anonymous 401, buyer and admin 403.
-    for path in ["/v1/me/subscription", "/v1/me/subscription/cancel"] {
-        let method = if path.ends_with("cancel") {
-            Method::POST
-        } else {
-            Method::GET
-        };
-        assert_eq!(
-            api.json(method.clone(), path, None, None).await.status,
-            401,
-            "{path}"
-        );
-        for token in [&buyer, &admin] {
-            assert_eq!(
-                api.json(method.clone(), path, Some(token), None)
-                    .await
-                    .status,
-                403,
-                "{path}"
-            );
+    let cancel = "/v1/me/subscription/cancel";
+    for (method, path) in [(Method::GET, "/v1/me/subscription"), (Method::POST, cancel)] {
+        for (token, status) in [(None, 401), (Some(&buyer), 403), (Some(&admin), 403)] {
+            let token = token.map(String::as_str);
+            api.expect(status, method.clone(), path, token, None).await;
         }
     }
 
     // Cancel: back to the free plan's 3; the oldest published of the 4 is unpublished, not deleted.
-    let a = api
-        .json(
-            Method::POST,
-            "/v1/me/subscription/cancel",
-            Some(&agent),
-            None,
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let s = a.json();
+    let s = as_agent(200, Method::POST, cancel).await;
     assert_eq!(
-        (
-            s["plan"].as_str(),
-            s["status"].as_str(),
-            s["active_listings"].as_i64()
-        ),
-        (Some("free"), Some("canceled"), Some(3)),
+        usage(&s),
+        (Some("free"), Some("canceled"), Some(3), Some(3)),
         "{s}"
     );
     assert_eq!(
@@ -794,34 +679,22 @@ async fn quotas_hold_at_the_boundary_and_a_cancellation_unpublishes_the_oldest()
         json!([ids[0]]),
         "the oldest published goes first: {s}"
     );
-    let a = api
-        .json(
-            Method::GET,
-            &format!("/v1/listings/{}", ids[0]),
-            Some(&agent),
-            None,
-        )
+    let oldest = as_agent(200, Method::GET, &format!("/v1/listings/{}", ids[0])).await;
+    assert_eq!(oldest["status"], "draft", "{oldest}");
+    let audit = api
+        .count("audit_log WHERE action IN ('subscription.cancel', 'listing.unpublish')")
         .await;
-    assert_eq!(
-        (a.status, a.json()["status"].clone()),
-        (200, json!("draft")),
-        "{}",
-        a.body
-    );
-    let audit: i64 = api
-        .client
-        .query_one("SELECT count(*) FROM audit_log WHERE action IN ('subscription.cancel', 'listing.unpublish')", &[])
-        .await
-        .unwrap()
-        .get(0);
     assert_eq!(audit, 2);
-    let a = api
-        .json(
-            Method::POST,
-            "/v1/me/subscription/cancel",
-            Some(&agent),
-            None,
-        )
-        .await;
-    assert_eq!(a.status, 409, "nothing left to cancel: {}", a.body);
+    // Nothing left to cancel.
+    as_agent(409, Method::POST, cancel).await;
+}
+
+/// What a subscription says of its plan: plan, status, quota and active listings.
+fn usage(s: &Value) -> (Option<&str>, Option<&str>, Option<i64>, Option<i64>) {
+    (
+        s["plan"].as_str(),
+        s["status"].as_str(),
+        s["listing_quota"].as_i64(),
+        s["active_listings"].as_i64(),
+    )
 }
