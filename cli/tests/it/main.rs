@@ -14,6 +14,7 @@ mod guard;
 mod k6;
 mod newuser;
 mod plan;
+mod running;
 mod stack;
 
 use std::fs;
