@@ -11,6 +11,7 @@ mod db;
 mod dev;
 mod doctor;
 mod guard;
+mod json;
 mod k6;
 mod newuser;
 mod plan;
