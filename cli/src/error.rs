@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use goodgo_diag::{Class, Diagnostic};
+use goodgo_diag::{Class, Diagnostic, Location};
 
 use crate::printer::Printer;
 
@@ -150,26 +150,12 @@ fn hints_of(err: &anyhow::Error) -> Vec<String> {
 pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
     let status = status_of(err);
     let hints = hints_of(err);
-    let chain: Vec<&(dyn std::error::Error + 'static)> = err.chain().collect();
-    let located = chain.iter().enumerate().find_map(|(i, cause)| {
-        diagnostic(*cause)
-            .and_then(|d| d.location())
-            .map(|loc| (i, loc))
-    });
-    let below = located.map_or(0, |(i, _)| i);
-    let mut messages: Vec<String> = Vec::new();
-    for cause in &chain[below..] {
-        let text = cause.to_string();
-        // `transparent` wrappers repeat their inner message: say each thing once.
-        if messages.last() != Some(&text) && !messages.iter().any(|m| m.ends_with(&text)) {
-            messages.push(text);
-        }
-    }
+    let (located, messages) = summary(err);
     let mut text = String::new();
     let red = printer.err_style(anstyle::AnsiColor::Red.on_default().bold());
     let cyan = printer.err_style(anstyle::AnsiColor::Cyan.on_default().bold());
     let headline = match located {
-        Some((_, loc)) => format!(
+        Some(loc) => format!(
             "{}:{}:{}: {red}error{red:#}: {}",
             loc.path.display(),
             loc.line,
@@ -201,6 +187,48 @@ pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
         printer.json_value(&value);
     }
     status
+}
+
+/// An error on one line (`compose.yaml:3:5: unknown key …`, or the message and its
+/// causes), for a problem reported in passing, as a warning, rather than rendered.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let (located, messages) = summary(err);
+    let mut line = match located {
+        Some(loc) => format!(
+            "{}:{}:{}: {}",
+            loc.path.display(),
+            loc.line,
+            loc.col,
+            loc.message
+        ),
+        None => messages.first().cloned().unwrap_or_default(),
+    };
+    for cause in messages.iter().skip(1) {
+        line.push_str(": ");
+        line.push_str(cause);
+    }
+    line
+}
+
+/// The chain walked once: the located link (a problem in a file), if any, and the distinct
+/// messages from it (or from the outermost link) down.
+fn summary(err: &anyhow::Error) -> (Option<Location<'_>>, Vec<String>) {
+    let chain: Vec<&(dyn std::error::Error + 'static)> = err.chain().collect();
+    let located = chain.iter().enumerate().find_map(|(i, cause)| {
+        diagnostic(*cause)
+            .and_then(|d| d.location())
+            .map(|loc| (i, loc))
+    });
+    let below = located.as_ref().map_or(0, |(i, _)| *i);
+    let mut messages: Vec<String> = Vec::new();
+    for cause in &chain[below..] {
+        let text = cause.to_string();
+        // `transparent` wrappers repeat their inner message: say each thing once.
+        if messages.last() != Some(&text) && !messages.iter().any(|m| m.ends_with(&text)) {
+            messages.push(text);
+        }
+    }
+    (located.map(|(_, loc)| loc), messages)
 }
 
 /// Prints a command-line parsing problem (or `--help`/`--version`) the way clap does. With

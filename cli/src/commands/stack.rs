@@ -15,12 +15,40 @@ use super::Context;
 use crate::args::{DownArgs, LogsArgs, StackFileArgs, UpArgs};
 use crate::error::{ExitStatus, UserError};
 use crate::ops::guard::{self, Ask, Destructive};
-use crate::ops::stack::{Loaded, choose, load, present_runtimes, run_up, runtime, stack_error};
+use crate::ops::stack::{
+    Loaded, choose, load, present_runtimes, project_name, run_up, runtime, stack_error,
+};
 use crate::printer::Printer;
 
 /// The Compose project `-f/--file` and `-p/--project` name (else the workspace's).
 fn load_stack(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<Loaded> {
     load(ctx, args.file.as_ref(), args.project.as_ref(), printer)
+}
+
+/// The project to stop, show or tail: its name and model from the Compose file when it
+/// loads. When it does not (a YAML error, a missing file), what runs is still found by
+/// the name alone — the engine's labels, the native runtime's records — so the file's
+/// error is said as a warning and the command goes on, `doing` what it says.
+fn running_project(
+    ctx: &Context,
+    file: Option<&std::path::PathBuf>,
+    project: Option<&String>,
+    doing: &str,
+    printer: &Printer,
+) -> Result<(String, Option<goodgo_compose::Project>)> {
+    match load(ctx, file, project, printer) {
+        Ok(loaded) => Ok((loaded.name, Some(loaded.project))),
+        // Outside a workspace there is no project to speak of: say so.
+        Err(e) if ctx.workspace.config_file.is_none() && project.is_none() => Err(e),
+        Err(e) => {
+            let name = project_name(ctx, project, None);
+            printer.warn(&format!(
+                "{}\n  {doing} project {name} from what runs",
+                crate::error::one_line(&e)
+            ));
+            Ok((name, None))
+        }
+    }
 }
 
 pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -130,11 +158,17 @@ fn dry_run(
 }
 
 pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitStatus> {
-    let loaded = load_stack(ctx, &args.stack, printer)?;
+    let (name, _) = running_project(
+        ctx,
+        args.stack.file.as_ref(),
+        args.stack.project.as_ref(),
+        "stopping",
+        printer,
+    )?;
     if args.volumes {
         let destructive = Destructive {
-            action: format!("delete the volumes and data of project {}", loaded.name),
-            name: &loaded.name,
+            action: format!("delete the volumes and data of project {name}"),
+            name: &name,
             yes: args.yes,
             // A development stack's data is local and reproducible (`db seed`), as with
             // `docker compose down --volumes`; production is guarded all the same.
@@ -147,9 +181,9 @@ pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitSta
     let rt = runtime()?;
     rt.block_on(async {
         let mut removed = Vec::new();
-        for rt in present_runtimes(ctx, &loaded.name).await {
+        for rt in present_runtimes(ctx, &name).await {
             removed.extend(
-                rt.down(&loaded.name, args.volumes)
+                rt.down(&name, args.volumes)
                     .await
                     .map_err(|e| stack_error(e, printer))?
                     .into_iter()
@@ -161,7 +195,7 @@ pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitSta
             let _ = writeln!(text, "stopped {s} ({r})");
         }
         if removed.is_empty() {
-            let _ = writeln!(text, "nothing was running for project {}", loaded.name);
+            let _ = writeln!(text, "nothing was running for project {}", name);
         }
         if args.volumes {
             text.push_str("volumes and data removed\n");
@@ -172,20 +206,26 @@ pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitSta
             .collect();
         printer.report(
             &text,
-            &json!({"project": loaded.name, "stopped": names, "volumes_removed": args.volumes}),
+            &json!({"project": name, "stopped": names, "volumes_removed": args.volumes}),
         );
         Ok(ExitStatus::Success)
     })
 }
 
 pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<ExitStatus> {
-    let loaded = load_stack(ctx, args, printer)?;
+    let (name, model) = running_project(
+        ctx,
+        args.file.as_ref(),
+        args.project.as_ref(),
+        "showing",
+        printer,
+    )?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut rows = Vec::new();
-        for rt in present_runtimes(ctx, &loaded.name).await {
+        for rt in present_runtimes(ctx, &name).await {
             rows.extend(
-                rt.status(&loaded.name, Some(&loaded.project))
+                rt.status(&name, model.as_ref())
                     .await
                     .map_err(|e| stack_error(e, printer))?,
             );
@@ -195,7 +235,7 @@ pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<
             let _ = writeln!(
                 text,
                 "no services of project {} exist; `goodgo up` starts them",
-                loaded.name
+                name
             );
         } else {
             let _ = writeln!(
@@ -217,7 +257,7 @@ pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<
                 r.ports.join(", ")
             );
         }
-        let mut value = json!({"project": loaded.name, "services": rows});
+        let mut value = json!({"project": name, "services": rows});
         if let Some((line, backups, warning)) = super::backup::status_summary(ctx) {
             text.push_str(&line);
             value["backup"] = backups;
@@ -239,19 +279,27 @@ fn human_duration(s: u64) -> String {
 }
 
 pub fn logs(ctx: &Context, args: &LogsArgs, printer: &Printer) -> Result<ExitStatus> {
-    let loaded = load(ctx, args.file.as_ref(), args.project.as_ref(), printer)?;
-    for s in &args.services {
-        if !loaded.project.services.contains_key(s) {
-            return Err(UserError::input(format!("no service `{s}` in the Compose file")).into());
+    let (name, model) = running_project(
+        ctx,
+        args.file.as_ref(),
+        args.project.as_ref(),
+        "showing the logs of",
+        printer,
+    )?;
+    let names: Vec<String> = match &model {
+        Some(project) => {
+            for s in &args.services {
+                if !project.services.contains_key(s) {
+                    return Err(
+                        UserError::input(format!("no service `{s}` in the Compose file")).into(),
+                    );
+                }
+            }
+            project.services.keys().cloned().collect()
         }
-    }
-    let width = loaded
-        .project
-        .services
-        .keys()
-        .map(String::len)
-        .max()
-        .unwrap_or(8);
+        None => args.services.clone(),
+    };
+    let width = names.iter().map(String::len).max().unwrap_or(8);
     let palette = [
         anstyle::AnsiColor::Cyan,
         anstyle::AnsiColor::Yellow,
@@ -260,8 +308,12 @@ pub fn logs(ctx: &Context, args: &LogsArgs, printer: &Printer) -> Result<ExitSta
         anstyle::AnsiColor::Blue,
         anstyle::AnsiColor::Red,
     ];
-    let names: Vec<String> = loaded.project.services.keys().cloned().collect();
+    // With --json, one object per line: stdout stays JSON only.
     let on_line = |service: &str, line: &str| {
+        if printer.json() {
+            printer.json_line(&json!({"service": service, "line": line}));
+            return;
+        }
         let i = names.iter().position(|n| n == service).unwrap_or(0);
         let style = printer.style(palette[i % palette.len()].on_default());
         printer.stdout_raw(&format!("{style}{service:<width$} |{style:#} {line}\n"));
@@ -269,16 +321,10 @@ pub fn logs(ctx: &Context, args: &LogsArgs, printer: &Printer) -> Result<ExitSta
     let rt = runtime()?;
     rt.block_on(async {
         // Both runtimes at once: with -f, each keeps following its own services.
-        let runtimes = present_runtimes(ctx, &loaded.name).await;
-        let streams = runtimes.iter().map(|rt| {
-            rt.logs(
-                &loaded.name,
-                &args.services,
-                args.follow,
-                args.tail,
-                &on_line,
-            )
-        });
+        let runtimes = present_runtimes(ctx, &name).await;
+        let streams = runtimes
+            .iter()
+            .map(|rt| rt.logs(&name, &args.services, args.follow, args.tail, &on_line));
         for result in futures_util::future::join_all(streams).await {
             result.map_err(|e| stack_error(e, printer))?;
         }

@@ -18,7 +18,7 @@ pub fn resolve(ctx: &Context, flag: Option<&str>) -> Result<(Target, String)> {
     setting.override_with("--database-url", flag.map(|f| Some(f.to_string())));
     let (url, source) = match setting.value {
         Some(url) => (url, setting.source.to_string()),
-        None => super::stack::running_database_url(ctx).ok_or_else(|| {
+        None => super::stack::running_database(ctx)?.ok_or_else(|| {
             UserError::input("no database configured and no running stack")
                 .with_hint("start the stack with `goodgo up`, or pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
         })?,

@@ -32,6 +32,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub struct Loaded {
     pub project: Project,
     pub name: String,
+    /// The Compose file, and as messages show it.
+    pub path: PathBuf,
+    pub shown: PathBuf,
 }
 
 /// Loads the Compose file (`--file`, else `compose_file` from the settings) and names the
@@ -49,6 +52,15 @@ pub fn load(
     };
     let shown = ws.display_path(&path);
     if !path.is_file() {
+        if file.is_none() && ws.config_file.is_none() {
+            return Err(UserError::input(format!(
+                "not in a goodgo workspace: no {} in {} or any folder above it",
+                crate::config::FILE_NAME,
+                ws.cwd.display()
+            ))
+            .with_hint("`goodgo init <folder>` creates one; or run goodgo inside a workspace, or pass --file")
+            .into());
+        }
         return Err(
             UserError::input(format!("no Compose file at {}", shown.display()))
                 .with_hint("pass --file, or set `compose_file` in goodgo.yaml")
@@ -59,15 +71,26 @@ pub fn load(
     for d in &project.diagnostics {
         printer.warn(&d.to_string());
     }
-    // -p, then a name given to goodgo (environment or goodgo.yaml), then the file's own.
-    let name = match (project_flag, &ws.settings.name.source, &project.name) {
+    let name = project_name(ctx, project_flag, project.name.as_ref());
+    Ok(Loaded {
+        project,
+        name,
+        path,
+        shown,
+    })
+}
+
+/// The project's name: `-p`, then a name given to goodgo (environment or goodgo.yaml),
+/// then the Compose file's own, then the default.
+pub fn project_name(ctx: &Context, flag: Option<&String>, in_file: Option<&String>) -> String {
+    let settings = &ctx.workspace.settings;
+    let name = match (flag, &settings.name.source, in_file) {
         (Some(p), _, _) => p.clone(),
-        (None, Source::Env(_) | Source::File(_), _) => ws.settings.name.value.clone(),
+        (None, Source::Env(_) | Source::File(_), _) => settings.name.value.clone(),
         (None, _, Some(n)) => n.clone(),
-        (None, _, None) => ws.settings.name.value.clone(),
+        (None, _, None) => settings.name.value.clone(),
     };
-    let name = crate::config::sanitize_name(&name);
-    Ok(Loaded { project, name })
+    crate::config::sanitize_name(&name)
 }
 
 /// The native runtime for project `name`, with the tools goodgo found.
@@ -147,9 +170,22 @@ pub async fn choose(
                 if service.build.is_some() || docker.has_image(image).await? {
                     continue;
                 }
+                // Running natively is a way out only for what the native runtime runs;
+                // otherwise the engine's own error (with what to do) is the answer.
+                let runs_natively = goodgo_stack::native::image_kind(image).is_some();
+                let builds = if goodgo_stack::LOCAL_IMAGES.contains(&image.as_str()) {
+                    "; `cargo xtask images` builds it"
+                } else {
+                    ""
+                };
                 if !may_pull {
+                    let then = if runs_natively {
+                        "and run natively if it cannot"
+                    } else {
+                        "and fail if it cannot: the native runtime does not run it"
+                    };
                     let reason = format!(
-                        "image {image} is not present locally (`up` would try to pull it, and run natively if it cannot; `cargo xtask images` builds it)"
+                        "image {image} is not present locally (`up` would try to pull it, {then}{builds})"
                     );
                     return Ok((Box::new(native(ctx, &loaded.name)), reason));
                 }
@@ -159,9 +195,12 @@ pub async fn choose(
                     .await;
                 clear(&pulls);
                 if let Err(e) = pulled {
+                    if !runs_natively {
+                        return Err(e);
+                    }
                     printer.debug(&causes(&e));
                     let reason = format!(
-                        "image {image} is not present locally and cannot be pulled (`cargo xtask images` builds it)"
+                        "image {image} is not present locally and cannot be pulled{builds}"
                     );
                     return Ok((Box::new(native(ctx, &loaded.name)), reason));
                 }
@@ -282,7 +321,54 @@ pub async fn run_up(
     let on_event = |event: Event| show_event(printer, &pulls, event);
     let result = goodgo_stack::up(runtime, &loaded.project, req, &on_event).await;
     clear(&pulls);
-    result.map_err(|e| stack_error(e, printer))
+    result.map_err(|e| stack_error(port_variables(e, loaded), printer))
+}
+
+/// Names, for each taken port, the variable the Compose file takes it from, so the hint
+/// says `REDIS_PORT=6380 goodgo up` rather than guess. The file is read again with one of
+/// the variables it uses changed at a time: the one that moves the service's published
+/// port is it. (Only on this error path; a Compose file is small.)
+fn port_variables(mut err: StackError, loaded: &Loaded) -> StackError {
+    let StackError::PortTaken { clashes } = &mut err else {
+        return err;
+    };
+    let used = std::sync::Mutex::new(Vec::<String>::new());
+    let record = |k: &str| {
+        if let Ok(mut used) = used.lock()
+            && !used.iter().any(|u| u == k)
+        {
+            used.push(k.to_string());
+        }
+        std::env::var(k).ok()
+    };
+    if goodgo_compose::load(&loaded.path, &loaded.shown, &record).is_err() {
+        return err;
+    }
+    let used = used.into_inner().unwrap_or_default();
+    // A port no service publishes, to see where a changed variable lands.
+    const PROBE: u16 = 1;
+    for var in &used {
+        let moved = |k: &str| {
+            if k == var {
+                Some(PROBE.to_string())
+            } else {
+                std::env::var(k).ok()
+            }
+        };
+        let Ok(project) = goodgo_compose::load(&loaded.path, &loaded.shown, &moved) else {
+            continue;
+        };
+        for clash in clashes.iter_mut().filter(|c| c.variable.is_none()) {
+            let publishes = project
+                .services
+                .get(&clash.service)
+                .is_some_and(|s| s.ports.iter().any(|p| p.published == Some(PROBE)));
+            if publishes {
+                clash.variable = Some(var.clone());
+            }
+        }
+    }
+    err
 }
 
 /// The runtimes that may hold the project's services: Docker when an engine answers, and
@@ -306,60 +392,65 @@ pub async fn stop_all(ctx: &Context, name: &str, printer: &Printer) -> Result<()
     Ok(())
 }
 
-/// The URL of the stack's PostgreSQL when it is running: the first service with a postgres
-/// image, its `POSTGRES_*` environment and its published port. `None` when there is no
-/// stack file, no such service, or nothing answers on its port.
-pub fn running_database_url(ctx: &Context) -> Option<(String, String)> {
+/// The running stack's PostgreSQL, as the runtimes that run it report it (the engine from
+/// the project's labels, the native runtime from its records) — never re-derived from the
+/// Compose file with today's environment, which may name another port or another
+/// project's server. Its URL and where it came from; `None` when the project runs none.
+///
+/// A Compose file that does not load still lets a running stack be found (the project is
+/// then named by goodgo.yaml); when nothing runs, its error is the answer, not a
+/// consequence of it ("no database").
+pub fn running_database(ctx: &Context) -> Result<Option<(String, String)>> {
     let ws = &ctx.workspace;
     let path = ws.resolve(&ws.settings.compose_file.value);
     let shown = ws.display_path(&path);
-    let project = goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok()).ok()?;
-    let service = project.services.values().find(|s| {
-        goodgo_stack::native::kind(s).ok() == Some(goodgo_stack::native::Kind::Postgres)
+    let (name, broken) = if path.is_file() {
+        match goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok()) {
+            Ok(project) => (project_name(ctx, None, project.name.as_ref()), None),
+            Err(e) => (project_name(ctx, None, None), Some(e)),
+        }
+    } else {
+        (project_name(ctx, None, None), None)
+    };
+    let found = std::thread::scope(|scope| {
+        // Its own thread and runtime: callers may be inside an async runtime or not.
+        scope
+            .spawn(|| -> Result<Option<goodgo_stack::RunningDatabase>> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the async runtime")?;
+                rt.block_on(async {
+                    for runtime in present_runtimes(ctx, &name).await {
+                        if let Some(db) = runtime.database(&name).await? {
+                            return Ok(Some(db));
+                        }
+                    }
+                    Ok(None)
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("looking for the running stack failed")))
     })?;
-    let port = service
-        .ports
-        .iter()
-        .find(|p| p.target == 5432)
-        .or_else(|| service.ports.first())?;
-    let published = port.published?;
-    let ip = port
-        .host_ip
-        .clone()
-        .filter(|ip| !ip.is_empty() && ip != "0.0.0.0")
-        .unwrap_or_else(|| "127.0.0.1".into());
-    if !goodgo_stack::probe::tcp_open(&ip, published) {
-        return None;
+    match (found, broken) {
+        (Some(db), broken) => {
+            let note = if broken.is_some() {
+                format!("; {} does not load", shown.display())
+            } else {
+                String::new()
+            };
+            let source = format!(
+                "the running stack (project {name}, service `{}` on {}{note})",
+                db.service, db.runtime
+            );
+            Ok(Some((db.url(), source)))
+        }
+        (None, Some(e)) => Err(e.into()),
+        (None, None) => Ok(None),
     }
-    let goodgo_stack::native::Credentials { user, password, db } =
-        goodgo_stack::native::credentials(service);
-    let password = password
-        .map(|p| format!(":{}", percent_encode(&p)))
-        .unwrap_or_default();
-    let url = format!(
-        "postgres://{}{password}@{ip}:{published}/{}",
-        percent_encode(&user),
-        percent_encode(&db)
-    );
-    Some((
-        url,
-        format!(
-            "the running stack ({} service `{}`)",
-            shown.display(),
-            service.name
-        ),
-    ))
 }
 
-/// Percent-encodes what may not appear raw in a URL's user, password or path.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+/// The running stack's database URL, when one is found (see [`running_database`]).
+pub fn running_database_url(ctx: &Context) -> Option<(String, String)> {
+    running_database(ctx).ok().flatten()
 }

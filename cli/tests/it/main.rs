@@ -11,9 +11,11 @@ mod db;
 mod dev;
 mod doctor;
 mod guard;
+mod json;
 mod k6;
 mod newuser;
 mod plan;
+mod running;
 mod stack;
 
 use std::fs;

@@ -46,6 +46,9 @@ pub enum DbError {
         #[source]
         source: PgError,
     },
+    /// A migration that runs outside a transaction failed part-way (boxed: it is large).
+    #[error("{}:{}:{}: {}", .0.path.display(), .0.line, .0.col, .0.source)]
+    OutsideTransaction(#[source] Box<OutsideFailure>),
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -114,6 +117,26 @@ pub enum DbError {
     },
 }
 
+/// Where and how a migration outside a transaction failed: `ran` of `total` statements
+/// stayed applied, and the migration is not recorded.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct OutsideFailure {
+    pub path: PathBuf,
+    pub line: u32,
+    pub col: u32,
+    /// `V{n}__{name}`.
+    pub migration: String,
+    pub ran: usize,
+    pub total: usize,
+    /// Invalid indexes left behind (a failed `CREATE INDEX CONCURRENTLY`).
+    pub invalid: Vec<String>,
+    /// What the server said ([`PgError`]'s text), for the rendered location.
+    pub message: String,
+    #[source]
+    pub source: PgError,
+}
+
 impl goodgo_diag::Diagnostic for DbError {
     fn class(&self) -> Option<goodgo_diag::Class> {
         Some(if self.is_input() {
@@ -134,6 +157,34 @@ impl goodgo_diag::Diagnostic for DbError {
             DbError::Rejected { migration, .. } => Some(format!(
                 "{migration} was not applied (the migrations before it were); fix the file and run `goodgo db migrate` again"
             )),
+            DbError::OutsideTransaction(f) => {
+                let OutsideFailure {
+                    migration,
+                    ran,
+                    total,
+                    invalid,
+                    ..
+                } = &**f;
+                let kept = match ran {
+                    0 => "none of its statements ran".to_string(),
+                    n => format!("its first {n} of {total} statements ran and stay applied"),
+                };
+                let drop = if invalid.is_empty() {
+                    String::new()
+                } else {
+                    let stmts: Vec<String> = invalid
+                        .iter()
+                        .map(|i| format!("`DROP INDEX CONCURRENTLY {i};`"))
+                        .collect();
+                    format!(
+                        "; the failed build left invalid index(es): remove with {}",
+                        stmts.join(" ")
+                    )
+                };
+                Some(format!(
+                    "{migration} ran outside a transaction and is not recorded: {kept}{drop}; then fix the file (statements that may run again: IF NOT EXISTS) and run `goodgo db migrate` again"
+                ))
+            }
             DbError::Divergent { .. } | DbError::MissingFile { .. } => {
                 Some("`goodgo db status` shows every migration's state".into())
             }
@@ -163,6 +214,12 @@ impl goodgo_diag::Diagnostic for DbError {
                 col: *col,
                 message,
             }),
+            DbError::OutsideTransaction(f) => Some(goodgo_diag::Location {
+                path: &f.path,
+                line: f.line,
+                col: f.col,
+                message: &f.message,
+            }),
             DbError::Refused { path, message, .. } => Some(goodgo_diag::Location {
                 path,
                 line: 1,
@@ -183,6 +240,7 @@ impl DbError {
             DbError::File { .. }
                 | DbError::Refused { .. }
                 | DbError::Rejected { .. }
+                | DbError::OutsideTransaction(_)
                 | DbError::BadUrl { .. }
         )
     }
@@ -202,6 +260,7 @@ impl DbError {
             | DbError::BadUrl { source, .. }
             | DbError::Connect { source, .. }
             | DbError::Postgres { source, .. } => source.as_db_error(),
+            DbError::OutsideTransaction(f) => f.source.as_db_error(),
             _ => None,
         }
     }

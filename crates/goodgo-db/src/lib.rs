@@ -4,6 +4,8 @@
 //! - [`runner`]: applying them with refinery under a PostgreSQL advisory lock, so that any
 //!   number of concurrent runners apply each migration exactly once; and the status of a
 //!   database against the files.
+//! - [`outside`]: the migrations that run outside a transaction (`CREATE INDEX
+//!   CONCURRENTLY`), statement by statement, recorded only after the last succeeds.
 //! - [`admin`]: connecting, creating and dropping databases, arguments for libpq tools.
 //! - [`scratch`]: throwaway databases for jobs and tests.
 //! - [`schema`]: normalising `pg_dump --schema-only` output and diffing two schemas.
@@ -15,6 +17,7 @@
 
 pub mod admin;
 pub mod migrations;
+pub mod outside;
 pub mod runner;
 pub mod schema;
 pub mod scratch;
@@ -23,4 +26,4 @@ pub mod seed;
 
 mod error;
 
-pub use error::{DbError, PgError, describe};
+pub use error::{DbError, OutsideFailure, PgError, describe};

@@ -217,16 +217,7 @@ pub async fn redo(
             e,
         )
     })?;
-    // As refinery records it: the applied time in RFC 3339, the checksum as a decimal.
-    tx.execute(
-        &format!(
-            "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES \
-             ($1, $2, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), $3)"
-        ),
-        &[&file.version, &file.name, &file.checksum().to_string()],
-    )
-    .await
-    .map_err(|e| DbError::pg("recording the migration", e))?;
+    record(&tx, file).await?;
     tx.commit()
         .await
         .map_err(|e| DbError::pg("committing the redo", e))?;
@@ -235,6 +226,25 @@ pub async fn redo(
         waited_ms: millis(waited),
         took_ms: millis(start.elapsed()),
     })
+}
+
+/// Records `file` as applied, as refinery does: the applied time in RFC 3339, the checksum
+/// as a decimal.
+pub(crate) async fn record(
+    client: &impl tokio_postgres::GenericClient,
+    file: &MigrationFile,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES \
+                 ($1, $2, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), $3)"
+            ),
+            &[&file.version, &file.name, &file.checksum().to_string()],
+        )
+        .await
+        .map_err(|e| DbError::pg(format!("recording {} in the history", file.label()), e))?;
+    Ok(())
 }
 
 fn millis(d: Duration) -> u64 {
@@ -269,8 +279,30 @@ async fn run_locked(
                 .any(|r| r.version == f.version && r.state == State::Pending)
         })
         .collect();
+    // refinery applies each migration in its own transaction; one that must run outside a
+    // transaction is applied by hand, in version order, between refinery's runs.
     let migrations: Vec<_> = files.iter().map(|f| f.migration.clone()).collect();
-    let runner = Runner::new(&migrations)
+    let mut applied = Vec::new();
+    for file in pending.iter().copied() {
+        if target.is_some_and(|t| file.version > t) || !crate::outside::needed(&file.sql) {
+            continue;
+        }
+        applied.extend(run_refinery(client, &migrations, &pending, Some(file.version - 1)).await?);
+        crate::outside::apply(client, file).await?;
+        applied.push(file.label());
+    }
+    applied.extend(run_refinery(client, &migrations, &pending, target).await?);
+    Ok(applied)
+}
+
+/// refinery's run up to `target` (all with `None`): the names it applied.
+async fn run_refinery(
+    client: &mut Client,
+    migrations: &[refinery_core::Migration],
+    pending: &[&MigrationFile],
+    target: Option<i32>,
+) -> Result<Vec<String>, DbError> {
+    let runner = Runner::new(migrations)
         .set_grouped(false)
         .set_abort_divergent(true)
         .set_abort_missing(true)
@@ -294,7 +326,10 @@ async fn run_locked(
                         .collect()
                 })
                 .unwrap_or_default();
-            let failed = pending.iter().find(|f| !done.contains(&f.label()));
+            let applied_before = applied(client).await.unwrap_or_default();
+            let failed = pending.iter().find(|f| {
+                !done.contains(&f.label()) && !applied_before.iter().any(|a| a.version == f.version)
+            });
             Err(explain_failure(err, failed.copied()))
         }
     }

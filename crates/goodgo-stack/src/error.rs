@@ -18,9 +18,9 @@ pub enum StackError {
         message: String,
         hint: Option<String>,
     },
-    /// A published port is already taken.
-    #[error("{message}")]
-    PortTaken { message: String, hint: String },
+    /// Published ports already taken: every one of the request, not just the first.
+    #[error("{}", clash_message(clashes))]
+    PortTaken { clashes: Vec<PortClash> },
     /// A service did not come up; `logs` are its last lines.
     #[error("{message}")]
     Failed {
@@ -163,14 +163,12 @@ impl Diagnostic for StackError {
     fn hint(&self) -> Option<String> {
         match self {
             StackError::Unsupported { hint, .. } | StackError::Failed { hint, .. } => hint.clone(),
-            StackError::PortTaken { hint, .. } => Some(hint.clone()),
+            StackError::PortTaken { clashes } => Some(clash_hint(clashes)),
             StackError::Connect { .. } => Some(
                 "start the Docker engine (`goodgo doctor` checks it), or use `--runtime native`"
                     .into(),
             ),
-            StackError::Pull { image, .. } => Some(format!(
-                "no registry may be reachable from here: build {image} locally (`cargo xtask images` builds goodgo/postgres:15 and goodgo/redis:7; a `build:` section builds a service's own image), or use `--runtime native`"
-            )),
+            StackError::Pull { image, service, .. } => Some(pull_hint(service, image)),
             StackError::NameTaken { name, .. } => Some(format!(
                 "remove it (`docker rm -f {name}`) or set another project name with -p"
             )),
@@ -182,6 +180,114 @@ impl Diagnostic for StackError {
             | StackError::Spawn { .. } => None,
         }
     }
+}
+
+/// A published port that something else holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortClash {
+    pub service: String,
+    /// The host address it is published on (`0.0.0.0` for all).
+    pub ip: String,
+    pub port: u16,
+    /// Who holds it (`name (pid N)`, a container), when that can be told.
+    pub holder: Option<String>,
+    /// A free port near it, to suggest.
+    pub free: Option<u16>,
+    /// The variable the Compose file takes this port from (`REDIS_PORT`), when the caller
+    /// found one: the stack crate sees only the resolved file.
+    pub variable: Option<String>,
+}
+
+impl PortClash {
+    /// A clash on `port`, with a free port near it to suggest.
+    pub fn new(service: &str, ip: &str, port: u16, holder: Option<String>) -> PortClash {
+        let ip = if ip.is_empty() { "0.0.0.0" } else { ip };
+        let free = (1..=100u16)
+            .filter_map(|d| port.checked_add(d))
+            .find(|p| crate::probe::port_is_free(ip, *p));
+        PortClash {
+            service: service.to_string(),
+            ip: ip.to_string(),
+            port,
+            holder,
+            free,
+            variable: None,
+        }
+    }
+}
+
+fn clash_message(clashes: &[PortClash]) -> String {
+    let by = |c: &PortClash| {
+        c.holder
+            .as_ref()
+            .map(|h| format!(" by {h}"))
+            .unwrap_or_default()
+    };
+    match clashes {
+        [c] => format!(
+            "port {} on {} for service `{}` is already taken{}",
+            c.port,
+            c.ip,
+            c.service,
+            by(c)
+        ),
+        _ => {
+            let all: Vec<String> = clashes
+                .iter()
+                .map(|c| format!("{} on {} for `{}`{}", c.port, c.ip, c.service, by(c)))
+                .collect();
+            format!("ports already taken: {}", all.join("; "))
+        }
+    }
+}
+
+/// Stop the holders, or publish other ports: with the variables that set them when the
+/// Compose file takes them from variables (`POSTGRES_PORT=5433 goodgo up`), else by
+/// editing the service's `ports:`.
+fn clash_hint(clashes: &[PortClash]) -> String {
+    let them = if clashes.len() == 1 { "it" } else { "them" };
+    let mut assignments = Vec::new();
+    let mut edits = Vec::new();
+    for c in clashes {
+        match (&c.variable, c.free) {
+            (Some(v), Some(free)) => assignments.push(format!("{v}={free}")),
+            (Some(v), None) => assignments.push(format!("{v}=<port>")),
+            (None, _) => edits.push(format!("`{}`", c.service)),
+        }
+    }
+    let mut ways = Vec::new();
+    if !assignments.is_empty() {
+        ways.push(format!("`{} goodgo up`", assignments.join(" ")));
+    }
+    if !edits.is_empty() {
+        ways.push(format!(
+            "change the published port of {} (`ports:` in the Compose file)",
+            edits.join(", ")
+        ));
+    }
+    format!(
+        "stop whatever holds {them}, or publish other ports: {}",
+        ways.join(", and ")
+    )
+}
+
+/// What to do about an image that is neither present nor pullable: only steps that work.
+/// `cargo xtask images` builds goodgo's own images and nothing else; the native runtime
+/// runs postgres and redis images and nothing else.
+pub fn pull_hint(service: &str, image: &str) -> String {
+    if crate::LOCAL_IMAGES.contains(&image) {
+        return format!(
+            "no registry may be reachable from here: `cargo xtask images` builds {image} locally; or use `--runtime native`"
+        );
+    }
+    let native = if crate::native::image_kind(image).is_some() {
+        ", or use `--runtime native`"
+    } else {
+        ""
+    };
+    format!(
+        "goodgo cannot build {image} and no registry answered: load it into the engine (`docker load -i <file>`, saved with `docker save` where a registry is reachable), give `{service}` a `build:` section, or leave `{service}` out (name the services to start, or drop its profile){native}"
+    )
 }
 
 #[cfg(test)]
@@ -200,7 +306,18 @@ mod tests {
             Some("manifest unknown".to_string())
         );
         assert_eq!(err.class(), Some(Class::Failed));
-        assert!(err.hint().is_some_and(|h| h.contains("cargo xtask images")));
+        assert!(
+            err.hint()
+                .is_some_and(|h| h.contains("load it into the engine"))
+        );
+        // Only goodgo's own images are said to be built by `cargo xtask images`, and only
+        // images the native runtime runs are sent there: a hint names a step that works.
+        let own = pull_hint("db", "goodgo/postgres:15");
+        assert!(own.contains("cargo xtask images") && own.contains("--runtime native"));
+        let minio = pull_hint("minio", "minio/minio:latest");
+        assert!(!minio.contains("xtask") && !minio.contains("--runtime native"));
+        assert!(minio.contains("docker load") && minio.contains("leave `minio` out"));
+        assert!(pull_hint("cache", "redis:7").contains("--runtime native"));
         let io = StackError::io("writing", "/x/pid")(std::io::Error::other("disk full"));
         assert_eq!(io.to_string(), "writing /x/pid");
         assert!(std::error::Error::source(&io).is_some());
@@ -209,5 +326,42 @@ mod tests {
             hint: None,
         };
         assert_eq!(unsupported.class(), Some(Class::Input));
+    }
+
+    #[test]
+    fn taken_ports_are_all_named_with_the_variable_that_moves_each() {
+        let clash = |service: &str, port: u16, variable: Option<&str>| PortClash {
+            service: service.into(),
+            ip: "127.0.0.1".into(),
+            port,
+            holder: Some("x (pid 1)".into()),
+            free: Some(port + 1),
+            variable: variable.map(str::to_string),
+        };
+        let one = StackError::PortTaken {
+            clashes: vec![clash("redis", 6379, Some("REDIS_PORT"))],
+        };
+        assert_eq!(
+            one.to_string(),
+            "port 6379 on 127.0.0.1 for service `redis` is already taken by x (pid 1)"
+        );
+        assert_eq!(
+            one.hint().unwrap(),
+            "stop whatever holds it, or publish other ports: `REDIS_PORT=6380 goodgo up`"
+        );
+        let two = StackError::PortTaken {
+            clashes: vec![
+                clash("postgres", 5432, Some("POSTGRES_PORT")),
+                clash("redis", 6379, None),
+            ],
+        };
+        assert_eq!(
+            two.to_string(),
+            "ports already taken: 5432 on 127.0.0.1 for `postgres` by x (pid 1); 6379 on 127.0.0.1 for `redis` by x (pid 1)"
+        );
+        assert_eq!(
+            two.hint().unwrap(),
+            "stop whatever holds them, or publish other ports: `POSTGRES_PORT=5433 goodgo up`, and change the published port of `redis` (`ports:` in the Compose file)"
+        );
     }
 }

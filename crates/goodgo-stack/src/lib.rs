@@ -19,10 +19,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use goodgo_compose::{Condition, Project, Service};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use error::{EngineError, StackError};
+pub use error::{EngineError, PortClash, StackError};
 pub use runtime::{Runtime, ServiceStarter, up};
+
+/// The images goodgo's repository builds itself (`cargo xtask images`, from
+/// `compose/images`), for hints that name only steps that work.
+pub const LOCAL_IMAGES: &[&str] = &["goodgo/postgres:15", "goodgo/redis:7"];
 
 /// Labels goodgo puts on everything it creates, compatible with docker compose's own.
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -101,6 +105,63 @@ pub struct ServiceReport {
     pub action: Action,
     /// Milliseconds from the start of `up` until it was ready.
     pub ready_ms: u64,
+}
+
+/// A project's PostgreSQL as it runs now: the address its port is really published on and
+/// the credentials it was started with. `db` commands connect to this rather than re-read
+/// the Compose file with today's environment, which may name another port (or another
+/// project's server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningDatabase {
+    /// The Compose service.
+    pub service: String,
+    /// `docker` or `native`.
+    pub runtime: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub db: String,
+}
+
+impl RunningDatabase {
+    /// `postgres://user:password@host:port/db`, each part percent-encoded.
+    pub fn url(&self) -> String {
+        let password = self
+            .password
+            .as_deref()
+            .map(|p| format!(":{}", percent_encode(p)))
+            .unwrap_or_default();
+        format!(
+            "postgres://{}{password}@{}:{}/{}",
+            percent_encode(&self.user),
+            self.host,
+            self.port,
+            percent_encode(&self.db)
+        )
+    }
+}
+
+/// Percent-encodes what may not appear raw in a URL's user, password or path.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The address to connect to for a port published on `host_ip`: loopback for "all
+/// interfaces" (`0.0.0.0`, `::`) or none.
+pub fn connect_host(host_ip: Option<&str>) -> String {
+    match host_ip {
+        None | Some("" | "0.0.0.0" | "::") => "127.0.0.1".into(),
+        Some(ip) => ip.to_string(),
+    }
 }
 
 /// One row of `status`.

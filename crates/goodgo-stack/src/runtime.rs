@@ -19,7 +19,9 @@ use std::time::Instant;
 
 use goodgo_compose::{Condition, Project, Service};
 
-use crate::{Action, Event, ServiceReport, ServiceStatus, StackError, UpRequest, millis};
+use crate::{
+    Action, Event, RunningDatabase, ServiceReport, ServiceStatus, StackError, UpRequest, millis,
+};
 
 /// A future a runtime returns, boxed so the trait can be used as `dyn Runtime`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -95,6 +97,13 @@ pub trait Runtime: ServiceStarter {
         tail: Option<usize>,
         on_line: OnLine<'a>,
     ) -> BoxFuture<'a, Result<(), StackError>>;
+
+    /// The project's PostgreSQL as it runs now (published address, credentials it was
+    /// started with), or `None` when this runtime runs none for the project.
+    fn database<'a>(
+        &'a self,
+        project: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RunningDatabase>, StackError>>;
 }
 
 /// Starts the request's services wave by wave, each wave in parallel, each service after

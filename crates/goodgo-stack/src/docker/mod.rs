@@ -29,7 +29,8 @@ pub use containers::container_name;
 
 use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
 use crate::{
-    Action, EngineError, LABEL_PROJECT, LABEL_SERVICE, ServiceStatus, StackError, UpRequest,
+    Action, EngineError, LABEL_PROJECT, LABEL_SERVICE, RunningDatabase, ServiceStatus, StackError,
+    UpRequest,
 };
 
 /// A connection to the engine, at the API version both sides speak.
@@ -283,6 +284,56 @@ impl DockerRuntime {
     }
 }
 
+impl DockerRuntime {
+    /// The project's running PostgreSQL container (its image names postgres, its port 5432
+    /// is published): the address and credentials come from the container itself.
+    pub async fn database(&self, project: &str) -> Result<Option<RunningDatabase>, StackError> {
+        for c in self.containers(project, None).await? {
+            let id = c.id.clone().unwrap_or_default();
+            let info = self
+                .docker
+                .inspect_container(&id, None)
+                .await
+                .map_err(engine(format!("inspecting container {id}")))?;
+            let running = info.state.as_ref().and_then(|s| s.running);
+            let config = info.config.unwrap_or_default();
+            let image = config.image.as_deref().unwrap_or_default();
+            if running != Some(true)
+                || crate::native::image_kind(image) != Some(crate::native::Kind::Postgres)
+            {
+                continue;
+            }
+            let binding = info
+                .network_settings
+                .and_then(|n| n.ports)
+                .and_then(|mut ports| ports.remove("5432/tcp").flatten())
+                .and_then(|bindings| bindings.into_iter().find(|b| b.host_port.is_some()));
+            let Some(binding) = binding else { continue };
+            let Some(port) = binding.host_port.and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            let env: HashMap<&str, &str> = config
+                .env
+                .iter()
+                .flatten()
+                .filter_map(|e| e.split_once('='))
+                .collect();
+            let crate::native::Credentials { user, password, db } =
+                crate::native::Credentials::from_env(|k| env.get(k).map(|v| v.to_string()));
+            return Ok(Some(RunningDatabase {
+                service: label(&c, LABEL_SERVICE).unwrap_or("?").to_string(),
+                runtime: "docker".into(),
+                host: crate::connect_host(binding.host_ip.as_deref()),
+                port,
+                user,
+                password,
+                db,
+            }));
+        }
+        Ok(None)
+    }
+}
+
 impl ServiceStarter for DockerRuntime {
     fn prepare<'a>(
         &'a self,
@@ -354,6 +405,13 @@ impl Runtime for DockerRuntime {
         Box::pin(DockerRuntime::logs(
             self, project, services, follow, tail, on_line,
         ))
+    }
+
+    fn database<'a>(
+        &'a self,
+        project: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RunningDatabase>, StackError>> {
+        Box::pin(DockerRuntime::database(self, project))
     }
 }
 

@@ -12,8 +12,8 @@ use goodgo_compose::{MountKind, Project, Service};
 
 use super::{DockerRuntime, engine, label};
 use crate::{
-    LABEL_MANAGED, LABEL_NETWORK, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME, StackError,
-    UpRequest, probe,
+    LABEL_MANAGED, LABEL_NETWORK, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME, PortClash,
+    StackError, UpRequest, probe,
 };
 
 impl DockerRuntime {
@@ -25,6 +25,7 @@ impl DockerRuntime {
         req: &UpRequest,
     ) -> Result<(), StackError> {
         let ours = self.containers(&req.project, None).await?;
+        let mut clashes = Vec::new();
         for service in crate::services(project, &req.waves) {
             for port in &service.ports {
                 let Some(published) = port.published else {
@@ -45,22 +46,14 @@ impl DockerRuntime {
                     .container_on_port(published)
                     .await
                     .or_else(|| probe::port_holder(published));
-                let shown_ip = if ip.is_empty() {
-                    "0.0.0.0".to_string()
-                } else {
-                    ip
-                };
-                return Err(StackError::PortTaken {
-                    message: format!(
-                        "port {published} on {shown_ip} for service `{}` is already taken{}",
-                        service.name,
-                        who.map(|w| format!(" by {w}")).unwrap_or_default()
-                    ),
-                    hint: "stop whatever holds it, or publish another port (the stack file interpolates its ports, e.g. POSTGRES_PORT=5433 goodgo up)".into(),
-                });
+                clashes.push(PortClash::new(&service.name, &ip, published, who));
             }
         }
-        Ok(())
+        if clashes.is_empty() {
+            Ok(())
+        } else {
+            Err(StackError::PortTaken { clashes })
+        }
     }
 
     pub(super) async fn container_on_port(&self, port: u16) -> Option<String> {

@@ -25,7 +25,7 @@ pub use postgres::{Credentials, credentials};
 use process::{alive, is_root, parse_pid_file, program_of, runs, signal};
 
 use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
-use crate::{Action, Event, ServiceStatus, StackError, UpRequest, probe};
+use crate::{Action, Event, RunningDatabase, ServiceStatus, StackError, UpRequest, probe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -36,12 +36,8 @@ pub enum Kind {
 /// Which native program runs `service`, from its image name.
 pub fn kind(service: &Service) -> Result<Kind, StackError> {
     let image = service.image.as_deref().unwrap_or("");
-    let base = image.rsplit('/').next().unwrap_or(image);
-    let base = base.split(':').next().unwrap_or(base);
-    if base.contains("postgres") {
-        Ok(Kind::Postgres)
-    } else if base.contains("redis") {
-        Ok(Kind::Redis)
+    if let Some(kind) = image_kind(image) {
+        Ok(kind)
     } else {
         Err(StackError::Unsupported {
             message: format!(
@@ -56,6 +52,23 @@ pub fn kind(service: &Service) -> Result<Kind, StackError> {
         })
     }
 }
+
+/// Which program an image runs, from its name (`goodgo/postgres:15`, `redis:7-alpine`,
+/// `registry:5000/postgres@sha256:…`): the native runtime's programs, else `None`.
+pub fn image_kind(image: &str) -> Option<Kind> {
+    let base = image.rsplit('/').next().unwrap_or(image);
+    let base = base.split([':', '@']).next().unwrap_or(base);
+    if base.contains("postgres") {
+        Some(Kind::Postgres)
+    } else if base.contains("redis") {
+        Some(Kind::Redis)
+    } else {
+        None
+    }
+}
+
+/// The file in a PostgreSQL service's folder recording where it listens and as whom.
+const ENDPOINT_FILE: &str = "endpoint.json";
 
 /// Where the tools are and where state goes.
 pub struct NativeRuntime {
@@ -156,7 +169,8 @@ impl NativeRuntime {
                 }
             }
         }
-        // A port something else holds is named before anything starts.
+        // Ports something else holds are named, all of them, before anything starts.
+        let mut clashes = Vec::new();
         for service in crate::services(project, &req.waves) {
             if self.pid(&service.name).is_some() {
                 continue;
@@ -168,16 +182,15 @@ impl NativeRuntime {
             };
             let (ip, port) = Self::endpoint(service, default);
             if !probe::port_is_free(&ip, port) {
-                let who = probe::port_holder(port)
-                    .map(|w| format!(" by {w}"))
-                    .unwrap_or_default();
-                return Err(StackError::PortTaken {
-                    message: format!("port {port} on {ip} for service `{}` is already taken{who}", service.name),
-                    hint: "stop whatever holds it, or publish another port (the stack file interpolates its ports, e.g. POSTGRES_PORT=5433 goodgo up)".into(),
-                });
+                let who = probe::port_holder(port);
+                clashes.push(crate::PortClash::new(&service.name, &ip, port, who));
             }
         }
-        Ok(())
+        if clashes.is_empty() {
+            Ok(())
+        } else {
+            Err(StackError::PortTaken { clashes })
+        }
     }
 
     async fn ensure(
@@ -215,13 +228,55 @@ impl NativeRuntime {
         let _ = std::fs::remove_file(&marker);
         std::fs::write(dir.join("hash"), &hash)
             .map_err(StackError::io("writing the definition hash in", &dir))?;
+        let _ = std::fs::remove_file(dir.join(ENDPOINT_FILE));
         match kind {
-            Kind::Postgres => self.start_postgres(service, &dir, deadline).await?,
+            Kind::Postgres => {
+                self.start_postgres(service, &dir, deadline).await?;
+                self.write_endpoint(service, &dir)?;
+            }
             Kind::Redis => self.start_redis(service, &dir, deadline).await?,
         }
         std::fs::write(&marker, "")
             .map_err(StackError::io("marking the setup complete in", &dir))?;
         Ok(action)
+    }
+
+    /// Records where a started PostgreSQL listens and the credentials it was set up with
+    /// (readable by its owner only: it holds the password), for [`Self::database`].
+    fn write_endpoint(&self, service: &Service, dir: &Path) -> Result<(), StackError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let (ip, port) = Self::endpoint(service, 5432);
+        let Credentials { user, password, db } = credentials(service);
+        let running = RunningDatabase {
+            service: service.name.clone(),
+            runtime: "native".into(),
+            host: crate::connect_host(Some(&ip)),
+            port,
+            user,
+            password,
+            db,
+        };
+        let path = dir.join(ENDPOINT_FILE);
+        let text = serde_json::to_vec_pretty(&running).unwrap_or_default();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&text))
+            .map_err(StackError::io("writing", &path))
+    }
+
+    /// The project's running PostgreSQL: a service whose process is alive and whose
+    /// endpoint was recorded when it started.
+    pub fn database(&self) -> Option<RunningDatabase> {
+        self.known_services().into_iter().find_map(|name| {
+            self.pid(&name)?;
+            let text = std::fs::read(self.dir(&name).join(ENDPOINT_FILE)).ok()?;
+            serde_json::from_slice(&text).ok()
+        })
     }
 
     fn endpoint(service: &Service, default_port: u16) -> (String, u16) {
@@ -423,6 +478,13 @@ impl Runtime for NativeRuntime {
         on_line: OnLine<'a>,
     ) -> BoxFuture<'a, Result<(), StackError>> {
         Box::pin(NativeRuntime::logs(self, services, follow, tail, on_line))
+    }
+
+    fn database<'a>(
+        &'a self,
+        _project: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RunningDatabase>, StackError>> {
+        Box::pin(async move { Ok(NativeRuntime::database(self)) })
     }
 }
 

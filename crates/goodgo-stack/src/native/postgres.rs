@@ -26,19 +26,18 @@ pub struct Credentials {
 
 /// The [`Credentials`] of a postgres `service`.
 pub fn credentials(service: &Service) -> Credentials {
-    let env = &service.environment;
-    let user = env
-        .get("POSTGRES_USER")
-        .cloned()
-        .unwrap_or_else(|| "postgres".into());
-    let db = env
-        .get("POSTGRES_DB")
-        .cloned()
-        .unwrap_or_else(|| user.clone());
-    Credentials {
-        password: env.get("POSTGRES_PASSWORD").cloned(),
-        user,
-        db,
+    Credentials::from_env(|k| service.environment.get(k).cloned())
+}
+
+impl Credentials {
+    /// The credentials an official-image environment (`POSTGRES_*`) sets up.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Credentials {
+        let user = env("POSTGRES_USER").unwrap_or_else(|| "postgres".into());
+        Credentials {
+            password: env("POSTGRES_PASSWORD"),
+            db: env("POSTGRES_DB").unwrap_or_else(|| user.clone()),
+            user,
+        }
     }
 }
 
