@@ -151,7 +151,7 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
     } else {
         None
     };
-    stop_steps_on_interrupt();
+    stop_steps_on_interrupt()?;
     let started = Instant::now();
     let results = schedule(
         &pipeline,
@@ -173,23 +173,24 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
     )
 }
 
-/// On SIGINT or SIGTERM: kill the running steps' process groups and exit 130.
-fn stop_steps_on_interrupt() {
-    std::thread::spawn(|| {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
-            };
+/// On SIGINT or SIGTERM: kill the running steps' process groups and exit 130. The signals
+/// are registered before this returns (a step started after it is covered); the waiting
+/// happens on a thread of its own.
+fn stop_steps_on_interrupt() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    let (mut int, mut term) = {
+        let _entered = runtime.enter();
+        (
+            signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        )
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
@@ -198,6 +199,7 @@ fn stop_steps_on_interrupt() {
             std::process::exit(i32::from(ExitStatus::Interrupted.code()));
         });
     });
+    Ok(())
 }
 
 /// Adds every dependency of an included step, transitively.

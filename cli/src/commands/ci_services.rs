@@ -1,7 +1,8 @@
-//! `services: [postgres]` for `goodgo ci`: each run of such a step (never a cache hit) gets
-//! a throwaway database on the workspace's PostgreSQL server (see `ops::database::resolve`),
-//! migrated with the workspace's migrations, its URL in `DATABASE_URL` and
-//! `GOODGO_DATABASE_URL`; it is dropped when the step ends.
+//! `services: [postgres]` for `goodgo ci` and `goodgo test`: each run of such a step (never
+//! a cache hit) gets a throwaway database on the workspace's PostgreSQL server (see
+//! `ops::database::resolve`), copied from a template migrated with the workspace's
+//! migrations (`ops::testdb`: built once per set of migrations, milliseconds a copy), its
+//! URL in `DATABASE_URL` and `GOODGO_DATABASE_URL`; it is dropped when the step ends.
 
 use anyhow::{Context as _, Result};
 use goodgo_db::admin::Target;
@@ -9,11 +10,13 @@ use goodgo_db::migrations::{self, MigrationFile};
 use goodgo_db::scratch::Scratch;
 
 use super::Context;
+use crate::ops::testdb::Template;
 
 /// The server and migrations the steps' databases are made from.
 pub struct Postgres {
     server: Target,
     files: Vec<MigrationFile>,
+    workspace: String,
 }
 
 /// A provisioned database; [`Provisioned::remove`] drops it.
@@ -29,7 +32,11 @@ impl Postgres {
         let ws = &ctx.workspace;
         let dir = ws.resolve(&ws.settings.migrations_dir.value);
         let files = migrations::load(&dir, &ws.display_path(&dir))?;
-        Ok(Postgres { server, files })
+        Ok(Postgres {
+            server,
+            files,
+            workspace: ws.settings.name.value.clone(),
+        })
     }
 
     /// A new migrated database, and the environment that names it.
@@ -39,19 +46,8 @@ impl Postgres {
             .build()
             .context("starting the async runtime")?;
         let scratch = runtime.block_on(async {
-            let scratch = Scratch::create(&self.server, "goodgo_ci", None).await?;
-            let migrated = async {
-                let mut client = scratch.target.connect().await?;
-                goodgo_db::runner::migrate(&mut client, &self.files, None, &|_| {}).await
-            }
-            .await;
-            match migrated {
-                Ok(_) => Ok(scratch),
-                Err(e) => {
-                    let _ = scratch.remove().await;
-                    Err(e)
-                }
-            }
+            let template = Template::ensure(&self.server, &self.workspace, &self.files).await?;
+            template.copy("goodgo_ci").await
         })?;
         let url = scratch.target.url.clone();
         let env = vec![

@@ -5,9 +5,11 @@
 //! instead of reaching into each other's modules: [`stack`] loads the Compose project,
 //! chooses a runtime, brings the stack up with progress, stops it and finds its database;
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
-//! workspace's `.env`; [`guard`] is the one check before anything destructive.
+//! workspace's `.env`; [`guard`] is the one check before anything destructive;
+//! [`testdb`] copies test databases from a migrated template.
 
 pub mod database;
 pub mod guard;
 pub mod secrets;
 pub mod stack;
+pub mod testdb;
