@@ -277,18 +277,29 @@ fn relative(dir: &Path, path: &Path) -> String {
 
 /// Size and SHA-256 of a file.
 pub fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
-    let mut file = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
+    let file = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
+    copy_hashed(file, path, std::io::sink())
+}
+
+/// Copies `from` (the file at `path`, for messages) into `out`; its size and SHA-256.
+pub(crate) fn copy_hashed(
+    mut from: impl Read,
+    path: &Path,
+    mut out: impl Write,
+) -> Result<(u64, String), BackupError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = file
+        let n = from
             .read(&mut buf)
             .map_err(|e| BackupError::io("reading", path, e))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(|e| BackupError::io("writing a copy of", path, e))?;
         size += n as u64;
     }
     Ok((size, manifest::hex(&hasher.finalize())))
