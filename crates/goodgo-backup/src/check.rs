@@ -204,16 +204,11 @@ pub async fn restore_checked(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), BackupError> {
     on_event(Event::Restoring);
-    let mut command = std::process::Command::new(&tools.pg_restore);
-    let (args, password) = target.libpq_args();
+    let mut command = target.libpq_command(&tools.pg_restore);
     command
-        .args(&args)
         .arg(format!("--jobs={}", jobs.max(1)))
         .arg("--exit-on-error")
         .arg(dump);
-    if let Some(p) = password {
-        command.env("PGPASSWORD", p);
-    }
     tokio::task::spawn_blocking(move || run_tool(command, "pg_restore"))
         .await
         .map_err(|e| BackupError::Tool {
