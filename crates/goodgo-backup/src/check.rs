@@ -11,7 +11,7 @@ use goodgo_db::admin::{Scratch, Target};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::create::DUMP_DIR;
+use crate::create::{DUMP_DIR, copy_hashed};
 use crate::manifest::{self, FileEntry, MANIFEST, Manifest, Verified};
 use crate::{BackupError, Event, Tools, run_tool, stats, store};
 
@@ -22,12 +22,9 @@ pub fn verify_files(
     jobs: usize,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
-    let manifest = Manifest::read(&dir.join(MANIFEST))?;
-    for_each_file(dir, &manifest, jobs, on_event, |entry, path| {
-        let file = open(path)?;
-        check_stream(entry, path, file, std::io::sink())
-    })?;
-    Ok(manifest)
+    check_files(dir, jobs, on_event, |entry, path| {
+        check_stream(entry, path, open(path)?, std::io::sink())
+    })
 }
 
 /// Checks every file of the backup in `dir` and writes the dump, decompressed, into
@@ -38,8 +35,7 @@ pub fn materialize(
     jobs: usize,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
-    let manifest = Manifest::read(&dir.join(MANIFEST))?;
-    for_each_file(dir, &manifest, jobs, on_event, |entry, path| {
+    check_files(dir, jobs, on_event, |entry, path| {
         let rel = entry
             .path
             .strip_prefix(&format!("{DUMP_DIR}/"))
@@ -70,20 +66,15 @@ pub fn materialize(
             let out_path = into.join(rel);
             check_stream(entry, path, file, create(&out_path)?)
         }
-    })?;
-    Ok(manifest)
+    })
 }
 
 fn open(path: &Path) -> Result<File, BackupError> {
     File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            BackupError::Corrupt {
-                path: path.to_path_buf(),
-                problem: "missing: the manifest lists it".into(),
-            }
-        } else {
-            BackupError::io("reading", path, e)
-        }
+        BackupError::read_failed(path, e, |path| BackupError::Corrupt {
+            path,
+            problem: "missing: the manifest lists it".into(),
+        })
     })
 }
 
@@ -101,29 +92,15 @@ fn corrupt_or_io(entry: &FileEntry, path: &Path, e: std::io::Error) -> BackupErr
     }
 }
 
+/// Copies `file` (at `path`) into `out`, then compares its size and SHA-256 with `entry`.
 fn check_stream(
     entry: &FileEntry,
     path: &Path,
     file: File,
-    mut out: impl Write,
+    out: impl Write,
 ) -> Result<(), BackupError> {
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| BackupError::io("reading", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(|e| BackupError::io("writing a copy of", path, e))?;
-        size += n as u64;
-    }
-    compare(entry, path, size, &manifest::hex(&hasher.finalize()))
+    let (size, sha256) = copy_hashed(file, path, out)?;
+    compare(entry, path, size, &sha256)
 }
 
 fn compare(entry: &FileEntry, path: &Path, size: u64, sha256: &str) -> Result<(), BackupError> {
@@ -142,15 +119,15 @@ fn compare(entry: &FileEntry, path: &Path, size: u64, sha256: &str) -> Result<()
     Ok(())
 }
 
-/// Runs `check` on every file of the manifest, largest first, on `jobs` threads; the
-/// first error (in manifest order) wins.
-fn for_each_file(
+/// Reads the manifest of the backup in `dir` and runs `check` on every file it lists,
+/// largest first, on `jobs` threads; the first error (in manifest order) wins.
+fn check_files(
     dir: &Path,
-    manifest: &Manifest,
     jobs: usize,
     on_event: &(dyn Fn(Event) + Sync),
     check: impl Fn(&FileEntry, &Path) -> Result<(), BackupError> + Sync,
-) -> Result<(), BackupError> {
+) -> Result<Manifest, BackupError> {
+    let manifest = Manifest::read(&dir.join(MANIFEST))?;
     for entry in &manifest.files {
         // A path leaving the backup's folder is not one goodgo wrote.
         if entry
@@ -193,7 +170,7 @@ fn for_each_file(
     errors.sort_by(|a, b| a.0.cmp(&b.0));
     match errors.into_iter().next() {
         Some((_, e)) => Err(e),
-        None => Ok(()),
+        None => Ok(manifest),
     }
 }
 
@@ -227,16 +204,11 @@ pub async fn restore_checked(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), BackupError> {
     on_event(Event::Restoring);
-    let mut command = std::process::Command::new(&tools.pg_restore);
-    let (args, password) = target.libpq_args();
+    let mut command = target.libpq_command(&tools.pg_restore);
     command
-        .args(&args)
         .arg(format!("--jobs={}", jobs.max(1)))
         .arg("--exit-on-error")
         .arg(dump);
-    if let Some(p) = password {
-        command.env("PGPASSWORD", p);
-    }
     tokio::task::spawn_blocking(move || run_tool(command, "pg_restore"))
         .await
         .map_err(|e| BackupError::Tool {

@@ -48,7 +48,7 @@ pub async fn create(
     let started = OffsetDateTime::now_utc();
     let id = manifest::new_id(started);
     let partial = store::start(&options.dest, &id)?;
-    match dump(db, tools, options, &partial.dir, &id, started, on_event).await {
+    match dump(db, tools, options, started, &partial, on_event).await {
         Ok(manifest) => {
             let dir = partial.finish()?;
             Ok(Created {
@@ -68,11 +68,11 @@ async fn dump(
     db: &Target,
     tools: &Tools,
     options: &Options,
-    dir: &Path,
-    id: &str,
     started: OffsetDateTime,
+    partial: &store::Partial,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
+    let dir = partial.dir.as_path();
     let mut client = db.connect().await?;
     let tx = client
         .build_transaction()
@@ -94,10 +94,8 @@ async fn dump(
     let migration_head = migration_head(&tx).await?;
 
     let dump_dir = dir.join(DUMP_DIR);
-    let mut command = std::process::Command::new(&tools.pg_dump);
-    let (args, password) = db.libpq_args();
+    let mut command = db.libpq_command(&tools.pg_dump);
     command
-        .args(&args)
         .arg("--format=directory")
         .arg(format!("--jobs={}", options.jobs.max(1)))
         .arg("--compress=0")
@@ -105,9 +103,6 @@ async fn dump(
         .arg("--no-sync")
         .arg("--file")
         .arg(&dump_dir);
-    if let Some(p) = password {
-        command.env("PGPASSWORD", p);
-    }
     let pg_dump = tokio::task::spawn_blocking(move || run_tool(command, "pg_dump"));
     let tables = stats::tables(&tx).await;
     if let Ok(t) = &tables {
@@ -129,7 +124,7 @@ async fn dump(
     let manifest = Manifest {
         format: "goodgo-backup".into(),
         format_version: manifest::FORMAT_VERSION,
-        id: id.to_string(),
+        id: partial.id.clone(),
         database: db.dbname(),
         server_version,
         pg_dump_version,
@@ -277,18 +272,29 @@ fn relative(dir: &Path, path: &Path) -> String {
 
 /// Size and SHA-256 of a file.
 pub fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
-    let mut file = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
+    let file = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
+    copy_hashed(file, path, std::io::sink())
+}
+
+/// Copies `from` (the file at `path`, for messages) into `out`; its size and SHA-256.
+pub(crate) fn copy_hashed(
+    mut from: impl Read,
+    path: &Path,
+    mut out: impl Write,
+) -> Result<(u64, String), BackupError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = file
+        let n = from
             .read(&mut buf)
             .map_err(|e| BackupError::io("reading", path, e))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(|e| BackupError::io("writing a copy of", path, e))?;
         size += n as u64;
     }
     Ok((size, manifest::hex(&hasher.finalize())))

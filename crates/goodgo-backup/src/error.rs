@@ -4,7 +4,7 @@
 //! that does not parse) is a failed job (exit 1) and names the file; an unknown backup id
 //! or a destination that is not a folder is bad input (exit 2).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use goodgo_diag::{Class, Diagnostic};
 
@@ -47,6 +47,20 @@ impl BackupError {
             doing,
             path: path.into(),
             source,
+        }
+    }
+
+    /// Reading `path` failed: `missing` (given the path) when there is no such file, an
+    /// I/O error otherwise.
+    pub(crate) fn read_failed(
+        path: &Path,
+        e: std::io::Error,
+        missing: impl FnOnce(PathBuf) -> Self,
+    ) -> Self {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            missing(path.to_path_buf())
+        } else {
+            BackupError::io("reading", path, e)
         }
     }
 }

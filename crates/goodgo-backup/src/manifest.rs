@@ -83,14 +83,10 @@ impl Manifest {
 
     pub fn read(path: &Path) -> Result<Manifest, BackupError> {
         let text = std::fs::read(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                BackupError::Manifest {
-                    path: path.to_path_buf(),
-                    message: "the file is missing".into(),
-                }
-            } else {
-                BackupError::io("reading", path, e)
-            }
+            BackupError::read_failed(path, e, |path| BackupError::Manifest {
+                path,
+                message: "the file is missing".into(),
+            })
         })?;
         Manifest::parse(path, &text)
     }

@@ -120,6 +120,15 @@ mod tests {
             .collect()
     }
 
+    fn policy(last: u32, daily: u32, weekly: u32, monthly: u32) -> Policy {
+        Policy {
+            last,
+            daily,
+            weekly,
+            monthly,
+        }
+    }
+
     fn kept(policy: Policy, backups: &[Dated]) -> Vec<String> {
         decide(&policy, backups)
             .into_iter()
@@ -131,12 +140,7 @@ mod tests {
     #[test]
     fn last_n_keeps_the_newest_regardless_of_day() {
         let b = set(&[(0, 1, false), (0, 2, false), (0, 3, false), (1, 1, false)]);
-        let p = Policy {
-            last: 2,
-            daily: 0,
-            weekly: 0,
-            monthly: 0,
-        };
+        let p = policy(2, 0, 0, 0);
         assert_eq!(kept(p, &b), ["d0h3", "d0h2"]);
     }
 
@@ -147,12 +151,7 @@ mod tests {
             .flat_map(|d| (0..4).map(move |h| (d, h * 5, false)))
             .collect();
         let b = set(&spec);
-        let p = Policy {
-            last: 0,
-            daily: 3,
-            weekly: 0,
-            monthly: 0,
-        };
+        let p = policy(0, 3, 0, 0);
         assert_eq!(kept(p, &b), ["d0h15", "d1h15", "d2h15"]);
     }
 
@@ -161,27 +160,11 @@ mod tests {
         // One a day for 120 days.
         let spec: Vec<(i64, i64, bool)> = (0..120).map(|d| (d, 12, false)).collect();
         let b = set(&spec);
-        let weekly = kept(
-            Policy {
-                last: 0,
-                daily: 0,
-                weekly: 3,
-                monthly: 0,
-            },
-            &b,
-        );
+        let weekly = kept(policy(0, 0, 3, 0), &b);
         // 2026-12-01 is a Tuesday: this week has Tue and Mon; the newest of the two
         // weeks before are their Sundays (2 and 9 days ago).
         assert_eq!(weekly, ["d0h12", "d2h12", "d9h12"]);
-        let monthly = kept(
-            Policy {
-                last: 0,
-                daily: 0,
-                weekly: 0,
-                monthly: 4,
-            },
-            &b,
-        );
+        let monthly = kept(policy(0, 0, 0, 4), &b);
         // December 1st; then the last days of November, October and September.
         assert_eq!(monthly, ["d0h12", "d1h12", "d31h12", "d62h12"]);
     }
@@ -190,15 +173,7 @@ mod tests {
     fn rules_combine_and_the_rest_goes() {
         let spec: Vec<(i64, i64, bool)> = (0..60).map(|d| (d, 12, false)).collect();
         let b = set(&spec);
-        let decisions = decide(
-            &Policy {
-                last: 2,
-                daily: 3,
-                weekly: 2,
-                monthly: 3,
-            },
-            &b,
-        );
+        let decisions = decide(&policy(2, 3, 2, 3), &b);
         let reasons: Vec<(&str, Option<Reason>)> = decisions
             .iter()
             .filter(|(_, r)| r.is_some())
@@ -219,12 +194,7 @@ mod tests {
     #[test]
     fn never_the_newest_verified_nor_everything() {
         let b = set(&[(0, 1, false), (1, 1, false), (5, 1, true), (9, 1, true)]);
-        let none = Policy {
-            last: 0,
-            daily: 0,
-            weekly: 0,
-            monthly: 0,
-        };
+        let none = policy(0, 0, 0, 0);
         let decisions = decide(&none, &b);
         let kept: Vec<(&str, Reason)> = decisions
             .iter()

@@ -52,30 +52,22 @@ pub async fn tables(client: &impl GenericClient) -> Result<Vec<TableEntry>, Back
 /// difference is the error.
 pub fn compare(expected: &[TableEntry], found: &[TableEntry]) -> Result<(), BackupError> {
     for want in expected {
-        let Some(got) = found.iter().find(|t| t.name == want.name) else {
-            return Err(BackupError::Mismatch {
-                table: want.name.clone(),
-                problem: "missing after the restore".into(),
-            });
+        let problem = match found.iter().find(|t| t.name == want.name) {
+            None => "missing after the restore".to_string(),
+            Some(got) if got.rows != want.rows => format!(
+                "{} rows restored, the backup recorded {}",
+                got.rows, want.rows
+            ),
+            Some(got) if got.hash != want.hash => format!(
+                "content hash {} after the restore, the backup recorded {}",
+                got.hash, want.hash
+            ),
+            Some(_) => continue,
         };
-        if got.rows != want.rows {
-            return Err(BackupError::Mismatch {
-                table: want.name.clone(),
-                problem: format!(
-                    "{} rows restored, the backup recorded {}",
-                    got.rows, want.rows
-                ),
-            });
-        }
-        if got.hash != want.hash {
-            return Err(BackupError::Mismatch {
-                table: want.name.clone(),
-                problem: format!(
-                    "content hash {} after the restore, the backup recorded {}",
-                    got.hash, want.hash
-                ),
-            });
-        }
+        return Err(BackupError::Mismatch {
+            table: want.name.clone(),
+            problem,
+        });
     }
     if let Some(extra) = found
         .iter()

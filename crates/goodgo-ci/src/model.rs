@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use goodgo_diag::{Class, Diagnostic, Location};
 use goodgo_yaml::{Pos, Spanned};
 use serde::{Deserialize, Serialize};
 
@@ -156,23 +157,21 @@ impl PipelineError {
     }
 }
 
-impl goodgo_diag::Diagnostic for PipelineError {
-    fn class(&self) -> Option<goodgo_diag::Class> {
-        Some(goodgo_diag::Class::Input)
+impl Diagnostic for PipelineError {
+    fn class(&self) -> Option<Class> {
+        Some(Class::Input)
     }
 
-    fn location(&self) -> Option<goodgo_diag::Location<'_>> {
+    fn location(&self) -> Option<Location<'_>> {
         match self {
-            PipelineError::Load(e) => goodgo_diag::Diagnostic::location(e),
+            PipelineError::Load(e) => e.location(),
             PipelineError::Invalid { path, problems } => {
-                problems
-                    .first()
-                    .map(|(pos, message)| goodgo_diag::Location {
-                        path,
-                        line: pos.line,
-                        col: pos.col,
-                        message,
-                    })
+                problems.first().map(|(pos, message)| Location {
+                    path,
+                    line: pos.line,
+                    col: pos.col,
+                    message,
+                })
             }
         }
     }
@@ -240,11 +239,7 @@ fn glob_set(
 fn check(path: &Path, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
     let mut problems: Vec<(Pos, String)> = Vec::new();
     let ids: Vec<String> = raw.steps.keys().cloned().collect();
-    let index: BTreeMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
+    let index = goodgo_graph::index_of(&ids);
     let mut steps = Vec::new();
     let mut deps: Vec<Vec<usize>> = Vec::new();
     let mut dep_pos: Vec<Vec<Pos>> = Vec::new();
@@ -398,8 +393,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn parse(text: &str) -> Result<Pipeline, PipelineError> {
+        Pipeline::parse(Path::new("ci/pipeline.yaml"), text)
+    }
+
     fn problems(text: &str) -> Vec<String> {
-        match Pipeline::parse(Path::new("ci/pipeline.yaml"), text) {
+        match parse(text) {
             Ok(_) => Vec::new(),
             Err(e) => e.lines(),
         }
@@ -407,8 +406,7 @@ mod tests {
 
     #[test]
     fn a_good_pipeline_resolves() {
-        let p = Pipeline::parse(
-            Path::new("p.yaml"),
+        let p = parse(
             "steps:\n  a: { run: echo a, inputs: [\"src/**/*.rs\"], env: [\"GOODGO_*\"], timeout: 1m }\n  b: { run: [echo, b], deps: [a] }\n",
         )
         .unwrap();

@@ -106,6 +106,9 @@ fn matching_brace(chars: &[char], from: usize) -> Option<usize> {
     None
 }
 
+/// The operators `${NAME<op>word}` may use, longest first so `:-` is not read as `-`.
+const OPERATORS: [&str; 6] = [":-", ":?", ":+", "-", "?", "+"];
+
 /// Expands the inside of `${…}`.
 fn braced(
     body: &str,
@@ -133,22 +136,15 @@ fn braced(
     let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
     let (op, word) = if rest.is_empty() {
         ("", "")
-    } else if let Some(w) = rest.strip_prefix(":-") {
-        (":-", w)
-    } else if let Some(w) = rest.strip_prefix(":?") {
-        (":?", w)
-    } else if let Some(w) = rest.strip_prefix(":+") {
-        (":+", w)
-    } else if let Some(w) = rest.strip_prefix('-') {
-        ("-", w)
-    } else if let Some(w) = rest.strip_prefix('?') {
-        ("?", w)
-    } else if let Some(w) = rest.strip_prefix('+') {
-        ("+", w)
     } else {
-        return Err(format!(
-            "invalid interpolation `${{{body}}}`: expected `}}`, `:-`, `-`, `:?`, `?`, `:+` or `+` after `{name}`"
-        ));
+        OPERATORS
+            .iter()
+            .find_map(|op| Some((*op, rest.strip_prefix(op)?)))
+            .ok_or_else(|| {
+                format!(
+                    "invalid interpolation `${{{body}}}`: expected `}}`, `:-`, `-`, `:?`, `?`, `:+` or `+` after `{name}`"
+                )
+            })?
     };
     let nested = |w: &str, unset: &mut dyn FnMut(&str)| interpolate(w, lookup, unset);
     match op {
@@ -205,24 +201,44 @@ mod tests {
         run(text).unwrap().0
     }
 
+    /// Each text expands to its expected value.
+    #[track_caller]
+    fn expands(cases: &[(&str, &str)]) {
+        for (text, expected) in cases {
+            assert_eq!(ok(text), *expected, "{text}");
+        }
+    }
+
+    /// Each text is refused with exactly its message.
+    #[track_caller]
+    fn refuses(cases: &[(&str, &str)]) {
+        for (text, message) in cases {
+            assert_eq!(run(text).unwrap_err(), *message, "{text}");
+        }
+    }
+
     #[test]
     fn plain_references() {
-        assert_eq!(ok("no dollars"), "no dollars");
-        assert_eq!(ok("$SET"), "value");
-        assert_eq!(ok("${SET}"), "value");
-        assert_eq!(ok("a-$SET-b"), "a-value-b");
-        assert_eq!(ok("a${SET}b"), "avalueb");
-        assert_eq!(ok("$SET.x"), "value.x");
-        assert_eq!(ok("é$SETé"), "évalueé");
+        expands(&[
+            ("no dollars", "no dollars"),
+            ("$SET", "value"),
+            ("${SET}", "value"),
+            ("a-$SET-b", "a-value-b"),
+            ("a${SET}b", "avalueb"),
+            ("$SET.x", "value.x"),
+            ("é$SETé", "évalueé"),
+        ]);
     }
 
     #[test]
     fn dollar_dollar_is_a_dollar() {
-        assert_eq!(ok("$$"), "$");
-        assert_eq!(ok("$$SET"), "$SET");
-        assert_eq!(ok("$$(cat /run/secrets/x)"), "$(cat /run/secrets/x)");
-        assert_eq!(ok("$$$SET"), "$value");
-        assert_eq!(ok("${UNSET:-$$}"), "$");
+        expands(&[
+            ("$$", "$"),
+            ("$$SET", "$SET"),
+            ("$$(cat /run/secrets/x)", "$(cat /run/secrets/x)"),
+            ("$$$SET", "$value"),
+            ("${UNSET:-$$}", "$"),
+        ]);
     }
 
     #[test]
@@ -234,55 +250,56 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(ok("${SET:-d}"), "value");
-        assert_eq!(ok("${EMPTY:-d}"), "d");
-        assert_eq!(ok("${UNSET:-d}"), "d");
-        assert_eq!(ok("${SET-d}"), "value");
-        assert_eq!(ok("${EMPTY-d}"), "");
-        assert_eq!(ok("${UNSET-d}"), "d");
-        assert_eq!(ok("${UNSET:-}"), "");
-        assert_eq!(ok("${UNSET:-a b:c}"), "a b:c");
+        expands(&[
+            ("${SET:-d}", "value"),
+            ("${EMPTY:-d}", "d"),
+            ("${UNSET:-d}", "d"),
+            ("${SET-d}", "value"),
+            ("${EMPTY-d}", ""),
+            ("${UNSET-d}", "d"),
+            ("${UNSET:-}", ""),
+            ("${UNSET:-a b:c}", "a b:c"),
+        ]);
         assert_eq!(run("${UNSET:-d}").unwrap().1, Vec::<String>::new());
     }
 
     #[test]
     fn nested_defaults() {
-        assert_eq!(ok("${UNSET:-${INNER}}"), "inner");
-        assert_eq!(ok("${UNSET:-${ALSO:-x${SET}y}}"), "xvaluey");
-        assert_eq!(ok("${SET:-${NOPE:?never evaluated}}"), "value");
+        expands(&[
+            ("${UNSET:-${INNER}}", "inner"),
+            ("${UNSET:-${ALSO:-x${SET}y}}", "xvaluey"),
+            ("${SET:-${NOPE:?never evaluated}}", "value"),
+        ]);
     }
 
     #[test]
     fn alternatives() {
-        assert_eq!(ok("${SET:+alt}"), "alt");
-        assert_eq!(ok("${EMPTY:+alt}"), "");
-        assert_eq!(ok("${UNSET:+alt}"), "");
-        assert_eq!(ok("${SET+alt}"), "alt");
-        assert_eq!(ok("${EMPTY+alt}"), "alt");
-        assert_eq!(ok("${UNSET+alt}"), "");
-        assert_eq!(ok("${SET:+-$SET-}"), "-value-");
+        expands(&[
+            ("${SET:+alt}", "alt"),
+            ("${EMPTY:+alt}", ""),
+            ("${UNSET:+alt}", ""),
+            ("${SET+alt}", "alt"),
+            ("${EMPTY+alt}", "alt"),
+            ("${UNSET+alt}", ""),
+            ("${SET:+-$SET-}", "-value-"),
+        ]);
     }
 
     #[test]
     fn required() {
-        assert_eq!(ok("${SET:?must}"), "value");
-        assert_eq!(ok("${EMPTY?must}"), "");
-        assert_eq!(
-            run("${UNSET:?set UNSET in .env}").unwrap_err(),
-            "required variable `UNSET` is not set: set UNSET in .env"
-        );
-        assert_eq!(
-            run("${EMPTY:?no}").unwrap_err(),
-            "required variable `EMPTY` is empty: no"
-        );
-        assert_eq!(
-            run("x ${UNSET?} y").unwrap_err(),
-            "required variable `UNSET` is not set"
-        );
-        assert_eq!(
-            run("${UNSET:?needs ${SET}}").unwrap_err(),
-            "required variable `UNSET` is not set: needs value"
-        );
+        expands(&[("${SET:?must}", "value"), ("${EMPTY?must}", "")]);
+        refuses(&[
+            (
+                "${UNSET:?set UNSET in .env}",
+                "required variable `UNSET` is not set: set UNSET in .env",
+            ),
+            ("${EMPTY:?no}", "required variable `EMPTY` is empty: no"),
+            ("x ${UNSET?} y", "required variable `UNSET` is not set"),
+            (
+                "${UNSET:?needs ${SET}}",
+                "required variable `UNSET` is not set: needs value",
+            ),
+        ]);
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Healthcheck {
     /// `["CMD", ..]`, `["CMD-SHELL", ".."]` or `["NONE"]`; empty: the image's own test with
     /// the timings given here.

@@ -47,11 +47,7 @@ fn index_deps(
     names: &[String],
     file: &Path,
 ) -> Result<Vec<Vec<usize>>, ComposeError> {
-    let index: BTreeMap<&str, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
+    let index = graph::index_of(names);
     let mut deps = Vec::with_capacity(names.len());
     for service in services.values() {
         let mut ds = Vec::new();
@@ -142,11 +138,7 @@ pub fn waves(
     let services = &project.services;
     let file = project.file.as_path();
     let names: Vec<String> = services.keys().cloned().collect();
-    let index: BTreeMap<&str, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
+    let index = graph::index_of(&names);
     let mut explicit = BTreeSet::new();
     for &name in selected {
         match index.get(name) {

@@ -84,25 +84,28 @@ fn fail<T>(pos: Pos, message: impl Into<String>) -> Result<T, TreeError> {
     })
 }
 
-/// A collection being built.
-enum Frame {
-    Seq {
-        pos: Pos,
-        anchor: usize,
-        reset: bool,
-        items: Vec<Node>,
-    },
-    Map {
-        pos: Pos,
-        anchor: usize,
-        reset: bool,
-        entries: Vec<Entry>,
-        seen: BTreeSet<String>,
-        /// Mappings named by `<<`, in priority order.
-        merged: Vec<Node>,
-        /// The key read, waiting for its value.
-        key: Option<(String, Pos)>,
-    },
+/// A collection being built: where it starts, its anchor (0: none), whether `!reset`
+/// removes it, and its content so far.
+struct Frame {
+    pos: Pos,
+    anchor: usize,
+    reset: bool,
+    body: Body,
+}
+
+enum Body {
+    Seq(Vec<Node>),
+    Map(Mapping),
+}
+
+#[derive(Default)]
+struct Mapping {
+    entries: Vec<Entry>,
+    seen: BTreeSet<String>,
+    /// Mappings named by `<<`, in priority order.
+    merged: Vec<Node>,
+    /// The key read, waiting for its value.
+    key: Option<(String, Pos)>,
 }
 
 struct Anchored {
@@ -194,22 +197,21 @@ impl Builder {
 
     /// Hands a finished node (`None`: removed by `!reset`) to its parent.
     fn deliver(&mut self, node: Option<Node>) -> Result<(), TreeError> {
-        match self.stack.last_mut() {
+        match self.stack.last_mut().map(|frame| &mut frame.body) {
             None => {
                 self.root = node;
                 Ok(())
             }
-            Some(Frame::Seq { items, .. }) => {
+            Some(Body::Seq(items)) => {
                 items.extend(node);
                 Ok(())
             }
-            Some(Frame::Map {
+            Some(Body::Map(Mapping {
                 entries,
                 seen,
                 merged,
                 key,
-                ..
-            }) => {
+            })) => {
                 let Some((k, key_pos)) = key.take() else {
                     // A key that is not a plain scalar (scalar keys are handled in `scalar`).
                     let pos = node.map_or(Pos::new(1, 1), |n| n.pos);
@@ -259,12 +261,15 @@ impl Builder {
     }
 
     fn awaiting_key(&self) -> bool {
-        matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+        matches!(
+            self.stack.last().map(|frame| &frame.body),
+            Some(Body::Map(Mapping { key: None, .. }))
+        )
     }
 
     fn set_key(&mut self, text: String, pos: Pos) {
-        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
-            *key = Some((text, pos));
+        if let Some(Body::Map(mapping)) = self.stack.last_mut().map(|frame| &mut frame.body) {
+            mapping.key = Some((text, pos));
         }
     }
 
@@ -336,7 +341,15 @@ impl Builder {
         }))
     }
 
-    fn start(&mut self, frame: Frame, pos: Pos) -> Result<(), TreeError> {
+    /// Opens a sequence or mapping at `pos`, to be filled with `body`.
+    fn start(
+        &mut self,
+        body: Body,
+        anchor: usize,
+        tag: Option<&granit_parser::Tag>,
+        pos: Pos,
+    ) -> Result<(), TreeError> {
+        let reset = matches!(tag_use(tag, pos)?, TagUse::Reset);
         self.count(1, pos)?;
         if self.stack.len() >= MAX_DEPTH {
             return fail(
@@ -350,29 +363,28 @@ impl Builder {
                 "a mapping key must be a single value, not a list or mapping",
             );
         }
-        self.stack.push(frame);
+        self.stack.push(Frame {
+            pos,
+            anchor,
+            reset,
+            body,
+        });
         Ok(())
     }
 
     fn end(&mut self) -> Result<(), TreeError> {
-        let (node, anchor, reset) = match self.stack.pop() {
-            Some(Frame::Seq {
-                pos,
-                anchor,
-                reset,
-                items,
-            }) => (
-                Node {
-                    pos,
-                    value: Value::Seq(items),
-                },
-                anchor,
-                reset,
-            ),
-            Some(Frame::Map {
-                pos,
-                anchor,
-                reset,
+        let Some(Frame {
+            pos,
+            anchor,
+            reset,
+            body,
+        }) = self.stack.pop()
+        else {
+            return Ok(());
+        };
+        let value = match body {
+            Body::Seq(items) => Value::Seq(items),
+            Body::Map(Mapping {
                 mut entries,
                 mut seen,
                 merged,
@@ -389,18 +401,10 @@ impl Builder {
                         }
                     }
                 }
-                (
-                    Node {
-                        pos,
-                        value: Value::Map(entries),
-                    },
-                    anchor,
-                    reset,
-                )
+                Value::Map(entries)
             }
-            None => return Ok(()),
         };
-        let node = (!reset).then_some(node);
+        let node = (!reset).then_some(Node { pos, value });
         self.remember(anchor, node.as_ref());
         self.deliver(node)
     }
@@ -449,31 +453,10 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, TreeError> {
             }
             Event::Alias(id) => b.alias(id, pos)?,
             Event::SequenceStart(_, anchor, tag) => {
-                let reset = matches!(tag_use(tag.as_deref(), pos)?, TagUse::Reset);
-                b.start(
-                    Frame::Seq {
-                        pos,
-                        anchor,
-                        reset,
-                        items: Vec::new(),
-                    },
-                    pos,
-                )?;
+                b.start(Body::Seq(Vec::new()), anchor, tag.as_deref(), pos)?;
             }
             Event::MappingStart(_, anchor, tag) => {
-                let reset = matches!(tag_use(tag.as_deref(), pos)?, TagUse::Reset);
-                b.start(
-                    Frame::Map {
-                        pos,
-                        anchor,
-                        reset,
-                        entries: Vec::new(),
-                        seen: BTreeSet::new(),
-                        merged: Vec::new(),
-                        key: None,
-                    },
-                    pos,
-                )?;
+                b.start(Body::Map(Mapping::default()), anchor, tag.as_deref(), pos)?;
             }
             Event::SequenceEnd | Event::MappingEnd => b.end()?,
             // Metadata the parser may emit with other options: nothing to build.

@@ -9,14 +9,17 @@ use goodgo_compose::*;
 
 const DIR: &str = "/project";
 
+/// An environment lookup holding `vars`.
+fn env_of<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Project, ComposeError> {
-    let vars: BTreeMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    load_str(text, Path::new(DIR), Path::new("c.yaml"), &|n| {
-        vars.get(n).cloned()
-    })
+    load_str(text, Path::new(DIR), Path::new("c.yaml"), &env_of(vars))
 }
 
 fn ok(text: &str) -> Project {
@@ -28,6 +31,40 @@ fn err(text: &str) -> String {
         Ok(_) => panic!("expected an error for:\n{text}"),
         Err(e) => e.to_string(),
     }
+}
+
+/// Loading `text` fails with exactly `message`.
+#[track_caller]
+fn fails(text: &str, message: &str) {
+    assert_eq!(err(text), message);
+}
+
+/// Loading `text` fails with a message that starts with `start`.
+#[track_caller]
+fn fails_starting(text: &str, start: &str) {
+    let e = err(text);
+    assert!(e.starts_with(start), "{e}");
+}
+
+/// Loading `text` fails with a message that mentions `part`.
+#[track_caller]
+fn fails_mentioning(text: &str, part: &str) {
+    let e = err(text);
+    assert!(e.contains(part), "{e}");
+}
+
+/// Writes `text` to `name` under `dir` (creating its folder), and returns its path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Writes `text` as `compose.yaml` in `dir` and loads it (shown as `compose.yaml`).
+fn load_compose(dir: &Path, text: &str, vars: &[(&str, &str)]) -> Result<Project, ComposeError> {
+    let file = write(dir, "compose.yaml", text);
+    load(&file, Path::new("compose.yaml"), &env_of(vars))
 }
 
 fn svc(p: &Project, name: &str) -> Service {
@@ -87,21 +124,22 @@ fn unset_variables_warn_once_at_their_first_use() {
 
 #[test]
 fn required_variable_is_an_error_at_the_scalar() {
-    let e = err(
+    fails(
         "services:\n  db:\n    image: postgres\n    environment:\n      PASSWORD: \"${DB_PASSWORD:?set DB_PASSWORD in .env}\"\n",
+        "c.yaml:5:17: required variable `DB_PASSWORD` is not set: set DB_PASSWORD in .env",
     );
-    assert_eq!(
-        e,
-        "c.yaml:5:17: required variable `DB_PASSWORD` is not set: set DB_PASSWORD in .env"
+    fails(
+        "services:\n  db:\n    image: ${TAG?}\n",
+        "c.yaml:3:12: required variable `TAG` is not set",
     );
-    let e = err("services:\n  db:\n    image: ${TAG?}\n");
-    assert_eq!(e, "c.yaml:3:12: required variable `TAG` is not set");
 }
 
 #[test]
 fn malformed_interpolation_is_an_error() {
-    let e = err("services:\n  a:\n    image: x\n    command: echo ${HOME\n");
-    assert!(e.starts_with("c.yaml:4:14: unclosed `${`"), "{e}");
+    fails_starting(
+        "services:\n  a:\n    image: x\n    command: echo ${HOME\n",
+        "c.yaml:4:14: unclosed `${`",
+    );
     let e = err("services:\n  a:\n    image: x\n    command: echo $1\n");
     assert!(
         e.starts_with("c.yaml:4:14: invalid interpolation `$1`"),
@@ -113,19 +151,17 @@ fn malformed_interpolation_is_an_error() {
 #[test]
 fn dotenv_is_read_and_the_environment_wins() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(".env"),
+    write(
+        dir.path(),
+        ".env",
         "# settings\nTAG=1.2\nBOTH=from-dotenv\nDERIVED=v${TAG}\nLITERAL='${TAG}'\n",
-    )
-    .unwrap();
-    let file = dir.path().join("compose.yaml");
-    std::fs::write(
-        &file,
+    );
+    let p = load_compose(
+        dir.path(),
         "services:\n  a:\n    image: app:${TAG}\n    environment:\n      BOTH: ${BOTH}\n      DERIVED: ${DERIVED}\n      LITERAL: ${LITERAL}\n      TAG:\n",
+        &[("BOTH", "from-env")],
     )
     .unwrap();
-    let env = |n: &str| (n == "BOTH").then(|| "from-env".to_string());
-    let p = load(&file, Path::new("compose.yaml"), &env).unwrap();
     let s = svc(&p, "a");
     assert_eq!(s.image.as_deref(), Some("app:1.2"));
     assert_eq!(s.environment["BOTH"], "from-env");
@@ -141,9 +177,8 @@ fn dotenv_is_read_and_the_environment_wins() {
 #[test]
 fn dotenv_errors_are_located_in_dotenv() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "OK=1\nBAD='open\n").unwrap();
-    let file = dir.path().join("compose.yaml");
-    std::fs::write(&file, "services: {}\n").unwrap();
+    write(dir.path(), ".env", "OK=1\nBAD='open\n");
+    let file = write(dir.path(), "compose.yaml", "services: {}\n");
     let e = load(&file, Path::new("app/compose.yaml"), &|_| None).unwrap_err();
     assert_eq!(e.to_string(), "app/.env:2:5: unclosed ' quote");
 }
@@ -177,21 +212,18 @@ fn environment_list_and_map_forms() {
 #[test]
 fn env_files_then_environment() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("env")).unwrap();
-    std::fs::write(
-        dir.path().join("env/common.env"),
+    write(
+        dir.path(),
+        "env/common.env",
         "# common\nA=common\nB=common\nC=${A}-ref\nexport D=\"two\\nlines\"\nE\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("local.env"), "B=local # wins over common\n").unwrap();
-    let file = dir.path().join("compose.yaml");
-    std::fs::write(
-        &file,
+    );
+    write(dir.path(), "local.env", "B=local # wins over common\n");
+    let p = load_compose(
+        dir.path(),
         "services:\n  a:\n    image: x\n    environment:\n      A: from-environment\n    env_file:\n      - env/common.env\n      - local.env\n      - path: missing.env\n        required: false\n  b:\n    image: x\n    env_file: local.env\n",
+        &[("E", "from-process")],
     )
     .unwrap();
-    let env = |n: &str| (n == "E").then(|| "from-process".to_string());
-    let p = load(&file, Path::new("compose.yaml"), &env).unwrap();
     let a = svc(&p, "a").environment;
     assert_eq!(a["A"], "from-environment");
     assert_eq!(a["B"], "local");
@@ -204,13 +236,12 @@ fn env_files_then_environment() {
 #[test]
 fn a_missing_env_file_is_an_error_at_its_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("compose.yaml");
-    std::fs::write(
-        &file,
+    let err = load_compose(
+        dir.path(),
         "services:\n  a:\n    image: x\n    env_file:\n      - nope.env\n",
+        &[],
     )
-    .unwrap();
-    let err = load(&file, Path::new("compose.yaml"), &|_| None).unwrap_err();
+    .unwrap_err();
     let e = err.to_string();
     assert!(
         e.starts_with("compose.yaml:5:9: services.a.env_file: cannot read `nope.env`"),
@@ -268,20 +299,18 @@ services:
 
 #[test]
 fn port_errors_name_the_item() {
-    let e = err("services:\n  db:\n    image: x\n    ports:\n      - 5432\n      - [1, 2]\n");
-    assert_eq!(
-        e,
-        "c.yaml:6:9: services.db.ports[1]: expected a string or number, or a mapping, found a list"
+    fails(
+        "services:\n  db:\n    image: x\n    ports:\n      - 5432\n      - [1, 2]\n",
+        "c.yaml:6:9: services.db.ports[1]: expected a string or number, or a mapping, found a list",
     );
-    let e = err("services:\n  db:\n    image: x\n    ports:\n      - \"8000-8010:80\"\n");
-    assert!(
-        e.starts_with(
-            "c.yaml:5:9: services.db.ports[0]: port range `8000-8010:80` is not supported"
-        ),
-        "{e}"
+    fails_starting(
+        "services:\n  db:\n    image: x\n    ports:\n      - \"8000-8010:80\"\n",
+        "c.yaml:5:9: services.db.ports[0]: port range `8000-8010:80` is not supported",
     );
-    let e = err("services:\n  db:\n    image: x\n    ports:\n      - published: 80\n");
-    assert_eq!(e, "c.yaml:5:9: services.db.ports[0]: missing key `target`");
+    fails(
+        "services:\n  db:\n    image: x\n    ports:\n      - published: 80\n",
+        "c.yaml:5:9: services.db.ports[0]: missing key `target`",
+    );
 }
 
 #[test]
@@ -350,28 +379,29 @@ volumes:
 
 #[test]
 fn volume_errors() {
-    let e =
-        err("services:\n  a:\n    image: x\n    volumes:\n      - dta:/data\nvolumes:\n  data:\n");
-    assert!(
-        e.starts_with("c.yaml:5:9: services.a.volumes[0]: the volume `dta` is not declared under the top-level `volumes` (did you mean `data`?)"),
-        "{e}"
+    fails_starting(
+        "services:\n  a:\n    image: x\n    volumes:\n      - dta:/data\nvolumes:\n  data:\n",
+        "c.yaml:5:9: services.a.volumes[0]: the volume `dta` is not declared under the top-level `volumes` (did you mean `data`?)",
     );
-    let e = err("services:\n  a:\n    image: x\n    volumes:\n      - ./x:relative\n");
-    assert!(e.contains("must be an absolute path"), "{e}");
-    let e = err("services:\n  a:\n    image: x\n    volumes:\n      - ./x:/y:bogus\n");
-    assert!(e.contains("unknown volume option `bogus`"), "{e}");
-    let e = err("services:\n  a:\n    image: x\n    volumes:\n      - ~/x:/y\n");
-    assert!(e.contains("`HOME` is not set"), "{e}");
-    let e = err(
+    fails_mentioning(
+        "services:\n  a:\n    image: x\n    volumes:\n      - ./x:relative\n",
+        "must be an absolute path",
+    );
+    fails_mentioning(
+        "services:\n  a:\n    image: x\n    volumes:\n      - ./x:/y:bogus\n",
+        "unknown volume option `bogus`",
+    );
+    fails_mentioning(
+        "services:\n  a:\n    image: x\n    volumes:\n      - ~/x:/y\n",
+        "`HOME` is not set",
+    );
+    fails_mentioning(
         "services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        target: /y\n",
+        "a bind mount needs `source`",
     );
-    assert!(e.contains("a bind mount needs `source`"), "{e}");
-    let e = err(
+    fails_starting(
         "services:\n  a:\n    image: x\n    volumes:\n      - type: volume\n        source: v\n        target: /y\n        volume:\n          subpath: sub\nvolumes:\n  v:\n",
-    );
-    assert!(
-        e.starts_with("c.yaml:9:11: `services.a.volumes[0].volume.subpath` is not supported"),
-        "{e}"
+        "c.yaml:9:11: `services.a.volumes[0].volume.subpath` is not supported",
     );
 }
 
@@ -431,17 +461,17 @@ services:
     let json = serde_json::to_value(svc(&p, "a")).unwrap();
     assert_eq!(json["healthcheck"]["interval"], "1m30s");
 
-    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      interval: 10\n");
-    assert!(
-        e.starts_with("c.yaml:5:17: services.a.healthcheck.interval: invalid duration `10`"),
-        "{e}"
+    fails_starting(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      interval: 10\n",
+        "c.yaml:5:17: services.a.healthcheck.interval: invalid duration `10`",
     );
-    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"RUN\", \"x\"]\n");
-    assert!(e.contains("services.a.healthcheck.test: expected"), "{e}");
-    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      retries: many\n");
-    assert!(
-        e.contains("expected a non-negative whole number, found `many`"),
-        "{e}"
+    fails_mentioning(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"RUN\", \"x\"]\n",
+        "services.a.healthcheck.test: expected",
+    );
+    fails_mentioning(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      retries: many\n",
+        "expected a non-negative whole number, found `many`",
     );
 }
 
@@ -469,10 +499,9 @@ services:
         a.entrypoint,
         Some(CommandLine::Exec(vec!["/bin/tini".into(), "--".into()]))
     );
-    let e = err("services:\n  a:\n    image: x\n    command: echo 'open\n");
-    assert!(
-        e.starts_with("c.yaml:4:14: services.a.command: unclosed ' quote"),
-        "{e}"
+    fails_starting(
+        "services:\n  a:\n    image: x\n    command: echo 'open\n",
+        "c.yaml:4:14: services.a.command: unclosed ' quote",
     );
 }
 
@@ -642,10 +671,9 @@ fn services_without_networks_join_default() {
     let p = ok("services:\n  a:\n    image: x\n");
     assert_eq!(svc(&p, "a").networks, ["default"]);
     assert!(p.networks.contains_key("default"));
-    let e = err("services:\n  a:\n    image: x\n    networks: [frnt]\nnetworks:\n  front:\n");
-    assert!(
-        e.starts_with("c.yaml:4:16: services.a.networks: the network `frnt` is not declared under the top-level `networks` (did you mean `front`?)"),
-        "{e}"
+    fails_starting(
+        "services:\n  a:\n    image: x\n    networks: [frnt]\nnetworks:\n  front:\n",
+        "c.yaml:4:16: services.a.networks: the network `frnt` is not declared under the top-level `networks` (did you mean `front`?)",
     );
 }
 
@@ -696,78 +724,65 @@ fn keys_that_would_change_what_runs_are_refused() {
         ("extends", "{service: base}"),
         ("links", "[db]"),
     ] {
-        let e = err(&format!(
-            "services:\n  a:\n    image: x\n    {key}: {value}\n"
-        ));
-        assert!(
-            e.starts_with(&format!("c.yaml:4:5: `services.a.{key}` is not supported by goodgo: ignoring it would change what runs (")),
-            "{e}"
+        fails_starting(
+            &format!("services:\n  a:\n    image: x\n    {key}: {value}\n"),
+            &format!(
+                "c.yaml:4:5: `services.a.{key}` is not supported by goodgo: ignoring it would change what runs ("
+            ),
         );
     }
-    let e = err("services:\n  a:\n    image: x\n    deploy:\n      replicas: 3\n");
-    assert!(
-        e.starts_with("c.yaml:5:17: `services.a.deploy.replicas: 3` is not supported"),
-        "{e}"
+    fails_starting(
+        "services:\n  a:\n    image: x\n    deploy:\n      replicas: 3\n",
+        "c.yaml:5:17: `services.a.deploy.replicas: 3` is not supported",
     );
-    let e = err("include:\n  - other.yaml\nservices: {}\n");
-    assert!(
-        e.starts_with("c.yaml:1:1: `include` is not supported"),
-        "{e}"
+    fails_starting(
+        "include:\n  - other.yaml\nservices: {}\n",
+        "c.yaml:1:1: `include` is not supported",
     );
-    let e = err(
+    fails_starting(
         "services:\n  a:\n    build:\n      context: .\n      dockerfile_inline: FROM scratch\n",
-    );
-    assert!(
-        e.starts_with("c.yaml:5:7: `services.a.build.dockerfile_inline` is not supported"),
-        "{e}"
+        "c.yaml:5:7: `services.a.build.dockerfile_inline` is not supported",
     );
 }
 
 #[test]
 fn unknown_keys_are_typos() {
-    let e = err("services:\n  a:\n    imagee: x\n");
-    assert_eq!(
-        e,
-        "c.yaml:3:5: services.a: unknown key `imagee` (did you mean `image`?)"
+    fails(
+        "services:\n  a:\n    imagee: x\n",
+        "c.yaml:3:5: services.a: unknown key `imagee` (did you mean `image`?)",
     );
-    let e = err("servics:\n  a:\n    image: x\n");
-    assert_eq!(
-        e,
-        "c.yaml:1:1: unknown key `servics` (did you mean `services`?)"
+    fails(
+        "servics:\n  a:\n    image: x\n",
+        "c.yaml:1:1: unknown key `servics` (did you mean `services`?)",
     );
-    let e = err("services:\n  a:\n    image: x\n    healthcheck:\n      intervall: 1s\n");
-    assert_eq!(
-        e,
-        "c.yaml:5:7: services.a.healthcheck: unknown key `intervall` (did you mean `interval`?)"
+    fails(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      intervall: 1s\n",
+        "c.yaml:5:7: services.a.healthcheck: unknown key `intervall` (did you mean `interval`?)",
     );
 }
 
 #[test]
 fn wrong_types_name_the_key() {
-    let e = err("services:\n  a:\n    image: [x]\n");
-    assert_eq!(
-        e,
-        "c.yaml:3:12: services.a.image: expected a string, found a list"
+    fails(
+        "services:\n  a:\n    image: [x]\n",
+        "c.yaml:3:12: services.a.image: expected a string, found a list",
     );
-    let e = err("services:\n  a:\n    image: x\n    tty: maybe\n");
-    assert_eq!(
-        e,
-        "c.yaml:4:10: services.a.tty: expected `true` or `false`, found `maybe`"
+    fails(
+        "services:\n  a:\n    image: x\n    tty: maybe\n",
+        "c.yaml:4:10: services.a.tty: expected `true` or `false`, found `maybe`",
     );
-    let e = err("services:\n  a:\n    image: x\n    environment: FOO=1\n");
-    assert!(
-        e.starts_with(
-            "c.yaml:4:18: services.a.environment: expected a list of `NAME=value` or a mapping"
-        ),
-        "{e}"
+    fails_starting(
+        "services:\n  a:\n    image: x\n    environment: FOO=1\n",
+        "c.yaml:4:18: services.a.environment: expected a list of `NAME=value` or a mapping",
     );
-    let e = err("services:\n  a: x\n");
-    assert_eq!(
-        e,
-        "c.yaml:2:6: services.a: expected a mapping, found a single value"
+    fails(
+        "services:\n  a: x\n",
+        "c.yaml:2:6: services.a: expected a mapping, found a single value",
     );
-    let e = err("services:\n  a:\n    image: x\n    restart: sometimes\n");
-    assert!(e.contains("unknown restart policy `sometimes`"), "{e}");
+    fails_mentioning(
+        "services:\n  a:\n    image: x\n    restart: sometimes\n",
+        "unknown restart policy `sometimes`",
+    );
 }
 
 #[test]
@@ -775,19 +790,18 @@ fn file_level_problems() {
     let e = err("services:\n  a:\n    image: x\n   bad: indent\n");
     assert!(e.starts_with("c.yaml:4:"), "{e}");
     assert!(e.contains("YAML syntax error"), "{e}");
-    let e = err("- a\n- b\n");
-    assert!(e.starts_with("c.yaml:1:1: expected a mapping"), "{e}");
-    let e = err("services:\n  a:\n    build: .\n  a:\n    image: y\n");
-    assert_eq!(e, "c.yaml:4:3: duplicate key `a`");
-    let e = err("services:\n  a:\n    container_name: x\n");
-    assert_eq!(
-        e,
-        "c.yaml:2:3: services.a: a service needs `image` or `build`"
+    fails_starting("- a\n- b\n", "c.yaml:1:1: expected a mapping");
+    fails(
+        "services:\n  a:\n    build: .\n  a:\n    image: y\n",
+        "c.yaml:4:3: duplicate key `a`",
     );
-    let e = err("services:\n  \"bad name\":\n    image: x\n");
-    assert!(
-        e.starts_with("c.yaml:2:3: services: invalid service name `bad name`"),
-        "{e}"
+    fails(
+        "services:\n  a:\n    container_name: x\n",
+        "c.yaml:2:3: services.a: a service needs `image` or `build`",
+    );
+    fails_starting(
+        "services:\n  \"bad name\":\n    image: x\n",
+        "c.yaml:2:3: services: invalid service name `bad name`",
     );
     assert!(ok("").services.is_empty());
     assert!(ok("# nothing\n").services.is_empty());
@@ -855,42 +869,33 @@ services:
         waves(&p, &[], &[]).unwrap(),
         [vec!["cache", "db"], vec!["migrate"], vec!["app"]]
     );
-    let e = err(
+    fails_mentioning(
         "services:\n  a:\n    image: x\n    depends_on:\n      db:\n        condition: service_healty\n",
-    );
-    assert!(
-        e.contains("unknown condition `service_healty` (did you mean `service_healthy`?)"),
-        "{e}"
+        "unknown condition `service_healty` (did you mean `service_healthy`?)",
     );
 }
 
 #[test]
 fn unknown_dependency_is_an_error_at_its_line() {
-    let e =
-        err("services:\n  web:\n    image: x\n    depends_on:\n      - dbb\n  db:\n    image: y\n");
-    assert_eq!(
-        e,
-        "c.yaml:5:9: services.web.depends_on: no service `dbb` (did you mean `db`?)"
+    fails(
+        "services:\n  web:\n    image: x\n    depends_on:\n      - dbb\n  db:\n    image: y\n",
+        "c.yaml:5:9: services.web.depends_on: no service `dbb` (did you mean `db`?)",
     );
-    let e = err("services:\n  web:\n    image: x\n    depends_on: [web]\n");
-    assert!(e.contains("cannot depend on itself"), "{e}");
+    fails_mentioning(
+        "services:\n  web:\n    image: x\n    depends_on: [web]\n",
+        "cannot depend on itself",
+    );
 }
 
 #[test]
 fn cycles_are_named() {
-    let e = err(
+    fails(
         "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [c]\n  c:\n    image: x\n    depends_on: [a]\n  d:\n    image: x\n    depends_on: [a]\n",
+        "c.yaml:4:18: services.a.depends_on: dependency cycle: a -> b -> c -> a",
     );
-    assert_eq!(
-        e,
-        "c.yaml:4:18: services.a.depends_on: dependency cycle: a -> b -> c -> a"
-    );
-    let e = err(
+    fails(
         "services:\n  x:\n    image: x\n    depends_on: [y]\n  y:\n    image: x\n    depends_on:\n      x:\n        condition: service_healthy\n",
-    );
-    assert_eq!(
-        e,
-        "c.yaml:4:18: services.x.depends_on: dependency cycle: x -> y -> x"
+        "c.yaml:4:18: services.x.depends_on: dependency cycle: x -> y -> x",
     );
 }
 

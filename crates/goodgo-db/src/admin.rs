@@ -3,7 +3,8 @@
 //! Databases are created and dropped here, with every name quoted, so that tests, xtask
 //! and commands never hand a name to `psql`; throwaway ones are in [`crate::scratch`].
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::process::Command;
 use std::time::Duration;
 
 use tokio_postgres::config::Host;
@@ -85,6 +86,18 @@ impl Target {
             let _ = connection.await;
         });
         Ok(client)
+    }
+
+    /// `program` (psql, pg_dump, pg_restore…) set to reach this database: its
+    /// [`libpq_args`](Self::libpq_args) first, the password in `PGPASSWORD`.
+    pub fn libpq_command(&self, program: impl AsRef<OsStr>) -> Command {
+        let (args, password) = self.libpq_args();
+        let mut command = Command::new(program);
+        command.args(args);
+        if let Some(p) = password {
+            command.env("PGPASSWORD", p);
+        }
+        command
     }
 
     /// `-h HOST -p PORT -U USER -d DB` for psql, pg_dump and friends, and the password to
@@ -291,5 +304,17 @@ mod tests {
                 assert_eq!(password.is_some(), url.contains(":pw@"));
             }
         }
+    }
+
+    #[test]
+    fn a_libpq_command_has_the_arguments_and_the_password_apart() {
+        let target = Target::parse("postgres://u:pw@h:5/db").unwrap_or_else(|e| panic!("{e}"));
+        let command = target.libpq_command("pg_dump");
+        assert_eq!(command.get_program(), "pg_dump");
+        let args: Vec<&OsStr> = command.get_args().collect();
+        assert_eq!(args, target.libpq_args().0);
+        assert!(!args.iter().any(|a| a.to_string_lossy().contains("pw")));
+        let envs: Vec<_> = command.get_envs().collect();
+        assert_eq!(envs, [(OsStr::new("PGPASSWORD"), Some(OsStr::new("pw")))]);
     }
 }

@@ -8,7 +8,6 @@
 //! being schema (comments, session settings, per-column planner and compression options).
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::DbError;
 use crate::admin::{Scratch, Target};
@@ -62,17 +61,14 @@ pub async fn verify(
 
 /// Runs `pg_dump --schema-only` on `target` and returns its normalised text.
 pub fn dump_schema(pg_dump: &Path, target: &Target) -> Result<String, DbError> {
-    let (args, password) = target.libpq_args();
-    let mut cmd = Command::new(pg_dump);
-    cmd.args(["--schema-only", "--no-owner", "--no-privileges"])
-        .args(args);
-    if let Some(p) = password {
-        cmd.env("PGPASSWORD", p);
-    }
-    let out = cmd.output().map_err(|source| DbError::Tool {
-        tool: pg_dump.to_path_buf(),
-        source,
-    })?;
+    let out = target
+        .libpq_command(pg_dump)
+        .args(["--schema-only", "--no-owner", "--no-privileges"])
+        .output()
+        .map_err(|source| DbError::Tool {
+            tool: pg_dump.to_path_buf(),
+            source,
+        })?;
     if !out.status.success() {
         return Err(DbError::ToolFailed {
             tool: "pg_dump".into(),

@@ -172,49 +172,26 @@ struct Kind {
     area: (i64, i64),
 }
 
+impl Kind {
+    const fn new(name: &'static str, share: u64, bedrooms: (i64, i64), area: (i64, i64)) -> Self {
+        Kind {
+            name,
+            share,
+            bedrooms,
+            area,
+        }
+    }
+}
+
+// name, share (%), bedrooms (from, to), area in m² (from, to)
 const TYPES: &[Kind] = &[
-    Kind {
-        name: "apartment",
-        share: 45,
-        bedrooms: (1, 4),
-        area: (35, 160),
-    },
-    Kind {
-        name: "house",
-        share: 20,
-        bedrooms: (2, 6),
-        area: (60, 300),
-    },
-    Kind {
-        name: "townhouse",
-        share: 10,
-        bedrooms: (2, 5),
-        area: (50, 200),
-    },
-    Kind {
-        name: "villa",
-        share: 5,
-        bedrooms: (3, 8),
-        area: (180, 800),
-    },
-    Kind {
-        name: "land",
-        share: 7,
-        bedrooms: (0, 0),
-        area: (80, 2000),
-    },
-    Kind {
-        name: "office",
-        share: 8,
-        bedrooms: (0, 0),
-        area: (40, 600),
-    },
-    Kind {
-        name: "shop",
-        share: 5,
-        bedrooms: (0, 0),
-        area: (20, 250),
-    },
+    Kind::new("apartment", 45, (1, 4), (35, 160)),
+    Kind::new("house", 20, (2, 6), (60, 300)),
+    Kind::new("townhouse", 10, (2, 5), (50, 200)),
+    Kind::new("villa", 5, (3, 8), (180, 800)),
+    Kind::new("land", 7, (0, 0), (80, 2000)),
+    Kind::new("office", 8, (0, 0), (40, 600)),
+    Kind::new("shop", 5, (0, 0), (20, 250)),
 ];
 
 /// How many accounts a seed of `listings` listings creates.

@@ -44,6 +44,14 @@ fn migrations_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, Vec<migrations:
     (dir, loaded)
 }
 
+/// The one value `sql` selects.
+async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> T {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
 /// Every message of an error's chain, outermost first.
 fn chain(err: &DbError) -> Vec<String> {
     let mut out = vec![err.to_string()];
@@ -92,11 +100,7 @@ async fn databases_with_any_name_are_created_copied_and_dropped() {
             .await
             .unwrap();
         let copied = server.with_dbname(&copy).connect().await.unwrap();
-        let has_table: bool = copied
-            .query_one("SELECT to_regclass('from_template') IS NOT NULL", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let has_table: bool = one(&copied, "SELECT to_regclass('from_template') IS NOT NULL").await;
         assert!(has_table, "{copy} is a copy of its template {name}");
 
         // A session still connected does not stop the drop (WITH (FORCE)).
@@ -294,14 +298,11 @@ async fn verify_reports_real_drift_only() {
     target.remove().await.unwrap();
 
     let client = server.connect().await.unwrap();
-    let left: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify_%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = one(
+        &client,
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify_%'",
+    )
+    .await;
     assert_eq!(left, 0, "the scratch databases are dropped");
 }
 

@@ -7,7 +7,16 @@
 //! `deps[i]` lists the tasks `i` depends on. `include[i]` says whether `i` takes part
 //! (excluded tasks count as already satisfied). `ids[i]` breaks ties: smaller id first.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+
+/// The index of each id in `ids`: how names written in a file become the indices the
+/// functions here work on.
+pub fn index_of(ids: &[String]) -> BTreeMap<&str, usize> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect()
+}
 
 /// The included tasks in an order where every dependency comes first, or the tasks left
 /// over when a cycle prevents that.
@@ -311,5 +320,16 @@ mod tests {
         let deps = vec![vec![], vec![], vec![0], vec![1]];
         let (path, _) = critical_path(&deps, &[true; 4], &[1.0; 4], &ids(4)).unwrap();
         assert_eq!(path, vec![0, 2]);
+    }
+
+    #[test]
+    fn ids_index_their_position() {
+        let names = ["db".to_string(), "api".to_string(), "web".to_string()];
+        let index = index_of(&names);
+        assert_eq!(index.len(), 3);
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(index[name.as_str()], i);
+        }
+        assert!(!index.contains_key("cache"));
     }
 }

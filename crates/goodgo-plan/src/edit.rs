@@ -198,21 +198,33 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn set(text: &str, id: &str, status: Status) -> Result<String, EditError> {
+    /// `text` with task `id` set to `status` (the edit must succeed).
+    #[track_caller]
+    fn set(text: &str, id: &str, status: Status) -> String {
         let path = Path::new("plan.yaml");
         let plan = Plan::parse(path, text).unwrap();
         let i = plan.tasks.iter().position(|t| t.id == id).unwrap();
-        set_status_checked(path, text, &plan, i, status)
+        set_status_checked(path, text, &plan, i, status).unwrap()
+    }
+
+    #[track_caller]
+    fn assert_contains(text: &str, part: &str) {
+        assert!(text.contains(part), "{text}");
     }
 
     const HEAD: &str = "milestones:\n  - id: M\n    name: Main\ntasks:\n";
 
+    /// A plan file: one milestone, then `tasks`.
+    fn plan(tasks: &str) -> String {
+        format!("{HEAD}{tasks}")
+    }
+
     #[test]
     fn block_style_changes_only_the_value() {
-        let text = format!(
-            "{HEAD}  - id: A\n    title: a\n    milestone: M\n    status: todo\n  - id: B\n    title: b\n    milestone: M\n    status: todo\n"
+        let text = plan(
+            "  - id: A\n    title: a\n    milestone: M\n    status: todo\n  - id: B\n    title: b\n    milestone: M\n    status: todo\n",
         );
-        let out = set(&text, "B", Status::Done).unwrap();
+        let out = set(&text, "B", Status::Done);
         let at = text.rfind("status: todo").unwrap();
         let expected = format!("{}status: done{}", &text[..at], &text[at + 12..]);
         assert_eq!(out, expected);
@@ -221,40 +233,31 @@ mod tests {
 
     #[test]
     fn flow_style_tasks() {
-        let text = format!(
-            "{HEAD}  - {{id: A, title: a, milestone: M, status: todo}}\n  - {{ id: B, title: b, milestone: M, status: \"todo\" }}\n"
+        let text = plan(
+            "  - {id: A, title: a, milestone: M, status: todo}\n  - { id: B, title: b, milestone: M, status: \"todo\" }\n",
         );
-        let out = set(&text, "B", Status::Doing).unwrap();
+        let out = set(&text, "B", Status::Doing);
         assert_eq!(
             out,
-            format!(
-                "{HEAD}  - {{id: A, title: a, milestone: M, status: todo}}\n  - {{ id: B, title: b, milestone: M, status: doing }}\n"
+            plan(
+                "  - {id: A, title: a, milestone: M, status: todo}\n  - { id: B, title: b, milestone: M, status: doing }\n"
             )
         );
-        let out = set(&text, "A", Status::Blocked).unwrap();
-        assert!(
-            out.contains("{id: A, title: a, milestone: M, status: blocked}"),
-            "{out}"
-        );
+        let out = set(&text, "A", Status::Blocked);
+        assert_contains(&out, "{id: A, title: a, milestone: M, status: blocked}");
     }
 
     #[test]
     fn status_before_id_and_other_key_orders() {
-        let text = format!(
-            "{HEAD}  - status: todo\n    id: A\n    title: a\n    milestone: M\n  - title: b\n    status: todo\n    milestone: M\n    id: B\n"
+        let text = plan(
+            "  - status: todo\n    id: A\n    title: a\n    milestone: M\n  - title: b\n    status: todo\n    milestone: M\n    id: B\n",
         );
-        let out = set(&text, "A", Status::Done).unwrap();
-        assert!(out.contains("  - status: done\n    id: A\n"), "{out}");
-        assert!(
-            out.contains("    status: todo\n    milestone: M\n    id: B"),
-            "{out}"
-        );
-        let out = set(&text, "B", Status::Done).unwrap();
-        assert!(out.contains("  - status: todo\n    id: A\n"), "{out}");
-        assert!(
-            out.contains("    status: done\n    milestone: M\n    id: B"),
-            "{out}"
-        );
+        let out = set(&text, "A", Status::Done);
+        assert_contains(&out, "  - status: done\n    id: A\n");
+        assert_contains(&out, "    status: todo\n    milestone: M\n    id: B");
+        let out = set(&text, "B", Status::Done);
+        assert_contains(&out, "  - status: todo\n    id: A\n");
+        assert_contains(&out, "    status: done\n    milestone: M\n    id: B");
     }
 
     #[test]
@@ -262,7 +265,7 @@ mod tests {
         let text = format!(
             "# the plan\n{HEAD}  - id: A   # first\n    title: \"status: todo\" # not this one\n    milestone: M\n    status:   todo   # since May\n"
         );
-        let out = set(&text, "A", Status::Done).unwrap();
+        let out = set(&text, "A", Status::Done);
         assert_eq!(
             out,
             text.replace(
@@ -300,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_stale_position_is_refused() {
-        let text = format!("{HEAD}  - id: A\n    title: a\n    milestone: M\n    status: todo\n");
+        let text = plan("  - id: A\n    title: a\n    milestone: M\n    status: todo\n");
         let path = Path::new("plan.yaml");
         let plan = Plan::parse(path, &text).unwrap();
         let moved = text.replace("tasks:\n", "tasks:\n\n");

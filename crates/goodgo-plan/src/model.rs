@@ -121,6 +121,47 @@ pub struct Task {
     pub status_len: u32,
 }
 
+impl From<RawMilestone> for Milestone {
+    fn from(m: RawMilestone) -> Self {
+        Milestone {
+            pos: Pos::of(&m.id),
+            id: m.id.value,
+            name: m.name,
+            phase: m.phase,
+            goal: m.goal,
+        }
+    }
+}
+
+impl From<RawTask> for Task {
+    fn from(t: RawTask) -> Self {
+        Task {
+            pos: Pos::of(&t.id),
+            id: t.id.value,
+            code_pos: t.code.as_ref().map(Pos::of),
+            code: t.code.map(|c| c.value),
+            title: t.title,
+            milestone_pos: Pos::of(&t.milestone),
+            milestone: t.milestone.value,
+            deps: t
+                .deps
+                .into_iter()
+                .map(|d| DepRef {
+                    pos: Pos::of(&d),
+                    name: d.value,
+                })
+                .collect(),
+            priority: t.priority,
+            sprint: t.sprint,
+            estimate_pos: t.estimate.as_ref().map(Pos::of),
+            estimate: t.estimate.map(|e| e.value).unwrap_or(1.0),
+            status_at: Some(Pos::of(&t.status)),
+            status_len: u32::try_from(t.status.referenced.span().len()).unwrap_or(0),
+            status: t.status.value,
+        }
+    }
+}
+
 /// A plan as read from its file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -136,45 +177,8 @@ impl Plan {
             Some(raw) => raw,
             None => goodgo_yaml::from_str::<RawPlan>(path, text)?,
         };
-        let milestones = raw
-            .milestones
-            .into_iter()
-            .map(|m| Milestone {
-                pos: Pos::of(&m.id),
-                id: m.id.value,
-                name: m.name,
-                phase: m.phase,
-                goal: m.goal,
-            })
-            .collect();
-        let tasks = raw
-            .tasks
-            .into_iter()
-            .map(|t| Task {
-                pos: Pos::of(&t.id),
-                id: t.id.value,
-                code_pos: t.code.as_ref().map(Pos::of),
-                code: t.code.map(|c| c.value),
-                title: t.title,
-                milestone_pos: Pos::of(&t.milestone),
-                milestone: t.milestone.value,
-                deps: t
-                    .deps
-                    .into_iter()
-                    .map(|d| DepRef {
-                        pos: Pos::of(&d),
-                        name: d.value,
-                    })
-                    .collect(),
-                priority: t.priority,
-                sprint: t.sprint,
-                estimate_pos: t.estimate.as_ref().map(Pos::of),
-                estimate: t.estimate.map(|e| e.value).unwrap_or(1.0),
-                status_at: Some(Pos::of(&t.status)),
-                status_len: u32::try_from(t.status.referenced.span().len()).unwrap_or(0),
-                status: t.status.value,
-            })
-            .collect();
+        let milestones = raw.milestones.into_iter().map(Milestone::from).collect();
+        let tasks = raw.tasks.into_iter().map(Task::from).collect();
         Ok(Plan {
             path: path.to_path_buf(),
             milestones,

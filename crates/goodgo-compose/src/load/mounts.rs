@@ -5,10 +5,10 @@
 //! between a named volume (checked against the top-level `volumes`), a host path (made
 //! absolute) and a tmpfs.
 
-use goodgo_yaml::{Pos, did_you_mean};
+use goodgo_yaml::Pos;
 
 use super::keys::*;
-use super::read::join;
+use super::read::{check_declared, join};
 use super::{Defined, Loader, Result};
 use crate::model::*;
 use crate::syntax;
@@ -22,16 +22,12 @@ impl Loader<'_> {
         path: &str,
         defined: &Defined,
     ) -> Result<()> {
-        if defined.volumes.contains(name) {
-            return Ok(());
-        }
-        let hint = did_you_mean(name, defined.volumes.iter().map(String::as_str))
-            .map(|b| format!(" (did you mean `{b}`?)"))
-            .unwrap_or_default();
-        Err(self.fail(
-            pos,
-            format!("{path}: the volume `{name}` is not declared under the top-level `volumes`{hint}; a host path starts with `/`, `./` or `~`"),
-        ))
+        check_declared(name, "volumes", &defined.volumes).map_err(|m| {
+            self.fail(
+                pos,
+                format!("{path}: {m}; a host path starts with `/`, `./` or `~`"),
+            )
+        })
     }
 
     pub(super) fn mount(&mut self, node: &Node, path: &str, defined: &Defined) -> Result<Mount> {
@@ -97,6 +93,24 @@ impl Loader<'_> {
         }
     }
 
+    /// A long-syntax mount's `type`.
+    fn mount_kind(&self, node: &Node, path: &str) -> Result<MountKind> {
+        let t = self.string(node, path)?;
+        match t.as_str() {
+            "volume" => Ok(MountKind::Volume),
+            "bind" => Ok(MountKind::Bind),
+            "tmpfs" => Ok(MountKind::Tmpfs),
+            "npipe" | "cluster" | "image" => Err(self.fail(
+                node.pos,
+                format!("`{path}: {t}` is not supported by goodgo: ignoring it would change what runs (the mount would be missing)"),
+            )),
+            _ => Err(self.fail(
+                node.pos,
+                format!("{path}: unknown mount type `{t}`; expected `volume`, `bind` or `tmpfs`"),
+            )),
+        }
+    }
+
     pub(super) fn long_mount(
         &mut self,
         node: &Node,
@@ -112,26 +126,7 @@ impl Loader<'_> {
             let p = join(path, &e.key);
             let v = &e.value;
             match e.key.as_str() {
-                "type" => {
-                    let t = self.string(v, &p)?;
-                    kind = Some(match t.as_str() {
-                        "volume" => MountKind::Volume,
-                        "bind" => MountKind::Bind,
-                        "tmpfs" => MountKind::Tmpfs,
-                        "npipe" | "cluster" | "image" => {
-                            return Err(self.fail(
-                                v.pos,
-                                format!("`{p}: {t}` is not supported by goodgo: ignoring it would change what runs (the mount would be missing)"),
-                            ));
-                        }
-                        _ => {
-                            return Err(self.fail(
-                                v.pos,
-                                format!("{p}: unknown mount type `{t}`; expected `volume`, `bind` or `tmpfs`"),
-                            ));
-                        }
-                    });
-                }
+                "type" => kind = Some(self.mount_kind(v, &p)?),
                 "source" => source = self.opt_string(v, &p)?.map(|s| (s, v.pos)),
                 "target" => {
                     let t = self.string(v, &p)?;

@@ -5,10 +5,10 @@
 //! the largest value parsers after mounts, and each checks names against the top-level
 //! `networks`.
 
-use goodgo_yaml::{Pos, did_you_mean};
+use goodgo_yaml::Pos;
 
 use super::keys::*;
-use super::read::join;
+use super::read::{check_declared, join};
 use super::{Defined, Loader, Result};
 use crate::model::*;
 use crate::syntax;
@@ -29,48 +29,8 @@ impl Loader<'_> {
                     let p = join(path, &e.key);
                     let v = &e.value;
                     match e.key.as_str() {
-                        "target" => {
-                            let t = self.string(v, &p)?;
-                            let ports = syntax::parse_ports(&t)
-                                .map_err(|m| self.fail(v.pos, format!("{p}: {m}")))?;
-                            match ports.as_slice() {
-                                [one]
-                                    if one.published.is_none()
-                                        && one.host_ip.is_none()
-                                        && one.protocol == "tcp"
-                                        && !t.contains('/') =>
-                                {
-                                    target = Some(one.target);
-                                }
-                                _ => {
-                                    return Err(self.fail(
-                                        v.pos,
-                                        format!("{p}: expected a port number, found `{t}`"),
-                                    ));
-                                }
-                            }
-                        }
-                        "published" => {
-                            let t = self.opt_string(v, &p)?;
-                            if let Some(t) = t {
-                                let n: Option<u16> = t.parse().ok().filter(|n| *n > 0);
-                                match n {
-                                    Some(n) => published = Some(n),
-                                    None if t.contains('-') => {
-                                        return Err(self.fail(
-                                            v.pos,
-                                            format!("{p}: the published port range `{t}` is not supported by goodgo: give one port"),
-                                        ));
-                                    }
-                                    None => {
-                                        return Err(self.fail(
-                                            v.pos,
-                                            format!("{p}: expected a port number from 1 to 65535, found `{t}`"),
-                                        ));
-                                    }
-                                }
-                            }
-                        }
+                        "target" => target = Some(self.container_port(v, &p)?),
+                        "published" => published = self.published_port(v, &p)?,
                         "host_ip" => host_ip = self.opt_string(v, &p)?,
                         "protocol" => {
                             let t = self.string(v, &p)?;
@@ -105,6 +65,45 @@ impl Loader<'_> {
         }
     }
 
+    /// A long-syntax port's `target`: one container port.
+    fn container_port(&self, node: &Node, path: &str) -> Result<u16> {
+        let t = self.string(node, path)?;
+        let ports =
+            syntax::parse_ports(&t).map_err(|m| self.fail(node.pos, format!("{path}: {m}")))?;
+        match ports.as_slice() {
+            [one]
+                if one.published.is_none()
+                    && one.host_ip.is_none()
+                    && one.protocol == "tcp"
+                    && !t.contains('/') =>
+            {
+                Ok(one.target)
+            }
+            _ => Err(self.fail(
+                node.pos,
+                format!("{path}: expected a port number, found `{t}`"),
+            )),
+        }
+    }
+
+    /// A long-syntax port's `published`: one host port, if any.
+    fn published_port(&self, node: &Node, path: &str) -> Result<Option<u16>> {
+        let Some(t) = self.opt_string(node, path)? else {
+            return Ok(None);
+        };
+        match t.parse::<u16>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ if t.contains('-') => Err(self.fail(
+                node.pos,
+                format!("{path}: the published port range `{t}` is not supported by goodgo: give one port"),
+            )),
+            _ => Err(self.fail(
+                node.pos,
+                format!("{path}: expected a port number from 1 to 65535, found `{t}`"),
+            )),
+        }
+    }
+
     pub(super) fn service_networks(
         &mut self,
         node: &Node,
@@ -113,16 +112,11 @@ impl Loader<'_> {
         s: &mut Service,
     ) -> Result<()> {
         let check = |me: &Self, name: &str, pos: Pos| -> Result<()> {
-            if name == "default" || defined.networks.contains(name) {
+            if name == "default" {
                 return Ok(());
             }
-            let hint = did_you_mean(name, defined.networks.iter().map(String::as_str))
-                .map(|b| format!(" (did you mean `{b}`?)"))
-                .unwrap_or_default();
-            Err(me.fail(
-                pos,
-                format!("{path}: the network `{name}` is not declared under the top-level `networks`{hint}"),
-            ))
+            check_declared(name, "networks", &defined.networks)
+                .map_err(|m| me.fail(pos, format!("{path}: {m}")))
         };
         match &node.value {
             Value::Seq(_) => {
@@ -141,13 +135,7 @@ impl Loader<'_> {
                     for a in self.entries(&e.value, &p)? {
                         let ap = join(&p, &a.key);
                         match a.key.as_str() {
-                            "aliases" => {
-                                attach.aliases = self
-                                    .strings(&a.value, &ap, false)?
-                                    .into_iter()
-                                    .map(|x| x.0)
-                                    .collect();
-                            }
+                            "aliases" => attach.aliases = self.string_list(&a.value, &ap)?,
                             "ipv4_address" => {
                                 attach.ipv4_address = self.opt_string(&a.value, &ap)?
                             }

@@ -5,7 +5,7 @@
 //! every message names the key by its full path in the same words, and an unknown key
 //! is handled in one place (`other_key`: extension, warned, refused or a typo).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +23,26 @@ pub(super) fn join(path: &str, key: &str) -> String {
     } else {
         format!("{path}.{key}")
     }
+}
+
+/// Checks that `name` is declared under the top-level `section` (`volumes`, `networks` or
+/// `secrets`), whose names are `declared`; the message says what is wrong, with a
+/// did-you-mean.
+pub(super) fn check_declared(
+    name: &str,
+    section: &str,
+    declared: &BTreeSet<String>,
+) -> std::result::Result<(), String> {
+    if declared.contains(name) {
+        return Ok(());
+    }
+    let kind = section.strip_suffix('s').unwrap_or(section);
+    let hint = did_you_mean(name, declared.iter().map(String::as_str))
+        .map(|b| format!(" (did you mean `{b}`?)"))
+        .unwrap_or_default();
+    Err(format!(
+        "the {kind} `{name}` is not declared under the top-level `{section}`{hint}"
+    ))
 }
 
 /// Whether ignoring this value would change nothing: empty, `null`, `false`, `no`.
@@ -74,6 +94,22 @@ impl Loader<'_> {
             Value::Null => Ok(&[]),
             _ => Err(self.expected(node, path, "a mapping")),
         }
+    }
+
+    /// The entries of a mapping, each with its key path, but for a key of `known` written
+    /// without a value (`key:`), which sets nothing.
+    pub(super) fn set_entries<'n>(
+        &self,
+        node: &'n Node,
+        path: &str,
+        known: &[&str],
+    ) -> Result<Vec<(&'n Entry, String)>> {
+        Ok(self
+            .entries(node, path)?
+            .iter()
+            .filter(|e| !(matches!(e.value.value, Value::Null) && known.contains(&e.key.as_str())))
+            .map(|e| (e, join(path, &e.key)))
+            .collect())
     }
 
     pub(super) fn items<'n>(&self, node: &'n Node, path: &str) -> Result<&'n [Node]> {
@@ -156,6 +192,15 @@ impl Loader<'_> {
                 },
             )),
         }
+    }
+
+    /// A list of strings, without their positions.
+    pub(super) fn string_list(&self, node: &Node, path: &str) -> Result<Vec<String>> {
+        Ok(self
+            .strings(node, path, false)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
     }
 
     /// `- KEY=value` / `- KEY` items, or a `KEY: value` mapping. A missing value is `None`.

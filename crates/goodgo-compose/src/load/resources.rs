@@ -7,13 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use goodgo_yaml::did_you_mean;
-
 use super::keys::*;
-use super::read::{join, normalize};
+use super::read::{check_declared, join, normalize};
 use super::{Defined, Loader, OddSecret, Result};
 use crate::model::*;
-use crate::yaml::{Node, Value};
+use crate::yaml::{Entry, Node, Value};
 
 impl Loader<'_> {
     pub(super) fn secret_ref(
@@ -48,18 +46,8 @@ impl Loader<'_> {
             }
             _ => return Err(self.expected(node, path, "a secret name or a mapping")),
         };
-        if !defined.secrets.contains(&r.source) {
-            let hint = did_you_mean(&r.source, defined.secrets.iter().map(String::as_str))
-                .map(|b| format!(" (did you mean `{b}`?)"))
-                .unwrap_or_default();
-            return Err(self.fail(
-                pos,
-                format!(
-                    "{path}: the secret `{}` is not declared under the top-level `secrets`{hint}",
-                    r.source
-                ),
-            ));
-        }
+        check_declared(&r.source, "secrets", &defined.secrets)
+            .map_err(|m| self.fail(pos, format!("{path}: {m}")))?;
         if let Some(odd) = self.odd_secrets.get_mut(&r.source) {
             odd.used = true;
             let key = odd.key;
@@ -104,64 +92,93 @@ impl Loader<'_> {
         }
     }
 
-    pub(super) fn volume_defs(&mut self, node: &Node) -> Result<BTreeMap<String, VolumeDef>> {
+    /// Reads the definitions under a top-level `section` (`volumes`, `networks` or
+    /// `secrets`): `external` and `name` here (the legacy `external: {name: x}` names a
+    /// definition when `name` does not), its other keys with `key` (given the definition's
+    /// path and the key's), then `check` on the whole definition.
+    fn definitions<T: Definition>(
+        &mut self,
+        node: &Node,
+        section: &str,
+        key: fn(&mut Self, &mut T, &Entry, &str, &str) -> Result<()>,
+        check: fn(&mut Self, &Entry, &str, &T) -> Result<()>,
+    ) -> Result<BTreeMap<String, T>> {
         let mut out = BTreeMap::new();
-        for v in self.entries(node, "volumes")? {
-            let path = format!("volumes.{}", v.key);
-            let mut d = VolumeDef::default();
+        for def in self.entries(node, section)? {
+            let path = format!("{section}.{}", def.key);
+            let mut d = T::default();
             let mut external_name = None;
-            for e in self.entries(&v.value, &path)? {
+            for e in self.entries(&def.value, &path)? {
                 let p = join(&path, &e.key);
                 match e.key.as_str() {
-                    "driver" => d.driver = self.opt_string(&e.value, &p)?,
-                    "driver_opts" => d.driver_opts = self.string_map(&e.value, &p)?,
-                    "external" => d.external = self.external(&e.value, &p, &mut external_name)?,
-                    "name" => d.name = self.opt_string(&e.value, &p)?,
-                    "labels" => d.labels = self.string_map(&e.value, &p)?,
-                    _ => self.other_key(e, &path, VOLUME_DEF_KEYS, NO_PAIRS, NO_PAIRS)?,
+                    "external" => {
+                        *d.external_and_name().0 =
+                            self.external(&e.value, &p, &mut external_name)?;
+                    }
+                    "name" => *d.external_and_name().1 = self.opt_string(&e.value, &p)?,
+                    _ => key(self, &mut d, e, &path, &p)?,
                 }
             }
-            d.name = d.name.or(external_name);
-            out.insert(v.key.clone(), d);
+            let name = d.external_and_name().1;
+            *name = name.take().or(external_name);
+            check(self, def, &path, &d)?;
+            out.insert(def.key.clone(), d);
         }
         Ok(out)
     }
 
+    /// `driver`, `driver_opts` and `labels`, which volumes and networks share; `false` for
+    /// another key.
+    fn driver_key(
+        &self,
+        e: &Entry,
+        path: &str,
+        driver: &mut Option<String>,
+        opts: &mut BTreeMap<String, String>,
+        labels: &mut BTreeMap<String, String>,
+    ) -> Result<bool> {
+        match e.key.as_str() {
+            "driver" => *driver = self.opt_string(&e.value, path)?,
+            "driver_opts" => *opts = self.string_map(&e.value, path)?,
+            "labels" => *labels = self.string_map(&e.value, path)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub(super) fn volume_defs(&mut self, node: &Node) -> Result<BTreeMap<String, VolumeDef>> {
+        self.definitions(node, "volumes", Self::volume_key, |_, _, _, _| Ok(()))
+    }
+
+    fn volume_key(&mut self, d: &mut VolumeDef, e: &Entry, path: &str, p: &str) -> Result<()> {
+        if !self.driver_key(e, p, &mut d.driver, &mut d.driver_opts, &mut d.labels)? {
+            self.other_key(e, path, VOLUME_DEF_KEYS, NO_PAIRS, NO_PAIRS)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn network_defs(&mut self, node: &Node) -> Result<BTreeMap<String, NetworkDef>> {
-        let mut out = BTreeMap::new();
-        for n in self.entries(node, "networks")? {
-            let path = format!("networks.{}", n.key);
-            let mut d = NetworkDef::default();
-            let mut external_name = None;
-            for e in self.entries(&n.value, &path)? {
-                let p = join(&path, &e.key);
-                let v = &e.value;
-                match e.key.as_str() {
-                    "driver" => d.driver = self.opt_string(v, &p)?,
-                    "driver_opts" => d.driver_opts = self.string_map(v, &p)?,
-                    "external" => d.external = self.external(v, &p, &mut external_name)?,
-                    "name" => d.name = self.opt_string(v, &p)?,
-                    "labels" => d.labels = self.string_map(v, &p)?,
-                    "internal" => {
-                        d.internal = !matches!(v.value, Value::Null) && self.boolean(v, &p)?
-                    }
-                    "attachable" => {
-                        d.attachable = !matches!(v.value, Value::Null) && self.boolean(v, &p)?
-                    }
-                    "enable_ipv6" => {
-                        d.enable_ipv6 = match v.value {
-                            Value::Null => None,
-                            _ => Some(self.boolean(v, &p)?),
-                        }
-                    }
-                    "ipam" => d.ipam = Some(self.ipam(v, &p)?),
-                    _ => self.other_key(e, &path, NETWORK_DEF_KEYS, NETWORK_DEF_WARN, NO_PAIRS)?,
+        self.definitions(node, "networks", Self::network_key, |_, _, _, _| Ok(()))
+    }
+
+    fn network_key(&mut self, d: &mut NetworkDef, e: &Entry, path: &str, p: &str) -> Result<()> {
+        if self.driver_key(e, p, &mut d.driver, &mut d.driver_opts, &mut d.labels)? {
+            return Ok(());
+        }
+        let v = &e.value;
+        match e.key.as_str() {
+            "internal" => d.internal = !matches!(v.value, Value::Null) && self.boolean(v, p)?,
+            "attachable" => d.attachable = !matches!(v.value, Value::Null) && self.boolean(v, p)?,
+            "enable_ipv6" => {
+                d.enable_ipv6 = match v.value {
+                    Value::Null => None,
+                    _ => Some(self.boolean(v, p)?),
                 }
             }
-            d.name = d.name.or(external_name);
-            out.insert(n.key.clone(), d);
+            "ipam" => d.ipam = Some(self.ipam(v, p)?),
+            _ => self.other_key(e, path, NETWORK_DEF_KEYS, NETWORK_DEF_WARN, NO_PAIRS)?,
         }
-        Ok(out)
+        Ok(())
     }
 
     pub(super) fn ipam(&mut self, node: &Node, path: &str) -> Result<Ipam> {
@@ -197,55 +214,68 @@ impl Loader<'_> {
     }
 
     pub(super) fn secret_defs(&mut self, node: &Node) -> Result<BTreeMap<String, SecretDef>> {
-        let mut out = BTreeMap::new();
-        for s in self.entries(node, "secrets")? {
-            let path = format!("secrets.{}", s.key);
-            let mut d = SecretDef::default();
-            let mut external_name = None;
-            for e in self.entries(&s.value, &path)? {
-                let p = join(&path, &e.key);
-                let v = &e.value;
-                match e.key.as_str() {
-                    "file" => {
-                        d.file = self
-                            .opt_string(v, &p)?
-                            .map(|f| normalize(&self.dir.join(f)));
-                    }
-                    "environment" => d.environment = self.opt_string(v, &p)?,
-                    "external" => d.external = self.external(v, &p, &mut external_name)?,
-                    "name" => d.name = self.opt_string(v, &p)?,
-                    _ => self.other_key(e, &path, SECRET_DEF_KEYS, SECRET_DEF_WARN, NO_PAIRS)?,
-                }
+        self.definitions(node, "secrets", Self::secret_key, Self::check_secret_def)
+    }
+
+    fn secret_key(&mut self, d: &mut SecretDef, e: &Entry, path: &str, p: &str) -> Result<()> {
+        match e.key.as_str() {
+            "file" => {
+                d.file = self
+                    .opt_string(&e.value, p)?
+                    .map(|f| normalize(&self.dir.join(f)));
             }
-            d.name = d.name.or(external_name);
-            if d.file.is_none() && d.environment.is_none() && !d.external {
-                return Err(self.fail(
-                    s.key_pos,
-                    format!("{path}: a secret needs `file`, `environment` or `external: true`"),
-                ));
-            }
-            if d.file.is_none() {
-                let key = if d.external {
-                    "external"
-                } else {
-                    "environment"
-                };
-                let pos = self
-                    .entries(&s.value, &path)?
-                    .iter()
-                    .find(|e| e.key == key)
-                    .map_or(s.key_pos, |e| e.key_pos);
-                self.odd_secrets.insert(
-                    s.key.clone(),
-                    OddSecret {
-                        pos,
-                        key,
-                        used: false,
-                    },
-                );
-            }
-            out.insert(s.key.clone(), d);
+            "environment" => d.environment = self.opt_string(&e.value, p)?,
+            _ => self.other_key(e, path, SECRET_DEF_KEYS, SECRET_DEF_WARN, NO_PAIRS)?,
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// A secret needs `file`, `environment` or `external: true`; one that is not a `file`
+    /// is remembered, to be refused where a service uses it.
+    fn check_secret_def(&mut self, s: &Entry, path: &str, d: &SecretDef) -> Result<()> {
+        if d.file.is_none() && d.environment.is_none() && !d.external {
+            return Err(self.fail(
+                s.key_pos,
+                format!("{path}: a secret needs `file`, `environment` or `external: true`"),
+            ));
+        }
+        if d.file.is_none() {
+            let key = if d.external {
+                "external"
+            } else {
+                "environment"
+            };
+            let pos = self
+                .entries(&s.value, path)?
+                .iter()
+                .find(|e| e.key == key)
+                .map_or(s.key_pos, |e| e.key_pos);
+            self.odd_secrets.insert(
+                s.key.clone(),
+                OddSecret {
+                    pos,
+                    key,
+                    used: false,
+                },
+            );
+        }
+        Ok(())
     }
 }
+
+/// A top-level definition (a volume, network or secret): it has `external` and `name`.
+trait Definition: Default {
+    fn external_and_name(&mut self) -> (&mut bool, &mut Option<String>);
+}
+
+macro_rules! definition {
+    ($($kind:ty),*) => {$(
+        impl Definition for $kind {
+            fn external_and_name(&mut self) -> (&mut bool, &mut Option<String>) {
+                (&mut self.external, &mut self.name)
+            }
+        }
+    )*};
+}
+
+definition!(VolumeDef, NetworkDef, SecretDef);

@@ -35,12 +35,8 @@ impl Loader<'_> {
         let mut environment = Vec::new();
         let mut tmpfs = Vec::new();
         let mut networks_given = false;
-        for e in self.entries(node, &path)? {
-            let p = join(&path, &e.key);
+        for (e, p) in self.set_entries(node, &path, SERVICE_KEYS)? {
             let v = &e.value;
-            if matches!(v.value, Value::Null) && SERVICE_KEYS.contains(&e.key.as_str()) {
-                continue;
-            }
             match e.key.as_str() {
                 "image" => s.image = self.opt_string(v, &p)?,
                 "build" => s.build = Some(self.build(v, &p)?),
@@ -71,13 +67,7 @@ impl Loader<'_> {
                 "healthcheck" => s.healthcheck = Some(self.healthcheck(v, &p)?),
                 "depends_on" => self.depends_on(v, &p, &mut s)?,
                 "restart" => s.restart = Some(self.restart(v, &p)?),
-                "profiles" => {
-                    s.profiles = self
-                        .strings(v, &p, false)?
-                        .into_iter()
-                        .map(|(x, _)| x)
-                        .collect();
-                }
+                "profiles" => s.profiles = self.string_list(v, &p)?,
                 "labels" => s.labels = self.string_map(v, &p)?,
                 "container_name" => s.container_name = self.opt_string(v, &p)?,
                 "expose" => {
@@ -102,20 +92,8 @@ impl Loader<'_> {
                         s.secrets.push(r);
                     }
                 }
-                "cap_add" => {
-                    s.cap_add = self
-                        .strings(v, &p, false)?
-                        .into_iter()
-                        .map(|x| x.0)
-                        .collect();
-                }
-                "cap_drop" => {
-                    s.cap_drop = self
-                        .strings(v, &p, false)?
-                        .into_iter()
-                        .map(|x| x.0)
-                        .collect();
-                }
+                "cap_add" => s.cap_add = self.string_list(v, &p)?,
+                "cap_drop" => s.cap_drop = self.string_list(v, &p)?,
                 "platform" => s.platform = self.opt_string(v, &p)?,
                 "working_dir" => s.working_dir = self.opt_string(v, &p)?,
                 "init" => s.init = Some(self.boolean(v, &p)?),
@@ -167,12 +145,7 @@ impl Loader<'_> {
                     .map_err(|m| self.fail(node.pos, format!("{path}: {m}")))?;
                 Ok(CommandLine::Shell(text.clone()))
             }
-            Value::Seq(_) => Ok(CommandLine::Exec(
-                self.strings(node, path, false)?
-                    .into_iter()
-                    .map(|x| x.0)
-                    .collect(),
-            )),
+            Value::Seq(_) => Ok(CommandLine::Exec(self.string_list(node, path)?)),
             _ => Err(self.expected(node, path, "a string or a list of strings")),
         }
     }
@@ -309,29 +282,18 @@ impl Loader<'_> {
     }
 
     pub(super) fn healthcheck(&mut self, node: &Node, path: &str) -> Result<Healthcheck> {
-        let mut h = Healthcheck {
-            test: Vec::new(),
-            interval: None,
-            timeout: None,
-            retries: None,
-            start_period: None,
-            start_interval: None,
-            disable: false,
-        };
-        for e in self.entries(node, path)? {
-            let p = join(path, &e.key);
+        let mut h = Healthcheck::default();
+        for (e, p) in self.set_entries(node, path, HEALTH_KEYS)? {
             let v = &e.value;
-            if matches!(v.value, Value::Null) && HEALTH_KEYS.contains(&e.key.as_str()) {
-                continue;
-            }
+            let duration = || self.duration(v, &p).map(Some);
             match e.key.as_str() {
                 "test" => h.test = self.health_test(v, &p)?,
-                "interval" => h.interval = Some(self.duration(v, &p)?),
-                "timeout" => h.timeout = Some(self.duration(v, &p)?),
+                "interval" => h.interval = duration()?,
+                "timeout" => h.timeout = duration()?,
                 "retries" => h.retries = Some(self.uint(v, &p)?),
-                "start_period" => h.start_period = Some(self.duration(v, &p)?),
+                "start_period" => h.start_period = duration()?,
                 "start_interval" => {
-                    h.start_interval = Some(self.duration(v, &p)?);
+                    h.start_interval = duration()?;
                     self.warn(
                         e.key_pos,
                         format!("`{p}` is not supported by goodgo and is ignored: while a service starts, goodgo runs its check itself every ~50 ms"),
@@ -354,11 +316,7 @@ impl Loader<'_> {
             }
             Value::Str(s) => Ok(vec!["CMD-SHELL".into(), s.clone()]),
             Value::Seq(_) => {
-                let test: Vec<String> = self
-                    .strings(node, path, false)?
-                    .into_iter()
-                    .map(|x| x.0)
-                    .collect();
+                let test = self.string_list(node, path)?;
                 let ok = match test.first().map(String::as_str) {
                     Some("NONE") => test.len() == 1,
                     Some("CMD") => test.len() >= 2,
