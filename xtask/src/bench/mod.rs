@@ -15,7 +15,7 @@ mod stack;
 mod startup;
 mod stats;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -89,7 +89,7 @@ fn goodgo_release() -> Result<PathBuf> {
 }
 
 /// A shell in `dir`.
-fn shell_in(dir: &std::path::Path) -> Result<Shell> {
+fn shell_in(dir: &Path) -> Result<Shell> {
     let sh = Shell::new()?;
     sh.change_dir(dir);
     Ok(sh)
@@ -138,48 +138,21 @@ pub struct SeededApi {
 /// Builds and starts a [`SeededApi`] on a fresh database `database`; `env` adds to or
 /// overrides the API's environment.
 pub fn seeded_api(
-    goodgo: &std::path::Path,
+    goodgo: &Path,
     tools: &crate::provision::Tools,
     database: &str,
     listings: u64,
     env: &[(&str, &str)],
 ) -> Result<SeededApi> {
-    use anyhow::Context as _;
     let sh = shell()?;
     let cargo = cargo();
     cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
     let pg = crate::services::Postgres::start(tools)?;
-    let url = crate::services::fresh_database(&pg.url(), database)?;
-    let listings = listings.to_string();
-    for args in [
-        &["-q", "db", "migrate"][..],
-        &["-q", "db", "seed", "--listings", listings.as_str()],
-    ] {
-        cmd!(sh, "{goodgo} {args...}")
-            .env("GOODGO_DATABASE_URL", &url)
-            .ignore_stdout()
-            .run()?;
-    }
-    let port = crate::services::free_port()?;
+    let url = crate::services::seeded_database(goodgo, &pg.url(), database, listings)?;
+    let mut api_env = vec![("GOODGO_API_WORKERS", "1")];
+    api_env.extend_from_slice(env);
     let bin = root().join("target/release/goodgo-api");
-    let mut command = std::process::Command::from(cmd!(sh, "{bin}"));
-    command
-        .env("GOODGO_DATABASE_URL", &url)
-        .env(
-            "GOODGO_JWT_SECRET",
-            "bench-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzz",
-        )
-        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("GOODGO_LOG", "warn")
-        .env("GOODGO_API_WORKERS", "1")
-        .envs(env.iter().copied());
-    let child = command.spawn().context("starting goodgo-api")?;
-    let api = crate::services::ChildGuard {
-        child,
-        signal: rustix::process::Signal::TERM,
-    };
-    crate::http::wait_for_ok(port, "/healthz", std::time::Duration::from_secs(20))
-        .context("goodgo-api did not answer")?;
+    let (api, port) = crate::services::start_api(&bin, &url, &api_env)?;
     Ok(SeededApi {
         _api: api,
         _pg: pg,
