@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use xshell::{Shell, cmd};
+use clap::ValueEnum as _;
+use xshell::{Cmd, Shell, cmd};
 
 use crate::{cargo, root, shell};
 
@@ -46,35 +47,30 @@ pub enum Name {
     K6,
 }
 
+impl Name {
+    /// The benchmark: measures and writes its section.
+    fn bench(self) -> fn(&Path) -> Result<()> {
+        match self {
+            Name::Startup => startup::run,
+            Name::Plan => plan::run,
+            Name::Db => db::run,
+            Name::Stack => stack::run,
+            Name::Api => api::run,
+            Name::Dev => dev::run,
+            Name::Ci => ci::run,
+            Name::Backup => backup::run,
+            Name::K6 => k6::run,
+        }
+    }
+}
+
+/// The benchmarks `names` (all without one), in the order [`Name`] lists them.
 pub fn run(names: &[Name]) -> Result<ExitCode> {
-    let wants = |name: Name| names.is_empty() || names.contains(&name);
     let goodgo = goodgo_release()?;
-    if wants(Name::Startup) {
-        startup::run(&goodgo)?;
-    }
-    if wants(Name::Plan) {
-        plan::run(&goodgo)?;
-    }
-    if wants(Name::Db) {
-        db::run(&goodgo)?;
-    }
-    if wants(Name::Stack) {
-        stack::run(&goodgo)?;
-    }
-    if wants(Name::Api) {
-        api::run(&goodgo)?;
-    }
-    if wants(Name::Dev) {
-        dev::run(&goodgo)?;
-    }
-    if wants(Name::Ci) {
-        ci::run(&goodgo)?;
-    }
-    if wants(Name::Backup) {
-        backup::run(&goodgo)?;
-    }
-    if wants(Name::K6) {
-        k6::run(&goodgo)?;
+    for &name in Name::value_variants() {
+        if names.is_empty() || names.contains(&name) {
+            name.bench()(&goodgo)?;
+        }
     }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
@@ -121,6 +117,36 @@ fn command_version(program: &str, args: &[&str]) -> String {
         .and_then(|sh| sh.cmd(program).args(args).quiet().ignore_stderr().read())
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
+}
+
+/// A command timed once per round, each round on a database of its own (`PREFIX_ROUND` on
+/// the benchmark's server) that `prepare`, given its name, readies first; `command` gets its
+/// URL.
+pub struct OnDatabases<'a, 's> {
+    pub label: &'a str,
+    pub rounds: usize,
+    pub prefix: &'a str,
+    pub prepare: &'a dyn Fn(&str) -> Result<()>,
+    pub command: &'a dyn Fn(&str) -> Cmd<'s>,
+}
+
+impl OnDatabases<'_, '_> {
+    /// The timings, on databases of the server at `server_url`.
+    pub fn time(&self, server_url: &str) -> Result<stats::Sample> {
+        let names: Vec<String> = (0..self.rounds)
+            .map(|r| format!("{}_{r}", self.prefix))
+            .collect();
+        let urls = names
+            .iter()
+            .map(|name| crate::services::database_url(server_url, name))
+            .collect::<Result<Vec<_>>>()?;
+        stats::time_rounds(
+            self.label,
+            self.rounds,
+            &mut |r| (self.prepare)(&names[r]),
+            &|r| (self.command)(&urls[r]),
+        )
+    }
 }
 
 /// A release build of the API serving a migrated database seeded with `listings` listings,
