@@ -487,12 +487,9 @@ mod tests {
     }
 }
 
-#[derive(Debug, Args)]
-pub struct CiArgs {
-    /// Steps to run, with what they depend on [default: every step]
-    #[arg(value_name = "STEP")]
-    pub steps: Vec<String>,
-
+/// The pipeline `ci` and `lint` run, and how many of its steps at once.
+#[derive(Debug, Args, Clone)]
+pub struct PipelineArgs {
     /// The pipeline file [default: ci/pipeline.yaml in the workspace]
     #[arg(long, short = 'f', value_name = "PATH")]
     pub file: Option<PathBuf>,
@@ -500,6 +497,16 @@ pub struct CiArgs {
     /// How many steps may run at once [default: the number of cores]
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Steps to run, with what they depend on [default: every step]
+    #[arg(value_name = "STEP")]
+    pub steps: Vec<String>,
+
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 
     /// Print the order and which steps would come from the cache; run nothing
     #[arg(long)]
@@ -521,6 +528,13 @@ pub struct CiArgs {
     #[arg(long, value_name = "REF", requires = "affected")]
     pub base: Option<String>,
 
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Where `ci` keeps its cache, and whether it uses it.
+#[derive(Debug, Args, Default)]
+pub struct CacheArgs {
     /// The cache folder [default: $GOODGO_CI_CACHE, else .goodgo/cache/ci]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -536,13 +550,8 @@ pub struct LintArgs {
     #[arg(long)]
     pub fix: bool,
 
-    /// The pipeline file [default: ci/pipeline.yaml in the workspace]
-    #[arg(long, short = 'f', value_name = "PATH")]
-    pub file: Option<PathBuf>,
-
-    /// How many steps may run at once [default: the number of cores]
-    #[arg(long, short = 'j', value_name = "N")]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 
     /// Write a JUnit XML report
     #[arg(long, value_name = "PATH")]
