@@ -369,6 +369,21 @@ pub enum K6BaselineCommand {
 /// How hard a k6 run pushes, and at what.
 #[derive(Debug, Args, Clone, Default)]
 pub struct K6Load {
+    #[command(flatten)]
+    pub knobs: K6Knobs,
+    /// A running API to test instead of starting one
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// More variables for the script, as k6's -e (repeatable), e.g. P95_MS=300
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+/// The knobs every scenario script reads: given as flags, and stored with a baseline (which
+/// `compare` reuses for the flags not given).
+#[derive(Debug, Args, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K6Knobs {
     /// Virtual users (the script's VUS knob)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub vus: Option<u32>,
@@ -378,12 +393,6 @@ pub struct K6Load {
     /// Arrival rate, iterations per second (the script's RATE knob)
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100000))]
     pub rate: Option<u32>,
-    /// A running API to test instead of starting one
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// More variables for the script, as k6's -e (repeatable), e.g. P95_MS=300
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
 }
 
 /// Where the stack is described, and what it is called.
