@@ -190,20 +190,21 @@ fn completions_for_every_shell() {
 fn color_follows_the_flag_and_no_color() {
     let tmp = context();
     fs::write(tmp.path().join("goodgo.yaml"), "runtime: dokcer\n").unwrap();
-    let out = run(goodgo(tmp.path()).args(["--color", "always", "config"]));
-    assert!(
-        out.stderr.contains("\u{1b}["),
-        "colour forced on: {:?}",
-        out.stderr
-    );
-    let out = run(goodgo(tmp.path())
-        .args(["--color", "auto", "config"])
-        .env("NO_COLOR", "1"));
-    assert!(
-        !out.stderr.contains("\u{1b}["),
-        "NO_COLOR wins with auto: {:?}",
-        out.stderr
-    );
+    // (--color, NO_COLOR, coloured): colour forced on; NO_COLOR wins with auto.
+    for (color, no_color, coloured) in [("always", None, true), ("auto", Some("1"), false)] {
+        let mut cmd = goodgo(tmp.path());
+        cmd.args(["--color", color, "config"]);
+        if let Some(value) = no_color {
+            cmd.env("NO_COLOR", value);
+        }
+        let out = run(&mut cmd);
+        assert_eq!(
+            out.stderr.contains("\u{1b}["),
+            coloured,
+            "--color {color}, NO_COLOR {no_color:?}: {:?}",
+            out.stderr
+        );
+    }
 }
 
 /// With `--json`, a command line clap cannot parse still answers JSON on stdout (and
