@@ -2,16 +2,12 @@
 // Knobs: VUS (default 2), DURATION (default 10s). The API limits these routes per client
 // address (GOODGO_AUTH_RATE_LIMIT); `goodgo k6 run` starts its API with that limit raised.
 import { check } from 'k6';
-import { PASSWORD, call, intKnob, json, knob, session, uniqueEmail } from './lib.js';
+import { PASSWORD, call, intKnob, json, knob, session, thresholds, uniqueEmail } from './lib.js';
 
 export const options = {
   vus: intKnob('VUS', 2),
   duration: knob('DURATION', '10s'),
-  thresholds: {
-    http_req_failed: ['rate<0.01'],
-    http_req_duration: [`p(95)<${intKnob('P95_MS', 2000)}`],
-    checks: ['rate>0.99'],
-  },
+  thresholds: thresholds(2000),
 };
 
 export default function () {

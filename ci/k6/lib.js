@@ -1,6 +1,7 @@
 // Shared helpers of the goodgo k6 scenarios: the base URL, the knobs `goodgo k6 run` passes
-// (VUS, DURATION, RATE, ITERATIONS as -e variables), JSON requests tagged by endpoint, and
-// the session cookies (the API marks them Secure, so over plain http they are sent by hand).
+// (VUS, DURATION, RATE, ITERATIONS as -e variables), the load scenarios' thresholds, JSON
+// requests tagged by endpoint, and the session cookies (the API marks them Secure, so over
+// plain http they are sent by hand).
 import http from 'k6/http';
 
 export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
@@ -14,6 +15,18 @@ export function knob(name, fallback) {
 /** An integer knob. */
 export function intKnob(name, fallback) {
   return parseInt(knob(name, String(fallback)), 10);
+}
+
+/**
+ * The thresholds of a load scenario: under 1% failed requests and checks, and p95 latency
+ * under `p95Ms` milliseconds (the P95_MS knob overrides it).
+ */
+export function thresholds(p95Ms) {
+  return {
+    http_req_failed: ['rate<0.01'],
+    http_req_duration: [`p(95)<${intKnob('P95_MS', p95Ms)}`],
+    checks: ['rate>0.99'],
+  };
 }
 
 /** A request tagged with its endpoint (`name`), so results group by route, not by URL. */

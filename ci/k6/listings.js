@@ -2,16 +2,12 @@
 // read it back, list their own, archive it. One agent account per VU (made in setup).
 // Knobs: VUS (default 2), DURATION (default 10s).
 import { check } from 'k6';
-import { CITIES, PASSWORD, bearer, call, intKnob, json, knob, uniqueEmail } from './lib.js';
+import { CITIES, PASSWORD, bearer, call, intKnob, json, knob, thresholds, uniqueEmail } from './lib.js';
 
 export const options = {
   vus: intKnob('VUS', 2),
   duration: knob('DURATION', '10s'),
-  thresholds: {
-    http_req_failed: ['rate<0.01'],
-    http_req_duration: [`p(95)<${intKnob('P95_MS', 1000)}`],
-    checks: ['rate>0.99'],
-  },
+  thresholds: thresholds(1000),
 };
 
 export function setup() {

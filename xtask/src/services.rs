@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use goodgo_stack::native::NativeRuntime;
 use goodgo_stack::{StackError, UpRequest};
+use xshell::cmd;
 
 use crate::provision::Tools;
 
@@ -99,13 +100,8 @@ fn stop_on_ctrl_c() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         std::thread::spawn(|| {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
+            // Without a runtime or a handler, Ctrl-C keeps its default action.
+            let _ = block_on(async {
                 if tokio::signal::ctrl_c().await.is_err() {
                     return;
                 }
@@ -185,6 +181,59 @@ pub fn drop_database(server_url: &str, name: &str) -> Result<()> {
     let server = goodgo_db::admin::Target::parse(server_url)?;
     block_on(goodgo_db::admin::drop_database(&server, name))?
         .with_context(|| format!("dropping the database {name}"))
+}
+
+/// A fresh database `name` on the server of `server_url`, migrated and seeded with
+/// `listings` listings by the `goodgo` binary; returns its URL.
+pub fn seeded_database(
+    goodgo: &Path,
+    server_url: &str,
+    name: &str,
+    listings: u64,
+) -> Result<String> {
+    let url = fresh_database(server_url, name)?;
+    let sh = crate::shell()?;
+    let listings = listings.to_string();
+    for args in [
+        &["-q", "db", "migrate"][..],
+        &["-q", "db", "seed", "--listings", listings.as_str()],
+    ] {
+        cmd!(sh, "{goodgo} {args...}")
+            .env("GOODGO_DATABASE_URL", &url)
+            .ignore_stdout()
+            .run()?;
+    }
+    Ok(url)
+}
+
+/// The API binary `bin` serving the database at `database_url` on a free loopback port
+/// (`env` adds to or overrides its environment), once it answers `/healthz`: the API,
+/// stopped when dropped, and its port.
+pub fn start_api(
+    bin: &Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> Result<(ChildGuard, u16)> {
+    let port = free_port()?;
+    let child = std::process::Command::new(bin)
+        .current_dir(crate::root())
+        .env("GOODGO_DATABASE_URL", database_url)
+        .env(
+            "GOODGO_JWT_SECRET",
+            "xtask-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzz",
+        )
+        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("GOODGO_LOG", "warn")
+        .envs(env.iter().copied())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let api = ChildGuard {
+        child,
+        signal: rustix::process::Signal::TERM,
+    };
+    crate::http::wait_for_ok(port, "/healthz", Duration::from_secs(30))
+        .context("goodgo-api did not answer /healthz in 30 s")?;
+    Ok((api, port))
 }
 
 /// A child process stopped with `signal` when dropped, killed if it has not gone in 10 s.

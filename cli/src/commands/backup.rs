@@ -22,11 +22,7 @@ use crate::printer::Printer;
 use crate::tools;
 
 pub fn run(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Result<ExitStatus> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run_async(ctx, args, printer))
+    super::db::block_on(run_async(ctx, args, printer))?
 }
 
 async fn run_async(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Result<ExitStatus> {

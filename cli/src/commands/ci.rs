@@ -17,7 +17,7 @@ use goodgo_ci::{Pipeline, PipelineError};
 use serde_json::json;
 
 use super::Context;
-use crate::args::CiArgs;
+use crate::args::{CiArgs, PipelineArgs};
 use crate::error::{ExitStatus, UserError};
 use crate::printer::Printer;
 
@@ -63,24 +63,35 @@ impl Inputs {
     }
 }
 
-pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus> {
+/// The pipeline `args` names (relative to where goodgo runs), else the workspace's
+/// ci/pipeline.yaml, and its path as shown; an invalid one's located errors are printed
+/// after the first, which the error carries.
+pub(super) fn load_pipeline(
+    ctx: &Context,
+    args: &PipelineArgs,
+    printer: &Printer,
+) -> Result<(Pipeline, PathBuf)> {
     let ws = &ctx.workspace;
     let path = match &args.file {
         Some(f) => ws.cwd.join(f),
         None => ws.root.join("ci/pipeline.yaml"),
     };
     let shown = ws.display_path(&path);
-    let pipeline = match Pipeline::load(&path, &shown) {
-        Ok(p) => p,
+    match Pipeline::load(&path, &shown) {
+        Ok(p) => Ok((p, shown)),
         Err(e @ PipelineError::Invalid { .. }) => {
-            let lines = e.lines();
-            for line in lines.iter().skip(1) {
+            for line in e.lines().iter().skip(1) {
                 printer.stderr(&format!("{line}\n"));
             }
-            return Err(e.into());
+            Err(e.into())
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus> {
+    let ws = &ctx.workspace;
+    let (pipeline, shown) = load_pipeline(ctx, &args.pipeline, printer)?;
     let root = ws.root.clone();
     let n = pipeline.steps.len();
 
@@ -100,7 +111,7 @@ pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus
     }
     close_over_deps(&pipeline, &mut include);
 
-    let cache_dir = match &args.cache_dir {
+    let cache_dir = match &args.cache.cache_dir {
         Some(d) => ws.cwd.join(d),
         None => match std::env::var_os("GOODGO_CI_CACHE").filter(|v| !v.is_empty()) {
             Some(d) => ws.cwd.join(d),
@@ -360,6 +371,7 @@ fn schedule(
     printer: &Printer,
 ) -> Result<Vec<(usize, StepResult)>> {
     let jobs = args
+        .pipeline
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
@@ -372,7 +384,7 @@ fn schedule(
     let (tx, rx) = mpsc::channel::<Done>();
     let spinner = printer.spinner("starting");
     let root = inputs.ws.root.clone();
-    let use_cache = !args.no_cache;
+    let use_cache = !args.cache.no_cache;
     std::thread::scope(|scope| -> Result<()> {
         loop {
             // Start what is ready, in order, up to the cap; skip what a failure blocks.

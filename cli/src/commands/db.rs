@@ -22,11 +22,17 @@ use crate::printer::Printer;
 use crate::tools;
 
 pub fn run(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<ExitStatus> {
+    block_on(run_async(ctx, args, printer))?
+}
+
+/// Runs `future` to its end on a current-thread runtime: the `db` commands' async work, and
+/// `backup`'s.
+pub(super) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run_async(ctx, args, printer))
+    Ok(runtime.block_on(future))
 }
 
 /// The database URL and where it came from (see [`crate::ops::database::resolve`]).

@@ -3,69 +3,50 @@
 //! step's `fix` command (`cargo fmt --all`, `cargo clippy --fix …`), never cached.
 
 use anyhow::Result;
-use goodgo_ci::{Pipeline, PipelineError};
 
 use super::Context;
-use crate::args::{CiArgs, LintArgs};
+use crate::args::{CacheArgs, CiArgs, LintArgs};
 use crate::error::{ExitStatus, UserError};
 use crate::printer::Printer;
 
 pub fn run(ctx: &Context, args: &LintArgs, printer: &Printer) -> Result<ExitStatus> {
-    let ws = &ctx.workspace;
-    let path = match &args.file {
-        Some(f) => ws.cwd.join(f),
-        None => ws.root.join("ci/pipeline.yaml"),
-    };
-    let shown = ws.display_path(&path);
-    match Pipeline::load(&path, &shown) {
-        Ok(p) => {
-            let steps: Vec<goodgo_ci::Step> = p.steps.into_iter().filter(|s| s.lint).collect();
-            if steps.is_empty() {
-                return Err(
-                    UserError::input(format!("{} has no lint steps", shown.display()))
-                        .with_hint("mark the checking steps with `lint: true`")
-                        .into(),
-                );
-            }
-            if args.fix {
-                for step in steps.iter().filter(|s| s.fix.is_some()) {
-                    let mut fixer = step.clone();
-                    fixer.run = step.fix.clone().unwrap_or(fixer.run);
-                    printer.status(&format!("fixing: {}", fixer.command_line()));
-                    let done = goodgo_ci::run::run_step(&fixer, &ws.root, &[]);
-                    if !done.exit.success() {
-                        printer.stderr(&String::from_utf8_lossy(&done.log));
-                        printer.warn(&format!(
-                            "the fixer of `{}` ended with {}",
-                            step.id,
-                            done.exit.describe()
-                        ));
-                    }
-                }
-            }
-            super::ci::run(
-                ctx,
-                &CiArgs {
-                    steps: steps.iter().map(|s| s.id.clone()).collect(),
-                    file: args.file.clone(),
-                    jobs: args.jobs,
-                    dry_run: false,
-                    explain: None,
-                    junit: args.junit.clone(),
-                    affected: false,
-                    base: None,
-                    cache_dir: None,
-                    no_cache: false,
-                },
-                printer,
-            )
-        }
-        Err(e @ PipelineError::Invalid { .. }) => {
-            for line in e.lines().iter().skip(1) {
-                printer.stderr(&format!("{line}\n"));
-            }
-            Err(e.into())
-        }
-        Err(e) => Err(e.into()),
+    let (pipeline, shown) = super::ci::load_pipeline(ctx, &args.pipeline, printer)?;
+    let steps: Vec<goodgo_ci::Step> = pipeline.steps.into_iter().filter(|s| s.lint).collect();
+    if steps.is_empty() {
+        return Err(
+            UserError::input(format!("{} has no lint steps", shown.display()))
+                .with_hint("mark the checking steps with `lint: true`")
+                .into(),
+        );
     }
+    if args.fix {
+        for step in steps.iter().filter(|s| s.fix.is_some()) {
+            let mut fixer = step.clone();
+            fixer.run = step.fix.clone().unwrap_or(fixer.run);
+            printer.status(&format!("fixing: {}", fixer.command_line()));
+            let done = goodgo_ci::run::run_step(&fixer, &ctx.workspace.root, &[]);
+            if !done.exit.success() {
+                printer.stderr(&String::from_utf8_lossy(&done.log));
+                printer.warn(&format!(
+                    "the fixer of `{}` ended with {}",
+                    step.id,
+                    done.exit.describe()
+                ));
+            }
+        }
+    }
+    super::ci::run(
+        ctx,
+        &CiArgs {
+            steps: steps.iter().map(|s| s.id.clone()).collect(),
+            pipeline: args.pipeline.clone(),
+            dry_run: false,
+            explain: None,
+            junit: args.junit.clone(),
+            affected: false,
+            base: None,
+            cache: CacheArgs::default(),
+        },
+        printer,
+    )
 }

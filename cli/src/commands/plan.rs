@@ -63,7 +63,8 @@ pub fn run(ctx: &Context, args: &PlanArgs, printer: &Printer) -> Result<ExitStat
         PlanCommand::Status => status(ctx, &resolved, printer),
         PlanCommand::Set { id, status } => set(&file, &resolved, id, *status, printer),
         PlanCommand::Graph { format, output } => {
-            graph_cmd(ctx, &resolved, *format, output.as_deref(), printer)
+            let content = graph_text(ctx, &resolved, *format, printer.json())?;
+            write_or_print(ctx, output.as_deref(), &content, printer)
         }
         PlanCommand::Render { check, output } => {
             render_cmd(ctx, &file, &resolved, *check, output.as_deref(), printer)
@@ -492,7 +493,7 @@ fn write_or_print(
     output: Option<&Path>,
     content: &str,
     printer: &Printer,
-) -> Result<()> {
+) -> Result<ExitStatus> {
     match output {
         Some(path) => {
             let path = ctx.workspace.cwd.join(path);
@@ -507,23 +508,14 @@ fn write_or_print(
         }
         None => printer.stdout_raw(content),
     }
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
-fn graph_cmd(
-    ctx: &Context,
-    r: &Resolved,
-    format: GraphFormat,
-    output: Option<&Path>,
-    printer: &Printer,
-) -> Result<ExitStatus> {
-    // `--json` promises JSON on stdout: it selects the JSON graph whatever `--format` says.
-    let format = if printer.json() {
-        GraphFormat::Json
-    } else {
-        format
-    };
-    let content = match format {
+/// The graph drawn in `format`; `json` (the global `--json`, which promises JSON on stdout)
+/// selects the JSON graph whatever `--format` says.
+fn graph_text(ctx: &Context, r: &Resolved, format: GraphFormat, json: bool) -> Result<String> {
+    let format = if json { GraphFormat::Json } else { format };
+    Ok(match format {
         GraphFormat::Mermaid => render::mermaid(r),
         GraphFormat::Dot => render::dot(r),
         GraphFormat::Json => {
@@ -534,9 +526,7 @@ fn graph_cmd(
         GraphFormat::Html => {
             render::html(r, &format!("{} plan", ctx.workspace.settings.name.value))
         }
-    };
-    write_or_print(ctx, output, &content, printer)?;
-    Ok(ExitStatus::Success)
+    })
 }
 
 fn render_cmd(

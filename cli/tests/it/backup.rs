@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::{TestContext, TestDb, context, query, run, wait_until};
+use crate::{Expect, TestContext, TestDb, context, query, run, wait_until};
 
 /// Where the PostgreSQL binaries the test server runs live.
 fn pg_bin_dir() -> PathBuf {
@@ -133,24 +133,30 @@ fn backups_dir(ws: &TestContext) -> PathBuf {
     ws.join(".goodgo/backups")
 }
 
-#[test]
-fn pagila_round_trip_restores_the_same_schema_and_rows() {
-    let Some(db) = pagila_db("bk_pagila") else {
-        return;
-    };
+/// A Pagila database, a workspace, and the id of one backup of the database made there;
+/// `None` (the test skips) without a server.
+fn pagila_backup(test: &str) -> Option<(TestDb, TestContext, String)> {
+    let db = pagila_db(test)?;
     let ws = context();
     let id = create(&ws, &db);
+    Some((db, ws, id))
+}
+
+/// The manifest.json of the backup in `dir`.
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn pagila_round_trip_restores_the_same_schema_and_rows() {
+    let Some((db, ws, id)) = pagila_backup("bk_pagila") else {
+        return;
+    };
     let dir = backups_dir(&ws).join(&id);
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest(&dir);
     assert_eq!(manifest["format_version"], 1);
     assert_eq!(manifest["database"], db.name.as_str());
-    let film = manifest["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "public.film")
-        .unwrap();
+    let film = crate::json_find(&manifest, "tables", "name", "public.film");
     assert_eq!(film["rows"], 3000);
     assert!(dir.join("dump/toc.dat").is_file());
     assert!(
@@ -191,9 +197,8 @@ fn pagila_round_trip_restores_the_same_schema_and_rows() {
     assert!(table_digests(&target).contains("public.film 3000|"));
 
     // Now the target holds tables: replacing it needs --yes.
-    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name]));
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("pass --yes"), "{}", out.stderr);
+    run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name]))
+        .assert_stderr(2, &["pass --yes"]);
     target.sql("DELETE FROM film_embedding");
     let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -227,9 +232,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The largest data file of a backup, relative to its folder.
 fn largest_data_file(dir: &Path) -> String {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    manifest["files"]
+    manifest(dir)["files"]
         .as_array()
         .unwrap()
         .iter()
@@ -241,11 +244,9 @@ fn largest_data_file(dir: &Path) -> String {
 
 #[test]
 fn a_bad_file_is_named_and_no_database_is_touched() {
-    let Some(db) = pagila_db("bk_corrupt") else {
+    let Some((db, ws, id)) = pagila_backup("bk_corrupt") else {
         return;
     };
-    let ws = context();
-    let id = create(&ws, &db);
 
     // One flipped byte.
     let flipped = copy_backup(&ws, &id, "20000101T000000Z-f11bed");
@@ -279,13 +280,8 @@ fn a_bad_file_is_named_and_no_database_is_touched() {
         let out = run(backup(&ws, &db).args(["verify", bad, "--restore"]));
         assert_eq!(out.code, 1, "verify --restore {bad}: {}", out.stderr);
         let target = format!("{}_r", db.name);
-        let out = run(backup(&ws, &db).args(["restore", bad, "--to-database", &target]));
-        assert_eq!(out.code, 1, "restore {bad}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(&format!("{bad}/{names}")),
-            "{}",
-            out.stderr
-        );
+        run(backup(&ws, &db).args(["restore", bad, "--to-database", &target]))
+            .assert_stderr(1, &[&format!("{bad}/{names}")]);
         assert!(
             !database_exists(&db, &target),
             "restore of {bad} created {target}"
@@ -360,13 +356,7 @@ fn killed_mid_backup_nothing_is_listed_and_the_next_run_cleans_up() {
     };
     assert_eq!(partials(), 1, "the killed run left its partial folder");
     assert!(ids(&ws, &db).is_empty(), "a partial backup is never listed");
-    let out = run(backup(&ws, &db).args(["create"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("left by an interrupted backup"),
-        "{}",
-        out.stderr
-    );
+    run(backup(&ws, &db).args(["create"])).assert_stderr(0, &["left by an interrupted backup"]);
     assert_eq!(partials(), 0);
     assert_eq!(ids(&ws, &db).len(), 1);
 }
@@ -377,23 +367,13 @@ fn concurrent_creates_both_succeed_with_distinct_ids() {
         return;
     };
     let ws = context();
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            backup(&ws, &db)
-                .args(["create", "--json"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let creates = (0..2).map(|_| {
+        let mut cmd = backup(&ws, &db);
+        cmd.args(["create", "--json"]);
+        cmd
+    });
+    for out in crate::run_at_once(creates) {
+        assert_eq!(out.code, 0, "{}", out.stderr);
     }
     let listed = ids(&ws, &db);
     assert_eq!(listed.len(), 2, "{listed:?}");
@@ -420,13 +400,8 @@ fn prune_keeps_the_policy_and_the_newest_verified_backup() {
     let middle = create(&ws, &db);
     let newest = create(&ws, &db);
 
-    let out = run(backup(&ws, &db).args(["prune", "--dry-run"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout.contains(&format!("would delete {middle}")),
-        "{}",
-        out.stdout
-    );
+    run(backup(&ws, &db).args(["prune", "--dry-run"]))
+        .assert_stdout(0, &[&format!("would delete {middle}")]);
     assert_eq!(ids(&ws, &db).len(), 3, "a dry run deletes nothing");
 
     let out = run(backup(&ws, &db).args(["prune", "--json"]));
@@ -440,10 +415,8 @@ fn prune_keeps_the_policy_and_the_newest_verified_backup() {
         cmd.env("GOODGO_ENV", "production");
         run(cmd)
     };
-    let out =
-        prod(backup(&ws, &db).args(["restore", &newest, "--to-database", &target.name, "--yes"]));
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("production"), "{}", out.stderr);
+    prod(backup(&ws, &db).args(["restore", &newest, "--to-database", &target.name, "--yes"]))
+        .assert_stderr(2, &["production"]);
     assert_eq!(
         target.sql("SELECT count(*) FROM pg_class WHERE relname = 't'"),
         "0"

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use crate::{TestContext, context, goodgo, run, strict};
+use crate::{Expect, TestContext, context, goodgo, run, strict};
 
 const PIPELINE: &str = r#"steps:
   gen:
@@ -109,15 +109,9 @@ fn the_cache_runs_only_what_changed() {
 
     // Nothing changed: every step a hit, no process run, the output restored, logs replayed.
     std::fs::remove_file(ctx.join("gen.txt")).unwrap();
-    let out = run(&mut ci_cmd(&ctx, &["-v"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("↺ gen cached"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("generated"),
-        "log replayed: {}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("0 ran, 3 cached"), "{}", out.stderr);
+    // The log is replayed ("generated").
+    run(&mut ci_cmd(&ctx, &["-v"]))
+        .assert_stderr(0, &["↺ gen cached", "generated", "0 ran, 3 cached"]);
     assert_eq!(ran_count(&ctx), 2);
     assert_eq!(ctx.read("gen.txt"), "a1\n", "output restored");
 
@@ -131,18 +125,13 @@ fn the_cache_runs_only_what_changed() {
 
     // --explain names the changed file (and the dependency it changed).
     ctx.write("src/a.txt", "a3\n");
-    let out = run(&mut ci_cmd(&ctx, &["--explain", "use"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("will run"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("dependency `gen` changed"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("input file `src/a.txt` changed"),
-        "{}",
-        out.stdout
+    run(&mut ci_cmd(&ctx, &["--explain", "use"])).assert_stdout(
+        0,
+        &[
+            "will run",
+            "dependency `gen` changed",
+            "input file `src/a.txt` changed",
+        ],
     );
     let out = run(&mut ci_cmd(&ctx, &["--explain", "other"]));
     assert!(out.stdout.contains("other: cache hit"), "{}", out.stdout);
@@ -169,10 +158,7 @@ fn the_cache_runs_only_what_changed() {
 
     // --dry-run says what would run and runs nothing.
     let before = ran_count(&ctx);
-    let out = run(&mut ci_cmd(&ctx, &["--dry-run"]));
-    assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("cached  other"), "{}", out.stdout);
-    assert!(out.stdout.contains("run     gen"), "{}", out.stdout);
+    run(&mut ci_cmd(&ctx, &["--dry-run"])).assert_stdout(0, &["cached  other", "run     gen"]);
     assert_eq!(ran_count(&ctx), before);
 }
 
@@ -233,24 +219,14 @@ fn a_failing_step_skips_its_dependants_only() {
     let out = run(ci_cmd(&ctx, &["-j", "2", "--junit", "report.xml"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary));
-    assert_eq!(out.code, 1, "{}", out.report());
-    assert!(
-        out.stdout
-            .contains("::error file=src/lib.rs,line=3,col=7::no such thing"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("::group::broken (failed)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stderr
-            .contains("- after dependency `broken` did not succeed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stdout(
+        1,
+        &[
+            "::error file=src/lib.rs,line=3,col=7::no such thing",
+            "::group::broken (failed)",
+        ],
+    )
+    .assert_stderr(1, &["- after dependency `broken` did not succeed"]);
     assert_eq!(ctx.read("ran.log"), "apart\n");
     let md = ctx.read("summary.md");
     assert!(md.contains("| `broken` | ❌ failed"), "{md}");
@@ -353,12 +329,7 @@ fn the_projects_pipeline_and_the_template_check() {
         "--json",
     ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<String> = out.json()["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap().to_string())
-        .collect();
+    let ids = crate::json_fields(&out.json(), "steps", "step");
     assert_eq!(ids, ["clippy", "fmt", "migrations-lint", "test"]);
 }
 

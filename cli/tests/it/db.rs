@@ -4,7 +4,7 @@ use std::fs;
 
 use goodgo_testkit::{TestContext, assert_cmd_snapshot, assert_has};
 
-use crate::{TestDb, goodgo, run, workspace_with_migrations};
+use crate::{Expect, TestDb, goodgo, run, workspace_with_migrations};
 
 fn db(ws: &TestContext, db: &TestDb) -> std::process::Command {
     let mut cmd = ws.command();
@@ -93,14 +93,8 @@ fn fresh_database_to_head_then_every_status_kind() {
         filters(&ws, &test_db),
         db(&ws, &test_db).arg("migrate")
     );
-    assert_eq!(refused.code, 1, "migrate refuses a changed history");
-    assert!(
-        refused
-            .stderr
-            .contains("applied migrations must not change"),
-        "{}",
-        refused.stderr
-    );
+    // migrate refuses a changed history.
+    refused.assert_stderr(1, &["applied migrations must not change"]);
     fs::write(&v2, original).unwrap();
 
     // Missing: an applied file deleted.
@@ -119,25 +113,16 @@ fn eight_concurrent_migrators_apply_each_migration_once() {
     let Some((test_db, ws)) = migrated_workspace("concurrent") else {
         return;
     };
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            db(&ws, &test_db)
-                .arg("migrate")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let migrators = (0..8).map(|_| {
+        let mut cmd = db(&ws, &test_db);
+        cmd.arg("migrate");
+        cmd
+    });
     let mut applied_lines = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        applied_lines += String::from_utf8_lossy(&out.stdout)
+    for out in crate::run_at_once(migrators) {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        applied_lines += out
+            .stdout
             .lines()
             .filter(|l| l.starts_with("applied V"))
             .count();
@@ -216,12 +201,7 @@ fn verify_finds_a_column_added_by_hand() {
         filters(&ws, &test_db),
         db(&ws, &test_db).arg("verify")
     );
-    assert_eq!(drift.code, 1);
-    assert!(
-        drift.stdout.contains("+    handmade text"),
-        "{}",
-        drift.stdout
-    );
+    drift.assert_stdout(1, &["+    handmade text"]);
     let scratch =
         test_db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify_%'");
     assert_eq!(scratch, "0", "the throwaway database is dropped");
@@ -364,8 +344,7 @@ fn new_and_lint() {
         filters(&ws, &test_db),
         db(&ws, &test_db).arg("lint")
     );
-    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains(": error: "), "{}", out.stdout);
+    out.assert_stdout(1, &[": error: "]);
 }
 
 #[test]

@@ -432,21 +432,11 @@ impl Dev {
 
     /// SIGINT, then the exit status within `limit`.
     fn interrupt(&mut self, limit: Duration) -> std::process::ExitStatus {
-        signal(self.child.id(), Signal::INT);
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                self.exited = Some(Instant::now());
-                self.drain();
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dev did not exit within {limit:?} of SIGINT:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let stderr = &self.stderr;
+        let status = crate::interrupt(&mut self.child, limit, || stderr.lock().unwrap().clone());
+        self.exited = Some(Instant::now());
+        self.drain();
+        status
     }
 
     /// After the exit: lets the collecting threads take in the last of the output. A

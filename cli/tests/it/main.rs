@@ -20,7 +20,8 @@ mod stack;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 pub use goodgo_testkit::{
     ChildGuard, Filters, Run, Runtime, TestContext, TestDb, free_port, query, run, skip, stdout_of,
@@ -134,6 +135,80 @@ impl DevPorts {
             .env("GOODGO_LOG", "warn");
         cmd
     }
+}
+
+/// What the tests check of a finished run, beside the kit's [`Run::assert_stderr`].
+pub trait Expect {
+    /// Fails the test (showing the whole run) unless it exited with `code` and its stdout
+    /// holds every one of `texts`.
+    fn assert_stdout(&self, code: i32, texts: &[&str]) -> &Run;
+}
+
+impl Expect for Run {
+    #[track_caller]
+    fn assert_stdout(&self, code: i32, texts: &[&str]) -> &Run {
+        assert_eq!(self.code, code, "{}", self.report());
+        goodgo_testkit::assert_has(&self.stdout, texts);
+        self
+    }
+}
+
+/// Starts every one of `commands` at once, then waits for them all: what each run produced,
+/// in order.
+pub fn run_at_once(commands: impl IntoIterator<Item = Command>) -> Vec<Run> {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut cmd| {
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Sends SIGINT to `child` and waits for it to exit: its status. Fails the test, with what
+/// `output` says the child wrote, when it takes longer than `limit`.
+pub fn interrupt(child: &mut Child, limit: Duration, output: impl Fn() -> String) -> ExitStatus {
+    goodgo_testkit::signal(child.id(), goodgo_testkit::Signal::INT);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the child did not exit within {limit:?} of SIGINT:\n{}",
+            output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The object of the array `list` of a JSON document whose `field` is `value`.
+pub fn json_find<'a>(
+    json: &'a serde_json::Value,
+    list: &str,
+    field: &str,
+    value: &str,
+) -> &'a serde_json::Value {
+    json[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no array `{list}` in {json}"))
+        .iter()
+        .find(|item| item[field] == value)
+        .unwrap_or_else(|| panic!("no `{field}: {value}` in `{list}` of {json}"))
 }
 
 /// The string `field` of every object in the array `list` of a JSON document, in order

@@ -81,11 +81,7 @@ impl Dev {
     }
 
     fn output(&self) -> String {
-        format!(
-            "{}\n--- stderr\n{}",
-            fs::read_to_string(&self.stdout).unwrap_or_default(),
-            fs::read_to_string(&self.stderr).unwrap_or_default()
-        )
+        output(&self.stdout, &self.stderr)
     }
 
     fn panel(&mut self, limit: Duration) -> String {
@@ -109,20 +105,18 @@ impl Dev {
     }
 
     fn interrupt(&mut self, limit: Duration) -> std::process::ExitStatus {
-        self.signal(rustix::process::Signal::INT);
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dev did not exit within {limit:?} of SIGINT:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        interrupt(&mut self.child, limit, || output(stdout, stderr))
     }
+}
+
+/// What `dev` wrote to the files `stdout` and `stderr`.
+fn output(stdout: &Path, stderr: &Path) -> String {
+    format!(
+        "{}\n--- stderr\n{}",
+        fs::read_to_string(stdout).unwrap_or_default(),
+        fs::read_to_string(stderr).unwrap_or_default()
+    )
 }
 
 impl Drop for Dev {
@@ -216,44 +210,28 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
 
     // The template's seed fits the template's schema, and runs twice without harm.
     for _ in 0..2 {
-        let seeded = stack.db(&["seed"]);
-        assert_eq!(seeded.code, 0, "{}", seeded.stderr);
-        assert!(
-            seeded
-                .stdout
-                .contains(&format!("seeded {name} from seeds/dev.sql")),
-            "{}",
-            seeded.stdout
-        );
+        stack
+            .db(&["seed"])
+            .assert_stdout(0, &[&format!("seeded {name} from seeds/dev.sql")]);
     }
     let (status, notes) = get(&addr, "/notes").unwrap();
     assert_eq!(status, 200, "{notes}");
     assert_eq!(notes.matches("\"id\"").count(), 3, "{notes}");
-    let skipped = stack.db(&["seed", "--if-empty"]);
-    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
-    assert!(
-        skipped.stdout.contains("already has rows: nothing seeded"),
-        "{}",
-        skipped.stdout
-    );
+    stack
+        .db(&["seed", "--if-empty"])
+        .assert_stdout(0, &["already has rows: nothing seeded"]);
 
     // Reset: recreated, migrated, seeded; the API reconnects on its own.
-    let reset = stack.db(&["reset", "--yes"]);
-    assert_eq!(reset.code, 0, "{}", reset.stderr);
-    assert!(reset.stdout.contains("seeded"), "{}", reset.stdout);
+    stack.db(&["reset", "--yes"]).assert_stdout(0, &["seeded"]);
     wait_until("the API ready again", Duration::from_secs(30), || {
         get(&addr, "/readyz").is_some_and(|r| r.0 == 200)
     });
 
     // The README's line, twice.
     for _ in 0..2 {
-        let migrated = stack.db(&["migrate"]);
-        assert_eq!(migrated.code, 0, "{}", migrated.stderr);
-        assert!(
-            migrated.stdout.contains("nothing to apply"),
-            "{}",
-            migrated.stdout
-        );
+        stack
+            .db(&["migrate"])
+            .assert_stdout(0, &["nothing to apply"]);
         let seeded = stack.db(&["seed", "--if-empty"]);
         assert_eq!(seeded.code, 0, "{}", seeded.stderr);
     }
@@ -280,15 +258,9 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
     )
     .unwrap();
     assert_eq!(stack.db(&["status"]).code, 1, "divergent");
-    let missing = stack.db(&["redo"]);
-    assert_eq!(missing.code, 2, "{}", missing.stderr);
-    assert!(
-        missing
-            .stderr
-            .contains("migrations/undo/V1__init.sql is missing"),
-        "{}",
-        missing.stderr
-    );
+    stack
+        .db(&["redo"])
+        .assert_stderr(2, &["migrations/undo/V1__init.sql is missing"]);
     fs::create_dir_all(ws.join("migrations/undo")).unwrap();
     // An undo that fails changes nothing.
     fs::write(
@@ -296,13 +268,9 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
         "DROP TABLE nope;\n",
     )
     .unwrap();
-    let failed = stack.db(&["redo"]);
-    assert_eq!(failed.code, 1, "{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("(nothing was changed)"),
-        "{}",
-        failed.stderr
-    );
+    stack
+        .db(&["redo"])
+        .assert_stderr(1, &["(nothing was changed)"]);
     assert_eq!(stack.db(&["status"]).code, 1, "still divergent");
     fs::write(
         ws.join("migrations/undo/V1__init.sql"),
@@ -318,13 +286,9 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
         "{}",
         redone.stdout
     );
-    let status = stack.db(&["status"]);
-    assert_eq!(status.code, 0, "{}", status.stdout);
-    assert!(
-        status.stdout.contains("1 applied, 0 pending, 0 divergent"),
-        "{}",
-        status.stdout
-    );
+    stack
+        .db(&["status"])
+        .assert_stdout(0, &["1 applied, 0 pending, 0 divergent"]);
     let migrated = stack.db(&["migrate"]);
     assert_eq!(migrated.code, 0, "{}", migrated.stderr);
 }
@@ -349,8 +313,7 @@ fn help_names_the_migration_file_and_the_seed_flags() {
         new.stdout
     );
     let seed = run(goodgo(tmp.path()).args(["db", "seed", "--help"]));
-    assert!(seed.stdout.contains("--if-empty"), "{}", seed.stdout);
-    assert!(seed.stdout.contains("seeds/*.sql"), "{}", seed.stdout);
+    goodgo_testkit::assert_has(&seed.stdout, &["--if-empty", "seeds/*.sql"]);
     let reference = fs::read_to_string(repo().join("docs/reference/cli.md")).unwrap();
     assert!(
         reference.contains("V<N>__NAME.sql") && !reference.contains("Create the next V\n"),

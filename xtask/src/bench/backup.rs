@@ -7,10 +7,10 @@ use std::path::Path;
 use anyhow::Result;
 use xshell::cmd;
 
-use super::stats::{table, time_rounds, write_section};
-use super::{machine, shell_in};
+use super::stats::{Timed, table, time_rounds, write_section};
+use super::{OnDatabases, machine, shell_in};
 use crate::provision;
-use crate::services::{Postgres, database_url, fresh_database};
+use crate::services::{Postgres, drop_database, fresh_database};
 
 /// pgbench's scale: 10 is ~160 MB of tables (the 500 MB is scale 30+; set
 /// GOODGO_BENCH_BACKUP_SCALE to run it).
@@ -80,17 +80,20 @@ pub fn run(goodgo: &Path) -> Result<()> {
     )?;
     let backup_bytes = dir_size(&dest);
     let dump = work.join("bench.dump");
-    let pg_dump_fc = time_rounds("`pg_dump -Fc` (peer)", rounds, &mut |_| Ok(()), &|_| {
-        cmd!(sh, "{pg_dump} -Fc -f {dump} {source}")
-    })?;
-    let dump_bytes = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
     let copy_all = "COPY pgbench_accounts TO '/dev/null'; COPY pgbench_branches TO '/dev/null'; COPY pgbench_tellers TO '/dev/null'; COPY pgbench_history TO '/dev/null'";
-    let floor = time_rounds(
-        "`COPY … TO '/dev/null'` of every table (floor)",
-        rounds,
-        &mut |_| Ok(()),
-        &|_| cmd!(sh, "{psql} -X -q -d {source} -c {copy_all}"),
-    )?;
+    let peers: [Timed<'_>; 2] = [
+        ("`pg_dump -Fc` (peer)", &|| {
+            cmd!(sh, "{pg_dump} -Fc -f {dump} {source}")
+        }),
+        ("`COPY … TO '/dev/null'` of every table (floor)", &|| {
+            cmd!(sh, "{psql} -X -q -d {source} -c {copy_all}")
+        }),
+    ];
+    let mut created = vec![goodgo_create];
+    for (label, make) in peers {
+        created.push(time_rounds(label, rounds, &mut |_| Ok(()), &|_| make())?);
+    }
+    let dump_bytes = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
 
     let id: String = cmd!(sh, "{goodgo} backup --to {dest} list --json")
         .env("GOODGO_PG_BIN_DIR", bin)
@@ -107,37 +110,33 @@ pub fn run(goodgo: &Path) -> Result<()> {
         &mut |_| Ok(()),
         &|_| cmd!(sh, "{goodgo} -q backup --to {dest} verify {id}"),
     )?;
-    let restore_urls: Vec<String> = (0..rounds)
-        .map(|r| database_url(&server, &format!("bench_restore_{r}")))
-        .collect::<Result<_>>()?;
-    let goodgo_restore = time_rounds(
-        "`goodgo backup restore` (checks, zstd, pg_restore -j2, table hashes)",
-        rounds,
-        &mut |r| {
-            crate::services::drop_database(&server, &format!("bench_restore_{r}"))?;
-            Ok(())
+    let restores = [
+        OnDatabases {
+            label: "`goodgo backup restore` (checks, zstd, pg_restore -j2, table hashes)",
+            rounds,
+            prefix: "bench_restore",
+            // goodgo creates the database it restores into.
+            prepare: &|name| drop_database(&server, name),
+            command: &|db| {
+                cmd!(
+                    sh,
+                    "{goodgo} -q backup --to {dest} restore {id} --to-database {db}"
+                )
+                .env("GOODGO_PG_BIN_DIR", bin)
+            },
         },
-        &|r| {
-            let db = &restore_urls[r];
-            cmd!(
-                sh,
-                "{goodgo} -q backup --to {dest} restore {id} --to-database {db}"
-            )
-            .env("GOODGO_PG_BIN_DIR", bin)
+        OnDatabases {
+            label: "`pg_restore` of the -Fc file, one job (peer)",
+            rounds,
+            prefix: "bench_pg_restore",
+            prepare: &|name| fresh_database(&server, name).map(drop),
+            command: &|db| cmd!(sh, "{pg_restore} -d {db} {dump}"),
         },
-    )?;
-    let pr_urls: Vec<String> = (0..rounds)
-        .map(|r| database_url(&server, &format!("bench_pg_restore_{r}")))
-        .collect::<Result<_>>()?;
-    let single = time_rounds(
-        "`pg_restore` of the -Fc file, one job (peer)",
-        rounds,
-        &mut |r| fresh_database(&server, &format!("bench_pg_restore_{r}")).map(drop),
-        &|r| {
-            let db = &pr_urls[r];
-            cmd!(sh, "{pg_restore} -d {db} {dump}")
-        },
-    )?;
+    ];
+    let mut restored = restores
+        .iter()
+        .map(|t| t.time(&server))
+        .collect::<Result<Vec<_>>>()?;
     drop(pg);
     let _ = std::fs::remove_dir_all(&work);
 
@@ -146,22 +145,24 @@ pub fn run(goodgo: &Path) -> Result<()> {
         a.median().as_secs_f64() / b.median().as_secs_f64()
     };
     let gb = backup_bytes as f64 / 1e9;
+    let verify_s_per_gb = if gb > 0.0 {
+        verify.median().as_secs_f64() / gb
+    } else {
+        0.0
+    };
+    restored.push(verify);
     let body = format!(
         "## Backup\n\nMeasured {}; release build; PostgreSQL {} on loopback with fsync off. Repeat with `cargo xtask bench backup` (`GOODGO_BENCH_BACKUP_SCALE=30` for the issue's 500 MB; this run: pgbench scale {scale}, a {db_mb:.0} MB database). {rounds} runs each.\n\nCreate: goodgo / `pg_dump -Fc` **{:.2}x**, goodgo / floor **{:.2}x**. Size: goodgo's backup {:.1} MB, `pg_dump -Fc` {:.1} MB.\n\n{}\nRestore: goodgo / single-job `pg_restore` **{:.2}x**. Verify (checksums only): {:.1} s per GB stored.\n\n{}",
         machine(),
         tools.pg_version,
-        ratio(&goodgo_create, &pg_dump_fc),
-        ratio(&goodgo_create, &floor),
+        ratio(&created[0], &created[1]),
+        ratio(&created[0], &created[2]),
         backup_bytes as f64 / 1e6,
         dump_bytes as f64 / 1e6,
-        table(&[goodgo_create, pg_dump_fc, floor]),
-        ratio(&goodgo_restore, &single),
-        if gb > 0.0 {
-            verify.median().as_secs_f64() / gb
-        } else {
-            0.0
-        },
-        table(&[goodgo_restore, single, verify]),
+        table(&created),
+        ratio(&restored[0], &restored[1]),
+        verify_s_per_gb,
+        table(&restored),
     );
     write_section("backup", &body)
 }

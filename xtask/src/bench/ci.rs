@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 use xshell::cmd;
 
-use super::stats::{table, time_command, time_rounds, write_section};
+use super::stats::{Timed, table, time_command, time_commands, time_rounds, write_section};
 use super::{machine, shell_in};
 use crate::root;
 
@@ -52,8 +52,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
     synthetic(&dir)?;
     let sh = shell_in(&dir)?;
     let n = 10;
-    let mut samples = Vec::new();
-    samples.push(time_rounds(
+    let mut samples = vec![time_rounds(
         "`goodgo ci` (200 steps, 20,000 files, empty cache)",
         3,
         &mut |_| {
@@ -61,43 +60,39 @@ pub fn run(goodgo: &Path) -> Result<()> {
             Ok(())
         },
         &|_| cmd!(sh, "{goodgo} ci -q"),
-    )?);
-    samples.push(time_command(
-        "`goodgo ci` (200 steps, 20,000 files, all cached)",
-        n,
-        &|| cmd!(sh, "{goodgo} ci -q"),
-        false,
-    )?);
-    samples.push(time_command(
-        "`sh steps.sh` (peer: the same 200 commands, no cache)",
-        n,
-        &|| cmd!(sh, "sh steps.sh"),
-        false,
-    )?);
+    )?];
+    let synthetic_runs: [Timed<'_>; 2] = [
+        ("`goodgo ci` (200 steps, 20,000 files, all cached)", &|| {
+            cmd!(sh, "{goodgo} ci -q")
+        }),
+        (
+            "`sh steps.sh` (peer: the same 200 commands, no cache)",
+            &|| cmd!(sh, "sh steps.sh"),
+        ),
+    ];
+    samples.extend(time_commands(n, &synthetic_runs)?);
     let _ = std::fs::remove_dir_all(&dir);
 
     // The project's own pipeline, with a cache of its own so the workspace's is untouched.
     let repo = root();
     let cache = std::env::temp_dir().join(format!("goodgo-bench-ci-cache-{}", std::process::id()));
     let sh = shell_in(&repo)?;
-    samples.push(time_command(
-        "`goodgo ci --no-cache fmt` (this repository)",
-        3,
-        &|| cmd!(sh, "{goodgo} ci -q --no-cache fmt --cache-dir {cache}"),
-        false,
-    )?);
-    samples.push(time_command(
-        "`goodgo ci fmt` (this repository, cached)",
-        n,
-        &|| cmd!(sh, "{goodgo} ci -q fmt --cache-dir {cache}"),
-        false,
-    )?);
-    samples.push(time_command(
-        "`goodgo ci --dry-run` (this repository: every step's inputs hashed)",
-        n,
-        &|| cmd!(sh, "{goodgo} ci -q --dry-run --cache-dir {cache}"),
-        false,
-    )?);
+    for (label, runs, args) in [
+        (
+            "`goodgo ci --no-cache fmt` (this repository)",
+            3,
+            &["--no-cache", "fmt"][..],
+        ),
+        ("`goodgo ci fmt` (this repository, cached)", n, &["fmt"]),
+        (
+            "`goodgo ci --dry-run` (this repository: every step's inputs hashed)",
+            n,
+            &["--dry-run"],
+        ),
+    ] {
+        let make = || cmd!(sh, "{goodgo} ci -q {args...} --cache-dir {cache}");
+        samples.push(time_command(label, runs, &make, false)?);
+    }
     let _ = std::fs::remove_dir_all(&cache);
     let body = format!(
         "## CI pipeline cache\n\nA synthetic pipeline of 200 steps (chains of ten), each over its own 100 `.rs` files and `Cargo.lock`: 20,000 input files. *Empty cache* runs every step and stores it; *all cached* hashes the inputs (through the size+mtime+inode file index), finds every key stored and replays the logs: no step process starts. The peer is the same 200 commands in one `sh` script, which caches nothing. Then this repository's `ci/pipeline.yaml`: its `fmt` step uncached and cached, and `--dry-run` of the whole pipeline (the work of a fully cached run minus the replay).\nMeasured {}; release build; runs after one warm-up. Repeat with `cargo xtask bench ci`.\n\n{}",

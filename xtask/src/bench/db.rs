@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use xshell::cmd;
 
-use super::stats::{table, time_command, time_rounds, write_section};
-use super::{machine, shell_in};
+use super::stats::{Timed, table, time_commands, write_section};
+use super::{OnDatabases, machine, shell_in};
 use crate::services::{Postgres, database_url, fresh_database};
 use crate::{cargo, provision, root, shell};
 
@@ -59,83 +59,31 @@ pub fn run(goodgo: &Path) -> Result<()> {
     let ws = migrations_workspace()?;
     let in_ws = shell_in(&ws)?;
     let in_root = shell_in(&root())?;
-    let migrate_real = |name: &str| -> Result<()> {
-        fresh(name)?;
-        cmd!(in_root, "{goodgo} -q db migrate")
+    // `goodgo -q db ARGS` on database `name`, its output dropped.
+    let goodgo_db = |name: &str, args: &[&str]| -> Result<()> {
+        cmd!(in_root, "{goodgo} -q db {args...}")
             .env("GOODGO_DATABASE_URL", url(name)?)
             .quiet()
             .ignore_stdout()
             .run()?;
         Ok(())
     };
-
-    let rounds = 5;
-    let urls = |prefix: &str, n: usize| -> Result<Vec<String>> {
-        (0..n).map(|r| url(&format!("{prefix}_{r}"))).collect()
+    let migrate_real = |name: &str| -> Result<()> {
+        fresh(name)?;
+        goodgo_db(name, &["migrate"])
     };
-    let goodgo_urls = urls("bench_goodgo", rounds)?;
-    let goodgo_migrate = time_rounds(
-        "`goodgo db migrate` (500 migrations, lock + checks)",
-        rounds,
-        &mut |r| fresh(&format!("bench_goodgo_{r}")),
-        &|r| cmd!(in_ws, "{goodgo} db migrate").env("GOODGO_DATABASE_URL", &goodgo_urls[r]),
-    )?;
-    let refinery_urls = urls("bench_refinery", rounds)?;
-    let refinery_migrate = time_rounds(
-        "`refinery migrate -d -m` (peer, same 500 migrations)",
-        rounds,
-        &mut |r| fresh(&format!("bench_refinery_{r}")),
-        &|r| {
-            cmd!(
-                in_ws,
-                "{refinery} migrate -e BENCH_DB_URL -p migrations -d -m"
-            )
-            .env("BENCH_DB_URL", &refinery_urls[r])
-        },
-    )?;
 
-    // status: on the 500-migration database, and on the real schema.
+    // The real schema, seeded once: `db status` runs on it, and its data dump (COPY
+    // statements) is what the seed's peer loads: the very rows goodgo's deterministic seed
+    // writes.
     migrate_real("bench_real")?;
-    let n = 20;
-    let (u500, real) = (url("bench_goodgo_0")?, url("bench_real")?);
-    let status_500 = time_command(
-        "`goodgo db status` (500 applied, up to date)",
-        n,
-        &|| cmd!(in_ws, "{goodgo} db status").env("GOODGO_DATABASE_URL", &u500),
-        false,
-    )?;
-    let status_real = time_command(
-        "`goodgo db status` (the GoodGo schema, up to date)",
-        n,
-        &|| cmd!(in_root, "{goodgo} db status").env("GOODGO_DATABASE_URL", &real),
-        false,
-    )?;
-    let history = "SELECT version, name, checksum FROM refinery_schema_history ORDER BY version";
-    let status_psql = time_command(
-        "`psql -c 'SELECT … FROM refinery_schema_history'` (peer: reading the history)",
-        n,
-        &|| cmd!(in_root, "psql -X -q -d {real} -c {history}"),
-        false,
-    )?;
-
-    // seed: goodgo's COPY vs psql loading the same rows from a pg_dump data dump.
-    let seed_rounds = 3;
-    let seed_urls = urls("bench_seed", seed_rounds)?;
-    let goodgo_seed = time_rounds(
-        "`goodgo db seed --listings 100000`",
-        seed_rounds,
-        &mut |r| migrate_real(&format!("bench_seed_{r}")),
-        &|r| {
-            cmd!(in_root, "{goodgo} db seed --listings 100000")
-                .env("GOODGO_DATABASE_URL", &seed_urls[r])
-        },
-    )?;
+    goodgo_db("bench_real", &["seed", "--listings", "100000"])?;
+    let real = url("bench_real")?;
     let dump = ws.join("seed-data.sql");
     let pg_dump = tools.pg_bin_dir.join("pg_dump");
-    let seeded = &seed_urls[0];
     let out = cmd!(
         in_root,
-        "{pg_dump} --data-only -t users -t listings -d {seeded} -f {dump}"
+        "{pg_dump} --data-only -t users -t listings -d {real} -f {dump}"
     )
     .quiet()
     .ignore_status()
@@ -143,29 +91,80 @@ pub fn run(goodgo: &Path) -> Result<()> {
     if !out.status.success() {
         bail!("pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let load_urls = urls("bench_load", seed_rounds)?;
-    let psql_load = time_rounds(
-        "`psql -f` of a pg_dump data dump of the same rows (peer)",
-        seed_rounds,
-        &mut |r| migrate_real(&format!("bench_load_{r}")),
-        &|r| {
-            let target = &load_urls[r];
-            cmd!(
-                in_root,
-                "psql -X -q -v ON_ERROR_STOP=1 -d {target} -f {dump}"
-            )
+
+    // Migrations and seed: each run into a database of its own.
+    let (rounds, seed_rounds) = (5, 3);
+    let on_databases = [
+        OnDatabases {
+            label: "`goodgo db migrate` (500 migrations, lock + checks)",
+            rounds,
+            prefix: "bench_goodgo",
+            prepare: &fresh,
+            command: &|db| cmd!(in_ws, "{goodgo} db migrate").env("GOODGO_DATABASE_URL", db),
         },
-    )?;
+        OnDatabases {
+            label: "`refinery migrate -d -m` (peer, same 500 migrations)",
+            rounds,
+            prefix: "bench_refinery",
+            prepare: &fresh,
+            command: &|db| {
+                cmd!(
+                    in_ws,
+                    "{refinery} migrate -e BENCH_DB_URL -p migrations -d -m"
+                )
+                .env("BENCH_DB_URL", db)
+            },
+        },
+        OnDatabases {
+            label: "`goodgo db seed --listings 100000`",
+            rounds: seed_rounds,
+            prefix: "bench_seed",
+            prepare: &migrate_real,
+            command: &|db| {
+                cmd!(in_root, "{goodgo} db seed --listings 100000").env("GOODGO_DATABASE_URL", db)
+            },
+        },
+        OnDatabases {
+            label: "`psql -f` of a pg_dump data dump of the same rows (peer)",
+            rounds: seed_rounds,
+            prefix: "bench_load",
+            prepare: &migrate_real,
+            command: &|db| cmd!(in_root, "psql -X -q -v ON_ERROR_STOP=1 -d {db} -f {dump}"),
+        },
+    ];
+    let timed = on_databases
+        .iter()
+        .map(|t| t.time(&server))
+        .collect::<Result<Vec<_>>>()?;
+
+    // status: on the real schema, and on the 500-migration database.
+    let n = 20;
+    let u500 = url("bench_goodgo_0")?;
+    let history = "SELECT version, name, checksum FROM refinery_schema_history ORDER BY version";
+    let status: [Timed<'_>; 3] = [
+        (
+            "`goodgo db status` (the GoodGo schema, up to date)",
+            &|| cmd!(in_root, "{goodgo} db status").env("GOODGO_DATABASE_URL", &real),
+        ),
+        ("`goodgo db status` (500 applied, up to date)", &|| {
+            cmd!(in_ws, "{goodgo} db status").env("GOODGO_DATABASE_URL", &u500)
+        }),
+        (
+            "`psql -c 'SELECT … FROM refinery_schema_history'` (peer: reading the history)",
+            &|| cmd!(in_root, "psql -X -q -d {real} -c {history}"),
+        ),
+    ];
+    let status = time_commands(n, &status)?;
     drop(pg);
     let _ = std::fs::remove_dir_all(&ws);
-    let ratio = goodgo_migrate.median().as_secs_f64() / refinery_migrate.median().as_secs_f64();
+    let ratio = timed[0].median().as_secs_f64() / timed[1].median().as_secs_f64();
     let body = format!(
         "## Database\n\nMeasured {}; release build; PostgreSQL {} on loopback with fsync off (as `cargo xtask test` runs it). Repeat with `cargo xtask bench db`.\n\nMigrations: 500 generated migrations (a table and an index each) into a fresh database per run, {rounds} runs each. goodgo holds an advisory lock and checks history and checksums before handing the run to refinery; median ratio goodgo / refinery CLI: **{ratio:.2}x**.\n\n{}\nStatus, {n} runs each after one warm-up:\n\n{}\nSeed: 100,000 listings and 6,001 users into a freshly migrated database, {seed_rounds} runs each. The peer loads exactly the rows goodgo generated, from `pg_dump --data-only` (COPY statements).\n\n{}",
         machine(),
         tools.pg_version,
-        table(&[goodgo_migrate, refinery_migrate]),
-        table(&[status_real, status_500, status_psql]),
-        table(&[goodgo_seed, psql_load]),
+        table(&timed[..2]),
+        table(&status),
+        table(&timed[2..]),
     );
     write_section("db", &body)
 }

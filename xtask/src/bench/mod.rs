@@ -15,11 +15,12 @@ mod stack;
 mod startup;
 mod stats;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use xshell::{Shell, cmd};
+use clap::ValueEnum as _;
+use xshell::{Cmd, Shell, cmd};
 
 use crate::{cargo, root, shell};
 
@@ -46,35 +47,30 @@ pub enum Name {
     K6,
 }
 
+impl Name {
+    /// The benchmark: measures and writes its section.
+    fn bench(self) -> fn(&Path) -> Result<()> {
+        match self {
+            Name::Startup => startup::run,
+            Name::Plan => plan::run,
+            Name::Db => db::run,
+            Name::Stack => stack::run,
+            Name::Api => api::run,
+            Name::Dev => dev::run,
+            Name::Ci => ci::run,
+            Name::Backup => backup::run,
+            Name::K6 => k6::run,
+        }
+    }
+}
+
+/// The benchmarks `names` (all without one), in the order [`Name`] lists them.
 pub fn run(names: &[Name]) -> Result<ExitCode> {
-    let wants = |name: Name| names.is_empty() || names.contains(&name);
     let goodgo = goodgo_release()?;
-    if wants(Name::Startup) {
-        startup::run(&goodgo)?;
-    }
-    if wants(Name::Plan) {
-        plan::run(&goodgo)?;
-    }
-    if wants(Name::Db) {
-        db::run(&goodgo)?;
-    }
-    if wants(Name::Stack) {
-        stack::run(&goodgo)?;
-    }
-    if wants(Name::Api) {
-        api::run(&goodgo)?;
-    }
-    if wants(Name::Dev) {
-        dev::run(&goodgo)?;
-    }
-    if wants(Name::Ci) {
-        ci::run(&goodgo)?;
-    }
-    if wants(Name::Backup) {
-        backup::run(&goodgo)?;
-    }
-    if wants(Name::K6) {
-        k6::run(&goodgo)?;
+    for &name in Name::value_variants() {
+        if names.is_empty() || names.contains(&name) {
+            name.bench()(&goodgo)?;
+        }
     }
     eprintln!("docs/BENCHMARKS.md updated");
     Ok(ExitCode::SUCCESS)
@@ -89,7 +85,7 @@ fn goodgo_release() -> Result<PathBuf> {
 }
 
 /// A shell in `dir`.
-fn shell_in(dir: &std::path::Path) -> Result<Shell> {
+fn shell_in(dir: &Path) -> Result<Shell> {
     let sh = Shell::new()?;
     sh.change_dir(dir);
     Ok(sh)
@@ -123,6 +119,36 @@ fn command_version(program: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// A command timed once per round, each round on a database of its own (`PREFIX_ROUND` on
+/// the benchmark's server) that `prepare`, given its name, readies first; `command` gets its
+/// URL.
+pub struct OnDatabases<'a, 's> {
+    pub label: &'a str,
+    pub rounds: usize,
+    pub prefix: &'a str,
+    pub prepare: &'a dyn Fn(&str) -> Result<()>,
+    pub command: &'a dyn Fn(&str) -> Cmd<'s>,
+}
+
+impl OnDatabases<'_, '_> {
+    /// The timings, on databases of the server at `server_url`.
+    pub fn time(&self, server_url: &str) -> Result<stats::Sample> {
+        let names: Vec<String> = (0..self.rounds)
+            .map(|r| format!("{}_{r}", self.prefix))
+            .collect();
+        let urls = names
+            .iter()
+            .map(|name| crate::services::database_url(server_url, name))
+            .collect::<Result<Vec<_>>>()?;
+        stats::time_rounds(
+            self.label,
+            self.rounds,
+            &mut |r| (self.prepare)(&names[r]),
+            &|r| (self.command)(&urls[r]),
+        )
+    }
+}
+
 /// A release build of the API serving a migrated database seeded with `listings` listings,
 /// on a free loopback port, with one request thread (client, API and PostgreSQL share 2
 /// cores here, and a second thread only adds hand-offs between cores; docs/api.md,
@@ -138,48 +164,21 @@ pub struct SeededApi {
 /// Builds and starts a [`SeededApi`] on a fresh database `database`; `env` adds to or
 /// overrides the API's environment.
 pub fn seeded_api(
-    goodgo: &std::path::Path,
+    goodgo: &Path,
     tools: &crate::provision::Tools,
     database: &str,
     listings: u64,
     env: &[(&str, &str)],
 ) -> Result<SeededApi> {
-    use anyhow::Context as _;
     let sh = shell()?;
     let cargo = cargo();
     cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
     let pg = crate::services::Postgres::start(tools)?;
-    let url = crate::services::fresh_database(&pg.url(), database)?;
-    let listings = listings.to_string();
-    for args in [
-        &["-q", "db", "migrate"][..],
-        &["-q", "db", "seed", "--listings", listings.as_str()],
-    ] {
-        cmd!(sh, "{goodgo} {args...}")
-            .env("GOODGO_DATABASE_URL", &url)
-            .ignore_stdout()
-            .run()?;
-    }
-    let port = crate::services::free_port()?;
+    let url = crate::services::seeded_database(goodgo, &pg.url(), database, listings)?;
+    let mut api_env = vec![("GOODGO_API_WORKERS", "1")];
+    api_env.extend_from_slice(env);
     let bin = root().join("target/release/goodgo-api");
-    let mut command = std::process::Command::from(cmd!(sh, "{bin}"));
-    command
-        .env("GOODGO_DATABASE_URL", &url)
-        .env(
-            "GOODGO_JWT_SECRET",
-            "bench-run-Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzz",
-        )
-        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
-        .env("GOODGO_LOG", "warn")
-        .env("GOODGO_API_WORKERS", "1")
-        .envs(env.iter().copied());
-    let child = command.spawn().context("starting goodgo-api")?;
-    let api = crate::services::ChildGuard {
-        child,
-        signal: rustix::process::Signal::TERM,
-    };
-    crate::http::wait_for_ok(port, "/healthz", std::time::Duration::from_secs(20))
-        .context("goodgo-api did not answer")?;
+    let (api, port) = crate::services::start_api(&bin, &url, &api_env)?;
     Ok(SeededApi {
         _api: api,
         _pg: pg,

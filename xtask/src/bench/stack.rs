@@ -60,21 +60,47 @@ pub fn run(goodgo: &Path) -> Result<()> {
         bail!("the stack benchmark needs a Docker engine");
     }
     crate::images::ensure()?;
+    // A workspace for Docker, and one inside it for native PostgreSQL alone (initdb, start,
+    // ready from an empty folder).
     let ws = std::env::temp_dir().join(format!("goodgo-bench-stack-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&ws);
-    std::fs::create_dir_all(ws.join("compose"))?;
-    let (pg, redis) = (free_port()?, free_port()?);
-    std::fs::write(ws.join("compose/compose.yaml"), bench_compose(pg, redis))?;
-    std::fs::write(ws.join("goodgo.yaml"), "name: benchgoodgo\n")?;
+    let native_ws = ws.join("native");
+    for (dir, name) in [(&ws, "benchgoodgo"), (&native_ws, "benchnative")] {
+        std::fs::create_dir_all(dir.join("compose"))?;
+        std::fs::write(
+            dir.join("compose/compose.yaml"),
+            bench_compose(free_port()?, free_port()?),
+        )?;
+        std::fs::write(dir.join("goodgo.yaml"), format!("name: {name}\n"))?;
+    }
     let compose_file = ws.join("compose/compose.yaml");
     let rounds = 5;
-    let sh = shell_in(&ws)?;
-    let goodgo_cold = time_rounds(
-        "`goodgo up --runtime docker` (cold, to healthy)",
-        rounds,
-        &mut |_| down(&sh, goodgo),
-        &|_| cmd!(sh, "{goodgo} -q up --runtime docker"),
-    )?;
+    let (sh, native) = (shell_in(&ws)?, shell_in(&native_ws)?);
+    // goodgo from nothing: `goodgo down --volumes` before every round and after the last.
+    let mut timed = Vec::new();
+    for (label, sh, args) in [
+        (
+            "`goodgo up --runtime docker` (cold, to healthy)",
+            &sh,
+            &["--runtime", "docker"][..],
+        ),
+        (
+            "`goodgo up --runtime native postgres` (empty folder to ready)",
+            &native,
+            &["--runtime", "native", "postgres"],
+        ),
+    ] {
+        let make = |_| cmd!(sh, "{goodgo} -q up {args...}");
+        timed.push(time_rounds(
+            label,
+            rounds,
+            &mut |_| down(sh, goodgo),
+            &make,
+        )?);
+        down(sh, goodgo)?;
+    }
+    let native_cold = timed.split_off(1);
+    // The warm-up run starts the services; the timed runs find nothing to change.
     let goodgo_warm = time_command(
         "`goodgo up` again, nothing changed (warm no-op)",
         10,
@@ -102,45 +128,29 @@ pub fn run(goodgo: &Path) -> Result<()> {
         "docker-compose -p {project} -f {} up -d >/dev/null 2>&1 && for s in postgres redis; do until [ \"$(docker inspect -f '{{{{.State.Health.Status}}}}' {project}_${{s}}_1 2>/dev/null)\" = healthy ]; do sleep 0.05; done; done",
         compose_file.display()
     );
-    let compose_cold = time_rounds(
+    timed.push(time_rounds(
         "`docker-compose up -d` + waiting for healthy (peer, cold)",
         rounds,
         &mut |_| compose_down(),
         &|_| cmd!(sh, "sh -c {wait_healthy}"),
-    )?;
-    let compose_warm = time_command(
+    )?);
+    timed.push(goodgo_warm);
+    timed.push(time_command(
         "`docker-compose up -d` again, nothing changed (peer, warm)",
         10,
         &|| compose(&["up", "-d"]),
         false,
-    )?;
+    )?);
     compose_down()?;
-
-    // Native: PostgreSQL alone, from an empty folder (initdb, start, ready).
-    let native_ws = ws.join("native");
-    std::fs::create_dir_all(native_ws.join("compose"))?;
-    std::fs::write(
-        native_ws.join("compose/compose.yaml"),
-        bench_compose(free_port()?, free_port()?),
-    )?;
-    std::fs::write(native_ws.join("goodgo.yaml"), "name: benchnative\n")?;
-    let native = shell_in(&native_ws)?;
-    let native_cold = time_rounds(
-        "`goodgo up --runtime native postgres` (empty folder to ready)",
-        rounds,
-        &mut |_| down(&native, goodgo),
-        &|_| cmd!(native, "{goodgo} -q up --runtime native postgres"),
-    )?;
-    down(&native, goodgo)?;
     let _ = std::fs::remove_dir_all(&ws);
-    let ratio = compose_cold.median().as_secs_f64() / goodgo_cold.median().as_secs_f64();
+    let ratio = timed[1].median().as_secs_f64() / timed[0].median().as_secs_f64();
     let body = format!(
         "## Stack\n\nMeasured {}; release build; Docker engine {}; images `goodgo/postgres:15` and `goodgo/redis:7` from `cargo xtask images`; healthchecks every 2 s as in compose/compose.yaml. Repeat with `cargo xtask bench stack`.\n\nCold start of postgres + redis until both are healthy, {rounds} runs each from nothing (containers and volumes removed between runs). The peer is docker-compose {} with a 50 ms loop on `docker inspect` until the engine reports both healthy; goodgo runs the healthcheck command itself every ~50 ms instead of waiting for the engine's next interval. Median speed-up: **{ratio:.2}x**.\n\n{}\nNative PostgreSQL, {rounds} runs from an empty folder:\n\n{}",
         machine(),
         command_version("docker", &["version", "--format", "{{.Server.Version}}"]),
         command_version("docker-compose", &["version", "--short"]),
-        table(&[goodgo_cold, compose_cold, goodgo_warm, compose_warm]),
-        table(&[native_cold]),
+        table(&timed),
+        table(&native_cold),
     );
     write_section("stack", &body)
 }

@@ -80,6 +80,17 @@ pub fn time_command<'a>(
     })
 }
 
+/// A command to time and its label; the command is made afresh for every run.
+pub type Timed<'a> = (&'a str, &'a dyn Fn() -> Cmd<'a>);
+
+/// [`time_command`] on each of `commands` in turn, `n` runs each; every run must succeed.
+pub fn time_commands(n: usize, commands: &[Timed<'_>]) -> Result<Vec<Sample>> {
+    commands
+        .iter()
+        .map(|(label, make)| time_command(label, n, *make, false))
+        .collect()
+}
+
 /// Runs `make(round)` once per round, each after `prepare(round)`, and records the wall
 /// times.
 pub fn time_rounds<'a>(
@@ -168,6 +179,14 @@ mod tests {
         assert_eq!(ok.runs.len(), 3);
         assert!(time_command("false", 1, &|| xshell::cmd!(sh, "false"), false).is_err());
         assert!(time_command("false", 1, &|| xshell::cmd!(sh, "false"), true).is_ok());
+        let both: [Timed<'_>; 2] = [
+            ("true", &|| xshell::cmd!(sh, "true")),
+            ("echo", &|| xshell::cmd!(sh, "echo x")),
+        ];
+        let samples = time_commands(2, &both).expect("both run");
+        let labels: Vec<&str> = samples.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["true", "echo"]);
+        assert!(time_commands(1, &[("false", &|| xshell::cmd!(sh, "false"))]).is_err());
         let mut prepared = Vec::new();
         let rounds = time_rounds(
             "echo",

@@ -68,13 +68,18 @@ impl Spread {
     }
 }
 
-/// The load a baseline was measured under; `compare` reuses it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Load {
-    pub vus: Option<u32>,
-    pub duration: Option<String>,
-    pub rate: Option<u32>,
+/// The load a baseline was measured under: the knobs as given; `compare` reuses them.
+pub use crate::args::K6Knobs as Load;
+
+impl Load {
+    /// Each knob as given here, else as `fallback` has it.
+    pub fn or(&self, fallback: &Load) -> Load {
+        Load {
+            vus: self.vus.or(fallback.vus),
+            duration: self.duration.clone().or_else(|| fallback.duration.clone()),
+            rate: self.rate.or(fallback.rate),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,31 +174,25 @@ pub fn compare(base: &Baseline, run: &RunResult, tolerance: f64) -> Vec<Row> {
     let p95_limit = m.p95_ms.median * (1.0 + p95_allowed);
     let err_limit = m.error_rate.median + 0.01_f64.max(m.error_rate.max - m.error_rate.min);
     let o = &run.overall;
-    let shown = |metric, baseline, current| Row {
+    // A row judged against `limit` (worse above it), or only shown without one.
+    let row = |metric, baseline, current, limit: Option<f64>| Row {
         metric,
         baseline,
         current,
-        limit: None,
-        worse: false,
+        limit,
+        worse: limit.is_some_and(|l| current > l),
     };
     vec![
-        shown("p50", m.p50_ms.median, o.p50_ms),
-        Row {
-            metric: "p95",
-            baseline: m.p95_ms.median,
-            current: o.p95_ms,
-            limit: Some(p95_limit),
-            worse: o.p95_ms > p95_limit,
-        },
-        shown("p99", m.p99_ms.median, o.p99_ms),
-        Row {
-            metric: "error rate",
-            baseline: m.error_rate.median,
-            current: o.error_rate,
-            limit: Some(err_limit),
-            worse: o.error_rate > err_limit,
-        },
-        shown("rate", m.rate.median, o.rate),
+        row("p50", m.p50_ms.median, o.p50_ms, None),
+        row("p95", m.p95_ms.median, o.p95_ms, Some(p95_limit)),
+        row("p99", m.p99_ms.median, o.p99_ms, None),
+        row(
+            "error rate",
+            m.error_rate.median,
+            o.error_rate,
+            Some(err_limit),
+        ),
+        row("rate", m.rate.median, o.rate, None),
     ]
 }
 
@@ -314,6 +313,25 @@ mod tests {
         assert!(compare(&quiet, &run(100.0, 0.05), 0.15)[3].worse);
         let t = table(&compare(&quiet, &run(116.0, 0.0), 0.15));
         assert!(t.contains("WORSE") && t.starts_with("metric"));
+    }
+
+    #[test]
+    fn flags_given_win_over_the_baselines_load() {
+        let stored = Load {
+            vus: Some(4),
+            duration: Some("3s".into()),
+            rate: Some(10),
+        };
+        let given = Load {
+            rate: Some(50),
+            ..Load::default()
+        };
+        let expected = Load {
+            rate: Some(50),
+            ..stored.clone()
+        };
+        assert_eq!(given.or(&stored), expected);
+        assert_eq!(Load::default().or(&stored), stored);
     }
 
     #[test]

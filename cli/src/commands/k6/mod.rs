@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use self::baseline::{Baseline, Load, Machine};
+use self::baseline::{Baseline, Machine};
 use self::results::RunResult;
 use super::Context;
 use crate::args::{K6Args, K6BaselineCommand, K6Command, K6Load};
@@ -217,6 +217,13 @@ fn baseline_path(ctx: &Context, scenario: &str) -> PathBuf {
         .join(format!("{scenario}.json"))
 }
 
+/// The scenario `baseline save` and `compare` use: the one named, else [`DEFAULT_SCENARIO`],
+/// and its script.
+fn named_or_default<'a>(ctx: &Context, scenario: Option<&'a str>) -> Result<(&'a str, PathBuf)> {
+    let name = scenario.unwrap_or(DEFAULT_SCENARIO);
+    Ok((name, script(ctx, name)?))
+}
+
 fn save(
     ctx: &Context,
     scenario: Option<&str>,
@@ -224,8 +231,7 @@ fn save(
     load: &K6Load,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let name = scenario.unwrap_or(DEFAULT_SCENARIO);
-    let script = script(ctx, name)?;
+    let (name, script) = named_or_default(ctx, scenario)?;
     let k6 = runner::find()?;
     let results: Vec<RunResult> = target::with_api(ctx, load, printer, |base_url| {
         (1..=runs)
@@ -246,11 +252,7 @@ fn save(
         &commit(&ctx.workspace.root),
         &now(),
         Machine::here(),
-        Load {
-            vus: load.vus,
-            duration: load.duration.clone(),
-            rate: load.rate,
-        },
+        load.knobs.clone(),
         &results,
     );
     let path = baseline_path(ctx, name);
@@ -287,8 +289,7 @@ fn compare(
     load: &K6Load,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let name = scenario.unwrap_or(DEFAULT_SCENARIO);
-    let script = script(ctx, name)?;
+    let (name, script) = named_or_default(ctx, scenario)?;
     if !(0.0..=1000.0).contains(&tolerance_pct) {
         return Err(UserError::input("--tolerance must be between 0 and 1000 (percent)").into());
     }
@@ -319,11 +320,8 @@ fn compare(
     }
     // The baseline's load, unless a flag says otherwise.
     let load = K6Load {
-        vus: load.vus.or(base.load.vus),
-        duration: load.duration.clone().or_else(|| base.load.duration.clone()),
-        rate: load.rate.or(base.load.rate),
-        base_url: load.base_url.clone(),
-        env: load.env.clone(),
+        knobs: load.knobs.or(&base.load),
+        ..load.clone()
     };
     let k6 = runner::find()?;
     let outcome = target::with_api(ctx, &load, printer, |base_url| {

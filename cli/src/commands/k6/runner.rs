@@ -98,13 +98,13 @@ pub fn run(
         .arg("--out")
         .arg(format!("json={}", out.display()))
         .args(["-e", &format!("BASE_URL={base_url}")]);
-    if let Some(v) = load.vus {
+    if let Some(v) = load.knobs.vus {
         cmd.args(["-e", &format!("VUS={v}")]);
     }
-    if let Some(d) = &load.duration {
+    if let Some(d) = &load.knobs.duration {
         cmd.args(["-e", &format!("DURATION={d}")]);
     }
-    if let Some(r) = load.rate {
+    if let Some(r) = load.knobs.rate {
         cmd.args(["-e", &format!("RATE={r}")]);
     }
     for kv in &load.env {
