@@ -459,6 +459,20 @@ pub struct LogsArgs {
     pub tail: Option<usize>,
 }
 
+impl StackFileArgs {
+    /// The Compose file and project flags, as the stack commands take them.
+    pub fn which(&self) -> (Option<&PathBuf>, Option<&String>) {
+        (self.file.as_ref(), self.project.as_ref())
+    }
+}
+
+impl LogsArgs {
+    /// The Compose file and project flags, as the stack commands take them.
+    pub fn which(&self) -> (Option<&PathBuf>, Option<&String>) {
+        (self.file.as_ref(), self.project.as_ref())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanStatus {
     Todo,

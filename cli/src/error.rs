@@ -155,13 +155,7 @@ pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
     let red = printer.err_style(anstyle::AnsiColor::Red.on_default().bold());
     let cyan = printer.err_style(anstyle::AnsiColor::Cyan.on_default().bold());
     let headline = match located {
-        Some(loc) => format!(
-            "{}:{}:{}: {red}error{red:#}: {}",
-            loc.path.display(),
-            loc.line,
-            loc.col,
-            loc.message
-        ),
+        Some(loc) => format!("{}: {red}error{red:#}: {}", place(&loc), loc.message),
         None => format!(
             "{red}error{red:#}: {}",
             messages.first().map_or("", String::as_str)
@@ -194,13 +188,7 @@ pub fn render(err: &anyhow::Error, printer: &Printer) -> ExitStatus {
 pub fn one_line(err: &anyhow::Error) -> String {
     let (located, messages) = summary(err);
     let mut line = match located {
-        Some(loc) => format!(
-            "{}:{}:{}: {}",
-            loc.path.display(),
-            loc.line,
-            loc.col,
-            loc.message
-        ),
+        Some(loc) => format!("{}: {}", place(&loc), loc.message),
         None => messages.first().cloned().unwrap_or_default(),
     };
     for cause in messages.iter().skip(1) {
@@ -208,6 +196,11 @@ pub fn one_line(err: &anyhow::Error) -> String {
         line.push_str(cause);
     }
     line
+}
+
+/// `path:line:col` of a problem in a file.
+fn place(loc: &Location<'_>) -> String {
+    format!("{}:{}:{}", loc.path.display(), loc.line, loc.col)
 }
 
 /// The chain walked once: the located link (a problem in a file), if any, and the distinct

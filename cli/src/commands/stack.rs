@@ -31,8 +31,7 @@ fn load_stack(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<
 /// error is said as a warning and the command goes on, `doing` what it says.
 fn running_project(
     ctx: &Context,
-    file: Option<&std::path::PathBuf>,
-    project: Option<&String>,
+    (file, project): (Option<&std::path::PathBuf>, Option<&String>),
     doing: &str,
     printer: &Printer,
 ) -> Result<(String, Option<goodgo_compose::Project>)> {
@@ -158,13 +157,7 @@ fn dry_run(
 }
 
 pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitStatus> {
-    let (name, _) = running_project(
-        ctx,
-        args.stack.file.as_ref(),
-        args.stack.project.as_ref(),
-        "stopping",
-        printer,
-    )?;
+    let (name, _) = running_project(ctx, args.stack.which(), "stopping", printer)?;
     if args.volumes {
         let destructive = Destructive {
             action: format!("delete the volumes and data of project {name}"),
@@ -213,13 +206,7 @@ pub fn down(ctx: &Context, args: &DownArgs, printer: &Printer) -> Result<ExitSta
 }
 
 pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<ExitStatus> {
-    let (name, model) = running_project(
-        ctx,
-        args.file.as_ref(),
-        args.project.as_ref(),
-        "showing",
-        printer,
-    )?;
+    let (name, model) = running_project(ctx, args.which(), "showing", printer)?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut rows = Vec::new();
@@ -279,13 +266,7 @@ fn human_duration(s: u64) -> String {
 }
 
 pub fn logs(ctx: &Context, args: &LogsArgs, printer: &Printer) -> Result<ExitStatus> {
-    let (name, model) = running_project(
-        ctx,
-        args.file.as_ref(),
-        args.project.as_ref(),
-        "showing the logs of",
-        printer,
-    )?;
+    let (name, model) = running_project(ctx, args.which(), "showing the logs of", printer)?;
     let names: Vec<String> = match &model {
         Some(project) => {
             for s in &args.services {

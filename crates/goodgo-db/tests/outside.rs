@@ -7,26 +7,13 @@
 
 use std::path::Path;
 
-use goodgo_db::admin::{Target, TestDatabase};
+use goodgo_db::admin::TestDatabase;
 use goodgo_db::runner::{self, State};
 use goodgo_db::{DbError, migrations};
 use goodgo_diag::Diagnostic;
 
-fn server(test: &str) -> Option<Target> {
-    let Ok(url) = std::env::var("GOODGO_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("GOODGO_TEST_STRICT").is_none(),
-            "cargo xtask test provides GOODGO_TEST_DATABASE_URL"
-        );
-        use std::io::Write as _;
-        let _ = std::io::stderr().write_all(
-            format!("SKIPPED {test}: no GOODGO_TEST_DATABASE_URL (run `cargo xtask test`)\n")
-                .as_bytes(),
-        );
-        return None;
-    };
-    Some(Target::parse(&url).unwrap())
-}
+mod common;
+use common::server;
 
 fn write(dir: &Path, name: &str, sql: &str) -> Vec<migrations::MigrationFile> {
     std::fs::write(dir.join(name), sql).unwrap();

@@ -10,23 +10,8 @@ use goodgo_db::admin::{self, Scratch, Target, TestDatabase};
 use goodgo_db::{DbError, migrations, runner, schema};
 use goodgo_diag::{Class, Diagnostic};
 
-/// The test server's maintenance database, or `None` (with a visible skip line) outside
-/// `cargo xtask test`.
-fn server(test: &str) -> Option<Target> {
-    let Ok(url) = std::env::var("GOODGO_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("GOODGO_TEST_STRICT").is_none(),
-            "cargo xtask test provides GOODGO_TEST_DATABASE_URL"
-        );
-        use std::io::Write as _;
-        let _ = std::io::stderr().write_all(
-            format!("SKIPPED {test}: no GOODGO_TEST_DATABASE_URL (run `cargo xtask test`)\n")
-                .as_bytes(),
-        );
-        return None;
-    };
-    Some(Target::parse(&url).unwrap())
-}
+mod common;
+use common::server;
 
 fn pg_dump() -> PathBuf {
     std::env::var_os("GOODGO_TEST_PG_BIN_DIR")

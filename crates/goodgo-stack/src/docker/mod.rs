@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::ContainerSummary;
+use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveVolumeOptions,
 };
@@ -215,16 +215,27 @@ impl DockerRuntime {
         Ok(removed)
     }
 
-    pub async fn status(&self, project: &str) -> Result<Vec<ServiceStatus>, StackError> {
-        let containers = self.containers(project, None).await?;
-        let mut rows = Vec::new();
-        for c in containers {
+    /// The project's containers, each with what the engine says of it in full.
+    async fn inspected(
+        &self,
+        project: &str,
+    ) -> Result<Vec<(ContainerSummary, String, ContainerInspectResponse)>, StackError> {
+        let mut all = Vec::new();
+        for c in self.containers(project, None).await? {
             let id = c.id.clone().unwrap_or_default();
             let info = self
                 .docker
                 .inspect_container(&id, None)
                 .await
                 .map_err(engine(format!("inspecting container {id}")))?;
+            all.push((c, id, info));
+        }
+        Ok(all)
+    }
+
+    pub async fn status(&self, project: &str) -> Result<Vec<ServiceStatus>, StackError> {
+        let mut rows = Vec::new();
+        for (c, id, info) in self.inspected(project).await? {
             let state = info.state.unwrap_or_default();
             let mut health = state
                 .health
@@ -288,13 +299,7 @@ impl DockerRuntime {
     /// The project's running PostgreSQL container (its image names postgres, its port 5432
     /// is published): the address and credentials come from the container itself.
     pub async fn database(&self, project: &str) -> Result<Option<RunningDatabase>, StackError> {
-        for c in self.containers(project, None).await? {
-            let id = c.id.clone().unwrap_or_default();
-            let info = self
-                .docker
-                .inspect_container(&id, None)
-                .await
-                .map_err(engine(format!("inspecting container {id}")))?;
+        for (c, _, info) in self.inspected(project).await? {
             let running = info.state.as_ref().and_then(|s| s.running);
             let config = info.config.unwrap_or_default();
             let image = config.image.as_deref().unwrap_or_default();
