@@ -136,6 +136,12 @@ pub enum Command {
     /// Run the pipeline's lint steps (`lint: true`); --fix runs their fixers first
     Lint(LintArgs),
 
+    /// Run the pipeline's test steps, each with a fresh copy of the migrated database
+    #[command(
+        long_about = "Run the pipeline's test steps (`test: true` in ci/pipeline.yaml, else the step named `test`), each with a database of its own.\n\nThe database is copied from a template migrated with the workspace's migrations (built once per set of migrations; a copy takes milliseconds), its URL in DATABASE_URL and GOODGO_DATABASE_URL, and dropped afterwards. The steps run without their pipeline dependencies and without the cache (unless --cached). Arguments after `--` go to the test command.\n\nExamples:\n  goodgo test\n  goodgo test -- search::        # only the tests whose names match\n  goodgo test --junit target/junit.xml"
+    )]
+    Test(TestArgs),
+
     /// Print a shell completion script
     #[command(
         long_about = "Print a shell completion script.\n\nExamples:\n  goodgo completions bash > ~/.local/share/bash-completion/completions/goodgo\n  goodgo completions zsh > \"${fpath[1]}/_goodgo\"\n  goodgo completions fish > ~/.config/fish/completions/goodgo.fish"
@@ -579,6 +585,36 @@ pub struct LintArgs {
     /// Write a JUnit XML report
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// Write a JUnit XML report (one test case per test for `junit: libtest` steps)
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// Run only when the test steps' inputs changed since the merge base with --base
+    #[arg(long)]
+    pub affected: bool,
+
+    /// The base for --affected [default: origin/$GITHUB_BASE_REF on GitHub, else main]
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub base: Option<String>,
+
+    /// Give the tests no database
+    #[arg(long)]
+    pub no_db: bool,
+
+    /// Use the CI cache: a test step whose key is stored is replayed, not run
+    #[arg(long)]
+    pub cached: bool,
+
+    /// Arguments for the test command, e.g. a test name filter
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -90,8 +90,19 @@ pub(super) fn load_pipeline(
 }
 
 pub fn run(ctx: &Context, args: &CiArgs, printer: &Printer) -> Result<ExitStatus> {
-    let ws = &ctx.workspace;
     let (pipeline, shown) = load_pipeline(ctx, &args.pipeline, printer)?;
+    run_loaded(ctx, pipeline, &shown, args, printer)
+}
+
+/// Runs a loaded pipeline (`goodgo test` adjusts its test steps first).
+pub(super) fn run_loaded(
+    ctx: &Context,
+    pipeline: Pipeline,
+    shown: &Path,
+    args: &CiArgs,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let ws = &ctx.workspace;
     let root = ws.root.clone();
     let n = pipeline.steps.len();
 

@@ -13,6 +13,7 @@ mod k6;
 mod lint;
 mod plan;
 pub mod stack;
+mod test;
 
 use anyhow::Result;
 
@@ -94,6 +95,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Logs(args) => stack::logs(&ctx, args, printer),
         Command::Ci(args) => ci::run(&ctx, args, printer),
         Command::Lint(args) => lint::run(&ctx, args, printer),
+        Command::Test(args) => test::run(&ctx, args, printer),
         Command::Completions { shell } => completions::run(*shell, printer),
     }
 }

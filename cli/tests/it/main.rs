@@ -17,6 +17,7 @@ mod newuser;
 mod plan;
 mod running;
 mod stack;
+mod testcmd;
 
 use std::fs;
 use std::path::{Path, PathBuf};

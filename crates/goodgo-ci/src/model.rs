@@ -68,6 +68,8 @@ struct RawStep {
     #[serde(default)]
     lint: bool,
     #[serde(default)]
+    test: bool,
+    #[serde(default)]
     fix: Option<Run>,
 }
 
@@ -98,6 +100,9 @@ pub struct Step {
     pub junit: Option<JunitFormat>,
     /// A lint step: `goodgo lint` runs it.
     pub lint: bool,
+    /// A test step: `goodgo test` runs it (with a fresh database when the workspace has
+    /// migrations).
+    pub test: bool,
     /// The command that fixes what the step checks (`goodgo lint --fix`).
     pub fix: Option<Run>,
 }
@@ -348,6 +353,7 @@ fn check(path: &Path, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
             cache: s.cache.unwrap_or(true),
             junit: s.junit,
             lint: s.lint,
+            test: s.test,
             fix: s.fix.clone(),
         });
         deps.push(ds);
