@@ -106,23 +106,16 @@ fn step(title: &str) {
     eprintln!("\n==> {title}");
 }
 
-/// `cargo xtask test [--no-lint] [-- ARGS]`: ARGS go to the test binaries.
+/// `cargo xtask test [--no-lint] [-- ARGS]`: the tools provisioned and PostgreSQL started,
+/// then the project's own pipeline through `goodgo ci` (ci/pipeline.yaml: fmt, clippy, plan,
+/// migration lint, generated files, every test), so the project runs its CI command on
+/// itself. With ARGS (which go to the test binaries) or `--no-lint`: `goodgo lint` unless
+/// `--no-lint`, then `goodgo test -- ARGS`.
 fn test(lint: bool, passthrough: &[String]) -> Result<ExitCode> {
     let sh = shell()?;
     let cargo = cargo();
     step("provisioning the tools the tests use");
     let tools = provision::ensure_tools()?;
-
-    if lint {
-        step("cargo fmt --check");
-        cmd!(sh, "{cargo} fmt --all --check").run()?;
-        step("cargo clippy --all-targets -D warnings");
-        cmd!(
-            sh,
-            "{cargo} clippy --workspace --all-targets --quiet -- -D warnings"
-        )
-        .run()?;
-    }
 
     step("local Docker images (cargo xtask images)");
     images::ensure()?;
@@ -131,22 +124,52 @@ fn test(lint: bool, passthrough: &[String]) -> Result<ExitCode> {
     let postgres = services::Postgres::start(&tools)?;
     eprintln!("postgres {} ready at {}", tools.pg_version, postgres.url());
 
-    step("cargo test --workspace");
-    let separator = (!passthrough.is_empty()).then_some("--");
-    let test = cmd!(
-        sh,
-        "{cargo} test --workspace --no-fail-fast {separator...} {passthrough...}"
-    )
-    .env("PATH", tools.path_env())
-    .env("GOODGO_TEST_STRICT", "1")
-    .env("GOODGO_TEST_DATABASE_URL", postgres.url())
-    .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
-    .env("INSTA_UPDATE", "no");
-    // The status decides the exit code; the run goes on (schemathesis, teardown) either way.
-    let status = std::process::Command::from(test)
-        .status()
-        .context("cannot start cargo test")?;
-    let api = if status.success() {
+    cmd!(sh, "{cargo} build --quiet -p goodgo").run()?;
+    let goodgo = root().join("target/debug/goodgo");
+    let junit = root().join("target/junit.xml");
+    let goodgo_cmd = |args: Vec<String>| {
+        cmd!(sh, "{goodgo} -v {args...}")
+            .env("PATH", tools.path_env())
+            .env("GOODGO_TEST_STRICT", "1")
+            .env("GOODGO_TEST_DATABASE_URL", postgres.url())
+            .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
+            .env("INSTA_UPDATE", "no")
+    };
+    let mut runs: Vec<(&str, Vec<String>)> = Vec::new();
+    if passthrough.is_empty() && lint {
+        step("goodgo ci (ci/pipeline.yaml: lint steps, then every test)");
+        runs.push((
+            "goodgo ci",
+            vec!["ci".into(), "--junit".into(), junit.display().to_string()],
+        ));
+    } else {
+        if lint {
+            runs.push(("goodgo lint", vec!["lint".into()]));
+        }
+        let mut args: Vec<String> = vec!["test".into(), "--no-db".into(), "--junit".into()];
+        args.push(junit.display().to_string());
+        if !passthrough.is_empty() {
+            args.extend(["--".into(), "--".into()]);
+            args.extend(passthrough.iter().cloned());
+        }
+        runs.push(("goodgo test", args));
+    }
+    let mut failed = None;
+    for (name, args) in runs {
+        step(name);
+        // The status decides the exit code; the run goes on (teardown) either way.
+        let status = std::process::Command::from(goodgo_cmd(args))
+            .status()
+            .with_context(|| format!("cannot start {name}"))?;
+        if !status.success() {
+            failed = Some(format!(
+                "{name} failed ({status}); its steps' logs are above, JUnit in {}",
+                junit.display()
+            ));
+            break;
+        }
+    }
+    let api = if failed.is_none() {
         step("schemathesis against the running API");
         api_check::run(&postgres.url(), &tools.path_env())
     } else {
@@ -155,12 +178,15 @@ fn test(lint: bool, passthrough: &[String]) -> Result<ExitCode> {
     // `postgres` stops when dropped here, also when the tests failed.
     drop(postgres);
     api?;
-    if status.success() {
-        eprintln!("\nxtask test: every step passed");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("\nxtask test: cargo test failed ({status})");
-        Ok(ExitCode::FAILURE)
+    match failed {
+        None => {
+            eprintln!("\nxtask test: every step passed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(why) => {
+            eprintln!("\nxtask test: {why}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
