@@ -18,6 +18,7 @@ use crate::args::{DbArgs, DbCommand};
 use crate::config::Environment;
 use crate::error::{ExitStatus, UserError};
 use crate::ops::guard::{self, Ask, Destructive};
+use crate::ops::seed::Seeded;
 use crate::printer::Printer;
 use crate::tools;
 
@@ -85,35 +86,6 @@ async fn run_async(ctx: &Context, args: &DbArgs, printer: &Printer) -> Result<Ex
     }
 }
 
-/// The workspace's own seed files: `seeds/*.sql` in name order, as (path, shown path).
-fn seed_files(ctx: &Context) -> Result<Vec<(PathBuf, PathBuf)>> {
-    let dir = ctx.workspace.root.join("seeds");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!("reading {}", dir.display())));
-        }
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("reading {}", dir.display()))?
-            .path();
-        if path.extension().is_some_and(|e| e == "sql") && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files
-        .into_iter()
-        .map(|p| {
-            let shown = ctx.workspace.display_path(&p);
-            (p, shown)
-        })
-        .collect())
-}
-
 /// `--if-empty` found data: nothing to do, which is a success.
 fn report_skipped(target: &Target, printer: &Printer) -> Result<ExitStatus> {
     printer.report(
@@ -123,10 +95,8 @@ fn report_skipped(target: &Target, printer: &Printer) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Seeds with the workspace's `seeds/*.sql` when it ships them (its schema is its own), else
-/// with GoodGo's accounts and listings, which need their tables. With `if_empty`, a
-/// database that has data (any row for seed files; users or listings for GoodGo's seed) is
-/// left as it is.
+/// Seeds with the workspace's `seeds/*.sql` when it ships them, else with GoodGo's
+/// accounts and listings (see [`crate::ops::seed`]), and says what it did.
 async fn seed_database(
     ctx: &Context,
     target: &Target,
@@ -135,45 +105,28 @@ async fn seed_database(
     if_empty: bool,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let files = seed_files(ctx)?;
-    if !files.is_empty() {
-        if if_empty && seed::has_rows(client).await.map_err(db_error)? {
-            return report_skipped(target, printer);
-        }
-        let mut shown_files = Vec::new();
-        for (path, shown) in &files {
-            let sql = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", shown.display()))?;
-            printer.status(&format!("running {}…", shown.display()));
-            seed::run_sql(client, shown, &sql).await.map_err(db_error)?;
-            shown_files.push(shown.display().to_string());
-        }
-        printer.report(
+    let seeded =
+        crate::ops::seed::development(ctx, client, &target.redacted(), listings, if_empty, printer)
+            .await?;
+    match seeded {
+        Seeded::Files(shown_files) => printer.report(
             &format!(
                 "seeded {} from {}\n",
                 target.dbname(),
                 shown_files.join(", ")
             ),
             &json!({"seeded": {"files": shown_files}}),
-        );
-        return Ok(ExitStatus::Success);
-    }
-    if !seed::has_builtin_schema(client).await.map_err(db_error)? {
-        return Err(UserError::failed(format!(
-            "{} has no users and listings tables for GoodGo's seed, and this workspace has no seeds/*.sql",
-            target.dbname()
-        ))
-        .with_hint("run `goodgo db migrate` first, or write your development data to seeds/dev.sql")
-        .into());
-    }
-    printer.status(&format!(
-        "seeding {} with {listings} listings…",
-        target.redacted()
-    ));
-    match seed::seed(client, listings).await {
-        Ok(done) => report_seed(&done, printer),
-        Err(DbError::NotEmpty { .. }) if if_empty => return report_skipped(target, printer),
-        Err(e) => return Err(db_error(e)),
+        ),
+        Seeded::Builtin(done) => report_seed(&done, printer),
+        Seeded::NotEmpty => return report_skipped(target, printer),
+        Seeded::NothingToSeed => {
+            return Err(UserError::failed(format!(
+                "{} has no users and listings tables for GoodGo's seed, and this workspace has no seeds/*.sql",
+                target.dbname()
+            ))
+            .with_hint("run `goodgo db migrate` first, or write your development data to seeds/dev.sql")
+            .into());
+        }
     }
     Ok(ExitStatus::Success)
 }

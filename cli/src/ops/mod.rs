@@ -6,10 +6,12 @@
 //! chooses a runtime, brings the stack up with progress, stops it and finds its database;
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
 //! workspace's `.env`; [`guard`] is the one check before anything destructive;
-//! [`testdb`] copies test databases from a migrated template.
+//! [`testdb`] copies test databases from a migrated template; [`seed`] loads the
+//! development data.
 
 pub mod database;
 pub mod guard;
 pub mod secrets;
+pub mod seed;
 pub mod stack;
 pub mod testdb;

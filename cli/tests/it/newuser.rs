@@ -208,6 +208,15 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
         dev.output()
     );
 
+    // `dev` seeded the empty database from the workspace's own seeds/dev.sql.
+    assert!(
+        dev.output().contains("seeded from seeds/dev.sql"),
+        "{}",
+        dev.output()
+    );
+    let (_, notes) = get(&addr, "/notes").unwrap();
+    assert_eq!(notes.matches("\"id\"").count(), 3, "{notes}");
+
     // The template's seed fits the template's schema, and runs twice without harm.
     for _ in 0..2 {
         stack
@@ -291,6 +300,40 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
         .assert_stdout(0, &["1 applied, 0 pending, 0 divergent"]);
     let migrated = stack.db(&["migrate"]);
     assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+
+    // The workspace's CI commands: lint (fmt, clippy, squawk), the tests with a database
+    // copied from the migrated template, and the whole pipeline, whose lint steps are
+    // replayed from the cache `goodgo lint` filled.
+    let lint = run(stack.command().arg("lint"));
+    assert_eq!(lint.code, 0, "{}", lint.report());
+    let test = run(stack.command().arg("test"));
+    assert_eq!(test.code, 0, "{}", test.report());
+    let ci = run(stack.command().args(["--json", "ci"]));
+    assert_eq!(ci.code, 0, "{}", ci.report());
+    let steps: Vec<(String, String)> = ci
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("step").is_some())
+        .map(|v| {
+            (
+                v["step"].as_str().unwrap_or_default().to_string(),
+                v["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for lint_step in ["clippy", "fmt", "migrations-lint"] {
+        assert!(
+            steps.contains(&(lint_step.to_string(), "cached".to_string())),
+            "{lint_step} replayed from the cache: {steps:?}"
+        );
+    }
+    assert!(
+        steps
+            .iter()
+            .any(|(s, status)| s == "test" && status == "passed"),
+        "{steps:?}"
+    );
 }
 
 #[test]

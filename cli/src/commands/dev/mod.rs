@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use goodgo_db::admin::Target;
 use goodgo_stack::UpRequest;
 use serde_json::json;
@@ -37,6 +37,7 @@ use self::watch::{Watch, is_blank_sql};
 use super::Context;
 use crate::args::DevArgs;
 use crate::error::{ExitStatus, UserError};
+use crate::ops::seed::Seeded;
 use crate::ops::stack::Loaded;
 use crate::printer::Printer;
 
@@ -221,18 +222,34 @@ impl Session<'_> {
             return Ok(Some(db));
         }
         let t = Instant::now();
-        let Some(seeded) = self.interrupt.race(seed_if_empty(&mut client)).await else {
+        // The workspace's seeds/*.sql (or GoodGo's data) into an empty database, as
+        // `goodgo db seed --if-empty` does.
+        let shown = db.target.redacted();
+        let seeding =
+            crate::ops::seed::development(self.ctx, &mut client, &shown, 1000, true, self.printer);
+        let Some(seeded) = self.interrupt.race(seeding).await else {
             return Ok(None);
         };
-        if let Some(done) = seeded? {
-            self.printer.status(&format!(
-                "seeded {} users and {} listings (password `{}`)",
-                done.users,
-                done.listings,
-                goodgo_db::seed::DEV_PASSWORD
-            ));
-            self.event(json!({"event": "seeded", "users": done.users, "listings": done.listings}));
-            self.steps.push(("seed", t.elapsed()));
+        match seeded? {
+            Seeded::Builtin(done) => {
+                self.printer.status(&format!(
+                    "seeded {} users and {} listings (password `{}`)",
+                    done.users,
+                    done.listings,
+                    goodgo_db::seed::DEV_PASSWORD
+                ));
+                self.event(
+                    json!({"event": "seeded", "users": done.users, "listings": done.listings}),
+                );
+                self.steps.push(("seed", t.elapsed()));
+            }
+            Seeded::Files(files) => {
+                self.printer
+                    .status(&format!("seeded from {}", files.join(", ")));
+                self.event(json!({"event": "seeded", "files": files}));
+                self.steps.push(("seed", t.elapsed()));
+            }
+            Seeded::NotEmpty | Seeded::NothingToSeed => {}
         }
         Ok(Some(db))
     }
@@ -487,25 +504,4 @@ async fn migrate(
         printer.status(&format!("applied {m}"));
     }
     Ok((client, report.applied))
-}
-
-/// Seeds the development data when the schema is there and has no users; what was seeded.
-async fn seed_if_empty(
-    client: &mut tokio_postgres::Client,
-) -> Result<Option<goodgo_db::seed::Seeded>> {
-    let empty = client
-        .query_one(
-            "SELECT to_regclass('listings') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users)",
-            &[],
-        )
-        .await
-        .map(|r| r.get::<_, bool>(0))
-        .unwrap_or(false);
-    if !empty {
-        return Ok(None);
-    }
-    goodgo_db::seed::seed(client, 1000)
-        .await
-        .map(Some)
-        .context("seeding the database")
 }
