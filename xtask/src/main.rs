@@ -134,6 +134,8 @@ fn test(lint: bool, passthrough: &[String]) -> Result<ExitCode> {
             .env("GOODGO_TEST_DATABASE_URL", postgres.url())
             .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
             .env("INSTA_UPDATE", "no")
+            // The server the pipeline's `services: [postgres]` steps get their databases on.
+            .env("GOODGO_DATABASE_URL", postgres.url())
     };
     let mut runs: Vec<(&str, Vec<String>)> = Vec::new();
     if passthrough.is_empty() && lint {

@@ -318,7 +318,7 @@ fn the_projects_pipeline_and_the_template_check() {
     ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let steps = out.json()["steps"].as_array().unwrap().len();
-    assert_eq!(steps, 6);
+    assert_eq!(steps, 7);
 
     let tmp = context();
     let out = run(goodgo(tmp.path()).args(["init", "app"]));
