@@ -3,23 +3,12 @@
 //! the documented schema, status codes or content types fails `cargo xtask test`.
 
 use anyhow::{Context, Result, bail};
-use reqwest::header::SET_COOKIE;
+use goodgo_testkit::http::{Http, Method};
 use xshell::cmd;
 
-use crate::{cargo, http, root, services, shell};
+use crate::{cargo, root, services, shell};
 
 /// The value of cookie `name` set by `response`.
-fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|c| c.split(';').next()?.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
     let sh = shell()?;
     let cargo = cargo();
@@ -32,22 +21,27 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
         &url,
         &[("GOODGO_AUTH_RATE_LIMIT", "100000")],
     )?;
-    let login = http::client()?
-        .post(http::local(port, "/v1/auth/login"))
-        .header("Content-Type", "application/json")
-        .body(r#"{"email":"agent0001@goodgo.test","password":"goodgo-dev-password"}"#)
-        .send()
-        .context("logging in the seeded agent")?;
+    let http = Http::keep_alive(
+        &format!("127.0.0.1:{port}"),
+        std::time::Duration::from_secs(10),
+    );
+    let login = http
+        .send(
+            Method::POST,
+            "/v1/auth/login",
+            &[],
+            Some(r#"{"email":"agent0001@goodgo.test","password":"goodgo-dev-password"}"#),
+        )
+        .context("logging in the seeded agent: no answer")?;
     // The session's cookies and CSRF token, so refresh and logout are exercised past the
     // CSRF check: the first refresh rotates, later ones are reuse (401), logout ends it.
-    let refresh = set_cookie(&login, "goodgo_refresh");
-    let csrf = set_cookie(&login, "goodgo_csrf");
-    let status = login.status();
-    let body = login.text()?;
-    if status != reqwest::StatusCode::OK {
+    let refresh = login.cookie("goodgo_refresh");
+    let csrf = login.cookie("goodgo_csrf");
+    let body = login.body.clone();
+    if login.status != 200 {
         bail!(
             "logging in the seeded agent failed ({}): {body}",
-            status.as_u16()
+            login.status
         );
     }
     let token: serde_json::Value = serde_json::from_str(&body)?;
@@ -57,7 +51,7 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
         .to_string();
     let refresh = refresh.context("no refresh cookie from login")?;
     let csrf = csrf.context("no CSRF cookie from login")?;
-    let openapi = http::local(port, "/openapi.json");
+    let openapi = http.url("/openapi.json");
     let bearer = format!("Authorization: Bearer {token}");
     let cookies = format!("Cookie: goodgo_refresh={refresh}; goodgo_csrf={csrf}");
     let csrf_header = format!("X-CSRF-Token: {csrf}");

@@ -12,7 +12,6 @@
 
 mod api_check;
 mod bench;
-mod http;
 mod images;
 mod provision;
 mod services;

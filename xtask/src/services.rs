@@ -231,7 +231,9 @@ pub fn start_api(
         child,
         signal: rustix::process::Signal::TERM,
     };
-    crate::http::wait_for_ok(port, "/healthz", Duration::from_secs(30))
+    goodgo_testkit::http::Http::local(port)
+        .wait_for_ok("/healthz", Duration::from_secs(30))
+        .map_err(anyhow::Error::msg)
         .context("goodgo-api did not answer /healthz in 30 s")?;
     Ok((api, port))
 }

@@ -305,7 +305,7 @@ fn check_http_strings(sources: &[Source]) -> Result<(), String> {
         "hand-written HTTP messages",
         found,
         HTTP_ALLOWED,
-        "writes HTTP by hand: use reqwest (cli/src/http.rs, xtask/src/http.rs, goodgo_testkit::http)",
+        "writes HTTP by hand: use reqwest (cli/src/http.rs, or goodgo_testkit::http in tests and xtask)",
     )
 }
 

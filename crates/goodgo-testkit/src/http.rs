@@ -1,6 +1,8 @@
-//! One HTTP client for tests that talk to a server on loopback (the API `goodgo dev`
-//! runs, the API binary itself): reqwest's blocking client, plain HTTP, no redirects, no
-//! connection reuse, so each request is one connection a test can reason about.
+//! The one HTTP client of the tests and of xtask, for servers on loopback (the API `goodgo
+//! dev` runs, the API binary, the benchmarks' API): reqwest's blocking client, plain HTTP, no
+//! redirects, no proxy. [`Http::new`] opens a connection per request, so each request is one
+//! connection a test can reason about; [`Http::keep_alive`] reuses one, as a load
+//! generator's worker or a sequence of checks wants.
 
 use std::time::Duration;
 
@@ -28,6 +30,15 @@ impl Answer {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
     }
 
+    /// The value of cookie `name` the answer sets (`Set-Cookie: name=value; …`).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.header_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.split(';').next()?.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
     /// Every value of header `name`.
     pub fn header_all(&self, name: &str) -> Vec<String> {
         self.headers
@@ -42,12 +53,22 @@ impl Http {
     /// A client for `http://{addr}` (`addr` as `host:port`), giving up on a request after
     /// `timeout`.
     pub fn new(addr: &str, timeout: Duration) -> Http {
+        Http::build(addr, timeout, 0)
+    }
+
+    /// Like [`Http::new`], but one connection is kept open and reused between requests.
+    pub fn keep_alive(addr: &str, timeout: Duration) -> Http {
+        Http::build(addr, timeout, 1)
+    }
+
+    fn build(addr: &str, timeout: Duration, idle: usize) -> Http {
         install_crypto_provider();
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
+            .pool_max_idle_per_host(idle)
+            .tcp_nodelay(true)
             .no_proxy()
             .build()
             .unwrap();
@@ -55,6 +76,26 @@ impl Http {
             client,
             base: format!("http://{addr}"),
         }
+    }
+
+    /// `http://{addr}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Waits until `GET path` answers 200, or says what it waited for after `limit`.
+    pub fn wait_for_ok(&self, path: &str, limit: Duration) -> Result<(), String> {
+        let start = std::time::Instant::now();
+        while self.get(path).is_none_or(|a| a.status != 200) {
+            if start.elapsed() > limit {
+                return Err(format!(
+                    "nothing answered {} with 200 in {limit:?}",
+                    self.url(path)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// A client for `127.0.0.1:{port}` with a 30 s limit.
@@ -75,7 +116,7 @@ impl Http {
         headers: &[(&str, &str)],
         json_body: Option<&str>,
     ) -> Option<Answer> {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        let mut req = self.client.request(method, self.url(path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

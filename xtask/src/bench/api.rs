@@ -11,7 +11,8 @@ use xshell::cmd;
 use super::stats::{percentile, write_section};
 use super::{machine, shell_in};
 use crate::provision::{self, Tools};
-use crate::{http, shell};
+use crate::shell;
+use goodgo_testkit::http::Http;
 
 /// The SQL of `filters` with its parameters written in as literals, for pgbench.
 fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
@@ -32,20 +33,18 @@ fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
 /// latency in ms, sorted.
 fn http_load(port: u16, path: &str, concurrency: usize, seconds: u64) -> Result<Vec<f64>> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let url = http::local(port, path);
     let threads: Vec<_> = (0..concurrency)
         .map(|_| {
-            let url = url.clone();
+            let path = path.to_string();
             std::thread::spawn(move || -> Result<Vec<f64>> {
-                let client = http::client()?;
+                let http = Http::keep_alive(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let start = Instant::now();
-                    let response = client.get(&url).send()?;
-                    if response.status() != reqwest::StatusCode::OK {
-                        bail!("unexpected answer: {}", response.status());
+                    let answer = http.get(&path).context("no answer")?;
+                    if answer.status != 200 {
+                        bail!("unexpected answer: {}", answer.status);
                     }
-                    response.bytes()?;
                     latencies.push(start.elapsed().as_secs_f64() * 1000.0);
                 }
                 Ok(latencies)
@@ -199,7 +198,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     let body = format!(
-        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET {path}` (the keyset page the API serves) at a fixed number of concurrent keep-alive connections (xtask's reqwest client, one thread and one keep-alive client per connection; the API with `GOODGO_API_WORKERS=1`), beside pgbench running the very SQL the endpoint runs with the same number of connections (`-c`; `-j` as many threads, at most one per core, pgbench's fastest setting here) on the same database, taking turns in rounds of 5 s (10 s each in all at 1 and 2 connections, 20 s at 8). Each row pair is one concurrency; the ratio is the service's p95 over the raw query's. Client, server and database share the machine's 2 cores, so at 8 connections every number includes waiting for a core; at 1 and 2 the HTTP hop's own latency (two more process wake-ups per request) shows most.\n\n| connections | load | requests/s | median | p95 | p95 ratio |\n|---|---|---|---|---|---|\n{rows}\nAt 8 connections the HTTP service's p95 is **{headline:.2}x** the raw query's (target: within 1.5x).\n\nk6 at {k6_vus} virtual users as a second reference (its JavaScript VUs take a good share of the 2 cores the server and the database also use): {k6_rps:.0} requests/s, median {k6_med:.2} ms, p95 {k6_p95:.2} ms, error rate {:.2}%.",
+        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET {path}` (the keyset page the API serves) at a fixed number of concurrent keep-alive connections (the test kit's reqwest client, one thread and one keep-alive client per connection; the API with `GOODGO_API_WORKERS=1`), beside pgbench running the very SQL the endpoint runs with the same number of connections (`-c`; `-j` as many threads, at most one per core, pgbench's fastest setting here) on the same database, taking turns in rounds of 5 s (10 s each in all at 1 and 2 connections, 20 s at 8). Each row pair is one concurrency; the ratio is the service's p95 over the raw query's. Client, server and database share the machine's 2 cores, so at 8 connections every number includes waiting for a core; at 1 and 2 the HTTP hop's own latency (two more process wake-ups per request) shows most.\n\n| connections | load | requests/s | median | p95 | p95 ratio |\n|---|---|---|---|---|---|\n{rows}\nAt 8 connections the HTTP service's p95 is **{headline:.2}x** the raw query's (target: within 1.5x).\n\nk6 at {k6_vus} virtual users as a second reference (its JavaScript VUs take a good share of the 2 cores the server and the database also use): {k6_rps:.0} requests/s, median {k6_med:.2} ms, p95 {k6_p95:.2} ms, error rate {:.2}%.",
         machine(),
         tools.pg_version,
         k6_failed * 100.0,
