@@ -549,6 +549,16 @@ pub struct CiArgs {
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub affected: AffectedArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// `--affected [--base REF]`: only what the changes since a base touch.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AffectedArgs {
     /// Run only the steps whose inputs changed since the merge base with --base, and their dependants
     #[arg(long)]
     pub affected: bool,
@@ -556,9 +566,6 @@ pub struct CiArgs {
     /// The base for --affected [default: origin/$GITHUB_BASE_REF on GitHub, else main]
     #[arg(long, value_name = "REF", requires = "affected")]
     pub base: Option<String>,
-
-    #[command(flatten)]
-    pub cache: CacheArgs,
 }
 
 /// Where `ci` keeps its cache, and whether it uses it.
@@ -596,13 +603,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
 
-    /// Run only when the test steps' inputs changed since the merge base with --base
-    #[arg(long)]
-    pub affected: bool,
-
-    /// The base for --affected [default: origin/$GITHUB_BASE_REF on GitHub, else main]
-    #[arg(long, value_name = "REF", requires = "affected")]
-    pub base: Option<String>,
+    #[command(flatten)]
+    pub affected: AffectedArgs,
 
     /// Give the tests no database
     #[arg(long)]

@@ -152,8 +152,8 @@ pub(super) fn run_loaded(
         tools,
     };
 
-    if args.affected {
-        let changed = affected::changed_files(&root, args.base.as_deref())?;
+    if args.affected.affected {
+        let changed = affected::changed_files(&root, args.affected.base.as_deref())?;
         let picked = affected::select(&pipeline, &include, &changed, &inputs.ws);
         printer.debug(&format!("{} changed file(s) since the base", changed.len()));
         include = picked;

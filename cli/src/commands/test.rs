@@ -65,8 +65,7 @@ pub fn run(ctx: &Context, args: &TestArgs, printer: &Printer) -> Result<ExitStat
         dry_run: false,
         explain: None,
         junit: args.junit.clone(),
-        affected: args.affected,
-        base: args.base.clone(),
+        affected: args.affected.clone(),
         cache: CacheArgs {
             cache_dir: None,
             no_cache: !args.cached,

@@ -12,21 +12,8 @@ use crate::{context, free_port, goodgo, run};
 /// A stack of one PostgreSQL whose published port comes from `APP_PG_PORT`, defaulting to
 /// `decoy` (a port the test never starts anything on); `up` returns once it answers.
 fn compose(decoy: u16) -> String {
-    format!(
-        r#"services:
-  postgres:
-    image: goodgo/postgres:15
-    environment:
-      POSTGRES_USER: app
-      POSTGRES_PASSWORD: app-secret
-      POSTGRES_DB: appdb
-    ports: ["127.0.0.1:${{APP_PG_PORT:-{decoy}}}:5432"]
-    healthcheck:
-      test: ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d appdb"]
-      interval: 2s
-      retries: 30
-"#
-    )
+    let postgres = crate::stack::postgres_service(&format!("${{APP_PG_PORT:-{decoy}}}"), "");
+    format!("services:\n{postgres}")
 }
 
 /// Stops the project when the test ends, also when it fails (the file may be broken by

@@ -18,22 +18,34 @@ fn workspace(project: &str, compose: &str) -> TestContext {
         .with_file("goodgo.yaml", &format!("name: {project}\n"))
 }
 
-fn stack(pg_port: u16, redis_port: u16, redis_extra: &str) -> String {
+/// A `postgres` service (user `app`, database `appdb`) published on `published`
+/// (`PORT`, or an interpolation such as `${PG_PORT:-5432}`), healthy once it answers, with
+/// `extra` lines of its definition after its ports.
+pub fn postgres_service(published: &str, extra: &str) -> String {
     format!(
-        r#"services:
-  postgres:
+        r#"  postgres:
     image: goodgo/postgres:15
     environment:
       POSTGRES_USER: app
       POSTGRES_PASSWORD: app-secret
       POSTGRES_DB: appdb
-    ports: ["127.0.0.1:{pg_port}:5432"]
-    volumes: [pgdata:/var/lib/postgresql/data]
-    healthcheck:
+    ports: ["127.0.0.1:{published}:5432"]
+{extra}    healthcheck:
       test: ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d appdb"]
       interval: 2s
       retries: 30
-  redis:
+"#
+    )
+}
+
+fn stack(pg_port: u16, redis_port: u16, redis_extra: &str) -> String {
+    let postgres = postgres_service(
+        &pg_port.to_string(),
+        "    volumes: [pgdata:/var/lib/postgresql/data]\n",
+    );
+    format!(
+        r#"services:
+{postgres}  redis:
     image: goodgo/redis:7
     command: ["redis-server", "--appendonly", "yes"{redis_extra}]
     ports: ["127.0.0.1:{redis_port}:6379"]
