@@ -5,7 +5,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
 use crate::args::{ColorChoice, GlobalArgs};
 
@@ -142,6 +142,28 @@ impl Printer {
         spinner.set_message(message.to_string());
         spinner.enable_steady_tick(std::time::Duration::from_millis(100));
         spinner
+    }
+
+    /// A group of progress lines drawn together on stderr (one per running job), hidden as
+    /// [`bytes_bar`](Self::bytes_bar) is; lines are added with [`Self::job_line`].
+    pub fn lines(&self) -> MultiProgress {
+        if !self.live_progress() || self.json {
+            return MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        }
+        MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
+    }
+
+    /// One job's line in `lines`: a spinner, its name, the time it has run, and `message`.
+    pub fn job_line(&self, lines: &MultiProgress, name: &str, message: &str) -> ProgressBar {
+        let bar = self.live(
+            ProgressBar::new_spinner(),
+            "{spinner} {prefix:<18} {elapsed:>4} {wide_msg}",
+        );
+        let bar = lines.add(bar);
+        bar.set_prefix(name.to_string());
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar
     }
 
     fn live(&self, bar: ProgressBar, template: &str) -> ProgressBar {

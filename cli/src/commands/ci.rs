@@ -393,7 +393,9 @@ fn schedule(
     let mut results = Vec::new();
     let mut running = 0usize;
     let (tx, rx) = mpsc::channel::<Done>();
-    let spinner = printer.spinner("starting");
+    // One live line per running step (on a terminal); finished steps print above them.
+    let lines = printer.lines();
+    let mut bars: Vec<Option<indicatif::ProgressBar>> = vec![None; n];
     let root = inputs.ws.root.clone();
     let use_cache = !args.cache.no_cache;
     std::thread::scope(|scope| -> Result<()> {
@@ -431,8 +433,9 @@ fn schedule(
                 keys[i] = Some(parts.key());
                 started[i] = true;
                 running += 1;
-                let tx = tx.clone();
                 let step = &p.steps[i];
+                bars[i] = Some(printer.job_line(&lines, &p.ids[i], &step.command_line()));
+                let tx = tx.clone();
                 let root = root.clone();
                 scope.spawn(move || {
                     let result = run_one(
@@ -453,25 +456,18 @@ fn schedule(
             if running == 0 {
                 break;
             }
-            let names: Vec<&str> = (0..n)
-                .filter(|&i| started[i] && outcome[i].is_none())
-                .map(|i| p.ids[i].as_str())
-                .collect();
-            spinner.set_message(format!(
-                "running {} ({}/{} done)",
-                names.join(", "),
-                outcome.iter().filter(|o| o.is_some()).count(),
-                order.len()
-            ));
             let Ok(done) = rx.recv() else { break };
             running -= 1;
-            spinner.suspend(|| show(&done.result, &done.key, printer, args));
+            if let Some(bar) = bars[done.index].take() {
+                bar.finish_and_clear();
+            }
+            lines.suspend(|| show(&done.result, &done.key, printer, args));
             outcome[done.index] = Some(done.result.outcome.clone());
             results.push((done.index, done.result));
         }
         Ok(())
     })?;
-    spinner.finish_and_clear();
+    let _ = lines.clear();
     Ok(results)
 }
 
