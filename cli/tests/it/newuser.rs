@@ -304,11 +304,18 @@ fn an_initialised_workspace_works_with_dev_seed_reset_migrate_and_redo() {
     // The workspace's CI commands: lint (fmt, clippy, squawk), the tests with a database
     // copied from the migrated template, and the whole pipeline, whose lint steps are
     // replayed from the cache `goodgo lint` filled.
-    let lint = run(stack.command().arg("lint"));
+    // The pipeline calls `goodgo` by name, as a user's PATH has it.
+    let path = format!(
+        "{}:{}",
+        crate::bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pipeline = |args: &[&str]| run(stack.command().env("PATH", &path).args(args));
+    let lint = pipeline(&["lint"]);
     assert_eq!(lint.code, 0, "{}", lint.report());
-    let test = run(stack.command().arg("test"));
+    let test = pipeline(&["test"]);
     assert_eq!(test.code, 0, "{}", test.report());
-    let ci = run(stack.command().args(["--json", "ci"]));
+    let ci = pipeline(&["--json", "ci"]);
     assert_eq!(ci.code, 0, "{}", ci.report());
     let steps: Vec<(String, String)> = ci
         .stdout

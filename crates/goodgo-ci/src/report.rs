@@ -218,13 +218,18 @@ fn escape_property(s: &str) -> String {
 }
 
 /// Located errors in a log: `path:line:col: error: message` lines (goodgo's own form, and
-/// many tools'), and rustc/clippy's `error…: message` followed by `--> path:line:col`.
+/// many tools'), rustc/clippy's `error…: message` followed by `--> path:line:col`, and
+/// cargo's `--message-format=json` lines (`"reason":"compiler-message"` at level error).
 pub fn annotations(log: &str) -> Vec<Annotation> {
     let mut out: Vec<Annotation> = Vec::new();
     let mut pending: Option<String> = None;
     for raw in log.lines() {
         let line = strip_ansi(raw);
         let line = line.trim_end();
+        if line.starts_with('{') {
+            out.extend(compiler_message(line));
+            continue;
+        }
         if let Some(a) = parse_located(line) {
             out.push(a);
             pending = None;
@@ -252,6 +257,28 @@ pub fn annotations(log: &str) -> Vec<Annotation> {
     }
     out.dedup();
     out
+}
+
+/// An error of cargo's JSON output (`--message-format=json`) at its primary span.
+fn compiler_message(line: &str) -> Option<Annotation> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    if value["reason"] != "compiler-message" {
+        return None;
+    }
+    let message = &value["message"];
+    if message["level"] != "error" {
+        return None;
+    }
+    let span = message["spans"]
+        .as_array()?
+        .iter()
+        .find(|s| s["is_primary"] == true)?;
+    Some(Annotation {
+        file: span["file_name"].as_str()?.to_string(),
+        line: u32::try_from(span["line_start"].as_u64()?).ok()?,
+        col: u32::try_from(span["column_start"].as_u64()?).ok()?,
+        message: message["message"].as_str()?.to_string(),
+    })
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -360,5 +387,21 @@ mod tests {
         assert_eq!(a[1].file, "src/main.rs");
         assert_eq!((a[1].line, a[1].col), (2, 5));
         assert_eq!(a[1].message, "mismatched types");
+    }
+
+    #[test]
+    fn cargo_json_errors_become_annotations() {
+        // A line of `cargo check --message-format=json` on a crate with a type error; a
+        // build-finished line and a warning are not annotations.
+        let error = r#"{"reason":"compiler-message","package_id":"path+file:///tmp/jcrate#0.1.0","manifest_path":"/tmp/jcrate/Cargo.toml","target":{"kind":["bin"],"crate_types":["bin"],"name":"jcrate","src_path":"/tmp/jcrate/src/main.rs","edition":"2024","doc":true,"doctest":false,"test":true},"message":{"rendered":"error[E0308]: mismatched types\n --> src/main.rs:2:18\n  |\n2 |     let x: u32 = \"no\";\n  |            ---   ^^^^ expected `u32`, found `&str`\n  |            |\n  |            expected due to this\n\n","$message_type":"diagnostic","children":[],"level":"error","message":"mismatched types","spans":[{"byte_end":33,"byte_start":29,"column_end":22,"column_start":18,"expansion":null,"file_name":"src/main.rs","is_primary":true,"label":"expected `u32`, found `&str`","line_end":2,"line_start":2,"suggested_replacement":null,"suggestion_applicability":null,"text":[{"highlight_end":22,"highlight_start":18,"text":"    let x: u32 = \"no\";"}]},{"byte_end":26,"byte_start":23,"column_end":15,"column_start":12,"expansion":null,"file_name":"src/main.rs","is_primary":false,"label":"expected due to this","line_end":2,"line_start":2,"suggested_replacement":null,"suggestion_applicability":null,"text":[{"highlight_end":15,"highlight_start":12,"text":"    let x: u32 = \"no\";"}]}],"code":{"code":"E0308","explanation":"Expected type did not match the received type.\n\nErroneous code examples:\n\n```compile_fail,E0308\nfn plus_one(x: i32) -> i32 {\n    x + 1\n}\n\nplus_one(\"Not a number\");\n//       ^^^^^^^^^^^^^^ expected `i32`, found `&str`\n\nif \"Not a bool\" {\n// ^^^^^^^^^^^^ expected `bool`, found `&str`\n}\n\nlet x: f32 = \"Not a float\";\n//     ---   ^^^^^^^^^^^^^ expected `f32`, found `&str`\n//     |\n//     expected due to this\n```\n\nThis error occurs when an expression was used in a place where the compiler\nexpected an expression of a different type. It can occur in several cases, the\nmost common being when calling a function and passing an argument which has a\ndifferent type than the matching type in the function declaration.\n"}}}"#;
+        let log =
+            format!("{error}\n{{\"reason\":\"build-finished\",\"success\":false}}\nnot json {{\n");
+        let a = annotations(&log);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].file, "src/main.rs");
+        assert_eq!((a[0].line, a[0].col), (2, 18));
+        assert_eq!(a[0].message, "mismatched types");
+        let warning = error.replace(r#""level":"error""#, r#""level":"warning""#);
+        assert!(annotations(&warning).is_empty());
     }
 }
