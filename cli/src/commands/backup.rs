@@ -39,12 +39,8 @@ async fn run_async(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Resul
             jobs,
             identity,
         } => {
-            let identity = identity_file(identity.as_deref())?;
-            let how = Reading {
-                jobs: jobs_for(ctx, *jobs),
-                identity: identity.as_ref(),
-            };
-            verify(ctx, args, &dest, id.as_deref(), *restore, how, printer).await
+            let how = reading(ctx, *jobs, identity.as_deref())?;
+            verify(ctx, args, &dest, id.as_deref(), *restore, &how, printer).await
         }
         BackupCommand::Restore {
             id,
@@ -53,12 +49,8 @@ async fn run_async(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Resul
             jobs,
             identity,
         } => {
-            let identity = identity_file(identity.as_deref())?;
-            let how = Reading {
-                jobs: jobs_for(ctx, *jobs),
-                identity: identity.as_ref(),
-            };
-            restore(ctx, args, &dest, id, to_database, *yes, how, printer).await
+            let how = reading(ctx, *jobs, identity.as_deref())?;
+            restore(ctx, args, &dest, id, to_database, *yes, &how, printer).await
         }
         BackupCommand::Prune { dry_run, yes } => prune(ctx, &dest, *dry_run, *yes, printer).await,
     }
@@ -77,22 +69,29 @@ fn destination(ctx: &Context, to: Option<&str>) -> Result<Location> {
 }
 
 /// How a backup's files are read: on how many threads, with which identity.
-#[derive(Clone, Copy)]
-struct Reading<'a> {
+struct Reading {
     jobs: usize,
-    identity: Option<&'a Identity>,
+    identity: Option<Identity>,
 }
 
-/// The age identity of `--identity FILE`, else of GOODGO_BACKUP_IDENTITY (a file's path),
-/// if either is given. It is read (and a bad file refused) before any work starts.
-fn identity_file(flag: Option<&std::path::Path>) -> Result<Option<Identity>> {
-    let path = match flag {
+/// `--jobs` (or its default), and the age identity of `--identity FILE`, else of
+/// GOODGO_BACKUP_IDENTITY (a file's path), if either is given: read (and a bad file
+/// refused) before any work starts.
+fn reading(
+    ctx: &Context,
+    jobs: Option<usize>,
+    identity: Option<&std::path::Path>,
+) -> Result<Reading> {
+    let path = match identity {
         Some(path) => Some(path.to_path_buf()),
         None => std::env::var_os("GOODGO_BACKUP_IDENTITY")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
     };
-    Ok(path.map(|p| Identity::read(&p)).transpose()?)
+    Ok(Reading {
+        jobs: jobs_for(ctx, jobs),
+        identity: path.map(|p| Identity::read(&p)).transpose()?,
+    })
 }
 
 /// The recipients of `--encrypt-to`, else of `backup.recipients`.
@@ -356,11 +355,11 @@ async fn verify(
     dest: &Store,
     id: Option<&str>,
     restore: bool,
-    how: Reading<'_>,
+    how: &Reading,
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let id = dest.locate(id).await?;
-    let Reading { jobs, identity } = how;
+    let (jobs, identity) = (how.jobs, how.identity.as_ref());
     let started = Instant::now();
     let bar = printer.bytes_bar("checking");
     let on_event = progress(printer, "checking", &bar);
@@ -448,11 +447,11 @@ async fn restore(
     id: &str,
     to: &str,
     yes: u8,
-    how: Reading<'_>,
+    how: &Reading,
     printer: &Printer,
 ) -> Result<ExitStatus> {
     let id = &dest.locate(Some(id)).await?;
-    let Reading { jobs, identity } = how;
+    let (jobs, identity) = (how.jobs, how.identity.as_ref());
     let target = restore_target(ctx, args, to)?;
     let tools = pg_tools(ctx)?;
     let name = target.dbname();

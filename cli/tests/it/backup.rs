@@ -70,24 +70,10 @@ pub(super) fn pagila_db(test: &str) -> Option<TestDb> {
     Some(db)
 }
 
-/// Every user table's row count and an md5 of its rows sorted as text: computed here
+/// Every user table's row count and an md5 of its rows sorted as text: computed
 /// independently of goodgo's own table hash.
 pub(super) fn table_digests(db: &TestDb) -> String {
-    let tables = db.sql(
-        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
-         JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-    );
-    tables
-        .lines()
-        .map(|t| {
-            let row = db.sql(&format!(
-                "SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM {t} AS x"
-            ));
-            format!("{t} {row}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    goodgo_testkit::table_digests(&db.url)
 }
 
 /// `pg_dump --schema-only` of `url`, without comments, blank lines and the random

@@ -18,21 +18,11 @@ fn backup_on(ws: &TestContext, db: &TestDb, s3: &S3Server) -> Command {
     cmd
 }
 
-/// The ids `backup list --json` shows, newest first, and where each one is.
-fn listed(ws: &TestContext, db: &TestDb, s3: &S3Server) -> Vec<(String, String)> {
+/// The ids `backup list --json` shows, newest first.
+fn listed(ws: &TestContext, db: &TestDb, s3: &S3Server) -> Vec<String> {
     let out = run(backup_on(ws, db, s3).args(["list", "--json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    out.json()["backups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            (
-                b["id"].as_str().unwrap().to_string(),
-                b["dir"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    crate::json_fields(&out.json(), "backups", "id")
 }
 
 #[test]
@@ -96,23 +86,24 @@ fn s3_create_list_verify_restore_prune() {
     ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let newest = out.json()["id"].as_str().unwrap().to_string();
-    let ids: Vec<String> = listed(&ws, &db, &s3)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    assert_eq!(ids, [newest.clone(), middle.clone(), oldest.clone()]);
+    assert_eq!(
+        listed(&ws, &db, &s3),
+        [newest.clone(), middle.clone(), oldest.clone()]
+    );
+    let list = run(backup_on(&ws, &db, &s3).args(["list", "--json"])).json();
+    assert_eq!(list["dest"], "s3://goodgo-backups/prod/app");
+    assert_eq!(
+        list["backups"][0]["dir"],
+        format!("s3://goodgo-backups/prod/app/{newest}").as_str()
+    );
 
     run(backup_on(&ws, &db, &s3).args(["prune", "--dry-run"]))
         .assert_stdout(0, &[&format!("would delete {middle}")]);
     assert_eq!(listed(&ws, &db, &s3).len(), 3, "a dry run deletes nothing");
     let out = run(backup_on(&ws, &db, &s3).args(["prune"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let ids: Vec<String> = listed(&ws, &db, &s3)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
     assert_eq!(
-        ids,
+        listed(&ws, &db, &s3),
         [newest, oldest],
         "the newest and the newest verified stay"
     );

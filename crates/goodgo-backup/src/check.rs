@@ -33,30 +33,23 @@ pub async fn verify_files(
     jobs: usize,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
-    let manifest = store.manifest(id).await?;
+    let files = Files::open(store, id, jobs).await?;
     let opener = match identity {
-        Some(_) => crypt::opener(&manifest, identity)?,
+        Some(_) => crypt::opener(&files.manifest, identity)?,
         None => None,
     };
-    check_files(
-        store,
-        id,
-        &manifest,
-        jobs,
-        on_event,
-        |entry, input, place| {
-            let mut sink = std::io::sink();
-            let decode = opener
-                .filter(|_| entry.path.ends_with(crypt::SUFFIX))
-                .map(|identity| Decode {
-                    identity: Some(identity),
-                    out: &mut sink,
-                    out_path: Path::new("/dev/null"),
-                });
-            check_one(entry, place, input, decode)
-        },
-    )?;
-    Ok(manifest)
+    files.check(on_event, |entry, input, place| {
+        let mut sink = std::io::sink();
+        let decode = opener
+            .filter(|_| entry.path.ends_with(crypt::SUFFIX))
+            .map(|identity| Decode {
+                identity: Some(identity),
+                out: &mut sink,
+                out_path: Path::new("/dev/null"),
+            });
+        check_one(entry, place, input, decode)
+    })?;
+    Ok(files.manifest)
 }
 
 /// Checks every file of backup `id` and writes the dump, decrypted and decompressed, into
@@ -70,34 +63,26 @@ pub async fn materialize(
     jobs: usize,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
-    let manifest = store.manifest(id).await?;
-    let opener = crypt::opener(&manifest, identity)?;
-    check_files(
-        store,
-        id,
-        &manifest,
-        jobs,
-        on_event,
-        |entry, input, place| {
-            let rel = entry
-                .path
-                .strip_prefix(&format!("{DUMP_DIR}/"))
-                .unwrap_or(&entry.path);
-            let rel = rel.strip_suffix(crypt::SUFFIX).unwrap_or(rel);
-            let plain = rel.strip_suffix(".zst").unwrap_or(rel);
-            let out_path = into.join(plain);
-            let out =
-                File::create(&out_path).map_err(|e| BackupError::io("creating", &out_path, e))?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-            let decode = Decode {
-                identity: opener,
-                out: &mut out,
-                out_path: &out_path,
-            };
-            check_one(entry, place, input, Some(decode))
-        },
-    )?;
-    Ok(manifest)
+    let files = Files::open(store, id, jobs).await?;
+    let opener = crypt::opener(&files.manifest, identity)?;
+    files.check(on_event, |entry, input, place| {
+        let rel = entry
+            .path
+            .strip_prefix(&format!("{DUMP_DIR}/"))
+            .unwrap_or(&entry.path);
+        let rel = rel.strip_suffix(crypt::SUFFIX).unwrap_or(rel);
+        let plain = rel.strip_suffix(".zst").unwrap_or(rel);
+        let out_path = into.join(plain);
+        let out = File::create(&out_path).map_err(|e| BackupError::io("creating", &out_path, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+        let decode = Decode {
+            identity: opener,
+            out: &mut out,
+            out_path: &out_path,
+        };
+        check_one(entry, place, input, Some(decode))
+    })?;
+    Ok(files.manifest)
 }
 
 /// Where a file's bytes go besides the hash: decrypted with the identity (when there is
@@ -194,63 +179,85 @@ fn compare(entry: &FileEntry, path: &Path, size: u64, sha256: &str) -> Result<()
     Ok(())
 }
 
-/// Runs `check` on every file backup `id`'s manifest lists, largest first, on `jobs`
-/// threads, each with a reader of the file and where it is; the first error (in manifest
-/// order) wins.
-fn check_files(
-    store: &Store,
-    id: &str,
-    manifest: &Manifest,
+/// The files of backup `id` at `store`, as its manifest lists them, read on `jobs` threads.
+struct Files<'a> {
+    store: &'a Store,
+    id: &'a str,
+    manifest: Manifest,
     jobs: usize,
-    on_event: &(dyn Fn(Event) + Sync),
-    check: impl Fn(&FileEntry, Box<dyn Read + Send>, &Path) -> Result<(), BackupError> + Sync,
-) -> Result<(), BackupError> {
-    for entry in &manifest.files {
-        // A path leaving the backup's folder is not one goodgo wrote.
-        if entry
-            .path
-            .split('/')
-            .any(|part| part == ".." || part.is_empty())
-        {
-            return Err(BackupError::Manifest {
-                path: store.file_place(id, MANIFEST),
-                message: format!("file path {:?} leaves the backup", entry.path),
-            });
-        }
+}
+
+impl<'a> Files<'a> {
+    /// Reads the manifest of backup `id`.
+    async fn open(store: &'a Store, id: &'a str, jobs: usize) -> Result<Files<'a>, BackupError> {
+        Ok(Files {
+            store,
+            id,
+            manifest: store.manifest(id).await?,
+            jobs,
+        })
     }
-    let mut work: Vec<&FileEntry> = manifest.files.iter().collect();
-    work.sort_by_key(|e| e.size);
-    on_event(Event::Bytes {
-        total: manifest.size(),
-    });
-    let queue = Mutex::new(work);
-    let errors: Mutex<Vec<(String, BackupError)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                    let Some(entry) = next else { break };
-                    let place: PathBuf = store.file_place(id, &entry.path);
-                    let checked = store
-                        .reader(id, &entry.path)
-                        .and_then(|input| check(entry, input, &place));
-                    if let Err(e) = checked {
-                        if let Ok(mut errs) = errors.lock() {
-                            errs.push((entry.path.clone(), e));
-                        }
-                        break;
-                    }
-                    on_event(Event::Advance(entry.size));
-                }
-            });
+
+    /// Runs `check` on every file, largest first, each with a reader of the file and where
+    /// it is; the first error (in manifest order) wins.
+    fn check(
+        &self,
+        on_event: &(dyn Fn(Event) + Sync),
+        check: impl Fn(&FileEntry, Box<dyn Read + Send>, &Path) -> Result<(), BackupError> + Sync,
+    ) -> Result<(), BackupError> {
+        let Files {
+            store,
+            id,
+            ref manifest,
+            jobs,
+        } = *self;
+        for entry in &manifest.files {
+            // A path leaving the backup's folder is not one goodgo wrote.
+            if entry
+                .path
+                .split('/')
+                .any(|part| part == ".." || part.is_empty())
+            {
+                return Err(BackupError::Manifest {
+                    path: store.file_place(id, MANIFEST),
+                    message: format!("file path {:?} leaves the backup", entry.path),
+                });
+            }
         }
-    });
-    let mut errors = errors.into_inner().unwrap_or_default();
-    errors.sort_by(|a, b| a.0.cmp(&b.0));
-    match errors.into_iter().next() {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
+        let mut work: Vec<&FileEntry> = manifest.files.iter().collect();
+        work.sort_by_key(|e| e.size);
+        on_event(Event::Bytes {
+            total: manifest.size(),
+        });
+        let queue = Mutex::new(work);
+        let errors: Mutex<Vec<(String, BackupError)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.max(1) {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+                        let Some(entry) = next else { break };
+                        let place: PathBuf = store.file_place(id, &entry.path);
+                        let checked = store
+                            .reader(id, &entry.path)
+                            .and_then(|input| check(entry, input, &place));
+                        if let Err(e) = checked {
+                            if let Ok(mut errs) = errors.lock() {
+                                errs.push((entry.path.clone(), e));
+                            }
+                            break;
+                        }
+                        on_event(Event::Advance(entry.size));
+                    }
+                });
+            }
+        });
+        let mut errors = errors.into_inner().unwrap_or_default();
+        errors.sort_by(|a, b| a.0.cmp(&b.0));
+        match errors.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

@@ -8,11 +8,11 @@ mod common;
 
 use std::time::Instant;
 
-use common::{block_on, database, empty_database, quiet, table_digests, tools};
+use common::{block_on, database, quiet, restore_matches, tools};
 use goodgo_backup::store::{Location, Store};
 use goodgo_backup::{check, create};
 use goodgo_db::admin::Target;
-use goodgo_testkit::s3::S3Server;
+use goodgo_testkit::s3::{Bucket, S3Server};
 
 fn options(jobs: usize) -> create::Options {
     create::Options {
@@ -22,21 +22,51 @@ fn options(jobs: usize) -> create::Options {
     }
 }
 
+/// What a test here runs on: a database (with `big_rows` rows of hex text), moto with
+/// bucket `bucket`, a signed client of it and a store at `url` in it.
+struct Fixture {
+    db: goodgo_testkit::TestDb,
+    source: Target,
+    s3: S3Server,
+    bucket: Bucket,
+    store: Store,
+}
+
+/// `None` (skipped) where PostgreSQL or moto is missing outside `cargo xtask test`.
+fn fixture(test: &str, big_rows: u32, bucket: &str, url: &str) -> Option<Fixture> {
+    let db = database(&format!("bk_{bucket}"), big_rows)?;
+    let s3 = S3Server::start(test)?;
+    s3.create_bucket(bucket);
+    let location = Location::parse(url, |p| p.to_path_buf()).unwrap();
+    let store = Store::open_with(location, s3.env()).unwrap();
+    Some(Fixture {
+        source: Target::parse(&db.url).unwrap(),
+        db,
+        bucket: s3.bucket(bucket),
+        s3,
+        store,
+    })
+}
+
 #[test]
 fn s3_round_trip_create_list_verify_restore_delete() {
     // 350,000 rows of hex text: a data file of ~36 MB that zstd makes ~19 MB, more than
     // one 8 MiB part.
-    let Some(db) = database("bk_s3_round_trip", 350_000) else {
+    let Some(Fixture {
+        db,
+        source,
+        s3,
+        bucket,
+        store,
+    }) = fixture(
+        "s3_round_trip_create_list_verify_restore_delete",
+        350_000,
+        "backups",
+        "s3://backups/team/app",
+    )
+    else {
         return;
     };
-    let Some(s3) = S3Server::start("s3_round_trip_create_list_verify_restore_delete") else {
-        return;
-    };
-    s3.create_bucket("backups");
-    let bucket = s3.bucket("backups");
-    let location = Location::parse("s3://backups/team/app", |p| p.to_path_buf()).unwrap();
-    let store = Store::open_with(location, s3.env()).unwrap();
-    let source = Target::parse(&db.url).unwrap();
     let tools = tools();
 
     let created = block_on(create::create(&source, &tools, &store, &options(2), &quiet)).unwrap();
@@ -59,12 +89,7 @@ fn s3_round_trip_create_list_verify_restore_delete() {
     }
     assert_eq!(keys.len(), created.manifest.files.len() + 1, "{keys:?}");
     // The big table's file went up in parts: S3 gives a multipart object an ETag `…-N`.
-    let big = created
-        .manifest
-        .files
-        .iter()
-        .max_by_key(|f| f.size)
-        .unwrap();
+    let big = common::largest(&created.manifest);
     assert!(big.size > 8 << 20, "{big:?}");
     let objects = bucket.objects(&prefix);
     let e_tag = |path: &str| {
@@ -116,29 +141,8 @@ fn s3_round_trip_create_list_verify_restore_delete() {
             .contains(&format!("{prefix}verified.json"))
     );
 
-    // Restored into another database: the same rows, by a digest goodgo does not compute.
-    let target = empty_database(&db, &format!("{}_restored", db.name));
-    let scratch = tempfile::tempdir().unwrap();
-    let m = block_on(check::materialize(
-        &store,
-        &id,
-        None,
-        scratch.path(),
-        2,
-        &quiet,
-    ))
-    .unwrap();
-    block_on(check::restore_checked(
-        scratch.path(),
-        &m,
-        &target,
-        &tools,
-        2,
-        &quiet,
-    ))
-    .unwrap();
-    assert_eq!(table_digests(&target.url), table_digests(&db.url));
-    common::drop_database(&target);
+    // Restored into another database: the same rows.
+    restore_matches(&store, &id, None, &db);
 
     // A second backup; deleting the first leaves only the second, and none of its objects.
     let second = block_on(create::create(&source, &tools, &store, &options(1), &quiet)).unwrap();
@@ -164,18 +168,21 @@ fn s3_round_trip_create_list_verify_restore_delete() {
 
 #[test]
 fn a_corrupt_or_missing_object_is_named_and_nothing_is_restored() {
-    let Some(db) = database("bk_s3_corrupt", 0) else {
-        return;
-    };
-    let Some(s3) = S3Server::start("a_corrupt_or_missing_object_is_named_and_nothing_is_restored")
+    let Some(Fixture {
+        db,
+        source,
+        bucket,
+        store,
+        s3: _server,
+    }) = fixture(
+        "a_corrupt_or_missing_object_is_named_and_nothing_is_restored",
+        0,
+        "corrupt",
+        "s3://corrupt",
+    )
     else {
         return;
     };
-    s3.create_bucket("corrupt");
-    let bucket = s3.bucket("corrupt");
-    let location = Location::parse("s3://corrupt", |p| p.to_path_buf()).unwrap();
-    let store = Store::open_with(location, s3.env()).unwrap();
-    let source = Target::parse(&db.url).unwrap();
     let created = block_on(create::create(
         &source,
         &tools(),
@@ -184,15 +191,8 @@ fn a_corrupt_or_missing_object_is_named_and_nothing_is_restored() {
         &quiet,
     ))
     .unwrap();
-    let id = created.manifest.id;
-    let book = created
-        .manifest
-        .files
-        .iter()
-        .max_by_key(|f| f.size)
-        .unwrap()
-        .path
-        .clone();
+    let id = created.manifest.id.clone();
+    let book = common::largest(&created.manifest).path.clone();
     // The same bytes but one flipped, as a faulty disk or a tampering hand would leave it.
     let key = format!("{id}/{book}");
     let mut bytes = bucket.get(&key);
@@ -209,15 +209,7 @@ fn a_corrupt_or_missing_object_is_named_and_nothing_is_restored() {
         .unwrap()
         .with_dbname(&format!("{}_never", db.name));
     let scratch = tempfile::tempdir().unwrap();
-    let err = block_on(check::materialize(
-        &store,
-        &id,
-        None,
-        scratch.path(),
-        2,
-        &quiet,
-    ))
-    .unwrap_err();
+    let err = common::materialize(&store, &id, None, scratch.path()).unwrap_err();
     assert!(err.to_string().contains(&book), "{err}");
     assert!(started.elapsed().as_secs() < 120);
     assert_eq!(

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 pub use command::{Run, assert_has, clean_command, run};
 pub use context::TestContext;
-pub use database::{TestDb, block_on, query};
+pub use database::{TestDb, block_on, query, table_digests};
 pub use filters::Filters;
 pub use process::{ChildGuard, Signal, signal};
 pub use runtime::Runtime;

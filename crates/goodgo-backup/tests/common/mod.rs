@@ -1,14 +1,16 @@
 //! What the backup crate's tests share: a database holding rows worth backing up, the
-//! PostgreSQL tools, an async runtime like the CLI's, and a digest of every table computed
-//! independently of goodgo's own table hash.
+//! PostgreSQL tools, an async runtime like the CLI's, and a restore checked against a
+//! digest of every table computed independently of goodgo's own table hash.
 
 #![allow(dead_code)] // each test file uses its own part of this
 
 use std::path::PathBuf;
 
-use goodgo_backup::{Event, Tools};
+use goodgo_backup::crypt::Identity;
+use goodgo_backup::store::Store;
+use goodgo_backup::{Event, Tools, check};
 use goodgo_db::admin::Target;
-use goodgo_testkit::TestDb;
+use goodgo_testkit::{TestDb, table_digests};
 
 /// Where the PostgreSQL binaries the test server runs live.
 pub fn tools() -> Tools {
@@ -59,29 +61,6 @@ pub fn database(test: &str, big_rows: u32) -> Option<TestDb> {
     Some(db)
 }
 
-/// Every user table's row count and an md5 of its rows sorted as text.
-pub fn table_digests(url: &str) -> String {
-    let tables = goodgo_testkit::query(
-        url,
-        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
-         JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-    );
-    tables
-        .lines()
-        .map(|t| {
-            let row = goodgo_testkit::query(
-                url,
-                &format!(
-                    "SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM {t} AS x"
-                ),
-            );
-            format!("{t} {row}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The database `name` on `db`'s server, created empty (dropped first if it exists).
 pub fn empty_database(db: &TestDb, name: &str) -> Target {
     let server = Target::parse(db.server_url()).unwrap();
@@ -100,4 +79,41 @@ pub fn drop_database(target: &Target) {
     let name = target.dbname();
     let server = target.maintenance(&name);
     block_on(async move { goodgo_db::admin::drop_database(&server, &name).await }).unwrap();
+}
+
+/// Checks backup `id` and writes its dump (opened with `identity`) into `into`, on two
+/// threads.
+pub fn materialize(
+    store: &Store,
+    id: &str,
+    identity: Option<&Identity>,
+    into: &std::path::Path,
+) -> Result<goodgo_backup::Manifest, goodgo_backup::BackupError> {
+    block_on(check::materialize(store, id, identity, into, 2, &quiet))
+}
+
+/// Restores backup `id` (opened with `identity`) into a new database beside `db`'s and
+/// checks that it holds the same rows as `db`, by a digest goodgo does not compute; the
+/// restored database is dropped again.
+pub fn restore_matches(store: &Store, id: &str, identity: Option<&Identity>, db: &TestDb) {
+    let target = empty_database(db, &format!("{}_restored", db.name));
+    let scratch = tempfile::tempdir().unwrap();
+    let m = materialize(store, id, identity, scratch.path()).unwrap();
+    assert!(scratch.path().join("toc.dat").is_file());
+    block_on(check::restore_checked(
+        scratch.path(),
+        &m,
+        &target,
+        &tools(),
+        2,
+        &quiet,
+    ))
+    .unwrap();
+    assert_eq!(table_digests(&target.url), table_digests(&db.url));
+    drop_database(&target);
+}
+
+/// The largest file of a backup (its biggest table's data).
+pub fn largest(m: &goodgo_backup::Manifest) -> &goodgo_backup::manifest::FileEntry {
+    m.files.iter().max_by_key(|f| f.size).unwrap()
 }
