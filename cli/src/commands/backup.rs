@@ -318,7 +318,10 @@ async fn list(ctx: &Context, dest: &Store, printer: &Printer) -> Result<ExitStat
 pub async fn status_summary(ctx: &Context) -> Option<(String, serde_json::Value, Option<String>)> {
     let ws = &ctx.workspace;
     let dest = Store::open(destination(ctx, None).ok()?).ok()?;
-    let backups = dest.list().await.ok()?;
+    // A status line is not worth waiting for: an S3 destination that does not answer
+    // soon is left out.
+    let listed = tokio::time::timeout(std::time::Duration::from_secs(10), dest.list());
+    let backups = listed.await.ok()?.ok()?;
     if backups.is_empty() && ws.settings.backup.value.rpo_hours.is_none() {
         return None;
     }

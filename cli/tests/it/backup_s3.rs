@@ -141,7 +141,16 @@ fn s3_killed_mid_upload_nothing_is_listed_and_the_next_run_cleans_up() {
          CREATE TABLE s3 AS SELECT g FROM generate_series(1, 100) g;",
     );
     let ws = context();
+    // pg_dump's staging folder, under TMPDIR: this test's own.
+    let tmp = ws.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let staged = || {
+        std::fs::read_dir(tmp.join("goodgo-backup-staging"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     let mut child = backup_on(&ws, &db, &s3)
+        .env("TMPDIR", &tmp)
         .args(["--to", "s3://killed/db", "create", "--jobs", "2"])
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -154,6 +163,7 @@ fn s3_killed_mid_upload_nothing_is_listed_and_the_next_run_cleans_up() {
     });
     child.kill().unwrap();
     let _ = child.wait();
+    assert_eq!(staged(), 1, "the killed run left its staging folder");
     let left = bucket.keys("db/");
     assert!(
         left.iter().any(|k| k.ends_with("/.partial.json")),
@@ -172,12 +182,19 @@ fn s3_killed_mid_upload_nothing_is_listed_and_the_next_run_cleans_up() {
     );
 
     let killed_id = left[0].split('/').nth(1).unwrap().to_string();
-    run(backup_on(&ws, &db, &s3).args(["--to", "s3://killed/db", "create"])).assert_stderr(
+    let next = run(backup_on(&ws, &db, &s3).env("TMPDIR", &tmp).args([
+        "--to",
+        "s3://killed/db",
+        "create",
+    ]));
+    next.assert_stderr(
         0,
-        &[&format!(
-            "removed {killed_id}, left by an interrupted backup"
-        )],
+        &[
+            &format!("removed {killed_id}, left by an interrupted backup"),
+            &format!("removed .partial-{killed_id}, left by an interrupted backup"),
+        ],
     );
+    assert_eq!(staged(), 0, "the staging folder went too");
     let keys = bucket.keys("db/");
     assert!(
         !keys.iter().any(|k| k.contains(&killed_id)),

@@ -245,7 +245,11 @@ impl Store {
     pub async fn clean_partials(&self) -> Result<Vec<String>, BackupError> {
         match &self.backend {
             Backend::Local(dir) => local::clean_partials(dir),
-            Backend::S3(s3) => s3.clean_partials().await,
+            Backend::S3(s3) => {
+                let mut removed = local::clean_partials(&staging_root())?;
+                removed.extend(s3.clean_partials().await?);
+                Ok(removed)
+            }
         }
     }
 
@@ -272,13 +276,11 @@ impl Store {
         let kind = match &self.backend {
             Backend::Local(dir) => PartialKind::Local(local::start(dir, id)?),
             Backend::S3(s3) => {
-                let staging = tempfile::Builder::new()
-                    .prefix(".goodgo-backup-")
-                    .tempdir()
-                    .map_err(|e| {
-                        BackupError::io("creating a folder in", std::env::temp_dir(), e)
-                    })?;
-                s3.start(id).await?;
+                let staging = local::start(&staging_root(), id)?;
+                if let Err(e) = s3.start(id).await {
+                    staging.abandon();
+                    return Err(e);
+                }
                 PartialKind::S3 { s3, staging }
             }
         };
@@ -288,6 +290,12 @@ impl Store {
             kind,
         })
     }
+}
+
+/// Where pg_dump writes a backup bound for S3: `$TMPDIR/goodgo-backup-staging/`, one
+/// locked `.partial-{id}/` folder per backup (room for the uncompressed dump is needed).
+fn staging_root() -> PathBuf {
+    std::env::temp_dir().join("goodgo-backup-staging")
 }
 
 /// A backup being written.
@@ -303,10 +311,11 @@ enum PartialKind<'a> {
     /// `.partial-{id}/` at the destination: pg_dump writes there and files are compressed in
     /// place.
     Local(local::Partial),
-    /// pg_dump writes into a local staging folder; files are uploaded as they are packed.
+    /// pg_dump writes into a local staging folder (locked like a local partial backup, so
+    /// the next run removes one a killed run left); files are uploaded as they are packed.
     S3 {
         s3: &'a s3::S3,
-        staging: tempfile::TempDir,
+        staging: local::Partial,
     },
 }
 
@@ -347,7 +356,7 @@ impl Partial<'_> {
     pub fn staging(&self) -> &Path {
         match &self.kind {
             PartialKind::Local(p) => &p.dir,
-            PartialKind::S3 { staging, .. } => staging.path(),
+            PartialKind::S3 { staging, .. } => &staging.dir,
         }
     }
 
@@ -389,7 +398,7 @@ impl Partial<'_> {
                 Ok(p.finish()?.to_string_lossy().into_owned())
             }
             PartialKind::S3 { s3, staging } => {
-                drop(staging);
+                staging.abandon();
                 s3.write(&self.id, MANIFEST, bytes).await?;
                 s3.finish(&self.id).await;
                 Ok(self.store.place(&self.id))
@@ -402,7 +411,7 @@ impl Partial<'_> {
         match self.kind {
             PartialKind::Local(p) => p.abandon(),
             PartialKind::S3 { s3, staging } => {
-                drop(staging);
+                staging.abandon();
                 let _ = s3.delete(&self.id).await;
             }
         }

@@ -201,6 +201,23 @@ impl S3 {
             .map_err(remote("reading", self.url(&rest)))
     }
 
+    /// Whether `{id}/{name}` exists (a HEAD request).
+    async fn has(&self, id: &str, name: &str) -> Result<bool, BackupError> {
+        let rest = format!("{id}/{name}");
+        let (store, key) = (self.store.clone(), self.key(&rest));
+        let found = self
+            .io
+            .run(async move {
+                match store.head(&key).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        found.map_err(remote("reading", self.url(&rest)))
+    }
+
     /// Writes `{id}/{name}` with one PUT (which S3 makes visible whole or not at all).
     pub async fn write(&self, id: &str, name: &str, bytes: Vec<u8>) -> Result<(), BackupError> {
         let rest = format!("{id}/{name}");
@@ -278,7 +295,7 @@ impl S3 {
         let mut removed = Vec::new();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         for id in self.ids().await? {
-            if self.read(&id, MANIFEST).await?.is_some() {
+            if self.has(&id, MANIFEST).await? {
                 continue;
             }
             let writer: Option<Writer> = self
