@@ -109,6 +109,11 @@ fn check_one(
     // What the decoders left unread (trailing bytes) still counts.
     std::io::copy(&mut tee, &mut std::io::sink())
         .map_err(|e| BackupError::io("reading", place, e))?;
+    // A read that failed (a disk, the network) is that failure, whatever a decoder made
+    // of it.
+    if let Some(e) = tee.failed.take() {
+        return Err(BackupError::io("reading", place, e));
+    }
     let sha256 = manifest::hex(&tee.hasher.finalize());
     match decoded {
         Err(e @ (BackupError::Identity(_) | BackupError::Io { .. })) => Err(e),
@@ -146,7 +151,7 @@ fn unpack<R: Read>(
         let decoder = zstd::stream::Decoder::new(plain).map_err(|e| bad("decompressed", e))?;
         (Box::new(decoder), "decompressed")
     } else {
-        (plain, "decrypted")
+        (plain, if encrypted { "decrypted" } else { "read" })
     };
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -345,6 +350,8 @@ struct Tee<R> {
     inner: BufReader<R>,
     hasher: Sha256,
     size: u64,
+    /// The first error of the inner reader.
+    failed: Option<std::io::Error>,
 }
 
 impl<R: Read> Tee<R> {
@@ -353,15 +360,92 @@ impl<R: Read> Tee<R> {
             inner: BufReader::with_capacity(1 << 20, inner),
             hasher: Sha256::new(),
             size: 0,
+            failed: None,
         }
     }
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let copy = std::io::Error::new(e.kind(), e.to_string());
+                self.failed.get_or_insert(copy);
+                return Err(e);
+            }
+        };
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives the first half of `bytes`, then fails once like a dropped connection, then
+    /// ends (as an object's body stream does after an error).
+    struct Cut {
+        bytes: Vec<u8>,
+        at: usize,
+        failed: bool,
+    }
+
+    impl Read for Cut {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at >= self.bytes.len() / 2 {
+                if self.failed {
+                    return Ok(0);
+                }
+                self.failed = true;
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset",
+                ));
+            }
+            let n = buf.len().min(self.bytes.len() / 2 - self.at).min(1000);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_that_fails_midway_is_a_failed_read_not_a_corrupt_file() {
+        let plain: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let stored = zstd::encode_all(plain.as_slice(), 3).expect("compress");
+        let entry = FileEntry {
+            path: "dump/1.dat.zst".into(),
+            size: stored.len() as u64,
+            sha256: manifest::hex(&Sha256::digest(&stored)),
+        };
+        let mut out = Vec::new();
+        let decode = Decode {
+            identity: None,
+            out: &mut out,
+            out_path: Path::new("1.dat"),
+        };
+        let input = Box::new(Cut {
+            bytes: stored.clone(),
+            at: 0,
+            failed: false,
+        });
+        let err = check_one(&entry, Path::new("s3://b/1.dat.zst"), input, Some(decode))
+            .expect_err("cut short");
+        assert!(matches!(err, BackupError::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("connection reset"), "{err}");
+        // The whole file checks and decodes.
+        let mut out = Vec::new();
+        let decode = Decode {
+            identity: None,
+            out: &mut out,
+            out_path: Path::new("1.dat"),
+        };
+        let input = Box::new(std::io::Cursor::new(stored));
+        check_one(&entry, Path::new("1.dat.zst"), input, Some(decode)).expect("intact");
+        assert_eq!(out, plain);
     }
 }
