@@ -136,6 +136,15 @@ fn host() -> String {
     )
 }
 
+/// `None` for an object that is not there.
+fn found<T>(result: object_store::Result<T>) -> object_store::Result<Option<T>> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn remote(doing: &'static str, place: String) -> impl FnOnce(object_store::Error) -> BackupError {
     move |e| BackupError::Remote {
         doing,
@@ -183,50 +192,60 @@ impl S3 {
             .collect())
     }
 
+    /// Runs `request` on the S3 runtime with the store and the key of `{id}/{name}`; a
+    /// failure is described as `doing` that object.
+    async fn on<T, F>(
+        &self,
+        doing: &'static str,
+        id: &str,
+        name: &str,
+        request: impl FnOnce(Arc<dyn ObjectStore>, Key) -> F,
+    ) -> Result<T, BackupError>
+    where
+        T: Send + 'static,
+        F: Future<Output = object_store::Result<T>> + Send + 'static,
+    {
+        let rest = format!("{id}/{name}");
+        let work = request(self.store.clone(), self.key(&rest));
+        self.io
+            .run(work)
+            .await?
+            .map_err(remote(doing, self.url(&rest)))
+    }
+
     /// Reads `{id}/{name}`; `None` when there is no such object.
     pub async fn read(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>, BackupError> {
-        let rest = format!("{id}/{name}");
-        let (store, key) = (self.store.clone(), self.key(&rest));
-        let got = self
-            .io
-            .run(async move {
-                match store.get(&key).await {
-                    Ok(got) => got.bytes().await.map(Some),
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
-        got.map(|b| b.map(|b| b.to_vec()))
-            .map_err(remote("reading", self.url(&rest)))
+        self.on("reading", id, name, |store, key| async move {
+            match found(store.get(&key).await)? {
+                Some(got) => Ok(Some(got.bytes().await?.to_vec())),
+                None => Ok(None),
+            }
+        })
+        .await
     }
 
     /// Whether `{id}/{name}` exists (a HEAD request).
     async fn has(&self, id: &str, name: &str) -> Result<bool, BackupError> {
-        let rest = format!("{id}/{name}");
-        let (store, key) = (self.store.clone(), self.key(&rest));
-        let found = self
-            .io
-            .run(async move {
-                match store.head(&key).await {
-                    Ok(_) => Ok(true),
-                    Err(object_store::Error::NotFound { .. }) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
-        found.map_err(remote("reading", self.url(&rest)))
+        self.on("reading", id, name, |store, key| async move {
+            Ok(found(store.head(&key).await)?.is_some())
+        })
+        .await
     }
 
     /// Writes `{id}/{name}` with one PUT (which S3 makes visible whole or not at all).
     pub async fn write(&self, id: &str, name: &str, bytes: Vec<u8>) -> Result<(), BackupError> {
-        let rest = format!("{id}/{name}");
-        let (store, key) = (self.store.clone(), self.key(&rest));
-        self.io
-            .run(async move { store.put(&key, PutPayload::from(bytes)).await })
-            .await?
-            .map(drop)
-            .map_err(remote("uploading", self.url(&rest)))
+        self.on("uploading", id, name, |store, key| async move {
+            store.put(&key, PutPayload::from(bytes)).await.map(drop)
+        })
+        .await
+    }
+
+    /// Deletes `{id}/{name}`, if it is there.
+    async fn remove(&self, id: &str, name: &str) -> Result<(), BackupError> {
+        self.on("deleting", id, name, |store, key| async move {
+            found(store.delete(&key).await).map(drop)
+        })
+        .await
     }
 
     /// Every object of `{id}/`, and the newest modification time among them (Unix time).
@@ -253,17 +272,7 @@ impl S3 {
 
     /// Deletes every object of `{id}/`, the manifest first.
     pub async fn delete(&self, id: &str) -> Result<(), BackupError> {
-        let rest = format!("{id}/{MANIFEST}");
-        let (store, key) = (self.store.clone(), self.key(&rest));
-        self.io
-            .run(async move {
-                match store.delete(&key).await {
-                    Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    done => done,
-                }
-            })
-            .await?
-            .map_err(remote("deleting", self.url(&rest)))?;
+        self.remove(id, MANIFEST).await?;
         let (keys, _) = self.objects(id).await?;
         let store = self.store.clone();
         self.io
@@ -285,8 +294,7 @@ impl S3 {
     /// Removes the marker of a finished backup (its manifest uploaded). A marker left
     /// behind in a complete backup does no harm.
     pub async fn finish(&self, id: &str) {
-        let (store, key) = (self.store.clone(), self.key(&format!("{id}/{PARTIAL}")));
-        let _ = self.io.run(async move { store.delete(&key).await }).await;
+        let _ = self.remove(id, PARTIAL).await;
     }
 
     /// Removes the objects of the backups without a manifest whose writer is gone (same
