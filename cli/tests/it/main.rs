@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
 
 mod backup;
+mod backup_keys;
+mod backup_s3;
 mod ci;
 mod cli;
 mod codegen;

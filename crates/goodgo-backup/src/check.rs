@@ -1,5 +1,10 @@
 //! `backup verify` and `backup restore`: every file checked against the manifest before
 //! any database is touched; a restore proven by counting and hashing every table.
+//!
+//! The files are read from the destination (a folder or S3) on `jobs` threads; each is
+//! hashed as stored and, when it is to be restored (or an identity is given to `verify`),
+//! decrypted and decompressed on the way. The checksum has the last word: a file that
+//! does not decode is reported by its checksum when that differs.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -11,96 +16,156 @@ use goodgo_db::admin::{Scratch, Target};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::create::{DUMP_DIR, copy_hashed};
+use crate::create::DUMP_DIR;
+use crate::crypt::{self, Identity};
 use crate::manifest::{self, FileEntry, MANIFEST, Manifest, Verified};
-use crate::{BackupError, Event, Tools, run_tool, stats, store};
+use crate::store::Store;
+use crate::{BackupError, Event, Tools, run_tool, stats};
 
-/// Reads the manifest of the backup in `dir` and checks every file it lists (size and
-/// SHA-256), on `jobs` threads. The first bad file is the error, naming it.
-pub fn verify_files(
-    dir: &Path,
+/// Reads the manifest of backup `id` and checks every file it lists (size and SHA-256),
+/// on `jobs` threads; the first bad file is the error, naming it. With an `identity`, an
+/// encrypted backup's files are also decrypted and decompressed (proving the key opens
+/// them); without one, their stored bytes are checked.
+pub async fn verify_files(
+    store: &Store,
+    id: &str,
+    identity: Option<&Identity>,
     jobs: usize,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
-    check_files(dir, jobs, on_event, |entry, path| {
-        check_stream(entry, path, open(path)?, std::io::sink())
-    })
+    let files = Files::open(store, id, jobs).await?;
+    let opener = match identity {
+        Some(_) => crypt::opener(&files.manifest, identity)?,
+        None => None,
+    };
+    files.check(on_event, |entry, input, place| {
+        let mut sink = std::io::sink();
+        let decode = opener
+            .filter(|_| entry.path.ends_with(crypt::SUFFIX))
+            .map(|identity| Decode {
+                identity: Some(identity),
+                out: &mut sink,
+                out_path: Path::new("/dev/null"),
+            });
+        check_one(entry, place, input, decode)
+    })?;
+    Ok(files.manifest)
 }
 
-/// Checks every file of the backup in `dir` and writes the dump, decompressed, into
-/// `into` (a folder pg_restore reads). Nothing is returned until every file is checked.
-pub fn materialize(
-    dir: &Path,
+/// Checks every file of backup `id` and writes the dump, decrypted and decompressed, into
+/// `into` (a folder pg_restore reads). Nothing is returned until every file is checked;
+/// an encrypted backup needs the `identity` of one of its recipients.
+pub async fn materialize(
+    store: &Store,
+    id: &str,
+    identity: Option<&Identity>,
     into: &Path,
     jobs: usize,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
-    check_files(dir, jobs, on_event, |entry, path| {
+    let files = Files::open(store, id, jobs).await?;
+    let opener = crypt::opener(&files.manifest, identity)?;
+    files.check(on_event, |entry, input, place| {
         let rel = entry
             .path
             .strip_prefix(&format!("{DUMP_DIR}/"))
             .unwrap_or(&entry.path);
-        let file = open(path)?;
-        if let Some(plain) = rel.strip_suffix(".zst") {
-            let out_path = into.join(plain);
-            let out = create(&out_path)?;
-            let mut tee = Tee::new(file);
-            {
-                let mut decoder = zstd::stream::Decoder::new(&mut tee)
-                    .map_err(|e| BackupError::io("decompressing", path, e))?;
-                let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-                std::io::copy(&mut decoder, &mut out).map_err(|e| corrupt_or_io(entry, path, e))?;
-                out.flush()
-                    .map_err(|e| BackupError::io("writing", &out_path, e))?;
-            }
-            // What the decoder left unread (trailing bytes) still counts.
-            std::io::copy(&mut tee, &mut std::io::sink())
-                .map_err(|e| BackupError::io("reading", path, e))?;
-            compare(
-                entry,
-                path,
-                tee.size,
-                &manifest::hex(&tee.hasher.finalize()),
-            )
-        } else {
-            let out_path = into.join(rel);
-            check_stream(entry, path, file, create(&out_path)?)
-        }
-    })
+        let rel = rel.strip_suffix(crypt::SUFFIX).unwrap_or(rel);
+        let plain = rel.strip_suffix(".zst").unwrap_or(rel);
+        let out_path = into.join(plain);
+        let out = File::create(&out_path).map_err(|e| BackupError::io("creating", &out_path, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+        let decode = Decode {
+            identity: opener,
+            out: &mut out,
+            out_path: &out_path,
+        };
+        check_one(entry, place, input, Some(decode))
+    })?;
+    Ok(files.manifest)
 }
 
-fn open(path: &Path) -> Result<File, BackupError> {
-    File::open(path).map_err(|e| {
-        BackupError::read_failed(path, e, |path| BackupError::Corrupt {
-            path,
-            problem: "missing: the manifest lists it".into(),
-        })
-    })
+/// Where a file's bytes go besides the hash: decrypted with the identity (when there is
+/// one) and decompressed into `out` (`out_path`, for messages).
+struct Decode<'a> {
+    identity: Option<&'a Identity>,
+    out: &'a mut dyn Write,
+    out_path: &'a Path,
 }
 
-fn create(path: &Path) -> Result<File, BackupError> {
-    File::create(path).map_err(|e| BackupError::io("creating", path, e))
-}
-
-/// A decompression error is a corrupt file when the bytes do not match the manifest; the
-/// checksum decides which, so the hint is right.
-fn corrupt_or_io(entry: &FileEntry, path: &Path, e: std::io::Error) -> BackupError {
-    let _ = entry;
-    BackupError::Corrupt {
-        path: path.to_path_buf(),
-        problem: format!("cannot be decompressed ({e}): its bytes differ from the backup's"),
+/// Hashes `input` (file `entry`, at `place`) as it is read, decoding it on the way when
+/// asked, then compares its size and SHA-256 with the manifest.
+fn check_one(
+    entry: &FileEntry,
+    place: &Path,
+    input: Box<dyn Read + Send>,
+    decode: Option<Decode<'_>>,
+) -> Result<(), BackupError> {
+    let mut tee = Tee::new(input);
+    let decoded = match decode {
+        Some(d) => unpack(entry, place, &mut tee, d),
+        None => Ok(()),
+    };
+    // What the decoders left unread (trailing bytes) still counts.
+    std::io::copy(&mut tee, &mut std::io::sink())
+        .map_err(|e| BackupError::io("reading", place, e))?;
+    // A read that failed (a disk, the network) is that failure, whatever a decoder made
+    // of it.
+    if let Some(e) = tee.failed.take() {
+        return Err(BackupError::io("reading", place, e));
+    }
+    let sha256 = manifest::hex(&tee.hasher.finalize());
+    match decoded {
+        Err(e @ (BackupError::Identity(_) | BackupError::Io { .. })) => Err(e),
+        decoded => compare(entry, place, tee.size, &sha256).and(decoded),
     }
 }
 
-/// Copies `file` (at `path`) into `out`, then compares its size and SHA-256 with `entry`.
-fn check_stream(
+/// Decrypts (a `.age` file) and decompresses (a `.zst` one) the stored bytes read from
+/// `tee` into `d.out`.
+fn unpack<R: Read>(
     entry: &FileEntry,
-    path: &Path,
-    file: File,
-    out: impl Write,
+    place: &Path,
+    tee: &mut Tee<R>,
+    d: Decode<'_>,
 ) -> Result<(), BackupError> {
-    let (size, sha256) = copy_hashed(file, path, out)?;
-    compare(entry, path, size, &sha256)
+    let bad = |doing: &str, e: std::io::Error| BackupError::Corrupt {
+        path: place.to_path_buf(),
+        problem: format!("cannot be {doing} ({e}): its bytes differ from the backup's"),
+    };
+    let (encrypted, rest) = match entry.path.strip_suffix(crypt::SUFFIX) {
+        Some(rest) => (true, rest),
+        None => (false, entry.path.as_str()),
+    };
+    let plain: Box<dyn Read + '_> = match (encrypted, d.identity) {
+        (false, _) => Box::new(tee),
+        (true, Some(identity)) => Box::new(identity.decrypt(tee, place)?),
+        (true, None) => {
+            return Err(BackupError::Identity(format!(
+                "{}: encrypted, and no identity was given",
+                place.display()
+            )));
+        }
+    };
+    let (mut reader, doing): (Box<dyn Read + '_>, &str) = if rest.ends_with(".zst") {
+        let decoder = zstd::stream::Decoder::new(plain).map_err(|e| bad("decompressed", e))?;
+        (Box::new(decoder), "decompressed")
+    } else {
+        (plain, if encrypted { "decrypted" } else { "read" })
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| bad(doing, e))?;
+        if n == 0 {
+            break;
+        }
+        d.out
+            .write_all(&buf[..n])
+            .map_err(|e| BackupError::io("writing", d.out_path, e))?;
+    }
+    d.out
+        .flush()
+        .map_err(|e| BackupError::io("writing", d.out_path, e))
 }
 
 fn compare(entry: &FileEntry, path: &Path, size: u64, sha256: &str) -> Result<(), BackupError> {
@@ -119,78 +184,86 @@ fn compare(entry: &FileEntry, path: &Path, size: u64, sha256: &str) -> Result<()
     Ok(())
 }
 
-/// Reads the manifest of the backup in `dir` and runs `check` on every file it lists,
-/// largest first, on `jobs` threads; the first error (in manifest order) wins.
-fn check_files(
-    dir: &Path,
+/// The files of backup `id` at `store`, as its manifest lists them, read on `jobs` threads.
+struct Files<'a> {
+    store: &'a Store,
+    id: &'a str,
+    manifest: Manifest,
     jobs: usize,
-    on_event: &(dyn Fn(Event) + Sync),
-    check: impl Fn(&FileEntry, &Path) -> Result<(), BackupError> + Sync,
-) -> Result<Manifest, BackupError> {
-    let manifest = Manifest::read(&dir.join(MANIFEST))?;
-    for entry in &manifest.files {
-        // A path leaving the backup's folder is not one goodgo wrote.
-        if entry
-            .path
-            .split('/')
-            .any(|part| part == ".." || part.is_empty())
-        {
-            return Err(BackupError::Manifest {
-                path: dir.join(MANIFEST),
-                message: format!("file path {:?} leaves the backup", entry.path),
-            });
-        }
-    }
-    let mut work: Vec<&FileEntry> = manifest.files.iter().collect();
-    work.sort_by_key(|e| e.size);
-    on_event(Event::Bytes {
-        total: manifest.size(),
-    });
-    let queue = Mutex::new(work);
-    let errors: Mutex<Vec<(String, BackupError)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                    let Some(entry) = next else { break };
-                    let path: PathBuf = dir.join(&entry.path);
-                    if let Err(e) = check(entry, &path) {
-                        if let Ok(mut errs) = errors.lock() {
-                            errs.push((entry.path.clone(), e));
-                        }
-                        break;
-                    }
-                    on_event(Event::Advance(entry.size));
-                }
-            });
-        }
-    });
-    let mut errors = errors.into_inner().unwrap_or_default();
-    errors.sort_by(|a, b| a.0.cmp(&b.0));
-    match errors.into_iter().next() {
-        Some((_, e)) => Err(e),
-        None => Ok(manifest),
-    }
 }
 
-/// Restores the backup in `dir` into the existing, empty database `target`: every file
-/// checked and decompressed into a scratch folder first, then `pg_restore --jobs`, then
-/// every table counted and hashed against the manifest.
-pub async fn restore(
-    dir: &Path,
-    target: &Target,
-    tools: &Tools,
-    jobs: usize,
-    on_event: &(dyn Fn(Event) + Sync),
-) -> Result<Manifest, BackupError> {
-    let scratch = tempfile::Builder::new()
-        .prefix(".goodgo-restore-")
-        .tempdir()
-        .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
-    let manifest = materialize(dir, scratch.path(), jobs, on_event)?;
-    restore_checked(scratch.path(), &manifest, target, tools, jobs, on_event).await?;
-    Ok(manifest)
+impl<'a> Files<'a> {
+    /// Reads the manifest of backup `id`.
+    async fn open(store: &'a Store, id: &'a str, jobs: usize) -> Result<Files<'a>, BackupError> {
+        Ok(Files {
+            store,
+            id,
+            manifest: store.manifest(id).await?,
+            jobs,
+        })
+    }
+
+    /// Runs `check` on every file, largest first, each with a reader of the file and where
+    /// it is; the first error (in manifest order) wins.
+    fn check(
+        &self,
+        on_event: &(dyn Fn(Event) + Sync),
+        check: impl Fn(&FileEntry, Box<dyn Read + Send>, &Path) -> Result<(), BackupError> + Sync,
+    ) -> Result<(), BackupError> {
+        let Files {
+            store,
+            id,
+            ref manifest,
+            jobs,
+        } = *self;
+        for entry in &manifest.files {
+            // A path leaving the backup's folder is not one goodgo wrote.
+            if entry
+                .path
+                .split('/')
+                .any(|part| part == ".." || part.is_empty())
+            {
+                return Err(BackupError::Manifest {
+                    path: store.file_place(id, MANIFEST),
+                    message: format!("file path {:?} leaves the backup", entry.path),
+                });
+            }
+        }
+        let mut work: Vec<&FileEntry> = manifest.files.iter().collect();
+        work.sort_by_key(|e| e.size);
+        on_event(Event::Bytes {
+            total: manifest.size(),
+        });
+        let queue = Mutex::new(work);
+        let errors: Mutex<Vec<(String, BackupError)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.max(1) {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+                        let Some(entry) = next else { break };
+                        let place: PathBuf = store.file_place(id, &entry.path);
+                        let checked = store
+                            .reader(id, &entry.path)
+                            .and_then(|input| check(entry, input, &place));
+                        if let Err(e) = checked {
+                            if let Ok(mut errs) = errors.lock() {
+                                errs.push((entry.path.clone(), e));
+                            }
+                            break;
+                        }
+                        on_event(Event::Advance(entry.size));
+                    }
+                });
+            }
+        });
+        let mut errors = errors.into_inner().unwrap_or_default();
+        errors.sort_by(|a, b| a.0.cmp(&b.0));
+        match errors.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Restores a checked, decompressed dump (see [`materialize`]) into the existing, empty
@@ -223,8 +296,11 @@ pub async fn restore_checked(
 
 /// `verify --restore`: restores into a scratch database on `server`'s server (dropped
 /// afterwards, whatever happens), and records the verification in `verified.json`.
+#[allow(clippy::too_many_arguments)]
 pub async fn verify_by_restore(
-    dir: &Path,
+    store: &Store,
+    id: &str,
+    identity: Option<&Identity>,
     server: &Target,
     tools: &Tools,
     jobs: usize,
@@ -235,7 +311,7 @@ pub async fn verify_by_restore(
         .prefix(".goodgo-verify-")
         .tempdir()
         .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
-    let manifest = materialize(dir, folder.path(), jobs, on_event)?;
+    let manifest = materialize(store, id, identity, folder.path(), jobs, on_event).await?;
     let scratch = Scratch::create(server, "goodgo_verify", None).await?;
     let restored = restore_checked(
         folder.path(),
@@ -249,18 +325,23 @@ pub async fn verify_by_restore(
     let dropped = scratch.remove().await;
     restored?;
     dropped?;
-    let verified = record(dir, true, started)?;
+    let verified = record(store, id, true, started).await?;
     Ok((manifest, verified))
 }
 
-/// Writes `verified.json` for the backup in `dir`.
-pub fn record(dir: &Path, restored: bool, started: Instant) -> Result<Verified, BackupError> {
+/// Writes `verified.json` for backup `id`.
+pub async fn record(
+    store: &Store,
+    id: &str,
+    restored: bool,
+    started: Instant,
+) -> Result<Verified, BackupError> {
     let verified = Verified {
         verified_at: manifest::format_time(OffsetDateTime::now_utc()),
         restored,
         took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    store::write_verified(dir, &verified)?;
+    store.write_verified(id, &verified).await?;
     Ok(verified)
 }
 
@@ -269,6 +350,8 @@ struct Tee<R> {
     inner: BufReader<R>,
     hasher: Sha256,
     size: u64,
+    /// The first error of the inner reader.
+    failed: Option<std::io::Error>,
 }
 
 impl<R: Read> Tee<R> {
@@ -277,15 +360,92 @@ impl<R: Read> Tee<R> {
             inner: BufReader::with_capacity(1 << 20, inner),
             hasher: Sha256::new(),
             size: 0,
+            failed: None,
         }
     }
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let copy = std::io::Error::new(e.kind(), e.to_string());
+                self.failed.get_or_insert(copy);
+                return Err(e);
+            }
+        };
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives the first half of `bytes`, then fails once like a dropped connection, then
+    /// ends (as an object's body stream does after an error).
+    struct Cut {
+        bytes: Vec<u8>,
+        at: usize,
+        failed: bool,
+    }
+
+    impl Read for Cut {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at >= self.bytes.len() / 2 {
+                if self.failed {
+                    return Ok(0);
+                }
+                self.failed = true;
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset",
+                ));
+            }
+            let n = buf.len().min(self.bytes.len() / 2 - self.at).min(1000);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_that_fails_midway_is_a_failed_read_not_a_corrupt_file() {
+        let plain: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let stored = zstd::encode_all(plain.as_slice(), 3).expect("compress");
+        let entry = FileEntry {
+            path: "dump/1.dat.zst".into(),
+            size: stored.len() as u64,
+            sha256: manifest::hex(&Sha256::digest(&stored)),
+        };
+        let mut out = Vec::new();
+        let decode = Decode {
+            identity: None,
+            out: &mut out,
+            out_path: Path::new("1.dat"),
+        };
+        let input = Box::new(Cut {
+            bytes: stored.clone(),
+            at: 0,
+            failed: false,
+        });
+        let err = check_one(&entry, Path::new("s3://b/1.dat.zst"), input, Some(decode))
+            .expect_err("cut short");
+        assert!(matches!(err, BackupError::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("connection reset"), "{err}");
+        // The whole file checks and decodes.
+        let mut out = Vec::new();
+        let decode = Decode {
+            identity: None,
+            out: &mut out,
+            out_path: Path::new("1.dat"),
+        };
+        let input = Box::new(std::io::Cursor::new(stored));
+        check_one(&entry, Path::new("1.dat.zst"), input, Some(decode)).expect("intact");
+        assert_eq!(out, plain);
     }
 }

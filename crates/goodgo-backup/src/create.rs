@@ -1,8 +1,11 @@
-//! `backup create`: dump, compress, checksum, manifest last, rename into place.
+//! `backup create`: dump, compress (and encrypt), checksum, store, manifest last.
 //!
 //! The dump and the table hashes see the same data: goodgo opens a repeatable-read
 //! transaction, exports its snapshot, hands it to `pg_dump --snapshot`, and hashes every
-//! table inside that transaction while pg_dump runs.
+//! table inside that transaction while pg_dump runs. pg_dump writes into a local folder
+//! (the partial backup itself for a local destination, a staging folder for S3); each file
+//! is then packed on its way to the destination: data files compressed with zstd, every
+//! file encrypted with age when there are recipients, and hashed as stored.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -13,52 +16,61 @@ use goodgo_db::admin::Target;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::manifest::{self, FileEntry, MANIFEST, Manifest};
-use crate::{BackupError, Event, Tools, pg, run_tool, stats, store};
+use crate::crypt::{self, Recipients};
+use crate::manifest::{self, FileEntry, Manifest};
+use crate::store::{Partial, Store};
+use crate::{BackupError, Event, Tools, pg, run_tool, stats};
 
 /// The folder inside a backup that holds pg_dump's output.
 pub const DUMP_DIR: &str = "dump";
 /// zstd's level for data files: its default, far faster than pg_dump's gzip and smaller.
 pub const ZSTD_LEVEL: i32 = 3;
+/// A data file at least this large is compressed by zstd's own worker threads (`--jobs`
+/// of them) rather than by its packing thread alone: a database is often one big table.
+const ZSTD_MT_BYTES: u64 = 32 << 20;
 
-/// What `create` needs besides the database.
+/// What `create` needs besides the database and the destination.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub dest: PathBuf,
     pub jobs: usize,
     pub git_commit: Option<String>,
+    /// Encrypt every file to these age recipients; `None`: no encryption.
+    pub recipients: Option<Recipients>,
 }
 
 /// A finished backup.
 #[derive(Debug)]
 pub struct Created {
-    pub dir: PathBuf,
+    /// Where it is: its folder, or its `s3://` URL.
+    pub place: String,
     pub manifest: Manifest,
-    /// Partial folders of interrupted runs that were removed first.
+    /// Partial backups of interrupted runs that were removed first.
     pub cleaned: Vec<String>,
 }
 
 pub async fn create(
     db: &Target,
     tools: &Tools,
+    store: &Store,
     options: &Options,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Created, BackupError> {
-    let cleaned = store::clean_partials(&options.dest)?;
+    let cleaned = store.clean_partials().await?;
     let started = OffsetDateTime::now_utc();
     let id = manifest::new_id(started);
-    let partial = store::start(&options.dest, &id)?;
-    match dump(db, tools, options, started, &partial, on_event).await {
+    let partial = store.start(&id).await?;
+    let made = dump(db, tools, options, started, &partial, on_event).await;
+    match made {
         Ok(manifest) => {
-            let dir = partial.finish()?;
+            let place = partial.finish(&manifest).await?;
             Ok(Created {
-                dir,
+                place,
                 manifest,
                 cleaned,
             })
         }
         Err(e) => {
-            partial.abandon();
+            partial.abandon().await;
             Err(e)
         }
     }
@@ -69,10 +81,9 @@ async fn dump(
     tools: &Tools,
     options: &Options,
     started: OffsetDateTime,
-    partial: &store::Partial,
+    partial: &Partial<'_>,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Manifest, BackupError> {
-    let dir = partial.dir.as_path();
     let mut client = db.connect().await?;
     let tx = client
         .build_transaction()
@@ -93,7 +104,7 @@ async fn dump(
         .get(0);
     let migration_head = migration_head(&tx).await?;
 
-    let dump_dir = dir.join(DUMP_DIR);
+    let dump_dir = partial.staging().join(DUMP_DIR);
     let mut command = db.libpq_command(&tools.pg_dump);
     command
         .arg("--format=directory")
@@ -120,8 +131,8 @@ async fn dump(
     let tables = tables?;
     let pg_dump_version = tool_version(&tools.pg_dump);
 
-    let files = pack(dir, &dump_dir, options.jobs.max(1), on_event)?;
-    let manifest = Manifest {
+    let files = pack(partial, &dump_dir, options, on_event)?;
+    let mut manifest = Manifest {
         format: "goodgo-backup".into(),
         format_version: manifest::FORMAT_VERSION,
         id: partial.id.clone(),
@@ -133,10 +144,11 @@ async fn dump(
         started_at: manifest::format_time(started),
         finished_at: manifest::format_time(OffsetDateTime::now_utc()),
         compression: "zstd".into(),
+        encryption: options.recipients.as_ref().map(Recipients::describe),
         files,
         tables,
     };
-    write_manifest(dir, &manifest)?;
+    manifest.format_version = manifest.version_needed();
     Ok(manifest)
 }
 
@@ -172,14 +184,15 @@ fn tool_version(program: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Compresses every data file of `dump_dir` (`*.dat` → `*.dat.zst`, the original removed)
-/// and checksums every file, on `jobs` threads; returns the entries, sorted by path.
+/// Packs every file of `dump_dir` into the backup on `jobs` threads, largest first;
+/// returns the entries, sorted by path.
 fn pack(
-    dir: &Path,
+    partial: &Partial<'_>,
     dump_dir: &Path,
-    jobs: usize,
+    options: &Options,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<FileEntry>, BackupError> {
+    let jobs = options.jobs.max(1);
     let mut work: Vec<(PathBuf, u64)> = Vec::new();
     let entries =
         std::fs::read_dir(dump_dir).map_err(|e| BackupError::io("reading", dump_dir, e))?;
@@ -189,7 +202,7 @@ fn pack(
         work.push((entry.path(), size));
     }
     // Largest first, so one big table does not start last.
-    work.sort_by_key(|w| std::cmp::Reverse(w.1));
+    work.sort_by_key(|w| w.1);
     on_event(Event::Bytes {
         total: work.iter().map(|w| w.1).sum(),
     });
@@ -201,7 +214,7 @@ fn pack(
                 loop {
                     let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
                     let Some((path, size)) = next else { break };
-                    let done = pack_one(dir, &path);
+                    let done = pack_one(partial, &path, size, options);
                     on_event(Event::Advance(size));
                     let failed = done.is_err();
                     if let Ok(mut r) = results.lock() {
@@ -222,52 +235,90 @@ fn pack(
     Ok(files)
 }
 
-/// One file: a data file is compressed (the hash is of the compressed bytes), any other
-/// file (pg_dump's `toc.dat`, `blobs.toc`) is only checksummed.
-fn pack_one(dir: &Path, path: &Path) -> Result<FileEntry, BackupError> {
+/// One file of pg_dump's output, `size` bytes: a data file is compressed, every file is
+/// encrypted when there are recipients; the hash is of the bytes as stored. A file stored
+/// unchanged at a local destination (`toc.dat`, unencrypted) is only checksummed.
+fn pack_one(
+    partial: &Partial<'_>,
+    path: &Path,
+    size: u64,
+    options: &Options,
+) -> Result<FileEntry, BackupError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let stored = if name.ends_with(".dat") && name != "toc.dat" {
-        let out_path = path.with_file_name(format!("{name}.zst"));
-        let input = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
-        let out = File::create(&out_path).map_err(|e| BackupError::io("creating", &out_path, e))?;
-        let writer = HashingWriter::new(out);
-        let mut encoder = zstd::stream::Encoder::new(writer, ZSTD_LEVEL)
-            .map_err(|e| BackupError::io("compressing", path, e))?;
-        std::io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut encoder)
-            .map_err(|e| BackupError::io("compressing", path, e))?;
-        let writer = encoder
-            .finish()
-            .map_err(|e| BackupError::io("compressing", path, e))?;
-        std::fs::remove_file(path).map_err(|e| BackupError::io("removing", path, e))?;
-        let (size, sha256) = writer
-            .finish()
-            .map_err(|e| BackupError::io("writing", &out_path, e))?;
+    let source = format!("{DUMP_DIR}/{name}");
+    let compress = name.ends_with(".dat") && name != "toc.dat";
+    let mut stored = source.clone();
+    if compress {
+        stored.push_str(".zst");
+    }
+    if options.recipients.is_some() {
+        stored.push_str(crypt::SUFFIX);
+    }
+    if stored == source && partial.stored_in_place() {
+        let (size, sha256) = hash_file(path)?;
         return Ok(FileEntry {
-            path: relative(dir, &out_path),
+            path: stored,
             size,
             sha256,
         });
+    }
+    let place = partial.file_place(&stored);
+    let input = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
+    let input = BufReader::with_capacity(1 << 20, input);
+    let sink = HashingWriter::new(partial.sink(&stored, size)?);
+    let zstd_workers = if compress && size >= ZSTD_MT_BYTES {
+        options.jobs.max(1) as u32
     } else {
-        path.to_path_buf()
+        0
     };
-    let (size, sha256) = hash_file(&stored)?;
+    let layers = Layers {
+        compress,
+        zstd_workers,
+    };
+    let written = match &options.recipients {
+        Some(recipients) => recipients
+            .encrypt(sink)
+            .and_then(|w| layers.copy(input, w))
+            .and_then(|w| w.finish()),
+        None => layers.copy(input, sink),
+    };
+    let (sink, size, sha256) = written
+        .and_then(HashingWriter::finish)
+        .map_err(|e| BackupError::io("packing", &place, e))?;
+    sink.finish()
+        .map_err(|e| BackupError::io("storing", &place, e))?;
+    // The original is packed: free its room now (the staging folder goes at the end).
+    std::fs::remove_file(path).map_err(|e| BackupError::io("removing", path, e))?;
     Ok(FileEntry {
-        path: relative(dir, &stored),
+        path: stored,
         size,
         sha256,
     })
 }
 
-fn relative(dir: &Path, path: &Path) -> String {
-    path.strip_prefix(dir)
-        .unwrap_or(path)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+/// The compression layer of a packed file.
+struct Layers {
+    compress: bool,
+    zstd_workers: u32,
+}
+
+impl Layers {
+    /// Copies `input` into `out`, compressed when asked; returns `out`.
+    fn copy<W: Write>(&self, mut input: impl Read, mut out: W) -> std::io::Result<W> {
+        if !self.compress {
+            std::io::copy(&mut input, &mut out)?;
+            return Ok(out);
+        }
+        let mut encoder = zstd::stream::Encoder::new(out, ZSTD_LEVEL)?;
+        if self.zstd_workers > 0 {
+            encoder.multithread(self.zstd_workers)?;
+        }
+        std::io::copy(&mut input, &mut encoder)?;
+        encoder.finish()
+    }
 }
 
 /// Size and SHA-256 of a file.
@@ -300,29 +351,33 @@ pub(crate) fn copy_hashed(
     Ok((size, manifest::hex(&hasher.finalize())))
 }
 
-/// Writes through to a file, counting and hashing the bytes.
-struct HashingWriter {
-    inner: std::io::BufWriter<File>,
+/// Writes through, counting and hashing the bytes.
+struct HashingWriter<W> {
+    inner: W,
     hasher: Sha256,
     size: u64,
 }
 
-impl HashingWriter {
-    fn new(file: File) -> Self {
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
         HashingWriter {
-            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            inner,
             hasher: Sha256::new(),
             size: 0,
         }
     }
 
-    fn finish(mut self) -> std::io::Result<(u64, String)> {
+    fn finish(mut self) -> std::io::Result<(W, u64, String)> {
         self.inner.flush()?;
-        Ok((self.size, manifest::hex(&self.hasher.finalize())))
+        Ok((
+            self.inner,
+            self.size,
+            manifest::hex(&self.hasher.finalize()),
+        ))
     }
 }
 
-impl Write for HashingWriter {
+impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -333,16 +388,4 @@ impl Write for HashingWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Writes the manifest under a temporary name, flushed to disk, then renames it.
-fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BackupError> {
-    let path = dir.join(MANIFEST);
-    let tmp = dir.join(format!(".{MANIFEST}.tmp"));
-    let text = serde_json::to_vec_pretty(manifest).unwrap_or_default();
-    let mut file = File::create(&tmp).map_err(|e| BackupError::io("creating", &tmp, e))?;
-    file.write_all(&text)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| BackupError::io("writing", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| BackupError::io("renaming", &tmp, e))
 }

@@ -1,8 +1,9 @@
 //! What can go wrong with a backup, as typed errors that keep their cause.
 //!
 //! A backup that fails its checks (a file whose SHA-256 differs, a missing file, a manifest
-//! that does not parse) is a failed job (exit 1) and names the file; an unknown backup id
-//! or a destination that is not a folder is bad input (exit 2).
+//! that does not parse) is a failed job (exit 1) and names the file, and so is an S3
+//! request that fails; an unknown backup id, a destination goodgo cannot read, a bad key or
+//! a missing or wrong identity is bad input (exit 2).
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,16 @@ pub enum BackupError {
     Mismatch { table: String, problem: String },
     #[error("no backup {id} in {}", dest.display())]
     NotFound { id: String, dest: PathBuf },
+    /// A request to the S3 API failed (after object_store's retries).
+    #[error("{doing} {place}: {message}")]
+    Remote {
+        doing: &'static str,
+        place: String,
+        message: String,
+    },
+    /// An encrypted backup cannot be opened with the identity given (or none was given).
+    #[error("{0}")]
+    Identity(String),
     #[error("{0}")]
     Input(String),
 }
@@ -68,7 +79,9 @@ impl BackupError {
 impl Diagnostic for BackupError {
     fn class(&self) -> Option<Class> {
         match self {
-            BackupError::NotFound { .. } | BackupError::Input(_) => Some(Class::Input),
+            BackupError::NotFound { .. } | BackupError::Input(_) | BackupError::Identity(_) => {
+                Some(Class::Input)
+            }
             BackupError::Db(_) => None,
             _ => Some(Class::Failed),
         }
@@ -79,6 +92,12 @@ impl Diagnostic for BackupError {
             BackupError::NotFound { .. } => Some("`goodgo backup list` shows the backups there".into()),
             BackupError::Corrupt { .. } | BackupError::Manifest { .. } => Some(
                 "this backup cannot be trusted: restore another one (`goodgo backup list`), and make a new one with `goodgo backup create`".into(),
+            ),
+            BackupError::Identity(_) => Some(
+                "an identity file holds an `AGE-SECRET-KEY-1…` line (`age-keygen -o FILE` makes one); `age-keygen -y FILE` prints its public key, which must be among the backup's recipients (`backup.recipients`)".into(),
+            ),
+            BackupError::Remote { .. } => Some(
+                "S3 settings come from the environment: AWS_ENDPOINT_URL (for a server other than AWS), AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the bucket must exist".into(),
             ),
             BackupError::Tool { program, .. } if program.starts_with("pg_") => Some(
                 "check that PostgreSQL's client tools match the server's major version (`goodgo doctor`), or set pg_bin_dir".into(),

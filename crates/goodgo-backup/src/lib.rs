@@ -1,17 +1,20 @@
 //! Backups of the GoodGo database that are proven by restoring them.
 //!
-//! A backup is a folder: the real `pg_dump --format=directory --jobs N` output, each data
-//! file compressed with zstd (PostgreSQL 15's pg_dump offers only gzip), and a
-//! `manifest.json` written last with every file's size and SHA-256 and every table's row
-//! count and content hash (computed by the server in the dump's own snapshot). The format
-//! is documented in docs/backup.md. [`create`] makes one, [`check`] verifies and restores
-//! one, [`store`] lists, locates and deletes them at a destination, [`policy`] decides
-//! which ones `prune` keeps. Nothing here prints: progress goes through a callback.
+//! A backup is a folder (or an S3 key prefix): the real `pg_dump --format=directory
+//! --jobs N` output, each data file compressed with zstd (PostgreSQL 15's pg_dump offers
+//! only gzip), every file optionally encrypted with age, and a `manifest.json` written last
+//! with every file's size and SHA-256 and every table's row count and content hash
+//! (computed by the server in the dump's own snapshot). The format is documented in
+//! docs/backup.md. [`create`] makes one, [`check`] verifies and restores one, [`store`]
+//! lists, locates and deletes them at a local or S3 destination, [`crypt`] encrypts and
+//! decrypts, [`policy`] decides which ones `prune` keeps. Nothing here prints: progress
+//! goes through a callback.
 
 mod error;
 
 pub mod check;
 pub mod create;
+pub mod crypt;
 pub mod manifest;
 pub mod policy;
 pub mod stats;

@@ -14,8 +14,11 @@ use crate::BackupError;
 pub const MANIFEST: &str = "manifest.json";
 /// The verification record's file name, inside the backup's folder.
 pub const VERIFIED: &str = "verified.json";
-/// The format this version writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format this version writes and reads: 2 is 1 plus `encryption`. A backup
+/// that is not encrypted is written as version 1, which every goodgo reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this version reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +42,9 @@ pub struct Manifest {
     pub finished_at: String,
     /// How data files are compressed: `"zstd"`, each `NNNN.dat` stored as `NNNN.dat.zst`.
     pub compression: String,
+    /// Format 2: how every file is encrypted (after compression), and to whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
     /// Every file of the backup but the manifest itself, sorted by path.
     pub files: Vec<FileEntry>,
     /// Every table of the dumped database, sorted by name.
@@ -64,6 +70,17 @@ pub struct TableEntry {
     pub rows: i64,
     /// The table's content hash, computed by the server (see [`crate::stats`]).
     pub hash: String,
+}
+
+/// How a backup's files are encrypted: `age`, each stored file `F` as the age file
+/// `F.age`, to every recipient listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    /// Always `"age"`.
+    pub scheme: String,
+    /// The X25519 public keys (`age1…`) any of whose identities opens every file.
+    pub recipients: Vec<String>,
 }
 
 /// `verified.json`: the last successful verification of a backup.
@@ -104,13 +121,36 @@ impl Manifest {
         if value.get("format").and_then(serde_json::Value::as_str) != Some("goodgo-backup") {
             return Err(bad("`format` is not \"goodgo-backup\"".into()));
         }
-        if version != Some(u64::from(FORMAT_VERSION)) {
+        let known = u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION);
+        if !version.is_some_and(|v| known.contains(&v)) {
             return Err(bad(format!(
-                "format_version {} is not {FORMAT_VERSION}, the one this goodgo reads",
+                "format_version {} is not one this goodgo reads ({OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})",
                 version.map_or("missing".into(), |v| v.to_string())
             )));
         }
-        serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+        let manifest: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if manifest.format_version != manifest.version_needed() {
+            return Err(bad(format!(
+                "format_version {} with{} `encryption`",
+                manifest.format_version,
+                if manifest.encryption.is_some() {
+                    ""
+                } else {
+                    "out"
+                }
+            )));
+        }
+        Ok(manifest)
+    }
+
+    /// The format version that describes this backup: the oldest that can.
+    pub fn version_needed(&self) -> u32 {
+        if self.encryption.is_some() { 2 } else { 1 }
+    }
+
+    /// The manifest as stored: pretty JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
     }
 
     pub fn started(&self) -> Option<OffsetDateTime> {
@@ -185,5 +225,49 @@ mod tests {
         let err = Manifest::parse(path, br#"{"format":"goodgo-backup","format_version":9}"#)
             .expect_err("future");
         assert!(err.to_string().contains("format_version 9"), "{err}");
+    }
+
+    fn sample(encrypted: bool) -> Manifest {
+        let encryption = encrypted.then(|| Encryption {
+            scheme: "age".into(),
+            recipients: vec!["age1x".into()],
+        });
+        let mut m = Manifest {
+            format: "goodgo-backup".into(),
+            format_version: 0,
+            id: "20260101T000000Z-aaaaaa".into(),
+            database: "app".into(),
+            server_version: "15".into(),
+            pg_dump_version: "pg_dump 15".into(),
+            git_commit: None,
+            migration_head: None,
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            finished_at: "2026-01-01T00:00:01.000Z".into(),
+            compression: "zstd".into(),
+            encryption,
+            files: Vec::new(),
+            tables: Vec::new(),
+        };
+        m.format_version = m.version_needed();
+        m
+    }
+
+    #[test]
+    fn a_plain_backup_stays_version_1_and_an_encrypted_one_is_version_2() {
+        let path = Path::new("manifest.json");
+        let plain = sample(false);
+        let text = String::from_utf8(plain.to_bytes()).expect("utf-8");
+        assert!(text.contains("\"format_version\": 1"), "{text}");
+        assert!(!text.contains("encryption"), "{text}");
+        assert_eq!(Manifest::parse(path, text.as_bytes()).expect("v1"), plain);
+        let sealed = sample(true);
+        let text = sealed.to_bytes();
+        assert_eq!(Manifest::parse(path, &text).expect("v2"), sealed);
+        assert_eq!(sealed.format_version, 2);
+        // A version that does not match what the manifest holds is refused.
+        let mut lying = sample(true);
+        lying.format_version = 1;
+        let err = Manifest::parse(path, &lying.to_bytes()).expect_err("v1 with encryption");
+        assert!(err.to_string().contains("with `encryption`"), "{err}");
     }
 }

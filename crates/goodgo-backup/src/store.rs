@@ -1,188 +1,421 @@
-//! A local destination: a folder holding one folder per backup, named by its id.
+//! Where backups live: a local folder ([`local`]) or an S3 bucket and prefix ([`s3`]),
+//! behind one [`Store`], so creating, listing, checking, restoring and pruning are the same
+//! code for both.
 //!
-//! A backup is written into `.partial-{id}/` and renamed to `{id}/` once its manifest is
-//! written, so a folder named like an id always holds a complete backup. The writer holds
-//! an exclusive lock on `.partial-{id}/.lock` (`flock`, released by the kernel however the
-//! process ends); the next run removes partial folders whose lock nobody holds, so a
-//! backup killed with `kill -9` leaves nothing behind for long and is never listed.
+//! A destination holds one folder (or key prefix) per backup, named by its id; a backup
+//! exists once its `manifest.json` does, and that is written last. What differs is how the
+//! last step is made atomic and how an interrupted run is cleaned up: a local backup is
+//! written under `.partial-{id}/` (locked) and renamed into place; an S3 one is uploaded
+//! under `{id}/` with the manifest last, and marked as running meanwhile.
 
-use std::fs::File;
+pub mod local;
+pub mod s3;
+
+use std::fmt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use futures_util::stream::{self, StreamExt};
 
 use crate::BackupError;
 use crate::manifest::{MANIFEST, Manifest, VERIFIED, Verified};
 
-const PARTIAL: &str = ".partial-";
-const LOCK: &str = ".lock";
+/// A destination, as given by `--to` or `backup.to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    /// `s3://bucket/prefix`: the prefix has no leading or trailing `/` and may be empty.
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+}
+
+impl Location {
+    /// `s3://bucket[/prefix]`, or a folder (made absolute by `resolve`). Other URLs are
+    /// refused rather than taken for a folder named `http:`.
+    pub fn parse(
+        text: &str,
+        resolve: impl FnOnce(&Path) -> PathBuf,
+    ) -> Result<Location, BackupError> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(BackupError::Input(format!(
+                    "`{text}`: an S3 destination is s3://BUCKET or s3://BUCKET/PREFIX"
+                )));
+            }
+            return Ok(Location::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
+        }
+        if let Some((scheme, _)) = text.split_once("://")
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        {
+            return Err(BackupError::Input(format!(
+                "`{text}`: goodgo keeps backups in a folder or on S3 (s3://BUCKET/PREFIX), not at a {scheme}:// URL"
+            )));
+        }
+        Ok(Location::Local(resolve(Path::new(text))))
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Local(dir) => write!(f, "{}", dir.display()),
+            Location::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Location::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// An open destination.
+#[derive(Debug)]
+pub struct Store {
+    location: Location,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Local(PathBuf),
+    S3(s3::S3),
+}
 
 /// A backup found at a destination.
 #[derive(Debug, Clone)]
 pub struct Listed {
-    pub dir: PathBuf,
+    /// Where it is: its folder, or its `s3://` URL.
+    pub place: String,
     pub manifest: Manifest,
     pub verified: Option<Verified>,
 }
 
-/// A backup being written: its folder and the lock that marks it as in progress.
-#[derive(Debug)]
-pub struct Partial {
-    pub dir: PathBuf,
-    pub id: String,
-    _lock: File,
-}
+impl Store {
+    /// Opens `location`; S3 settings come from the process's `AWS_*` variables.
+    pub fn open(location: Location) -> Result<Store, BackupError> {
+        Store::open_with(location, std::env::vars())
+    }
 
-/// Creates `.partial-{id}/` under `dest`, locked.
-pub fn start(dest: &Path, id: &str) -> Result<Partial, BackupError> {
-    std::fs::create_dir_all(dest).map_err(|e| BackupError::io("creating", dest, e))?;
-    let dir = dest.join(format!("{PARTIAL}{id}"));
-    std::fs::create_dir(&dir).map_err(|e| BackupError::io("creating", &dir, e))?;
-    let lock_path = dir.join(LOCK);
-    let lock = File::create(&lock_path).map_err(|e| BackupError::io("creating", &lock_path, e))?;
-    lock.lock()
-        .map_err(|e| BackupError::io("locking", &lock_path, e))?;
-    Ok(Partial {
-        dir,
-        id: id.to_string(),
-        _lock: lock,
-    })
-}
+    /// Opens `location`; S3 settings come from the `AWS_*` variables among `vars`.
+    pub fn open_with(
+        location: Location,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Store, BackupError> {
+        let backend = match &location {
+            Location::Local(dir) => Backend::Local(dir.clone()),
+            Location::S3 { bucket, prefix } => Backend::S3(s3::open(bucket, prefix, vars)?),
+        };
+        Ok(Store { location, backend })
+    }
 
-impl Partial {
-    /// Moves the finished backup (manifest written) to `{id}/`.
-    pub fn finish(self) -> Result<PathBuf, BackupError> {
-        let lock_path = self.dir.join(LOCK);
-        std::fs::remove_file(&lock_path).map_err(|e| BackupError::io("removing", &lock_path, e))?;
-        let parent = self.dir.parent().unwrap_or(Path::new("."));
-        let done = parent.join(&self.id);
-        if done.exists() {
-            return Err(BackupError::Input(format!(
-                "{} already exists",
-                done.display()
-            )));
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Where backup `id` is (or would be): its folder, or its `s3://` URL.
+    pub fn place(&self, id: &str) -> String {
+        self.file_place(id, "")
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Where file `path` of backup `id` is, for messages.
+    pub fn file_place(&self, id: &str, path: &str) -> PathBuf {
+        match &self.backend {
+            Backend::Local(dir) => dir.join(id).join(path),
+            Backend::S3(s3) => s3.url(&format!("{id}/{path}")).into(),
         }
-        std::fs::rename(&self.dir, &done).map_err(|e| BackupError::io("renaming", &self.dir, e))?;
-        Ok(done)
+    }
+
+    fn not_found(&self, id: &str) -> BackupError {
+        BackupError::NotFound {
+            id: id.to_string(),
+            dest: self.location.to_string().into(),
+        }
+    }
+
+    async fn read(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>, BackupError> {
+        match &self.backend {
+            Backend::Local(dir) => local::read(&dir.join(id), name),
+            Backend::S3(s3) => s3.read(id, name).await,
+        }
+    }
+
+    /// The manifest of backup `id`; a missing or unreadable one is the error.
+    pub async fn manifest(&self, id: &str) -> Result<Manifest, BackupError> {
+        let path = self.file_place(id, MANIFEST);
+        match self.read(id, MANIFEST).await? {
+            Some(bytes) => Manifest::parse(&path, &bytes),
+            None => Err(BackupError::Manifest {
+                path,
+                message: "the file is missing".into(),
+            }),
+        }
+    }
+
+    /// The last successful verification of backup `id`, if any.
+    pub async fn verified(&self, id: &str) -> Option<Verified> {
+        let bytes = self.read(id, VERIFIED).await.ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub async fn write_verified(&self, id: &str, verified: &Verified) -> Result<(), BackupError> {
+        let text = serde_json::to_vec_pretty(verified).unwrap_or_default();
+        match &self.backend {
+            Backend::Local(dir) => local::write(&dir.join(id), VERIFIED, &text),
+            Backend::S3(s3) => s3.write(id, VERIFIED, text).await,
+        }
+    }
+
+    /// Every complete backup, newest first. A folder (or prefix) whose manifest is missing,
+    /// unreadable or names another id is not a backup and is skipped (`verify` on it names
+    /// the problem).
+    pub async fn list(&self) -> Result<Vec<Listed>, BackupError> {
+        let ids = match &self.backend {
+            Backend::Local(dir) => local::ids(dir)?,
+            Backend::S3(s3) => s3.ids().await?,
+        };
+        let found: Vec<Option<Listed>> = stream::iter(ids)
+            .map(|id| async move {
+                let manifest = self.manifest(&id).await.ok()?;
+                if manifest.id != id {
+                    return None;
+                }
+                Some(Listed {
+                    place: self.place(&id),
+                    verified: self.verified(&id).await,
+                    manifest,
+                })
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut found: Vec<Listed> = found.into_iter().flatten().collect();
+        // Newest first by start time (to the millisecond): two backups started in the same
+        // second have ids that differ only by their random part.
+        found.sort_by(|a, b| {
+            (b.manifest.started(), &b.manifest.id).cmp(&(a.manifest.started(), &a.manifest.id))
+        });
+        Ok(found)
+    }
+
+    /// The id of backup `id` (or of the newest one), checked to exist, without reading its
+    /// manifest.
+    pub async fn locate(&self, id: Option<&str>) -> Result<String, BackupError> {
+        let Some(id) = id else {
+            return self
+                .list()
+                .await?
+                .into_iter()
+                .next()
+                .map(|l| l.manifest.id)
+                .ok_or_else(|| self.not_found("(newest)"));
+        };
+        if id.is_empty() || id.starts_with('.') || id.contains('/') || id.contains('\\') {
+            return Err(self.not_found(id));
+        }
+        let exists = match &self.backend {
+            Backend::Local(dir) => dir.join(id).is_dir(),
+            Backend::S3(s3) => s3.exists(id).await?,
+        };
+        if exists {
+            Ok(id.to_string())
+        } else {
+            Err(self.not_found(id))
+        }
+    }
+
+    /// Deletes backup `id`: its manifest first, so an interrupted delete leaves something
+    /// that is no longer listed.
+    pub async fn delete(&self, id: &str) -> Result<(), BackupError> {
+        match &self.backend {
+            Backend::Local(dir) => local::delete(&dir.join(id)),
+            Backend::S3(s3) => s3.delete(id).await,
+        }
+    }
+
+    /// Removes what interrupted runs left; returns what was removed.
+    pub async fn clean_partials(&self) -> Result<Vec<String>, BackupError> {
+        match &self.backend {
+            Backend::Local(dir) => local::clean_partials(dir),
+            Backend::S3(s3) => {
+                let mut removed = local::clean_partials(&staging_root())?;
+                removed.extend(s3.clean_partials().await?);
+                Ok(removed)
+            }
+        }
+    }
+
+    /// A reader of file `path` of backup `id`; called from checking threads only.
+    pub(crate) fn reader(&self, id: &str, path: &str) -> Result<Box<dyn Read + Send>, BackupError> {
+        match &self.backend {
+            Backend::Local(dir) => {
+                let file = dir.join(id).join(path);
+                std::fs::File::open(&file)
+                    .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                    .map_err(|e| {
+                        BackupError::read_failed(&file, e, |path| BackupError::Corrupt {
+                            path,
+                            problem: "missing: the manifest lists it".into(),
+                        })
+                    })
+            }
+            Backend::S3(s3) => s3.reader(id, path),
+        }
+    }
+
+    /// Starts backup `id`: a folder for pg_dump to write in, and what marks it as running.
+    pub async fn start(&self, id: &str) -> Result<Partial<'_>, BackupError> {
+        let kind = match &self.backend {
+            Backend::Local(dir) => PartialKind::Local(local::start(dir, id)?),
+            Backend::S3(s3) => {
+                let staging = local::start(&staging_root(), id)?;
+                if let Err(e) = s3.start(id).await {
+                    staging.abandon();
+                    return Err(e);
+                }
+                PartialKind::S3 { s3, staging }
+            }
+        };
+        Ok(Partial {
+            store: self,
+            id: id.to_string(),
+            kind,
+        })
+    }
+}
+
+/// Where pg_dump writes a backup bound for S3: `$TMPDIR/goodgo-backup-staging/`, one
+/// locked `.partial-{id}/` folder per backup (room for the uncompressed dump is needed).
+fn staging_root() -> PathBuf {
+    std::env::temp_dir().join("goodgo-backup-staging")
+}
+
+/// A backup being written.
+#[derive(Debug)]
+pub struct Partial<'a> {
+    store: &'a Store,
+    pub id: String,
+    kind: PartialKind<'a>,
+}
+
+#[derive(Debug)]
+enum PartialKind<'a> {
+    /// `.partial-{id}/` at the destination: pg_dump writes there and files are compressed in
+    /// place.
+    Local(local::Partial),
+    /// pg_dump writes into a local staging folder (locked like a local partial backup, so
+    /// the next run removes one a killed run left); files are uploaded as they are packed.
+    S3 {
+        s3: &'a s3::S3,
+        staging: local::Partial,
+    },
+}
+
+/// Where one packed file goes.
+pub(crate) enum Sink {
+    File(std::io::BufWriter<std::fs::File>),
+    Object(Box<s3::ObjectWriter>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Object(o) => o.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Object(o) => o.flush(),
+        }
+    }
+}
+
+impl Sink {
+    /// Makes the file complete (flushed, or uploaded).
+    pub(crate) fn finish(self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.into_inner().map_err(|e| e.into_error()).map(drop),
+            Sink::Object(o) => o.finish(),
+        }
+    }
+}
+
+impl Partial<'_> {
+    /// The folder pg_dump writes into (its `dump/` folder is made there).
+    pub fn staging(&self) -> &Path {
+        match &self.kind {
+            PartialKind::Local(p) => &p.dir,
+            PartialKind::S3 { staging, .. } => &staging.dir,
+        }
+    }
+
+    /// Where file `path` of this backup will be, for messages.
+    pub(crate) fn file_place(&self, path: &str) -> PathBuf {
+        match &self.kind {
+            PartialKind::Local(p) => p.dir.join(path),
+            PartialKind::S3 { .. } => self.store.file_place(&self.id, path),
+        }
+    }
+
+    /// Whether file `path`, as pg_dump wrote it in the staging folder, is already stored.
+    pub(crate) fn stored_in_place(&self) -> bool {
+        matches!(self.kind, PartialKind::Local(_))
+    }
+
+    /// A sink for file `path` of the backup, about `size_hint` bytes; called from packing
+    /// threads only.
+    pub(crate) fn sink(&self, path: &str, size_hint: u64) -> Result<Sink, BackupError> {
+        match &self.kind {
+            PartialKind::Local(p) => {
+                let file = p.dir.join(path);
+                std::fs::File::create(&file)
+                    .map(|f| Sink::File(std::io::BufWriter::with_capacity(1 << 20, f)))
+                    .map_err(|e| BackupError::io("creating", &file, e))
+            }
+            PartialKind::S3 { s3, .. } => {
+                Ok(Sink::Object(Box::new(s3.writer(&self.id, path, size_hint))))
+            }
+        }
+    }
+
+    /// Stores the manifest, last, and makes the backup complete; returns where it is.
+    pub async fn finish(self, manifest: &Manifest) -> Result<String, BackupError> {
+        let bytes = manifest.to_bytes();
+        match self.kind {
+            PartialKind::Local(p) => {
+                local::write(&p.dir, MANIFEST, &bytes)?;
+                Ok(p.finish()?.to_string_lossy().into_owned())
+            }
+            PartialKind::S3 { s3, staging } => {
+                staging.abandon();
+                s3.write(&self.id, MANIFEST, bytes).await?;
+                s3.finish(&self.id).await;
+                Ok(self.store.place(&self.id))
+            }
+        }
     }
 
     /// Removes what was written (a failed run).
-    pub fn abandon(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Removes the partial folders no running backup holds; returns the names removed.
-pub fn clean_partials(dest: &Path) -> Result<Vec<String>, BackupError> {
-    let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dest) else {
-        return Ok(removed);
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(PARTIAL) {
-            continue;
-        }
-        let dir = entry.path();
-        let abandoned = match File::open(dir.join(LOCK)) {
-            Ok(file) => file.try_lock().is_ok(),
-            // Without its lock file the folder is either finishing (the lock is removed just
-            // before the rename) or was cut short right after it was made: leave young ones.
-            Err(_) => entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 600)),
-        };
-        // A pg_dump orphaned by a killed run may still be writing there: what cannot be
-        // removed now is removed by a later run.
-        if abandoned && std::fs::remove_dir_all(&dir).is_ok() {
-            removed.push(name);
-        }
-    }
-    Ok(removed)
-}
-
-/// Every complete backup at `dest`, newest first. A folder whose manifest is missing or
-/// unreadable is not a backup and is skipped (`verify` on it names the problem).
-pub fn list(dest: &Path) -> Result<Vec<Listed>, BackupError> {
-    let entries = match std::fs::read_dir(dest) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(BackupError::io("reading", dest, e)),
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !entry.path().is_dir() {
-            continue;
-        }
-        let dir = entry.path();
-        let Ok(manifest) = Manifest::read(&dir.join(MANIFEST)) else {
-            continue;
-        };
-        if manifest.id != name {
-            continue;
-        }
-        let verified = read_verified(&dir);
-        found.push(Listed {
-            dir,
-            manifest,
-            verified,
-        });
-    }
-    // Newest first by start time (to the millisecond): two backups started in the same
-    // second have ids that differ only by their random part.
-    found.sort_by(|a, b| {
-        (b.manifest.started(), &b.manifest.id).cmp(&(a.manifest.started(), &a.manifest.id))
-    });
-    Ok(found)
-}
-
-/// The folder of backup `id` (or the newest one) at `dest`, without reading its manifest.
-pub fn locate(dest: &Path, id: Option<&str>) -> Result<PathBuf, BackupError> {
-    match id {
-        Some(id) => {
-            let dir = dest.join(id);
-            if id.starts_with('.') || id.contains('/') || !dir.is_dir() {
-                return Err(BackupError::NotFound {
-                    id: id.to_string(),
-                    dest: dest.to_path_buf(),
-                });
+    pub async fn abandon(self) {
+        match self.kind {
+            PartialKind::Local(p) => p.abandon(),
+            PartialKind::S3 { s3, staging } => {
+                staging.abandon();
+                let _ = s3.delete(&self.id).await;
             }
-            Ok(dir)
         }
-        None => list(dest)?
-            .into_iter()
-            .next()
-            .map(|l| l.dir)
-            .ok_or_else(|| BackupError::NotFound {
-                id: "(newest)".into(),
-                dest: dest.to_path_buf(),
-            }),
     }
-}
-
-pub fn read_verified(dir: &Path) -> Option<Verified> {
-    let text = std::fs::read(dir.join(VERIFIED)).ok()?;
-    serde_json::from_slice(&text).ok()
-}
-
-pub fn write_verified(dir: &Path, verified: &Verified) -> Result<(), BackupError> {
-    let path = dir.join(VERIFIED);
-    let tmp = dir.join(format!(".{VERIFIED}.tmp"));
-    let text = serde_json::to_vec_pretty(verified).unwrap_or_default();
-    std::fs::write(&tmp, text).map_err(|e| BackupError::io("writing", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| BackupError::io("renaming", &tmp, e))
-}
-
-/// Deletes backup folder `dir`: its manifest first, so an interrupted delete leaves a
-/// folder that is no longer listed.
-pub fn delete(dir: &Path) -> Result<(), BackupError> {
-    let manifest = dir.join(MANIFEST);
-    match std::fs::remove_file(&manifest) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(BackupError::io("removing", &manifest, e)),
-    }
-    std::fs::remove_dir_all(dir).map_err(|e| BackupError::io("removing", dir, e))
 }
 
 #[cfg(test)]
@@ -190,25 +423,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_partial_folder_is_removed_only_when_nobody_holds_it() {
-        let dest = tempfile::tempdir().expect("tempdir");
-        let running = start(dest.path(), "20260101T000000Z-aaaaaa").expect("start");
-        let abandoned = start(dest.path(), "20260101T000000Z-bbbbbb").expect("start");
-        std::fs::write(abandoned.dir.join("toc.dat"), b"half").expect("write");
-        // Dropping the handle releases the lock, as the kernel does for a killed process.
-        drop(abandoned);
-        let removed = clean_partials(dest.path()).expect("clean");
-        assert_eq!(removed, [".partial-20260101T000000Z-bbbbbb"]);
-        assert!(running.dir.is_dir(), "a running backup is left alone");
-        assert!(
-            list(dest.path()).expect("list").is_empty(),
-            "partials are never listed"
+    fn destinations_are_folders_or_s3_urls() {
+        let at = |p: &Path| Path::new("/ws").join(p);
+        assert_eq!(
+            Location::parse("backups", at).expect("folder"),
+            Location::Local("/ws/backups".into())
         );
-        // Finished: renamed to its id, no lock file left.
-        std::fs::write(running.dir.join(MANIFEST), b"{}").expect("write");
-        let done = running.finish().expect("finish");
-        assert_eq!(done, dest.path().join("20260101T000000Z-aaaaaa"));
-        assert!(!done.join(LOCK).exists());
-        assert!(clean_partials(dest.path()).expect("clean").is_empty());
+        let s3 = Location::parse("s3://bucket/team/db/", at).expect("s3");
+        assert_eq!(
+            s3,
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: "team/db".into()
+            }
+        );
+        assert_eq!(s3.to_string(), "s3://bucket/team/db");
+        assert_eq!(
+            Location::parse("s3://bucket", at).expect("s3").to_string(),
+            "s3://bucket"
+        );
+        for bad in ["s3://", "s3:///x", "gs://bucket/x", "https://host/x"] {
+            let err = Location::parse(bad, at).expect_err(bad);
+            assert!(err.to_string().contains(bad), "{err}");
+        }
     }
 }

@@ -66,6 +66,31 @@ impl Drop for TestDb {
     }
 }
 
+/// Every user table of the database at `url`, with its row count and an md5 of its rows
+/// sorted as text, one line each: what a restore must give back, computed without any of
+/// goodgo's own code.
+pub fn table_digests(url: &str) -> String {
+    let tables = query(
+        url,
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+    );
+    tables
+        .lines()
+        .map(|t| {
+            let row = query(
+                url,
+                &format!(
+                    "SELECT count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM {t} AS x"
+                ),
+            );
+            format!("{t} {row}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Runs `sql` on the database at `url`; the rows as [`TestDb::sql`] gives them.
 pub fn query(url: &str, sql: &str) -> String {
     let target = Target::parse(url).unwrap();

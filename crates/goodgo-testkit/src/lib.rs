@@ -2,8 +2,9 @@
 //! temp dir ([`TestContext`]), a database of its own ([`TestDb`], through
 //! `goodgo_db::admin`), a child process that cannot outlive its test ([`ChildGuard`]),
 //! [`free_port`], filters that make output stable ([`Filters`]), snapshots of what a user
-//! sees ([`assert_cmd_snapshot!`]), one stack body run on both runtimes ([`stack_test!`])
-//! and one HTTP client for loopback servers ([`http::Http`]).
+//! sees ([`assert_cmd_snapshot!`]), one stack body run on both runtimes ([`stack_test!`]),
+//! one HTTP client for loopback servers ([`http::Http`]) and a real S3 API server
+//! ([`s3::S3Server`]).
 //!
 //! A dev-only crate: products never depend on it.
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
@@ -16,13 +17,14 @@ pub mod http;
 mod macros;
 mod process;
 mod runtime;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use command::{Run, assert_has, clean_command, run};
 pub use context::TestContext;
-pub use database::{TestDb, block_on, query};
+pub use database::{TestDb, block_on, query, table_digests};
 pub use filters::Filters;
 pub use process::{ChildGuard, Signal, signal};
 pub use runtime::Runtime;

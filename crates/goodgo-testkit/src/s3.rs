@@ -1,0 +1,176 @@
+//! A real S3 API server for one test: moto (`pip install 'moto[server]'`, which
+//! `cargo xtask test` provisions) on a free loopback port, stopped when the test ends; the
+//! `AWS_*` settings that point a client at it; and a signed client of its own
+//! ([`Bucket`]) to look at, damage or remove objects behind goodgo's back.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::http::{Http, Method};
+use crate::{ChildGuard, free_port, skip, strict, wait_until};
+
+/// A running moto server.
+pub struct S3Server {
+    /// `http://127.0.0.1:{port}`.
+    pub endpoint: String,
+    port: u16,
+    _server: ChildGuard,
+}
+
+impl S3Server {
+    /// Starts moto. `None` (with a visible skip line) only outside `cargo xtask test`, when
+    /// `moto_server` is not installed.
+    pub fn start(test: &str) -> Option<S3Server> {
+        let Ok(program) = which::which("moto_server") else {
+            assert!(!strict(), "cargo xtask test installs moto[server]");
+            skip(
+                test,
+                "moto_server is not installed (`pip install 'moto[server]'`)",
+            );
+            return None;
+        };
+        let port = free_port();
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            _server: ChildGuard::new(child),
+        };
+        let http = Http::new(&format!("127.0.0.1:{port}"), Duration::from_secs(5));
+        wait_until("moto to answer", Duration::from_secs(60), || {
+            http.get("/").is_some()
+        });
+        Some(server)
+    }
+
+    /// The settings a client needs (what a user exports): the endpoint, a region and
+    /// credentials (moto accepts any).
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "goodgo-test"),
+            ("AWS_SECRET_ACCESS_KEY", "goodgo-test-secret"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn http(&self) -> Http {
+        Http::new(&format!("127.0.0.1:{}", self.port), Duration::from_secs(30))
+    }
+
+    /// Creates bucket `name` (private, as buckets are).
+    pub fn create_bucket(&self, name: &str) {
+        let answer = self
+            .http()
+            .send(Method::PUT, &format!("/{name}"), &[], None)
+            .unwrap();
+        assert_eq!(
+            answer.status, 200,
+            "creating bucket {name}: {}",
+            answer.body
+        );
+    }
+
+    /// The status of an unsigned GET of `key` in `bucket`, as anyone on the network
+    /// could send it.
+    pub fn anonymous_get(&self, bucket: &str, key: &str) -> u16 {
+        self.http()
+            .get(&format!("/{bucket}/{key}"))
+            .map(|a| a.status)
+            .unwrap_or(0)
+    }
+
+    /// A signed client for `bucket`.
+    pub fn bucket(&self, bucket: &str) -> Bucket {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_allow_http(true);
+        for (k, v) in self.env() {
+            builder = builder.with_config(k.to_ascii_lowercase().parse().unwrap(), v);
+        }
+        Bucket {
+            store: Arc::new(builder.build().unwrap()),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+}
+
+/// A signed client of one bucket (object_store's, on a runtime of its own).
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// An object as a listing shows it.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub key: String,
+    pub size: u64,
+    /// `…-N` for an object uploaded in N parts.
+    pub e_tag: String,
+}
+
+impl Bucket {
+    /// The objects under `prefix`, sorted by key.
+    pub fn objects(&self, prefix: &str) -> Vec<Object> {
+        let prefix = Key::from(prefix);
+        let metas: Vec<object_store::ObjectMeta> = self
+            .runtime
+            .block_on(self.store.list(Some(&prefix)).try_collect())
+            .unwrap();
+        let mut objects: Vec<Object> = metas
+            .into_iter()
+            .map(|m| Object {
+                key: m.location.to_string(),
+                size: m.size,
+                e_tag: m.e_tag.unwrap_or_default(),
+            })
+            .collect();
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        objects
+    }
+
+    /// The keys under `prefix`, sorted.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        self.objects(prefix).into_iter().map(|o| o.key).collect()
+    }
+
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        let key = Key::from(key);
+        self.runtime
+            .block_on(async { self.store.get(&key).await?.bytes().await })
+            .unwrap()
+            .to_vec()
+    }
+
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        let key = Key::from(key);
+        self.runtime
+            .block_on(self.store.put(&key, PutPayload::from(bytes)))
+            .unwrap();
+    }
+
+    pub fn delete(&self, key: &str) {
+        let key = Key::from(key);
+        self.runtime.block_on(self.store.delete(&key)).unwrap();
+    }
+}
