@@ -40,6 +40,7 @@ fn init_scaffolds_refuses_to_overwrite_and_checks() {
         "docs/plan.yaml",
         "goodgo.yaml",
         ".gitignore",
+        ".squawk.toml",
         ".env",
     ] {
         assert!(ws.join(f).is_file(), "{f}");
