@@ -213,6 +213,47 @@ impl HostSettings {
     pub fn is_unset(&self) -> bool {
         *self == HostSettings::default()
     }
+
+    /// The Compose keys that set these settings (`privileged`, `mem_limit`, …), for a
+    /// runtime to name what it does not apply.
+    pub fn keys(&self) -> Vec<&'static str> {
+        let l = &self.limits;
+        [
+            ("privileged", self.privileged),
+            ("read_only", self.read_only),
+            ("pid", self.pid.is_some()),
+            ("ipc", self.ipc.is_some()),
+            ("uts", self.uts.is_some()),
+            ("userns_mode", self.userns_mode.is_some()),
+            ("cgroup", self.cgroup.is_some()),
+            ("cgroup_parent", self.cgroup_parent.is_some()),
+            ("security_opt", !self.security_opt.is_empty()),
+            ("sysctls", !self.sysctls.is_empty()),
+            ("ulimits", !self.ulimits.is_empty()),
+            ("shm_size", self.shm_size.is_some()),
+            ("devices", !self.devices.is_empty()),
+            ("group_add", !self.group_add.is_empty()),
+            ("dns", !self.dns.is_empty()),
+            ("dns_search", !self.dns_search.is_empty()),
+            ("dns_opt", !self.dns_opt.is_empty()),
+            ("domainname", self.domainname.is_some()),
+            ("logging", self.logging.is_some()),
+            ("mem_limit", l.memory.is_some()),
+            ("mem_reservation", l.memory_reservation.is_some()),
+            ("memswap_limit", l.memswap.is_some()),
+            ("cpus", l.nano_cpus.is_some()),
+            ("cpu_shares", l.cpu_shares.is_some()),
+            ("cpu_quota", l.cpu_quota.is_some()),
+            ("cpu_period", l.cpu_period.is_some()),
+            ("cpuset", l.cpuset.is_some()),
+            ("pids_limit", l.pids.is_some()),
+            ("oom_score_adj", l.oom_score_adj.is_some()),
+            ("oom_kill_disable", l.oom_kill_disable.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
 }
 
 /// A `ulimits` entry: one number is both limits.

@@ -286,3 +286,37 @@ fn host_values_are_checked() {
         );
     }
 }
+
+#[test]
+fn what_network_mode_rules_out() {
+    let p = ok(
+        "services:\n  db:\n    image: x\n  a:\n    image: x\n    network_mode: host\n    ports: ['80:80']\n",
+    );
+    assert!(p.services["a"].ports.is_empty());
+    assert_eq!(
+        p.diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "c.yaml:7:5: warning: `services.a.ports` is ignored with `network_mode: host`: the container publishes no ports of its own (its program listens where that network stack is)"
+        ]
+    );
+    let bridge =
+        ok("services:\n  a:\n    image: x\n    network_mode: bridge\n    ports: ['80:80']\n");
+    assert_eq!(
+        bridge.services["a"].ports.len(),
+        1,
+        "the default bridge publishes"
+    );
+    assert_eq!(
+        err(
+            "services:\n  db:\n    image: x\n  a:\n    image: x\n    network_mode: service:db\n    hostname: me\n"
+        ),
+        "c.yaml:7:15: services.a.hostname: cannot be set with `network_mode: service:db`: the container has the host name of the one whose network it shares"
+    );
+    assert_eq!(
+        err("services:\n  a:\n    image: x\n    pull_policy: build\n"),
+        "c.yaml:4:18: services.a: `pull_policy: build` needs a `build` section"
+    );
+}

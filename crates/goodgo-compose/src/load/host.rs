@@ -83,6 +83,36 @@ impl Loader<'_> {
         Ok(true)
     }
 
+    /// What `network_mode` rules out: published ports without a network stack of the
+    /// container's own (warned about, and left out), and a host name of its own when it
+    /// shares another container's (an error).
+    pub(super) fn check_network_mode(
+        &mut self,
+        s: &mut Service,
+        written: &BTreeMap<&'static str, At>,
+        path: &str,
+    ) -> Result<()> {
+        let Some(mode) = s.network_mode.clone() else {
+            return Ok(());
+        };
+        let shared = matches!(mode, NetworkMode::Service(_) | NetworkMode::Container(_));
+        if let (true, Some(_), Some(at)) = (shared, &s.hostname, written.get("hostname")) {
+            return Err(self.fail(
+                *at,
+                format!("{path}.hostname: cannot be set with `network_mode: {}`: the container has the host name of the one whose network it shares", mode.as_compose()),
+            ));
+        }
+        if !s.ports.is_empty() && mode != NetworkMode::Bridge {
+            let at = written.get("ports").copied().unwrap_or_default();
+            self.warn(
+                at,
+                format!("`{path}.ports` is ignored with `network_mode: {}`: the container publishes no ports of its own (its program listens where that network stack is)", mode.as_compose()),
+            );
+            s.ports.clear();
+        }
+        Ok(())
+    }
+
     fn network_mode(&self, node: &Node, path: &str, defined: &Defined) -> Result<NetworkMode> {
         let mode = self.string(node, path)?;
         let named = |name: &str| !name.is_empty();

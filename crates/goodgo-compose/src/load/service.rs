@@ -53,6 +53,7 @@ impl Loader<'_> {
                 "environment" => environment = self.key_values(v, &p)?,
                 "env_file" => env_files = self.env_files(v, &p)?,
                 "ports" => {
+                    written.insert("ports", e.key_pos);
                     for (i, item) in self.items(v, &p)?.iter().enumerate() {
                         s.ports.extend(self.port(item, &format!("{p}[{i}]"))?);
                     }
@@ -97,7 +98,10 @@ impl Loader<'_> {
                     }
                 }
                 "user" => s.user = self.opt_string(v, &p)?,
-                "hostname" => s.hostname = self.opt_string(v, &p)?,
+                "hostname" => {
+                    s.hostname = self.opt_string(v, &p)?;
+                    written.insert("hostname", v.pos);
+                }
                 "stop_signal" => s.stop_signal = self.opt_string(v, &p)?,
                 "stop_grace_period" => s.stop_grace_period = Some(self.duration(v, &p)?),
                 "secrets" => {
@@ -125,7 +129,7 @@ impl Loader<'_> {
                     }
                 }
                 key => {
-                    if let Some(k) = ["network_mode", "pid", "ipc", "uts", "cgroup"]
+                    if let Some(k) = ["network_mode", "pid", "ipc", "uts", "cgroup", "pull_policy"]
                         .into_iter()
                         .find(|k| *k == key)
                     {
@@ -165,6 +169,13 @@ impl Loader<'_> {
             (Some(_), None) => {}
             (None, _) if !networks_given => s.networks.push("default".into()),
             (None, _) => {}
+        }
+        self.check_network_mode(&mut s, &written, &path)?;
+        if s.pull_policy == Some(PullPolicy::Build) && s.build.is_none() {
+            return Err(self.fail(
+                written.get("pull_policy").copied().unwrap_or(entry.key_pos),
+                format!("{path}: `pull_policy: build` needs a `build` section"),
+            ));
         }
         // Sharing another service's namespace means starting after it.
         for (dep, at) in self.namespace_services(&s, &written) {

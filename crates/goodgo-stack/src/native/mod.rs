@@ -511,6 +511,26 @@ pub(super) fn unsupported(service: &Service, kind: Kind) -> Vec<String> {
     if service.entrypoint.is_some() {
         out.push("`entrypoint` is ignored: the native runtime runs the program itself".into());
     }
+    let host = "the native runtime runs the program as a process of this host, not in a container";
+    if let Some(mode) = &service.network_mode {
+        out.push(format!(
+            "`network_mode: {}` is ignored: {host}, on the host's network",
+            mode.as_compose()
+        ));
+    }
+    let mut keys: Vec<&str> = service.host.keys();
+    keys.extend(
+        [
+            ("cap_add", !service.cap_add.is_empty()),
+            ("cap_drop", !service.cap_drop.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k)),
+    );
+    for key in keys {
+        out.push(format!("`{key}` is ignored: {host}"));
+    }
+    out.extend(crate::swarm_warnings(service));
     if kind == Kind::Postgres {
         for key in service.environment.keys() {
             let why = if key == "PGDATA" {
