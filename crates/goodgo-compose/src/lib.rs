@@ -18,13 +18,15 @@
 //! - Several files make one project ([`load_files`]) by the Compose merge rules, with
 //!   `include` and `extends`; every value keeps the file it is written in.
 //!
-//! Modules: `yaml` (positioned tree from `granit-parser` events), `merge` (the merge
+//! Modules: [`canonical`] (the project as `docker compose config` prints it), `yaml`
+//! (positioned tree from `granit-parser` events), `merge` (the merge
 //! rules), `interp` (interpolation), `dotenv` (`.env` / `env_file`, and [`read_env_file`]
 //! for any `.env`), `syntax` (ports, volumes, durations, shell words), [`values`] (image
 //! references, byte sizes), `load` (files to model, the key lists, one submodule per
 //! section), `order` (profiles, selection, waves), `hash` ([`config_hash`]), `model` (the
 //! types), `error` ([`ComposeError`]).
 
+pub mod canonical;
 mod dotenv;
 mod error;
 mod hash;

@@ -11,8 +11,8 @@
 //! nothing, so it is accepted silently even where it is otherwise unsupported.
 //!
 //! Several files make one project: each is parsed and interpolated on its own, its
-//! `include`s added, then the files are merged in order (`crate::merge`) and `extends`
-//! resolved (`files`). Every value keeps the file it is written in ([`At`]), so a message
+//! `include`s added and its `extends` resolved (`files`), then the files are merged in
+//! order (`crate::merge`). Every value keeps the file it is written in ([`At`]), so a message
 //! names that file's line, and its relative paths resolve where Compose resolves them.
 //!
 //! This module holds the entry points, the table of files, the `.env` and interpolation
@@ -390,14 +390,13 @@ impl<'a> Loader<'a> {
         at
     }
 
-    /// The merged tree to the project: `!reset`s applied, `extends` resolved, read.
-    fn finish(mut self, root: Option<Node>) -> Result<Project> {
+    /// The merged tree to the project: `!reset`s applied, read.
+    fn finish(self, root: Option<Node>) -> Result<Project> {
         let mut root = root.unwrap_or(Node::new(At::default(), Value::Map(Vec::new())));
         crate::yaml::strip_resets(&mut root);
         if matches!(root.value, Value::Null) {
             root.value = Value::Map(Vec::new());
         }
-        self.apply_extends(&mut root)?;
         self.project(&root)
     }
 

@@ -1,5 +1,5 @@
 //! The files of a project: each read into a positioned tree, interpolated, its `include`s
-//! added; and each service's `extends` replaced by what it inherits.
+//! added and each of its services' `extends` replaced by what it inherits.
 //!
 //! Why its own module: these are the steps that read more files than the ones given, and
 //! each new file gets its own entry in the loader's table, so a message about a value in
@@ -97,6 +97,7 @@ impl Loader<'_> {
         self.interpolate_tree(&mut tree, &vars)?;
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         self.include(&mut tree, &mut vec![normalize(&absolute)])?;
+        self.apply_extends(&mut tree)?;
         Ok(tree)
     }
 
@@ -214,6 +215,7 @@ impl Loader<'_> {
                 chain.push(real);
                 self.include(&mut sub, chain)?;
                 chain.pop();
+                self.apply_extends(&mut sub)?;
                 included = Some(match included {
                     None => sub,
                     Some(base) => merge(base, sub),
@@ -276,8 +278,10 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// Replaces each service's `extends` by the keys it inherits, merged under its own.
-    pub(super) fn apply_extends(&mut self, root: &mut Node) -> Result<()> {
+    /// Replaces each service's `extends` by the keys it inherits, merged under its own —
+    /// in each file on its own, before the files are merged, as Compose does: a service
+    /// extends one of its own file (or of the file it names).
+    fn apply_extends(&mut self, root: &mut Node) -> Result<()> {
         let Some(services) = find(root, "services").map(|e| e.value.clone()) else {
             return Ok(());
         };
