@@ -362,6 +362,10 @@ impl Loader<'_> {
             }
             _ => return Err(self.expected(&ext.value, &path, "a service name or a mapping")),
         };
+        let in_file = file
+            .as_ref()
+            .map(|(f, _)| format!(" in {f}"))
+            .unwrap_or_default();
         let (target_scope, target_services) = match file {
             None => (scope, services.clone()),
             Some((file, file_at)) => self.extended_file(&file, file_at, &path, read)?,
@@ -379,8 +383,17 @@ impl Loader<'_> {
             ));
         }
         if find(&target_services, &target).is_none() {
-            let file = self.shown(target_services.pos).display().to_string();
-            return Err(self.fail(at, format!("{path}: no service `{target}` in {file}")));
+            let names: Vec<&str> = match &target_services.value {
+                Value::Map(entries) => entries.iter().map(|e| e.key.as_str()).collect(),
+                _ => Vec::new(),
+            };
+            let hint = goodgo_yaml::did_you_mean(&target, names)
+                .map(|b| format!(" (did you mean `{b}`?)"))
+                .unwrap_or_default();
+            return Err(self.fail(
+                at,
+                format!("{path}: no service `{target}` to extend{in_file}{hint}"),
+            ));
         }
         let base = self.extended(&target_services, target_scope, &target, chain, read, at)?;
         chain.pop();
