@@ -105,11 +105,11 @@ pub fn config(project: &Project, name: &str) -> Canon {
         None if external => key.to_string(),
         None => format!("{name}_{key}"),
     };
-    if !project.networks.is_empty() {
-        let nets = project.networks.iter().map(|(k, n)| {
-            let mut m = MapOut::default();
-            m.put("name", s(&prefixed(k, &n.name, n.external)));
-            m.text("driver", n.driver.as_deref())
+    top.opt(
+        "networks",
+        section(&project.networks, |k, n, m| {
+            m.put("name", s(&prefixed(k, &n.name, n.external)))
+                .text("driver", n.driver.as_deref())
                 .map("driver_opts", &n.driver_opts)
                 .opt("ipam", n.ipam.as_ref().map(ipam))
                 .flag("external", n.external)
@@ -117,34 +117,39 @@ pub fn config(project: &Project, name: &str) -> Canon {
                 .flag("attachable", n.attachable)
                 .opt("enable_ipv6", n.enable_ipv6.map(Canon::Bool))
                 .map("labels", &n.labels);
-            (k.clone(), m.done())
-        });
-        top.put("networks", Canon::Map(nets.collect()));
-    }
-    if !project.volumes.is_empty() {
-        let vols = project.volumes.iter().map(|(k, v)| {
-            let mut m = MapOut::default();
+        }),
+    );
+    top.opt(
+        "volumes",
+        section(&project.volumes, |k, v, m| {
             m.put("name", s(&prefixed(k, &v.name, v.external)))
                 .text("driver", v.driver.as_deref())
                 .map("driver_opts", &v.driver_opts)
                 .flag("external", v.external)
                 .map("labels", &v.labels);
-            (k.clone(), m.done())
-        });
-        top.put("volumes", Canon::Map(vols.collect()));
-    }
-    if !project.secrets.is_empty() {
-        let secrets = project.secrets.iter().map(|(k, d)| {
-            let mut m = MapOut::default();
+        }),
+    );
+    top.opt(
+        "secrets",
+        section(&project.secrets, |k, d, m| {
             m.put("name", s(&prefixed(k, &d.name, d.external)))
                 .text("file", d.file.as_ref().and_then(|f| f.to_str()))
                 .text("environment", d.environment.as_deref())
                 .flag("external", d.external);
-            (k.clone(), m.done())
-        });
-        top.put("secrets", Canon::Map(secrets.collect()));
-    }
+        }),
+    );
     top.done()
+}
+
+/// A top-level section (`networks`, `volumes`, `secrets`): each definition by its key,
+/// written by `fill`; nothing when there is none.
+fn section<T>(defs: &BTreeMap<String, T>, fill: impl Fn(&str, &T, &mut MapOut)) -> Option<Canon> {
+    let entries = defs.iter().map(|(k, d)| {
+        let mut m = MapOut::default();
+        fill(k, d, &mut m);
+        (k.clone(), m.done())
+    });
+    (!defs.is_empty()).then(|| Canon::Map(entries.collect()))
 }
 
 fn ipam(i: &Ipam) -> Canon {

@@ -138,17 +138,26 @@ fn later_files_merge_over_earlier_ones() {
     );
 }
 
+/// BASE as compose.yaml with `over` as o.yaml over it: the folder, and the two loaded.
+fn with_override(over: &str) -> (tempfile::TempDir, Result<Project, ComposeError>) {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "compose.yaml", BASE);
+    write(tmp.path(), "o.yaml", over);
+    let loaded = load_in(tmp.path(), &["compose.yaml", "o.yaml"], &[]);
+    (tmp, loaded)
+}
+
+/// The error of BASE with `over` over it.
+fn override_error(over: &str) -> String {
+    with_override(over).1.unwrap_err().to_string()
+}
+
 #[test]
 fn override_tag_replaces_and_a_single_file_still_loads() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    write(dir, "compose.yaml", BASE);
-    write(
-        dir,
-        "o.yaml",
+    let (tmp, p) = with_override(
         "services:\n  web:\n    ports: !override [\"9090:80\"]\n    environment: !override {ONLY: x}\n",
     );
-    let p = load_in(dir, &["compose.yaml", "o.yaml"], &[]).unwrap();
+    let p = p.unwrap();
     let web = &p.services["web"];
     assert_eq!(web.ports.len(), 1);
     assert_eq!(web.ports[0].published, Some(9090));
@@ -157,7 +166,7 @@ fn override_tag_replaces_and_a_single_file_still_loads() {
         BTreeMap::from([("ONLY".into(), "x".into())])
     );
     let alone = load(
-        &dir.join("compose.yaml"),
+        &tmp.path().join("compose.yaml"),
         Path::new("compose.yaml"),
         &|_| None,
     )
@@ -167,31 +176,19 @@ fn override_tag_replaces_and_a_single_file_still_loads() {
 
 #[test]
 fn errors_and_warnings_name_the_file_they_are_in() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    write(dir, "compose.yaml", BASE);
-    write(
-        dir,
-        "o.yaml",
-        "services:\n  web:\n    mac_address: 02:42:ac:11:00:02\n    healthcheck:\n      interval: soon\n",
-    );
-    let e = load_in(dir, &["compose.yaml", "o.yaml"], &[]).unwrap_err();
     assert_eq!(
-        e.to_string(),
+        override_error(
+            "services:\n  web:\n    mac_address: 02:42:ac:11:00:02\n    healthcheck:\n      interval: soon\n"
+        ),
         "o.yaml:5:17: services.web.healthcheck.interval: invalid duration `soon`: expected a number with a unit, like `10s`, `1m30s` or `500ms`"
     );
-    write(
-        dir,
-        "o.yaml",
-        "services:\n  web:\n    mac_address: x\n    depends_on: [cache]\n",
-    );
-    let e = load_in(dir, &["compose.yaml", "o.yaml"], &[]).unwrap_err();
     assert_eq!(
-        e.to_string(),
+        override_error("services:\n  web:\n    mac_address: x\n    depends_on: [cache]\n"),
         "o.yaml:4:18: services.web.depends_on: no service `cache`"
     );
-    write(dir, "o.yaml", "services:\n  web:\n    mac_address: x\n");
-    let p = load_in(dir, &["compose.yaml", "o.yaml"], &[]).unwrap();
+    let p = with_override("services:\n  web:\n    mac_address: x\n")
+        .1
+        .unwrap();
     assert_eq!(
         p.diagnostics
             .iter()
@@ -202,11 +199,9 @@ fn errors_and_warnings_name_the_file_they_are_in() {
         ]
     );
     // A dependency cycle closed by the later file is reported there.
-    write(dir, "o.yaml", "services:\n  db:\n    depends_on: [web]\n");
-    let e = load_in(dir, &["compose.yaml", "o.yaml"], &[]).unwrap_err();
+    let e = override_error("services:\n  db:\n    depends_on: [web]\n");
     assert!(
-        e.to_string()
-            .starts_with("o.yaml:3:18: services.db.depends_on: dependency cycle: db -> web -> db"),
+        e.starts_with("o.yaml:3:18: services.db.depends_on: dependency cycle: db -> web -> db"),
         "{e}"
     );
 }

@@ -57,6 +57,23 @@ struct Svc {
     healthcheck: Option<Health>,
 }
 
+impl Svc {
+    /// Each compared field, by name, as text.
+    fn fields(&self) -> [(&'static str, String); 9] {
+        [
+            ("image", format!("{:?}", self.image)),
+            ("command", format!("{:?}", self.command)),
+            ("entrypoint", format!("{:?}", self.entrypoint)),
+            ("environment", format!("{:?}", self.environment)),
+            ("ports", format!("{:?}", self.ports)),
+            ("volumes", format!("{:?}", self.volumes)),
+            ("networks", format!("{:?}", self.networks)),
+            ("depends_on", format!("{:?}", self.depends_on)),
+            ("healthcheck", format!("{:?}", self.healthcheck)),
+        ]
+    }
+}
+
 #[derive(Debug, Default, PartialEq)]
 struct Health {
     test: Vec<String>,
@@ -351,54 +368,7 @@ fn compare(
     let mut differences = Vec::new();
     for (service, mine) in &ours {
         let other = &theirs[service];
-        let fields: [(&str, String, String); 9] = [
-            (
-                "image",
-                format!("{:?}", mine.image),
-                format!("{:?}", other.image),
-            ),
-            (
-                "command",
-                format!("{:?}", mine.command),
-                format!("{:?}", other.command),
-            ),
-            (
-                "entrypoint",
-                format!("{:?}", mine.entrypoint),
-                format!("{:?}", other.entrypoint),
-            ),
-            (
-                "environment",
-                format!("{:?}", mine.environment),
-                format!("{:?}", other.environment),
-            ),
-            (
-                "ports",
-                format!("{:?}", mine.ports),
-                format!("{:?}", other.ports),
-            ),
-            (
-                "volumes",
-                format!("{:?}", mine.volumes),
-                format!("{:?}", other.volumes),
-            ),
-            (
-                "networks",
-                format!("{:?}", mine.networks),
-                format!("{:?}", other.networks),
-            ),
-            (
-                "depends_on",
-                format!("{:?}", mine.depends_on),
-                format!("{:?}", other.depends_on),
-            ),
-            (
-                "healthcheck",
-                format!("{:?}", mine.healthcheck),
-                format!("{:?}", other.healthcheck),
-            ),
-        ];
-        for (field, a, b) in fields {
+        for ((field, a), (_, b)) in mine.fields().into_iter().zip(other.fields()) {
             if a == b {
                 continue;
             }
