@@ -603,3 +603,28 @@ mod tests {
         assert_eq!(parse_pid_file("garbage"), None);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod host_key_tests {
+    use super::*;
+
+    #[test]
+    fn host_and_swarm_keys_are_named() {
+        let text = "services:\n  db:\n    image: postgres:15\n    network_mode: host\n    privileged: true\n    ulimits: {nofile: 10}\n    cap_add: [NET_ADMIN]\n    deploy:\n      placement: {constraints: [node.role == manager]}\n";
+        let p = goodgo_compose::load_str(text, Path::new("/p"), Path::new("c.yaml"), &|_| None)
+            .unwrap();
+        let host =
+            "the native runtime runs the program as a process of this host, not in a container";
+        assert_eq!(
+            unsupported(&p.services["db"], Kind::Postgres),
+            [
+                format!("`network_mode: host` is ignored: {host}, on the host's network"),
+                format!("`privileged` is ignored: {host}"),
+                format!("`ulimits` is ignored: {host}"),
+                format!("`cap_add` is ignored: {host}"),
+                "`deploy.placement` is kept for a Swarm deploy and not applied: a single engine has no orchestrator".to_string(),
+            ]
+        );
+    }
+}
