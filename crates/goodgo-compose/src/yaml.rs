@@ -303,6 +303,17 @@ impl Builder {
         }
     }
 
+    /// A node complete at `pos`: remembered for its anchor, handed to its parent.
+    fn finish(&mut self, pos: Pos, value: Value, tag: Tag, anchor: usize) -> Result<(), TreeError> {
+        let node = Node {
+            pos: self.at(pos),
+            value,
+            tag,
+        };
+        self.remember(anchor, &node);
+        self.deliver(node)
+    }
+
     fn awaiting_key(&self) -> bool {
         matches!(
             self.stack.last().map(|frame| &frame.body),
@@ -339,13 +350,7 @@ impl Builder {
             TagUse::Compose(tag) if plain_null => (Value::Null, tag),
             TagUse::Compose(tag) => (Value::Str(text), tag),
         };
-        let node = Node {
-            pos: self.at(pos),
-            value,
-            tag,
-        };
-        self.remember(anchor, &node);
-        self.deliver(node)
+        self.finish(pos, value, tag, anchor)
     }
 
     fn alias(&mut self, id: usize, pos: Pos) -> Result<(), TreeError> {
@@ -448,13 +453,7 @@ impl Builder {
                 Value::Map(entries)
             }
         };
-        let node = Node {
-            pos: self.at(pos),
-            value,
-            tag,
-        };
-        self.remember(anchor, &node);
-        self.deliver(node)
+        self.finish(pos, value, tag, anchor)
     }
 }
 

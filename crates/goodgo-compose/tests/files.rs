@@ -138,6 +138,18 @@ fn later_files_merge_over_earlier_ones() {
     );
 }
 
+/// A folder with `text` as its compose.yaml.
+fn with_compose(text: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "compose.yaml", text);
+    tmp
+}
+
+#[track_caller]
+fn starts_with(text: &str, start: &str) {
+    assert!(text.starts_with(start), "expected `{start}…`, got: {text}");
+}
+
 /// BASE as compose.yaml with `over` as o.yaml over it: the folder, and the two loaded.
 fn with_override(over: &str) -> (tempfile::TempDir, Result<Project, ComposeError>) {
     let tmp = tempfile::tempdir().unwrap();
@@ -199,10 +211,9 @@ fn errors_and_warnings_name_the_file_they_are_in() {
         ]
     );
     // A dependency cycle closed by the later file is reported there.
-    let e = override_error("services:\n  db:\n    depends_on: [web]\n");
-    assert!(
-        e.starts_with("o.yaml:3:18: services.db.depends_on: dependency cycle: db -> web -> db"),
-        "{e}"
+    starts_with(
+        &override_error("services:\n  db:\n    depends_on: [web]\n"),
+        "o.yaml:3:18: services.db.depends_on: dependency cycle: db -> web -> db",
     );
 }
 
@@ -229,11 +240,7 @@ fn the_override_file_and_compose_file_lists() {
 
 #[test]
 fn include_adds_a_project_with_its_own_folder_and_variables() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    write(
-        dir,
-        "compose.yaml",
+    let tmp = with_compose(
         r#"
 include:
   - db/compose.yaml
@@ -246,6 +253,7 @@ services:
     depends_on: [db, cache]
 "#,
     );
+    let dir = tmp.path();
     write(dir, ".env", "APP_TAG=7\nDB_TAG=from-root\n");
     write(
         dir,
@@ -293,22 +301,17 @@ services:
         "db/compose.yaml",
         "services:\n  db:\n    image: postgres:16\n    restart: sometimes\n",
     );
-    let e = load_in(dir, &["compose.yaml"], &[])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("db/compose.yaml:4:14: services.db.restart: unknown restart policy"),
-        "{e}"
+    starts_with(
+        &load_in(dir, &["compose.yaml"], &[])
+            .unwrap_err()
+            .to_string(),
+        "db/compose.yaml:4:14: services.db.restart: unknown restart policy",
     );
 }
 
 #[test]
 fn extends_inherits_from_the_same_file_and_another() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    write(
-        dir,
-        "compose.yaml",
+    let tmp = with_compose(
         r#"
 services:
   web:
@@ -330,6 +333,7 @@ services:
       LEVEL: base
 "#,
     );
+    let dir = tmp.path();
     write(
         dir,
         "common/services.yaml",
