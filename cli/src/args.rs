@@ -4,6 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod stack;
+
+/// Where services run: one type for the flag, `GOODGO_RUNTIME` and goodgo.yaml's `runtime`.
+pub use crate::config::Runtime;
+pub use stack::{
+    ComposeCommand, ComposeConfigArgs, ConfigFormat, DownArgs, LogsArgs, StackFileArgs, UpArgs,
+};
+
 /// goodgo runs the GoodGo platform's local stack, database, plan, CI and operations.
 ///
 /// Run it anywhere inside a workspace (a folder with a goodgo.yaml, found by walking up
@@ -126,6 +134,12 @@ pub enum Command {
 
     /// Show the services' logs, prefixed by service
     Logs(LogsArgs),
+
+    /// Work with the Compose project itself: its resolved configuration
+    Compose {
+        #[command(subcommand)]
+        command: ComposeCommand,
+    },
 
     /// Run the CI pipeline (ci/pipeline.yaml): steps in dependency order, cached by content
     #[command(
@@ -399,84 +413,6 @@ pub struct K6Knobs {
     /// Arrival rate, iterations per second (the script's RATE knob)
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=100000))]
     pub rate: Option<u32>,
-}
-
-/// Where the stack is described, and what it is called.
-#[derive(Debug, Args, Clone)]
-pub struct StackFileArgs {
-    /// The Compose file [default: `compose_file` from goodgo.yaml, else compose/compose.yaml]
-    #[arg(long = "file", short = 'f', value_name = "PATH")]
-    pub file: Option<PathBuf>,
-    /// Project name (labels containers, networks, volumes) [default: from goodgo.yaml or the Compose file]
-    #[arg(long, short = 'p', value_name = "NAME")]
-    pub project: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct UpArgs {
-    /// Services to start (with their dependencies) [default: all active ones]
-    pub services: Vec<String>,
-    #[command(flatten)]
-    pub stack: StackFileArgs,
-    /// Where services run [default: `runtime` from goodgo.yaml, else auto]
-    #[arg(long, value_enum, value_name = "RUNTIME")]
-    pub runtime: Option<Runtime>,
-    /// Print the plan (runtime, waves, services) and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Seconds to wait for every service to be up and healthy
-    #[arg(long, default_value_t = 120, value_name = "S")]
-    pub timeout: u64,
-    /// Enable services of this Compose profile (repeatable)
-    #[arg(long = "profile", value_name = "NAME")]
-    pub profiles: Vec<String>,
-}
-
-/// Where services run: one type for the flag, `GOODGO_RUNTIME` and goodgo.yaml's `runtime`.
-pub use crate::config::Runtime;
-
-#[derive(Debug, Args)]
-pub struct DownArgs {
-    #[command(flatten)]
-    pub stack: StackFileArgs,
-    /// Also delete the services' volumes and data (in production only with --yes twice)
-    #[arg(long)]
-    pub volumes: bool,
-    /// Confirm --volumes in a production workspace (give it twice)
-    #[arg(long, short = 'y', action = clap::ArgAction::Count)]
-    pub yes: u8,
-}
-
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// Services to show [default: all]
-    pub services: Vec<String>,
-    /// The Compose file [default: `compose_file` from goodgo.yaml, else compose/compose.yaml]
-    #[arg(long = "file", value_name = "PATH")]
-    pub file: Option<PathBuf>,
-    /// Project name [default: from goodgo.yaml or the Compose file]
-    #[arg(long, short = 'p', value_name = "NAME")]
-    pub project: Option<String>,
-    /// Keep printing new lines until interrupted
-    #[arg(long, short = 'f')]
-    pub follow: bool,
-    /// Only the last N lines of each service
-    #[arg(long, value_name = "N")]
-    pub tail: Option<usize>,
-}
-
-impl StackFileArgs {
-    /// The Compose file and project flags, as the stack commands take them.
-    pub fn which(&self) -> (Option<&PathBuf>, Option<&String>) {
-        (self.file.as_ref(), self.project.as_ref())
-    }
-}
-
-impl LogsArgs {
-    /// The Compose file and project flags, as the stack commands take them.
-    pub fn which(&self) -> (Option<&PathBuf>, Option<&String>) {
-        (self.file.as_ref(), self.project.as_ref())
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

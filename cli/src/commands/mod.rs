@@ -4,6 +4,7 @@
 mod backup;
 mod ci;
 mod completions;
+mod compose;
 mod config;
 mod db;
 mod dev;
@@ -93,6 +94,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Down(args) => stack::down(&ctx, args, printer),
         Command::Status(args) => stack::status(&ctx, args, printer),
         Command::Logs(args) => stack::logs(&ctx, args, printer),
+        Command::Compose { command } => compose::run(&ctx, command, printer),
         Command::Ci(args) => ci::run(&ctx, args, printer),
         Command::Lint(args) => lint::run(&ctx, args, printer),
         Command::Test(args) => test::run(&ctx, args, printer),

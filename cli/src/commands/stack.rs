@@ -20,9 +20,10 @@ use crate::ops::stack::{
 };
 use crate::printer::Printer;
 
-/// The Compose project `-f/--file` and `-p/--project` name (else the workspace's).
+/// The Compose project of the `-f/--file`s and `-p/--project` name (else the
+/// workspace's).
 fn load_stack(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<Loaded> {
-    load(ctx, args.file.as_ref(), args.project.as_ref(), printer)
+    load(ctx, &args.file, args.project.as_ref(), printer)
 }
 
 /// The project to stop, show or tail: its name and model from the Compose file when it
@@ -31,11 +32,11 @@ fn load_stack(ctx: &Context, args: &StackFileArgs, printer: &Printer) -> Result<
 /// error is said as a warning and the command goes on, `doing` what it says.
 fn running_project(
     ctx: &Context,
-    (file, project): (Option<&std::path::PathBuf>, Option<&String>),
+    (files, project): (&[std::path::PathBuf], Option<&String>),
     doing: &str,
     printer: &Printer,
 ) -> Result<(String, Option<goodgo_compose::Project>)> {
-    match load(ctx, file, project, printer) {
+    match load(ctx, files, project, printer) {
         Ok(loaded) => Ok((loaded.name, Some(loaded.project))),
         // Outside a workspace there is no project to speak of: say so.
         Err(e) if ctx.workspace.config_file.is_none() && project.is_none() => Err(e),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use goodgo_compose::Project;
@@ -28,31 +28,40 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// The Compose file and its parsed project.
+/// The Compose files and their parsed project.
 pub struct Loaded {
     pub project: Project,
     pub name: String,
-    /// The Compose file, and as messages show it.
-    pub path: PathBuf,
-    pub shown: PathBuf,
+    /// The Compose files, each as read and as messages show it; the first is the
+    /// project's.
+    pub files: Vec<(PathBuf, PathBuf)>,
 }
 
-/// Loads the Compose file (`--file`, else `compose_file` from the settings) and names the
-/// project: `-p`, else a name given to goodgo, else the file's own `name`.
-pub fn load(
-    ctx: &Context,
-    file: Option<&PathBuf>,
-    project_flag: Option<&String>,
-    printer: &Printer,
-) -> Result<Loaded> {
+/// The project's Compose files, each as read and as messages show it: the `--file`s as
+/// given; else those `COMPOSE_FILE` lists (separated by `COMPOSE_PATH_SEPARATOR`, else
+/// `:`); else `compose_file` from the settings, with the `.override` file beside it
+/// (`compose.override.yaml`) when there is one — as `docker compose` finds them.
+pub fn compose_files(ctx: &Context, files: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
     let ws = &ctx.workspace;
-    let path = match file {
-        Some(f) => ws.cwd.join(f),
-        None => ws.resolve(&ws.settings.compose_file.value),
+    let listed = std::env::var("COMPOSE_FILE")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (paths, named): (Vec<PathBuf>, bool) = if !files.is_empty() {
+        (files.iter().map(|f| ws.cwd.join(f)).collect(), true)
+    } else if let Some(list) = listed {
+        let separator = std::env::var("COMPOSE_PATH_SEPARATOR").ok();
+        let list = goodgo_compose::compose_file_list(&list, separator.as_deref());
+        (list.iter().map(|f| ws.cwd.join(f)).collect(), true)
+    } else {
+        let main = ws.resolve(&ws.settings.compose_file.value);
+        let over = goodgo_compose::override_file(&main);
+        (std::iter::once(main).chain(over).collect(), false)
     };
-    let shown = ws.display_path(&path);
-    if !path.is_file() {
-        if file.is_none() && ws.config_file.is_none() {
+    for path in &paths {
+        if path.is_file() {
+            continue;
+        }
+        if !named && ws.config_file.is_none() {
             return Err(UserError::input(format!(
                 "not in a goodgo workspace: no {} in {} or any folder above it",
                 crate::config::FILE_NAME,
@@ -61,13 +70,44 @@ pub fn load(
             .with_hint("`goodgo init <folder>` creates one; or run goodgo inside a workspace, or pass --file")
             .into());
         }
-        return Err(
-            UserError::input(format!("no Compose file at {}", shown.display()))
-                .with_hint("pass --file, or set `compose_file` in goodgo.yaml")
-                .into(),
-        );
+        return Err(UserError::input(format!(
+            "no Compose file at {}",
+            ws.display_path(path).display()
+        ))
+        .with_hint("pass --file, or set `compose_file` in goodgo.yaml (COMPOSE_FILE, when set, names the files instead)")
+        .into());
     }
-    let project = goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok())?;
+    Ok(paths
+        .into_iter()
+        .map(|p| {
+            let shown = ws.display_path(&p);
+            (p, shown)
+        })
+        .collect())
+}
+
+/// The project of `files` (as [`compose_files`] gives them), merged in order.
+pub fn load_project(
+    files: &[(PathBuf, PathBuf)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Project, goodgo_compose::ComposeError> {
+    let refs: Vec<(&Path, &Path)> = files
+        .iter()
+        .map(|(p, s)| (p.as_path(), s.as_path()))
+        .collect();
+    goodgo_compose::load_files(&refs, env)
+}
+
+/// Loads the Compose files (see [`compose_files`]) and names the project: `-p`, else a
+/// name given to goodgo, else the files' own `name`.
+pub fn load(
+    ctx: &Context,
+    files: &[PathBuf],
+    project_flag: Option<&String>,
+    printer: &Printer,
+) -> Result<Loaded> {
+    let files = compose_files(ctx, files)?;
+    let project = load_project(&files, &|k| std::env::var(k).ok())?;
     for d in &project.diagnostics {
         printer.warn(&d.to_string());
     }
@@ -75,8 +115,7 @@ pub fn load(
     Ok(Loaded {
         project,
         name,
-        path,
-        shown,
+        files,
     })
 }
 
@@ -178,6 +217,16 @@ pub async fn choose(
                 } else {
                     ""
                 };
+                if service.pull_policy == Some(goodgo_compose::PullPolicy::Never) {
+                    if runs_natively {
+                        let reason = format!(
+                            "image {image} is not present locally and `pull_policy: never` forbids pulling it"
+                        );
+                        return Ok((Box::new(native(ctx, &loaded.name)), reason));
+                    }
+                    // Docker's `up` names the image and the policy.
+                    continue;
+                }
                 if !may_pull {
                     let then = if runs_natively {
                         "and run natively if it cannot"
@@ -341,7 +390,7 @@ fn port_variables(mut err: StackError, loaded: &Loaded) -> StackError {
         }
         std::env::var(k).ok()
     };
-    if goodgo_compose::load(&loaded.path, &loaded.shown, &record).is_err() {
+    if load_project(&loaded.files, &record).is_err() {
         return err;
     }
     let used = used.into_inner().unwrap_or_default();
@@ -355,7 +404,7 @@ fn port_variables(mut err: StackError, loaded: &Loaded) -> StackError {
                 std::env::var(k).ok()
             }
         };
-        let Ok(project) = goodgo_compose::load(&loaded.path, &loaded.shown, &moved) else {
+        let Ok(project) = load_project(&loaded.files, &moved) else {
             continue;
         };
         for clash in clashes.iter_mut().filter(|c| c.variable.is_none()) {
@@ -401,16 +450,18 @@ pub async fn stop_all(ctx: &Context, name: &str, printer: &Printer) -> Result<()
 /// then named by goodgo.yaml); when nothing runs, its error is the answer, not a
 /// consequence of it ("no database").
 pub fn running_database(ctx: &Context) -> Result<Option<(String, String)>> {
-    let ws = &ctx.workspace;
-    let path = ws.resolve(&ws.settings.compose_file.value);
-    let shown = ws.display_path(&path);
-    let (name, broken) = if path.is_file() {
-        match goodgo_compose::load(&path, &shown, &|k| std::env::var(k).ok()) {
+    let files = compose_files(ctx, &[]).ok();
+    let shown = files
+        .as_ref()
+        .and_then(|f| f.first())
+        .map(|(_, s)| s.clone())
+        .unwrap_or_default();
+    let (name, broken) = match &files {
+        Some(files) => match load_project(files, &|k| std::env::var(k).ok()) {
             Ok(project) => (project_name(ctx, None, project.name.as_ref()), None),
             Err(e) => (project_name(ctx, None, None), Some(e)),
-        }
-    } else {
-        (project_name(ctx, None, None), None)
+        },
+        None => (project_name(ctx, None, None), None),
     };
     let found = std::thread::scope(|scope| {
         // Its own thread and runtime: callers may be inside an async runtime or not.

@@ -9,6 +9,7 @@ mod backup_s3;
 mod ci;
 mod cli;
 mod codegen;
+mod compose;
 mod db;
 mod dev;
 mod doctor;

@@ -13,27 +13,36 @@
 //!   ignoring it would change what runs (see `load.rs` for the lists and their reasons).
 //! - Values are interpolated like Compose does (`$VAR`, `${VAR:-default}`, `${VAR:?error}`,
 //!   `$$`…), from the caller's environment first and the `.env` beside the file second.
+//! - Values the engine would refuse (image references, durations, sizes, ports, restart
+//!   policies) are errors at their position — at the unset variable that emptied one.
+//! - Several files make one project ([`load_files`]) by the Compose merge rules, with
+//!   `include` and `extends`; every value keeps the file it is written in.
 //!
-//! Modules: `yaml` (positioned tree from `granit-parser` events), `interp` (interpolation),
-//! `dotenv` (`.env` / `env_file`, and [`read_env_file`] for any `.env`), `syntax` (ports,
-//! volumes, durations, shell words), `load` (tree to model, the key lists, one submodule per
+//! Modules: [`canonical`] (the project as `docker compose config` prints it), `yaml`
+//! (positioned tree from `granit-parser` events), `merge` (the merge
+//! rules), `interp` (interpolation), `dotenv` (`.env` / `env_file`, and [`read_env_file`]
+//! for any `.env`), `syntax` (ports, volumes, durations, shell words), [`values`] (image
+//! references, byte sizes), `load` (files to model, the key lists, one submodule per
 //! section), `order` (profiles, selection, waves), `hash` ([`config_hash`]), `model` (the
 //! types), `error` ([`ComposeError`]).
 
+pub mod canonical;
 mod dotenv;
 mod error;
 mod hash;
 mod interp;
 mod load;
+mod merge;
 mod model;
 mod order;
 pub mod syntax;
+pub mod values;
 mod yaml;
 
 pub use dotenv::read_env_file;
 pub use error::ComposeError;
 pub use goodgo_yaml::Pos;
 pub use hash::config_hash;
-pub use load::{load, load_str};
+pub use load::{compose_file_list, load, load_files, load_str, override_file};
 pub use model::*;
 pub use order::{is_enabled, waves};

@@ -27,8 +27,11 @@ pub struct Project {
     pub name: Option<String>,
     /// The Compose file's folder, absolute: relative paths in the file are resolved against it.
     pub dir: PathBuf,
-    /// The file as shown in messages (the `shown` argument of [`load`](crate::load)).
+    /// The file as shown in messages (the `shown` argument of [`load`](crate::load)); with
+    /// several files, the first.
     pub file: PathBuf,
+    /// Every file read, as shown: those given, then those they include or extend.
+    pub files: Vec<PathBuf>,
     pub services: BTreeMap<String, Service>,
     pub volumes: BTreeMap<String, VolumeDef>,
     /// Declared networks, plus `default` when a service uses it.
@@ -44,6 +47,9 @@ pub struct Service {
     pub name: String,
     /// Where the service's key is written. Not part of [`config_hash`](crate::config_hash).
     pub pos: Pos,
+    /// The file `pos` is in, as shown. Not serialized.
+    #[serde(skip)]
+    pub file: PathBuf,
     pub image: Option<String>,
     pub build: Option<Build>,
     pub command: Option<CommandLine>,
@@ -65,7 +71,7 @@ pub struct Service {
     pub optional_deps: BTreeSet<String>,
     /// Where each `depends_on` entry is written, for messages. Not serialized.
     #[serde(skip)]
-    pub depends_on_pos: BTreeMap<String, Pos>,
+    pub depends_on_pos: BTreeMap<String, Place>,
     pub restart: Option<String>,
     pub profiles: Vec<String>,
     pub labels: BTreeMap<String, String>,
@@ -86,6 +92,211 @@ pub struct Service {
     pub tty: bool,
     pub stdin_open: bool,
     pub extra_hosts: Vec<HostEntry>,
+    /// `network_mode`: the container shares another network namespace instead of joining
+    /// the project's networks (`networks` is then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<NetworkMode>,
+    /// Privileges, namespaces, limits and devices; left out of the hash when unset, so
+    /// services that set none keep the hash they had before these keys were read.
+    #[serde(skip_serializing_if = "HostSettings::is_unset")]
+    pub host: HostSettings,
+    /// When to pull (or build) the image; `None`: when it is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_policy: Option<PullPolicy>,
+    /// `deploy` keys that steer a Swarm orchestrator (`placement`, `update_config`, …), kept
+    /// as written (JSON) for a Swarm deploy; a single engine does not apply them, and they
+    /// are not part of the hash.
+    #[serde(skip)]
+    pub swarm: BTreeMap<String, serde_json::Value>,
+}
+
+impl Service {
+    /// Where the `depends_on` entry for `dep` is written (else the service's key).
+    pub fn dependency_place(&self, dep: &str) -> Place {
+        self.depends_on_pos.get(dep).cloned().unwrap_or(Place {
+            file: self.file.clone(),
+            pos: self.pos,
+        })
+    }
+}
+
+/// A place in a Compose file, for messages: the file as shown, and the position.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Place {
+    pub file: PathBuf,
+    pub pos: Pos,
+}
+
+/// A service's `network_mode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// The host's network stack.
+    Host,
+    /// A loopback interface only.
+    None,
+    /// The engine's default bridge, outside the project's networks.
+    Bridge,
+    /// Another service's container's namespace: started after that service.
+    Service(String),
+    /// A container not of this project, by name or id.
+    Container(String),
+}
+
+impl NetworkMode {
+    /// As Compose files write it: `host`, `service:db`, …
+    pub fn as_compose(&self) -> String {
+        match self {
+            NetworkMode::Host => "host".into(),
+            NetworkMode::None => "none".into(),
+            NetworkMode::Bridge => "bridge".into(),
+            NetworkMode::Service(s) => format!("service:{s}"),
+            NetworkMode::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+/// `pull_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Pull on every `up`, even when present.
+    Always,
+    /// Pull when missing (the default; `if_not_present` too).
+    Missing,
+    /// Never pull: a missing image is an error.
+    Never,
+    /// Build from `build` on every `up`.
+    Build,
+}
+
+impl PullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "always",
+            PullPolicy::Missing => "missing",
+            PullPolicy::Never => "never",
+            PullPolicy::Build => "build",
+        }
+    }
+}
+
+/// What a container gets from the host beyond the common keys.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct HostSettings {
+    pub privileged: bool,
+    pub read_only: bool,
+    /// `pid`, `ipc`, `uts`, `userns_mode`, `cgroup` (namespace modes), as written.
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    pub uts: Option<String>,
+    pub userns_mode: Option<String>,
+    pub cgroup: Option<String>,
+    pub cgroup_parent: Option<String>,
+    pub security_opt: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// Bytes.
+    pub shm_size: Option<u64>,
+    pub devices: Vec<Device>,
+    pub group_add: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opt: Vec<String>,
+    pub domainname: Option<String>,
+    pub logging: Option<Logging>,
+    pub limits: Limits,
+}
+
+impl HostSettings {
+    /// Whether the file set none of these.
+    pub fn is_unset(&self) -> bool {
+        *self == HostSettings::default()
+    }
+
+    /// The Compose keys that set these settings (`privileged`, `mem_limit`, …), for a
+    /// runtime to name what it does not apply.
+    pub fn keys(&self) -> Vec<&'static str> {
+        let l = &self.limits;
+        [
+            ("privileged", self.privileged),
+            ("read_only", self.read_only),
+            ("pid", self.pid.is_some()),
+            ("ipc", self.ipc.is_some()),
+            ("uts", self.uts.is_some()),
+            ("userns_mode", self.userns_mode.is_some()),
+            ("cgroup", self.cgroup.is_some()),
+            ("cgroup_parent", self.cgroup_parent.is_some()),
+            ("security_opt", !self.security_opt.is_empty()),
+            ("sysctls", !self.sysctls.is_empty()),
+            ("ulimits", !self.ulimits.is_empty()),
+            ("shm_size", self.shm_size.is_some()),
+            ("devices", !self.devices.is_empty()),
+            ("group_add", !self.group_add.is_empty()),
+            ("dns", !self.dns.is_empty()),
+            ("dns_search", !self.dns_search.is_empty()),
+            ("dns_opt", !self.dns_opt.is_empty()),
+            ("domainname", self.domainname.is_some()),
+            ("logging", self.logging.is_some()),
+            ("mem_limit", l.memory.is_some()),
+            ("mem_reservation", l.memory_reservation.is_some()),
+            ("memswap_limit", l.memswap.is_some()),
+            ("cpus", l.nano_cpus.is_some()),
+            ("cpu_shares", l.cpu_shares.is_some()),
+            ("cpu_quota", l.cpu_quota.is_some()),
+            ("cpu_period", l.cpu_period.is_some()),
+            ("cpuset", l.cpuset.is_some()),
+            ("pids_limit", l.pids.is_some()),
+            ("oom_score_adj", l.oom_score_adj.is_some()),
+            ("oom_kill_disable", l.oom_kill_disable.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
+}
+
+/// A `ulimits` entry: one number is both limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ulimit {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// A `devices` entry: `host[:container[:permissions]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    /// `rwm` or a part of it.
+    pub permissions: String,
+}
+
+/// `logging`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Logging {
+    pub driver: Option<String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// CPU, memory and process limits: from `mem_limit`, `cpus`, … and
+/// `deploy.resources` (which wins where both are set).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub memory_reservation: Option<u64>,
+    /// Bytes of memory plus swap; `-1`: unlimited swap.
+    pub memswap: Option<i64>,
+    /// Billionths of a CPU (`cpus: 1.5` is 1 500 000 000).
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<i64>,
+    pub cpuset: Option<String>,
+    pub pids: Option<i64>,
+    pub oom_score_adj: Option<i64>,
+    pub oom_kill_disable: Option<bool>,
 }
 
 /// A `command` or `entrypoint`.
@@ -127,6 +338,30 @@ pub struct Mount {
     pub source: Option<String>,
     pub target: String,
     pub read_only: bool,
+    /// Options of the long syntax (and a short tmpfs entry's); left out of the hash when
+    /// none is set.
+    #[serde(skip_serializing_if = "MountOptions::is_unset")]
+    pub options: MountOptions,
+}
+
+/// What a mount's long syntax can add.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct MountOptions {
+    /// Tmpfs: its size in bytes, and the mode of its root (octal as written: `1777`).
+    pub tmpfs_size: Option<u64>,
+    pub tmpfs_mode: Option<u32>,
+    /// Bind: `rprivate`, `shared`, …
+    pub propagation: Option<String>,
+    /// Volume: do not copy the image's content into a new volume.
+    pub nocopy: bool,
+    /// Volume: mount only this path inside it.
+    pub subpath: Option<String>,
+}
+
+impl MountOptions {
+    pub fn is_unset(&self) -> bool {
+        *self == MountOptions::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -178,6 +413,9 @@ pub struct Build {
     pub target: Option<String>,
     /// An arg written without a value takes it from the environment lookup, or is dropped.
     pub args: BTreeMap<String, String>,
+    /// `dockerfile_inline`: the Dockerfile's text, used instead of a file of the context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
 }
 
 /// A service's use of a secret.

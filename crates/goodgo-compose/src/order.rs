@@ -33,12 +33,16 @@ pub fn is_enabled(service: &Service, profiles: &[&str]) -> bool {
             .any(|p| profiles.contains(&p.as_str()))
 }
 
-fn dep_pos(service: &Service, dep: &str) -> Pos {
-    service
-        .depends_on_pos
-        .get(dep)
-        .copied()
-        .unwrap_or(service.pos)
+/// An error at the `depends_on` entry of `service` for `dep` (in `file` for a service
+/// built by hand, whose places name no file).
+fn dep_error(service: &Service, dep: &str, file: &Path, message: String) -> ComposeError {
+    let place = service.dependency_place(dep);
+    let file = if place.file.as_os_str().is_empty() {
+        file
+    } else {
+        place.file.as_path()
+    };
+    ComposeError::at(file, place.pos, message)
 }
 
 /// The dependency lists as indices into `names`.
@@ -54,9 +58,10 @@ fn index_deps(
         for dep in service.depends_on.keys() {
             match index.get(dep.as_str()) {
                 Some(&d) if d < names.len() && names[d] == service.name => {
-                    return Err(ComposeError::at(
+                    return Err(dep_error(
+                        service,
+                        dep,
                         file,
-                        dep_pos(service, dep),
                         format!(
                             "services.{}.depends_on: the service `{dep}` cannot depend on itself",
                             service.name
@@ -66,9 +71,10 @@ fn index_deps(
                 Some(&d) => ds.push(d),
                 None if service.optional_deps.contains(dep) => {}
                 None => {
-                    return Err(ComposeError::at(
+                    return Err(dep_error(
+                        service,
+                        dep,
                         file,
-                        dep_pos(service, dep),
                         format!("services.{}.depends_on: no service `{dep}`", service.name),
                     ));
                 }
@@ -104,9 +110,10 @@ fn cycle_error(
     let mut chain: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
     chain.push(names[first].as_str());
     let service = services.get(&names[first])?;
-    Some(ComposeError::at(
+    Some(dep_error(
+        service,
+        second,
         file,
-        dep_pos(service, second),
         format!(
             "services.{}.depends_on: dependency cycle: {}",
             names[first],
@@ -183,9 +190,10 @@ pub fn waves(
                     .map(|p| format!("`{p}`"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                return Err(ComposeError::at(
+                return Err(dep_error(
+                    service,
+                    &names[d],
                     file,
-                    dep_pos(service, &names[d]),
                     format!(
                         "services.{}.depends_on: `{}` is needed by `{}` but disabled: enable its profile ({list}) or select it by name",
                         service.name, names[d], service.name

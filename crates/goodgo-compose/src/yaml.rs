@@ -6,8 +6,12 @@
 //! reported at its own `line:col`. That wants one generic tree where every key and every
 //! value carries its position. This module builds it, and resolves what YAML itself
 //! defines so later stages never see it: anchors and aliases, merge keys (`<<`), core tags,
-//! nulls, and Compose's `!reset` / `!override` tags (meaningful across several files; in a
-//! single file `!reset` removes the value and `!override` is the value as written).
+//! nulls. Compose's `!reset` / `!override` tags are kept on their node ([`Tag`]): they
+//! matter when files are merged (`merge`), and [`strip_resets`] gives them their meaning
+//! within one file (`!reset` removes the value, `!override` is the value as written).
+//!
+//! Every node says where it is written as an [`At`]: the file (an index into the loader's
+//! table of files, so values merged from several files keep their own) and `line:col`.
 //!
 //! Guards keep hostile input cheap: alias expansion is capped in nodes and in depth, so a
 //! "billion laughs" file is an error instead of an out-of-memory, and every later
@@ -23,11 +27,46 @@ const MAX_NODES: usize = 1_000_000;
 /// At most this deep after alias expansion.
 const MAX_DEPTH: usize = 400;
 
+/// Where a value is written: a file (an index into the loader's table) and a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub(crate) struct At {
+    pub file: u32,
+    pub pos: Pos,
+}
+
+impl At {
+    pub fn new(file: u32, pos: Pos) -> Self {
+        At { file, pos }
+    }
+}
+
+/// A Compose tag on a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Tag {
+    #[default]
+    None,
+    /// `!reset`: the value is removed (from what earlier files set, too).
+    Reset,
+    /// `!override`: the value replaces what earlier files set, unmerged.
+    Override,
+}
+
 /// A value and where it starts.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Node {
-    pub pos: Pos,
+    pub pos: At,
     pub value: Value,
+    pub tag: Tag,
+}
+
+impl Node {
+    pub fn new(pos: At, value: Value) -> Self {
+        Node {
+            pos,
+            value,
+            tag: Tag::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +83,7 @@ pub(crate) enum Value {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
     pub key: String,
-    pub key_pos: Pos,
+    pub key_pos: At,
     pub value: Node,
 }
 
@@ -84,12 +123,12 @@ fn fail<T>(pos: Pos, message: impl Into<String>) -> Result<T, TreeError> {
     })
 }
 
-/// A collection being built: where it starts, its anchor (0: none), whether `!reset`
-/// removes it, and its content so far.
+/// A collection being built: where it starts, its anchor (0: none), its tag, and its
+/// content so far.
 struct Frame {
     pos: Pos,
     anchor: usize,
-    reset: bool,
+    tag: Tag,
     body: Body,
 }
 
@@ -109,12 +148,13 @@ struct Mapping {
 }
 
 struct Anchored {
-    node: Option<Node>,
+    node: Node,
     size: usize,
     depth: usize,
 }
 
 struct Builder {
+    file: u32,
     stack: Vec<Frame>,
     anchors: BTreeMap<usize, Anchored>,
     nodes: usize,
@@ -126,7 +166,7 @@ struct Builder {
 enum TagUse {
     None,
     Null,
-    Reset,
+    Compose(Tag),
 }
 
 fn tag_use(tag: Option<&granit_parser::Tag>, pos: Pos) -> Result<TagUse, TreeError> {
@@ -141,8 +181,8 @@ fn tag_use(tag: Option<&granit_parser::Tag>, pos: Pos) -> Result<TagUse, TreeErr
         });
     }
     match (tag.original_handle(), tag.suffix()) {
-        ("!", "reset") => Ok(TagUse::Reset),
-        ("!", "override") => Ok(TagUse::None),
+        ("!", "reset") => Ok(TagUse::Compose(Tag::Reset)),
+        ("!", "override") => Ok(TagUse::Compose(Tag::Override)),
         (handle, suffix) => fail(pos, format!("unsupported YAML tag `{handle}{suffix}`")),
     }
 }
@@ -167,6 +207,10 @@ fn measure(node: &Node) -> (usize, usize) {
 }
 
 impl Builder {
+    fn at(&self, pos: Pos) -> At {
+        At::new(self.file, pos)
+    }
+
     fn count(&mut self, n: usize, pos: Pos) -> Result<(), TreeError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
@@ -180,30 +224,30 @@ impl Builder {
         Ok(())
     }
 
-    fn remember(&mut self, anchor: usize, node: Option<&Node>) {
+    fn remember(&mut self, anchor: usize, node: &Node) {
         if anchor == 0 {
             return;
         }
-        let (size, depth) = node.map_or((1, 1), measure);
+        let (size, depth) = measure(node);
         self.anchors.insert(
             anchor,
             Anchored {
-                node: node.cloned(),
+                node: node.clone(),
                 size,
                 depth,
             },
         );
     }
 
-    /// Hands a finished node (`None`: removed by `!reset`) to its parent.
-    fn deliver(&mut self, node: Option<Node>) -> Result<(), TreeError> {
+    /// Hands a finished node to its parent.
+    fn deliver(&mut self, node: Node) -> Result<(), TreeError> {
         match self.stack.last_mut().map(|frame| &mut frame.body) {
             None => {
-                self.root = node;
+                self.root = Some(node);
                 Ok(())
             }
             Some(Body::Seq(items)) => {
-                items.extend(node);
+                items.push(node);
                 Ok(())
             }
             Some(Body::Map(Mapping {
@@ -214,23 +258,22 @@ impl Builder {
             })) => {
                 let Some((k, key_pos)) = key.take() else {
                     // A key that is not a plain scalar (scalar keys are handled in `scalar`).
-                    let pos = node.map_or(Pos::new(1, 1), |n| n.pos);
                     return fail(
-                        pos,
+                        node.pos.pos,
                         "a mapping key must be a single value, not a list or mapping",
                     );
                 };
-                let Some(value) = node else {
-                    return Ok(());
-                };
                 if k == "<<" {
-                    match value.value {
-                        Value::Map(_) => merged.push(value),
+                    if node.tag == Tag::Reset {
+                        return Ok(());
+                    }
+                    match node.value {
+                        Value::Map(_) => merged.push(node),
                         Value::Seq(items) => {
                             for item in items {
                                 if !matches!(item.value, Value::Map(_)) {
                                     return fail(
-                                        item.pos,
+                                        item.pos.pos,
                                         "`<<` merges mappings: expected a mapping here",
                                     );
                                 }
@@ -240,7 +283,7 @@ impl Builder {
                         Value::Null => {}
                         Value::Str(_) => {
                             return fail(
-                                value.pos,
+                                node.pos.pos,
                                 "`<<` merges mappings: expected a mapping or a list of mappings",
                             );
                         }
@@ -252,12 +295,23 @@ impl Builder {
                 }
                 entries.push(Entry {
                     key: k,
-                    key_pos,
-                    value,
+                    key_pos: At::new(self.file, key_pos),
+                    value: node,
                 });
                 Ok(())
             }
         }
+    }
+
+    /// A node complete at `pos`: remembered for its anchor, handed to its parent.
+    fn finish(&mut self, pos: Pos, value: Value, tag: Tag, anchor: usize) -> Result<(), TreeError> {
+        let node = Node {
+            pos: self.at(pos),
+            value,
+            tag,
+        };
+        self.remember(anchor, &node);
+        self.deliver(node)
     }
 
     fn awaiting_key(&self) -> bool {
@@ -284,25 +338,19 @@ impl Builder {
         self.count(1, pos)?;
         let usage = tag_use(tag, pos)?;
         if self.awaiting_key() {
-            self.remember(
-                anchor,
-                Some(&Node {
-                    pos,
-                    value: Value::Str(text.clone()),
-                }),
-            );
+            self.remember(anchor, &Node::new(self.at(pos), Value::Str(text.clone())));
             self.set_key(text, pos);
             return Ok(());
         }
-        let value = match usage {
-            TagUse::Reset => None,
-            TagUse::Null => Some(Value::Null),
-            TagUse::None if style == ScalarStyle::Plain && is_null_text(&text) => Some(Value::Null),
-            TagUse::None => Some(Value::Str(text)),
+        let plain_null = style == ScalarStyle::Plain && is_null_text(&text);
+        let (value, tag) = match usage {
+            TagUse::Null => (Value::Null, Tag::None),
+            TagUse::None if plain_null => (Value::Null, Tag::None),
+            TagUse::None => (Value::Str(text), Tag::None),
+            TagUse::Compose(tag) if plain_null => (Value::Null, tag),
+            TagUse::Compose(tag) => (Value::Str(text), tag),
         };
-        let node = value.map(|value| Node { pos, value });
-        self.remember(anchor, node.as_ref());
-        self.deliver(node)
+        self.finish(pos, value, tag, anchor)
     }
 
     fn alias(&mut self, id: usize, pos: Pos) -> Result<(), TreeError> {
@@ -320,11 +368,8 @@ impl Builder {
         let (size, node) = (anchored.size, anchored.node.clone());
         self.count(size, pos)?;
         if self.awaiting_key() {
-            return match node {
-                Some(Node {
-                    value: Value::Str(text),
-                    ..
-                }) => {
+            return match node.value {
+                Value::Str(text) => {
                     self.set_key(text, pos);
                     Ok(())
                 }
@@ -335,10 +380,10 @@ impl Builder {
             };
         }
         // The alias stands where it is written: errors about its value point here.
-        self.deliver(node.map(|n| Node {
-            pos,
-            value: n.value,
-        }))
+        self.deliver(Node {
+            pos: self.at(pos),
+            ..node
+        })
     }
 
     /// Opens a sequence or mapping at `pos`, to be filled with `body`.
@@ -349,7 +394,10 @@ impl Builder {
         tag: Option<&granit_parser::Tag>,
         pos: Pos,
     ) -> Result<(), TreeError> {
-        let reset = matches!(tag_use(tag, pos)?, TagUse::Reset);
+        let tag = match tag_use(tag, pos)? {
+            TagUse::Compose(tag) => tag,
+            TagUse::None | TagUse::Null => Tag::None,
+        };
         self.count(1, pos)?;
         if self.stack.len() >= MAX_DEPTH {
             return fail(
@@ -366,7 +414,7 @@ impl Builder {
         self.stack.push(Frame {
             pos,
             anchor,
-            reset,
+            tag,
             body,
         });
         Ok(())
@@ -376,7 +424,7 @@ impl Builder {
         let Some(Frame {
             pos,
             anchor,
-            reset,
+            tag,
             body,
         }) = self.stack.pop()
         else {
@@ -390,8 +438,9 @@ impl Builder {
                 merged,
                 ..
             }) => {
-                // Keys written in the mapping win over merged ones; among merged
-                // mappings, the first listed wins.
+                // Keys written in the mapping win over merged ones (a key written with
+                // `!reset` too: it removes the merged value); among merged mappings, the
+                // first listed wins.
                 for source in merged {
                     if let Value::Map(more) = source.value {
                         for entry in more {
@@ -404,15 +453,15 @@ impl Builder {
                 Value::Map(entries)
             }
         };
-        let node = (!reset).then_some(Node { pos, value });
-        self.remember(anchor, node.as_ref());
-        self.deliver(node)
+        self.finish(pos, value, tag, anchor)
     }
 }
 
-/// Parses one YAML document into a tree. An empty document is `None`.
-pub(crate) fn parse(text: &str) -> Result<Option<Node>, TreeError> {
+/// Parses one YAML document into a tree whose positions name file `file`. An empty
+/// document is `None`. `!reset` and `!override` stay on their nodes.
+pub(crate) fn parse(text: &str, file: u32) -> Result<Option<Node>, TreeError> {
     let mut b = Builder {
+        file,
         stack: Vec::new(),
         anchors: BTreeMap::new(),
         nodes: 0,
@@ -466,13 +515,40 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, TreeError> {
     Ok(b.root)
 }
 
+/// Gives `!reset` and `!override` their meaning within one file: a value tagged `!reset`
+/// is removed (a `!reset` root is an empty document), every `!override` is the value
+/// as written. After this, no node carries a tag.
+pub(crate) fn strip_resets(node: &mut Node) {
+    if node.tag == Tag::Reset {
+        node.value = Value::Null;
+    }
+    node.tag = Tag::None;
+    match &mut node.value {
+        Value::Seq(items) => {
+            items.retain(|n| n.tag != Tag::Reset);
+            items.iter_mut().for_each(strip_resets);
+        }
+        Value::Map(entries) => {
+            entries.retain(|e| e.value.tag != Tag::Reset);
+            entries.iter_mut().for_each(|e| strip_resets(&mut e.value));
+        }
+        Value::Null | Value::Str(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn parse(text: &str) -> Result<Option<Node>, TreeError> {
+        super::parse(text, 0)
+    }
+
     fn tree(text: &str) -> Node {
-        parse(text).unwrap().unwrap()
+        let mut node = parse(text).unwrap().unwrap();
+        strip_resets(&mut node);
+        node
     }
 
     fn map(node: &Node) -> Vec<(&str, &Value)> {
@@ -489,12 +565,12 @@ mod tests {
     fn positions_of_keys_and_values() {
         let t = tree("a:\n  b: \"x\"\n  c:\n");
         let Value::Map(top) = &t.value else { panic!() };
-        assert_eq!(top[0].key_pos, Pos::new(1, 1));
+        assert_eq!(top[0].key_pos.pos, Pos::new(1, 1));
         let Value::Map(inner) = &top[0].value.value else {
             panic!()
         };
-        assert_eq!(inner[0].key_pos, Pos::new(2, 3));
-        assert_eq!(inner[0].value.pos, Pos::new(2, 6));
+        assert_eq!(inner[0].key_pos.pos, Pos::new(2, 3));
+        assert_eq!(inner[0].value.pos.pos, Pos::new(2, 6));
         assert_eq!(inner[0].value.value, Value::Str("x".into()));
         assert_eq!(inner[1].value.value, Value::Null);
     }
@@ -525,7 +601,7 @@ mod tests {
                 ("a", &Value::Str("1".into()))
             ]
         );
-        assert_eq!(top[2].value.pos, Pos::new(7, 4));
+        assert_eq!(top[2].value.pos.pos, Pos::new(7, 4));
         assert_eq!(map(&top[2].value).len(), 2);
     }
 

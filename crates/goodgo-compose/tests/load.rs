@@ -320,6 +320,7 @@ fn volumes_short_and_long() {
         source: source.map(str::to_string),
         target: target.into(),
         read_only,
+        options: MountOptions::default(),
     };
     use MountKind::*;
     let text = r#"
@@ -685,27 +686,24 @@ fn keys_that_change_nothing_that_runs_warn() {
 services:
   a:
     image: x
-    logging:
-      driver: json-file
-    sysctls:
-      - net.core.somaxconn=1024
-    ulimits:
-      nofile: 65535
+    mac_address: 02:42:ac:11:00:02
+    blkio_config:
+      weight: 300
+    cpu_rt_runtime: 400ms
     deploy:
       replicas: 1
-      resources:
-        limits:
-          memory: 1G
+      restart_policy:
+        condition: on-failure
     privileged: false
     x-anything: [1, 2]
 "#);
     assert_eq!(
         warnings(&p),
         [
-            "c.yaml:5:5: warning: `services.a.logging` is not supported by goodgo and is ignored: logs are collected by goodgo, not by a logging driver",
-            "c.yaml:7:5: warning: `services.a.sysctls` is not supported by goodgo and is ignored: namespaced kernel parameters keep their defaults",
-            "c.yaml:9:5: warning: `services.a.ulimits` is not supported by goodgo and is ignored: process limits keep their defaults",
-            "c.yaml:13:7: warning: `services.a.deploy.resources` is not supported by goodgo and is ignored: CPU and memory limits and reservations are not enforced",
+            "c.yaml:5:5: warning: `services.a.mac_address` is not supported by goodgo and is ignored: the engine assigns the MAC address",
+            "c.yaml:6:5: warning: `services.a.blkio_config` is not supported by goodgo and is ignored: block I/O limits are not applied",
+            "c.yaml:8:5: warning: `services.a.cpu_rt_runtime` is not supported by goodgo and is ignored: real-time CPU limits are not applied",
+            "c.yaml:11:7: warning: `services.a.deploy.restart_policy` is not supported by goodgo and is ignored: use the service's `restart` key",
         ]
     );
 }
@@ -713,15 +711,11 @@ services:
 #[test]
 fn keys_that_would_change_what_runs_are_refused() {
     for (key, value) in [
-        ("network_mode", "host"),
         ("runtime", "runsc"),
-        ("privileged", "true"),
-        ("pid", "host"),
-        ("ipc", "host"),
-        ("devices", "[\"/dev/ttyUSB0:/dev/ttyUSB0\"]"),
+        ("gpus", "all"),
+        ("device_cgroup_rules", "['c 1:3 mr']"),
         ("volumes_from", "[other]"),
         ("configs", "[conf]"),
-        ("extends", "{service: base}"),
         ("links", "[db]"),
     ] {
         fails_starting(
@@ -736,12 +730,12 @@ fn keys_that_would_change_what_runs_are_refused() {
         "c.yaml:5:17: `services.a.deploy.replicas: 3` is not supported",
     );
     fails_starting(
-        "include:\n  - other.yaml\nservices: {}\n",
-        "c.yaml:1:1: `include` is not supported",
+        "services:\n  a:\n    build:\n      context: .\n      additional_contexts: {b: ../b}\n",
+        "c.yaml:5:7: `services.a.build.additional_contexts` is not supported",
     );
     fails_starting(
-        "services:\n  a:\n    build:\n      context: .\n      dockerfile_inline: FROM scratch\n",
-        "c.yaml:5:7: `services.a.build.dockerfile_inline` is not supported",
+        "services:\n  a:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          devices: [{capabilities: [gpu]}]\n",
+        "c.yaml:7:11: `services.a.deploy.resources.reservations.devices` is not supported",
     );
 }
 

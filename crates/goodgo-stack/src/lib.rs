@@ -210,6 +210,18 @@ fn rank(c: Condition) -> u8 {
     }
 }
 
+/// What of a service's `deploy` section only a Swarm orchestrator applies, each named:
+/// both runtimes warn with these on `up`.
+pub fn swarm_warnings(service: &Service) -> Vec<String> {
+    service
+        .swarm
+        .keys()
+        .map(|key| {
+            format!("`deploy.{key}` is kept for a Swarm deploy and not applied: a single engine has no orchestrator")
+        })
+        .collect()
+}
+
 /// Milliseconds, saturating.
 pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

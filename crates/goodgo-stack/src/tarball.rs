@@ -76,6 +76,12 @@ impl Ignore {
 
 /// Archives `context` (minus what `.dockerignore` leaves out), sorted by path.
 pub fn pack(context: &Path) -> Result<Vec<u8>, PackError> {
+    pack_with(context, None)
+}
+
+/// Like [`pack`], with one more file (`name`, `content`) at the root of the archive, over
+/// any file of that name in the context: an inline Dockerfile.
+pub fn pack_with(context: &Path, extra: Option<(&str, &[u8])>) -> Result<Vec<u8>, PackError> {
     let ignore = Ignore::read(context)?;
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
@@ -98,7 +104,8 @@ pub fn pack(context: &Path) -> Result<Vec<u8>, PackError> {
             source,
         };
         let meta = std::fs::symlink_metadata(path).map_err(read)?;
-        if ignore.ignores(&rel.to_string_lossy(), meta.is_dir()) {
+        let added = extra.is_some_and(|(name, _)| rel == Path::new(name));
+        if added || ignore.ignores(&rel.to_string_lossy(), meta.is_dir()) {
             continue;
         }
         let mut header = tar::Header::new_gnu();
@@ -128,6 +135,21 @@ pub fn pack(context: &Path) -> Result<Vec<u8>, PackError> {
             continue;
         };
         append.map_err(read)?;
+    }
+    if let Some((name, content)) = extra {
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(content.len() as u64);
+        builder
+            .append_data(&mut header, name, content)
+            .map_err(|source| PackError::Read {
+                path: context.join(name),
+                source,
+            })?;
     }
     builder.into_inner().map_err(|source| PackError::Read {
         path: context.to_path_buf(),

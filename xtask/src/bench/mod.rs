@@ -7,6 +7,7 @@
 mod api;
 mod backup;
 mod ci;
+mod compose;
 mod db;
 mod dev;
 mod k6;
@@ -35,6 +36,8 @@ pub enum Name {
     Db,
     /// `goodgo up` cold and warm against docker-compose; native PostgreSQL.
     Stack,
+    /// `goodgo compose config` on a generated 60-service file against docker-compose.
+    Compose,
     /// The search endpoint under load against pgbench running its SQL.
     Api,
     /// `goodgo dev` to a ready API, cold and warm.
@@ -55,6 +58,7 @@ impl Name {
             Name::Plan => plan::run,
             Name::Db => db::run,
             Name::Stack => stack::run,
+            Name::Compose => compose::run,
             Name::Api => api::run,
             Name::Dev => dev::run,
             Name::Ci => ci::run,

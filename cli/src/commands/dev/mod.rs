@@ -104,7 +104,7 @@ impl Session<'_> {
             self.printer
                 .status("created .env with fresh secrets (mode 0600)");
         }
-        let loaded = crate::ops::stack::load(self.ctx, None, None, self.printer)?;
+        let loaded = crate::ops::stack::load(self.ctx, &[], None, self.printer)?;
         let project = loaded.name.clone();
         let Some(stack) = self.stack(loaded).await? else {
             return self.interrupted(&project, None).await;

@@ -73,7 +73,7 @@ async fn start(
     if ctx.workspace.settings.database_url.value.is_none()
         && crate::ops::stack::running_database_url(ctx).is_none()
     {
-        let loaded = crate::ops::stack::load(ctx, None, None, printer)?;
+        let loaded = crate::ops::stack::load(ctx, &[], None, printer)?;
         let req = UpRequest {
             project: loaded.name.clone(),
             waves: goodgo_compose::waves(&loaded.project, &[], &[])?,

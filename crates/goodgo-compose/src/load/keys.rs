@@ -8,7 +8,7 @@
 
 /// Top-level keys goodgo reads.
 pub(super) const TOP_KEYS: &[&str] = &[
-    "version", "name", "services", "volumes", "networks", "secrets",
+    "version", "name", "services", "volumes", "networks", "secrets", "include",
 ];
 
 /// Top-level keys ignored with a warning: they matter only through service keys that
@@ -24,11 +24,9 @@ pub(super) const TOP_WARN: &[(&str, &str)] = &[
     ),
 ];
 
-/// Top-level keys that make goodgo refuse the file.
-pub(super) const TOP_REFUSE: &[(&str, &str)] = &[(
-    "include",
-    "the services and resources of the included files would be missing",
-)];
+/// Top-level keys that make goodgo refuse the file: none (`include` is resolved before
+/// the keys are read).
+pub(super) const TOP_REFUSE: &[(&str, &str)] = &[];
 
 /// Service keys goodgo reads into [`Service`].
 pub(super) const SERVICE_KEYS: &[&str] = &[
@@ -64,61 +62,59 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "extra_hosts",
     "deploy",
     "scale",
+    // Read by `host`: applied by the engine.
+    "network_mode",
+    "privileged",
+    "read_only",
+    "pid",
+    "ipc",
+    "uts",
+    "userns_mode",
+    "cgroup",
+    "cgroup_parent",
+    "domainname",
+    "security_opt",
+    "group_add",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "sysctls",
+    "ulimits",
+    "shm_size",
+    "devices",
+    "logging",
+    "mem_limit",
+    "mem_reservation",
+    "memswap_limit",
+    "cpus",
+    "cpu_shares",
+    "cpu_quota",
+    "cpu_period",
+    "cpuset",
+    "pids_limit",
+    "oom_score_adj",
+    "oom_kill_disable",
+    "pull_policy",
 ];
 
 /// Service keys ignored with a warning. Each only tunes or observes a service that runs
-/// the same program with the same files, network and privileges without it: resource
-/// limits and reservations, logging, DNS tweaks, kernel tunables, metadata, dev tooling.
+/// the same program with the same files, network and privileges without it: tuning the
+/// engine has no API for, Windows-only keys, metadata, dev tooling.
 pub(super) const SERVICE_WARN: &[(&str, &str)] = &[
-    (
-        "logging",
-        "logs are collected by goodgo, not by a logging driver",
-    ),
-    (
-        "sysctls",
-        "namespaced kernel parameters keep their defaults",
-    ),
-    ("ulimits", "process limits keep their defaults"),
-    ("mem_limit", "memory limits are not enforced"),
-    ("memswap_limit", "memory limits are not enforced"),
-    ("mem_reservation", "memory reservations are not enforced"),
     ("mem_swappiness", "swap tuning is not applied"),
-    ("cpus", "CPU limits are not enforced"),
     ("cpu_count", "CPU limits are not enforced"),
     ("cpu_percent", "CPU limits are not enforced"),
-    ("cpu_shares", "CPU shares are not applied"),
-    ("cpu_quota", "CPU limits are not enforced"),
-    ("cpu_period", "CPU limits are not enforced"),
     ("cpu_rt_runtime", "real-time CPU limits are not applied"),
     ("cpu_rt_period", "real-time CPU limits are not applied"),
-    ("cpuset", "the process may run on any CPU"),
-    ("pids_limit", "the process count is not limited"),
-    ("oom_kill_disable", "the OOM killer keeps its default"),
-    ("oom_score_adj", "the OOM score keeps its default"),
-    ("shm_size", "`/dev/shm` keeps the engine's default size"),
     ("blkio_config", "block I/O limits are not applied"),
     ("storage_opt", "storage driver options are not applied"),
-    ("dns", "the engine's default resolver is used"),
-    ("dns_search", "the engine's default search domains are used"),
-    ("dns_opt", "the engine's default resolver options are used"),
-    ("domainname", "the container keeps the default domain name"),
     ("mac_address", "the engine assigns the MAC address"),
-    ("read_only", "the root file system stays writable"),
-    ("pull_policy", "the image is pulled when it is missing"),
     ("annotations", "annotations are metadata only"),
     (
         "develop",
         "file watching (`compose watch`) is not supported",
     ),
     ("attach", "which logs are shown is decided by goodgo"),
-    (
-        "cgroup",
-        "the engine's default cgroup namespace mode is used",
-    ),
-    (
-        "cgroup_parent",
-        "the engine's default cgroup parent is used",
-    ),
     (
         "isolation",
         "the engine's default isolation is used (Windows only)",
@@ -134,42 +130,14 @@ pub(super) const SERVICE_WARN: &[(&str, &str)] = &[
 /// hold different privileges — so ignoring them would silently change what runs.
 pub(super) const SERVICE_REFUSE: &[(&str, &str)] = &[
     (
-        "network_mode",
-        "the service would join a different network namespace",
-    ),
-    (
         "runtime",
         "the container would run under the default OCI runtime instead",
-    ),
-    (
-        "extends",
-        "the keys inherited from the extended service would be missing",
-    ),
-    (
-        "devices",
-        "the host devices would be missing in the container",
     ),
     (
         "device_cgroup_rules",
         "device access rules would be missing",
     ),
     ("gpus", "the GPUs would be missing in the container"),
-    (
-        "privileged",
-        "the process would lack the privileges it expects",
-    ),
-    (
-        "security_opt",
-        "the security profile (seccomp, AppArmor, SELinux) would differ",
-    ),
-    (
-        "group_add",
-        "the process would lack its supplementary groups",
-    ),
-    ("userns_mode", "the user namespace would differ"),
-    ("pid", "the process namespace would differ"),
-    ("ipc", "the IPC namespace would differ"),
-    ("uts", "the UTS namespace would differ"),
     (
         "volumes_from",
         "the mounts of the other service or container would be missing",
@@ -201,31 +169,42 @@ pub(super) const SERVICE_REFUSE: &[(&str, &str)] = &[
 ];
 
 /// `deploy` keys goodgo reads.
-pub(super) const DEPLOY_KEYS: &[&str] = &["replicas"];
+pub(super) const DEPLOY_KEYS: &[&str] = &["replicas", "resources"];
 
-/// `deploy` keys ignored with a warning: they steer a Swarm orchestrator or limit
-/// resources; one replica runs the same without them.
-pub(super) const DEPLOY_WARN: &[(&str, &str)] = &[
+/// `deploy` keys that steer a Swarm orchestrator: kept in the model as written, for a
+/// Swarm deploy target; `up` on a single engine warns about them by name.
+pub(super) const SWARM_KEYS: &[&str] = &[
+    "placement",
+    "update_config",
+    "rollback_config",
+    "endpoint_mode",
+    "mode",
+    "labels",
+];
+
+/// `deploy.resources.reservations` keys that make goodgo refuse the file.
+pub(super) const RESERVATION_REFUSE: &[(&str, &str)] = &[
     (
-        "resources",
-        "CPU and memory limits and reservations are not enforced",
+        "devices",
+        "the reserved devices (GPUs) would be missing in the container",
     ),
-    ("restart_policy", "use the service's `restart` key"),
-    ("placement", "there is a single host"),
-    ("update_config", "rolling updates are a Swarm feature"),
-    ("rollback_config", "rollbacks are a Swarm feature"),
     (
-        "endpoint_mode",
-        "service discovery uses the engine's default",
-    ),
-    ("mode", "one replica runs on the single host"),
-    (
-        "labels",
-        "Swarm service labels are metadata only; container labels go under `labels`",
+        "generic_resources",
+        "the reserved resources would be missing",
     ),
 ];
 
-pub(super) const BUILD_KEYS: &[&str] = &["context", "dockerfile", "target", "args"];
+/// `deploy` keys ignored with a warning: the container's own `restart` decides.
+pub(super) const DEPLOY_WARN: &[(&str, &str)] =
+    &[("restart_policy", "use the service's `restart` key")];
+
+pub(super) const BUILD_KEYS: &[&str] = &[
+    "context",
+    "dockerfile",
+    "dockerfile_inline",
+    "target",
+    "args",
+];
 
 /// Build keys ignored with a warning: caching, tagging and build-time tuning; the built
 /// image has the same content without them.
@@ -250,10 +229,6 @@ pub(super) const BUILD_WARN: &[(&str, &str)] = &[
 /// Build keys that make goodgo refuse the file: the build would fail or build something
 /// else without them.
 pub(super) const BUILD_REFUSE: &[(&str, &str)] = &[
-    (
-        "dockerfile_inline",
-        "the inline Dockerfile would not be used",
-    ),
     (
         "additional_contexts",
         "the extra build contexts would be missing",
@@ -293,23 +268,15 @@ pub(super) const MOUNT_WARN: &[(&str, &str)] = &[(
     "consistency",
     "mount consistency is a macOS performance hint",
 )];
-pub(super) const BIND_KEYS: &[&str] = &["create_host_path"];
-pub(super) const BIND_WARN: &[(&str, &str)] = &[
-    ("propagation", "the mount uses the default propagation"),
-    ("selinux", "the mount is not relabeled for SELinux"),
-];
-pub(super) const VOLUME_OPT_WARN: &[(&str, &str)] = &[(
-    "nocopy",
-    "the volume may be filled from the image on first use",
-)];
+pub(super) const BIND_KEYS: &[&str] = &["create_host_path", "propagation"];
+pub(super) const BIND_WARN: &[(&str, &str)] =
+    &[("selinux", "the mount is not relabeled for SELinux")];
+pub(super) const VOLUME_OPT_KEYS: &[&str] = &["nocopy"];
 pub(super) const VOLUME_OPT_REFUSE: &[(&str, &str)] = &[(
     "subpath",
     "the whole volume would be mounted instead of the sub-path",
 )];
-pub(super) const TMPFS_WARN: &[(&str, &str)] = &[
-    ("size", "the tmpfs size is not limited"),
-    ("mode", "the tmpfs keeps the default mode"),
-];
+pub(super) const TMPFS_KEYS: &[&str] = &["size", "mode"];
 
 pub(super) const NET_ATTACH_KEYS: &[&str] = &["aliases", "ipv4_address", "ipv6_address"];
 pub(super) const NET_ATTACH_WARN: &[(&str, &str)] = &[

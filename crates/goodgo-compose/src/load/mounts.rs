@@ -5,20 +5,18 @@
 //! between a named volume (checked against the top-level `volumes`), a host path (made
 //! absolute) and a tmpfs.
 
-use goodgo_yaml::Pos;
-
 use super::keys::*;
 use super::read::{check_declared, join};
 use super::{Defined, Loader, Result};
 use crate::model::*;
 use crate::syntax;
-use crate::yaml::{Entry, Node, Value};
+use crate::yaml::{At, Entry, Node, Value};
 
 impl Loader<'_> {
     pub(super) fn named_volume(
         &self,
         name: &str,
-        pos: Pos,
+        pos: At,
         path: &str,
         defined: &Defined,
     ) -> Result<()> {
@@ -34,12 +32,17 @@ impl Loader<'_> {
         match &node.value {
             Value::Str(spec) => {
                 let v = syntax::parse_volume(spec)
-                    .map_err(|m| self.fail(node.pos, format!("{path}: {m}")))?;
+                    .map_err(|m| self.bad_value(node, format!("{path}: {m}")))?;
                 let mut read_only = false;
+                let mut options = MountOptions::default();
                 for opt in &v.options {
                     match opt.as_str() {
                         "ro" => read_only = true,
                         "rw" => read_only = false,
+                        "nocopy" => options.nocopy = true,
+                        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
+                            options.propagation = Some(opt.clone());
+                        }
                         "z" | "Z" => self.warn(
                             node.pos,
                             format!("{path}: the `{opt}` option is not supported by goodgo and is ignored: the mount is not relabeled for SELinux"),
@@ -47,14 +50,6 @@ impl Loader<'_> {
                         "cached" | "delegated" | "consistent" => self.warn(
                             node.pos,
                             format!("{path}: the `{opt}` option is not supported by goodgo and is ignored: mount consistency is a macOS performance hint"),
-                        ),
-                        "nocopy" => self.warn(
-                            node.pos,
-                            format!("{path}: the `nocopy` option is not supported by goodgo and is ignored: the volume may be filled from the image on first use"),
-                        ),
-                        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => self.warn(
-                            node.pos,
-                            format!("{path}: the `{opt}` option is not supported by goodgo and is ignored: the mount uses the default propagation"),
                         ),
                         _ => {
                             return Err(self.fail(
@@ -64,29 +59,40 @@ impl Loader<'_> {
                         }
                     }
                 }
-                match v.source {
-                    None => Ok(Mount {
-                        kind: MountKind::Volume,
-                        source: None,
-                        target: v.target,
-                        read_only,
-                    }),
-                    Some(src) if syntax::is_host_path(&src) => Ok(Mount {
-                        kind: MountKind::Bind,
-                        source: Some(self.host_path(&src, node.pos, path)?),
-                        target: v.target,
-                        read_only,
-                    }),
+                let (kind, source) = match v.source {
+                    None => (MountKind::Volume, None),
+                    Some(src) if syntax::is_host_path(&src) => {
+                        (MountKind::Bind, Some(self.host_path(&src, node.pos, path)?))
+                    }
                     Some(src) => {
                         self.named_volume(&src, node.pos, path, defined)?;
-                        Ok(Mount {
-                            kind: MountKind::Volume,
-                            source: Some(src),
-                            target: v.target,
-                            read_only,
-                        })
+                        (MountKind::Volume, Some(src))
                     }
+                };
+                let misplaced = match kind {
+                    MountKind::Bind => options.nocopy.then_some("nocopy"),
+                    _ => options.propagation.as_deref(),
+                };
+                if let Some(opt) = misplaced {
+                    return Err(self.fail(
+                        node.pos,
+                        format!(
+                            "{path}: the `{opt}` option applies to {} only",
+                            if opt == "nocopy" {
+                                "volumes"
+                            } else {
+                                "bind mounts"
+                            }
+                        ),
+                    ));
                 }
+                Ok(Mount {
+                    kind,
+                    source,
+                    target: v.target,
+                    read_only,
+                    options,
+                })
             }
             Value::Map(entries) => self.long_mount(node, entries, path, defined),
             _ => Err(self.expected(node, path, "a string or a mapping")),
@@ -119,9 +125,10 @@ impl Loader<'_> {
         defined: &Defined,
     ) -> Result<Mount> {
         let mut kind = None;
-        let mut source: Option<(String, Pos)> = None;
+        let mut source: Option<(String, At)> = None;
         let mut target = None;
         let mut read_only = false;
+        let mut options = MountOptions::default();
         for e in entries {
             let p = join(path, &e.key);
             let v = &e.value;
@@ -148,18 +155,43 @@ impl Loader<'_> {
                             "create_host_path" => {
                                 self.boolean(&b.value, &bp)?;
                             }
+                            "propagation" => {
+                                let mode = self.string(&b.value, &bp)?;
+                                let modes = [
+                                    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+                                ];
+                                if !modes.contains(&mode.as_str()) {
+                                    return Err(self.bad_value(
+                                        &b.value,
+                                        format!("{bp}: unknown propagation `{mode}`; expected one of {}", modes.join(", ")),
+                                    ));
+                                }
+                                options.propagation = Some(mode);
+                            }
                             _ => self.other_key(b, &p, BIND_KEYS, BIND_WARN, NO_PAIRS)?,
                         }
                     }
                 }
                 "volume" => {
                     for b in self.entries(v, &p)? {
-                        self.other_key(b, &p, &[], VOLUME_OPT_WARN, VOLUME_OPT_REFUSE)?;
+                        match b.key.as_str() {
+                            "nocopy" => {
+                                options.nocopy = self.boolean(&b.value, &join(&p, "nocopy"))?
+                            }
+                            _ => {
+                                self.other_key(b, &p, VOLUME_OPT_KEYS, NO_PAIRS, VOLUME_OPT_REFUSE)?
+                            }
+                        }
                     }
                 }
                 "tmpfs" => {
                     for b in self.entries(v, &p)? {
-                        self.other_key(b, &p, &[], TMPFS_WARN, NO_PAIRS)?;
+                        let bp = join(&p, &b.key);
+                        match b.key.as_str() {
+                            "size" => options.tmpfs_size = Some(self.bytes(&b.value, &bp)?),
+                            "mode" => options.tmpfs_mode = Some(self.file_mode(&b.value, &bp)?),
+                            _ => self.other_key(b, &p, TMPFS_KEYS, NO_PAIRS, NO_PAIRS)?,
+                        }
                     }
                 }
                 _ => self.other_key(e, path, MOUNT_KEYS, MOUNT_WARN, NO_PAIRS)?,
@@ -196,21 +228,62 @@ impl Loader<'_> {
             source,
             target,
             read_only,
+            options,
         })
     }
 
-    pub(super) fn tmpfs_entry(&mut self, spec: &str, pos: Pos, path: &str) -> Result<Mount> {
-        let (target, options) = spec.split_once(':').unwrap_or((spec, ""));
+    /// A file mode, octal as Compose files write it (`1777`, `0644`).
+    fn file_mode(&self, node: &Node, path: &str) -> Result<u32> {
+        let text = self.string(node, path)?;
+        u32::from_str_radix(text.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| {
+                self.bad_value(
+                    node,
+                    format!("{path}: expected an octal file mode like `1777`, found `{text}`"),
+                )
+            })
+    }
+
+    /// A `tmpfs` entry: `/path[:size=64m,mode=1777,…]`; the size and mode are applied,
+    /// other options warn.
+    pub(super) fn tmpfs_entry(&mut self, node: &Node, spec: &str, path: &str) -> Result<Mount> {
+        let pos = node.pos;
+        let (target, written) = spec.split_once(':').unwrap_or((spec, ""));
         if !target.starts_with('/') {
-            return Err(self.fail(
-                pos,
+            return Err(self.bad_value(
+                node,
                 format!("{path}: `{target}` must be an absolute path in the container"),
             ));
         }
-        if !options.is_empty() {
+        let mut options = MountOptions::default();
+        let mut ignored = Vec::new();
+        for opt in written.split(',').filter(|o| !o.is_empty()) {
+            match opt.split_once('=') {
+                Some(("size", size)) => {
+                    let bytes = crate::values::parse_bytes(size)
+                        .map_err(|m| self.bad_value(node, format!("{path}: {m}")))?;
+                    options.tmpfs_size = Some(bytes);
+                }
+                Some(("mode", mode)) => {
+                    let m = u32::from_str_radix(mode, 8).ok().filter(|m| *m <= 0o7777);
+                    options.tmpfs_mode = Some(m.ok_or_else(|| {
+                        self.bad_value(
+                            node,
+                            format!(
+                                "{path}: expected an octal file mode like `1777`, found `{mode}`"
+                            ),
+                        )
+                    })?);
+                }
+                _ => ignored.push(opt),
+            }
+        }
+        if !ignored.is_empty() {
             self.warn(
                 pos,
-                format!("{path}: the tmpfs options `{options}` are not supported by goodgo and are ignored: the tmpfs keeps the default size and mode"),
+                format!("{path}: the tmpfs options `{}` are not supported by goodgo and are ignored: only `size` and `mode` are applied", ignored.join(",")),
             );
         }
         Ok(Mount {
@@ -218,6 +291,7 @@ impl Loader<'_> {
             source: None,
             target: target.to_string(),
             read_only: false,
+            options,
         })
     }
 }

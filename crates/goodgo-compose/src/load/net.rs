@@ -5,20 +5,18 @@
 //! the largest value parsers after mounts, and each checks names against the top-level
 //! `networks`.
 
-use goodgo_yaml::Pos;
-
 use super::keys::*;
 use super::read::{check_declared, join};
 use super::{Defined, Loader, Result};
 use crate::model::*;
 use crate::syntax;
-use crate::yaml::{Node, Value};
+use crate::yaml::{At, Node, Value};
 
 impl Loader<'_> {
     pub(super) fn port(&mut self, node: &Node, path: &str) -> Result<Vec<Port>> {
         match &node.value {
             Value::Str(spec) => {
-                syntax::parse_ports(spec).map_err(|m| self.fail(node.pos, format!("{path}: {m}")))
+                syntax::parse_ports(spec).map_err(|m| self.bad_value(node, format!("{path}: {m}")))
             }
             Value::Map(entries) => {
                 let mut target = None;
@@ -69,7 +67,7 @@ impl Loader<'_> {
     fn container_port(&self, node: &Node, path: &str) -> Result<u16> {
         let t = self.string(node, path)?;
         let ports =
-            syntax::parse_ports(&t).map_err(|m| self.fail(node.pos, format!("{path}: {m}")))?;
+            syntax::parse_ports(&t).map_err(|m| self.bad_value(node, format!("{path}: {m}")))?;
         match ports.as_slice() {
             [one]
                 if one.published.is_none()
@@ -79,10 +77,7 @@ impl Loader<'_> {
             {
                 Ok(one.target)
             }
-            _ => Err(self.fail(
-                node.pos,
-                format!("{path}: expected a port number, found `{t}`"),
-            )),
+            _ => Err(self.bad_value(node, format!("{path}: expected a port number, found `{t}`"))),
         }
     }
 
@@ -93,12 +88,12 @@ impl Loader<'_> {
         };
         match t.parse::<u16>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ if t.contains('-') => Err(self.fail(
-                node.pos,
+            _ if t.contains('-') => Err(self.bad_value(
+                node,
                 format!("{path}: the published port range `{t}` is not supported by goodgo: give one port"),
             )),
-            _ => Err(self.fail(
-                node.pos,
+            _ => Err(self.bad_value(
+                node,
                 format!("{path}: expected a port number from 1 to 65535, found `{t}`"),
             )),
         }
@@ -111,7 +106,7 @@ impl Loader<'_> {
         defined: &Defined,
         s: &mut Service,
     ) -> Result<()> {
-        let check = |me: &Self, name: &str, pos: Pos| -> Result<()> {
+        let check = |me: &Self, name: &str, pos: At| -> Result<()> {
             if name == "default" {
                 return Ok(());
             }

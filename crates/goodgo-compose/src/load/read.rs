@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use goodgo_yaml::{Pos, did_you_mean};
+use goodgo_yaml::did_you_mean;
 
 use super::{Loader, Result};
 use crate::error::ComposeError;
 use crate::syntax;
-use crate::yaml::{Entry, Node, Value};
+use crate::yaml::{At, Entry, Node, Value};
 
 /// The key path of `key` under `path`: `services.db` + `ports` → `services.db.ports`.
 pub(super) fn join(path: &str, key: &str) -> String {
@@ -52,6 +52,20 @@ fn is_noop(value: &Value) -> bool {
         Value::Str(s) => matches!(s.as_str(), "false" | "False" | "FALSE" | "no" | ""),
         Value::Seq(items) => items.is_empty(),
         Value::Map(entries) => entries.is_empty(),
+    }
+}
+
+/// A value as JSON, as written (scalars as strings), for keys kept for other tools.
+pub(super) fn json_of(node: &Node) -> serde_json::Value {
+    match &node.value {
+        Value::Null => serde_json::Value::Null,
+        Value::Str(s) => serde_json::Value::String(s.clone()),
+        Value::Seq(items) => items.iter().map(json_of).collect(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|e| (e.key.clone(), json_of(&e.value)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
     }
 }
 
@@ -152,16 +166,33 @@ impl Loader<'_> {
     pub(super) fn uint(&self, node: &Node, path: &str) -> Result<u32> {
         let s = self.string(node, path)?;
         s.parse().map_err(|_| {
-            self.fail(
-                node.pos,
+            self.bad_value(
+                node,
                 format!("{path}: expected a non-negative whole number, found `{s}`"),
+            )
+        })
+    }
+
+    /// A whole number (negative allowed).
+    pub(super) fn int(&self, node: &Node, path: &str) -> Result<i64> {
+        let s = self.string(node, path)?;
+        s.parse().map_err(|_| {
+            self.bad_value(
+                node,
+                format!("{path}: expected a whole number, found `{s}`"),
             )
         })
     }
 
     pub(super) fn duration(&self, node: &Node, path: &str) -> Result<Duration> {
         let s = self.string(node, path)?;
-        syntax::parse_duration(&s).map_err(|m| self.fail(node.pos, format!("{path}: {m}")))
+        syntax::parse_duration(&s).map_err(|m| self.bad_value(node, format!("{path}: {m}")))
+    }
+
+    /// A byte size: `512m`, `1gb`, `1024`.
+    pub(super) fn bytes(&self, node: &Node, path: &str) -> Result<u64> {
+        let s = self.string(node, path)?;
+        crate::values::parse_bytes(&s).map_err(|m| self.bad_value(node, format!("{path}: {m}")))
     }
 
     /// A list of strings; with `single`, one string stands for a list of one.
@@ -170,7 +201,7 @@ impl Loader<'_> {
         node: &Node,
         path: &str,
         single: bool,
-    ) -> Result<Vec<(String, Pos)>> {
+    ) -> Result<Vec<(String, At)>> {
         match &node.value {
             Value::Str(s) if single => Ok(vec![(s.clone(), node.pos)]),
             Value::Seq(items) => items
@@ -208,7 +239,7 @@ impl Loader<'_> {
         &self,
         node: &Node,
         path: &str,
-    ) -> Result<Vec<(String, Option<String>, Pos)>> {
+    ) -> Result<Vec<(String, Option<String>, At)>> {
         match &node.value {
             Value::Seq(items) => items
                 .iter()
@@ -307,7 +338,7 @@ impl Loader<'_> {
     }
 
     /// A host path: `~` from `HOME`, relative paths against the Compose file's folder.
-    pub(super) fn host_path(&self, source: &str, pos: Pos, path: &str) -> Result<String> {
+    pub(super) fn host_path(&self, source: &str, pos: At, path: &str) -> Result<String> {
         let full = if source == "~" || source.starts_with("~/") {
             let Some(home) = self.lookup("HOME") else {
                 return Err(self.fail(
@@ -322,7 +353,7 @@ impl Loader<'_> {
                 format!("{path}: `{source}`: `~user` paths are not supported; write the full path"),
             ));
         } else {
-            self.dir.join(source)
+            self.dirs(pos).0.join(source)
         };
         normalize(&full)
             .into_os_string()

@@ -222,7 +222,7 @@ impl Loader<'_> {
             "file" => {
                 d.file = self
                     .opt_string(&e.value, p)?
-                    .map(|f| normalize(&self.dir.join(f)));
+                    .map(|f| normalize(&self.dirs(e.value.pos).0.join(f)));
             }
             "environment" => d.environment = self.opt_string(&e.value, p)?,
             _ => self.other_key(e, path, SECRET_DEF_KEYS, SECRET_DEF_WARN, NO_PAIRS)?,

@@ -1,22 +1,23 @@
-//! One service: its keys read into a [`Service`], with `build`, `command`, `env_file`,
-//! `healthcheck`, `depends_on`, `restart` and `deploy` each read by its own parser.
+//! One service: its keys read into a [`Service`], with `image`, `build`, `command`,
+//! `env_file`, `healthcheck`, `depends_on`, `restart` and `deploy` each read by its own
+//! parser.
 //!
 //! Why its own module: the `services.<name>` mapping is most of a Compose file; ports and
-//! networks (`net`), mounts (`mounts`) and secret references (`resources`) have modules
-//! of their own.
+//! networks (`net`), mounts (`mounts`), secret references (`resources`) and what the
+//! container gets from the host (`host`) have modules of their own.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use goodgo_yaml::{Pos, did_you_mean};
+use goodgo_yaml::did_you_mean;
 
 use super::keys::*;
-use super::read::{join, normalize};
+use super::read::{join, json_of, normalize};
 use super::{Defined, Loader, Result};
 use crate::error::ComposeError;
 use crate::model::*;
-use crate::yaml::{Entry, Node, Value};
-use crate::{dotenv, syntax};
+use crate::yaml::{At, Entry, Node, Value};
+use crate::{dotenv, syntax, values};
 
 impl Loader<'_> {
     pub(super) fn service(&mut self, entry: &Entry, defined: &Defined) -> Result<Service> {
@@ -28,9 +29,13 @@ impl Loader<'_> {
         }
         let mut s = Service {
             name: name.clone(),
-            pos: entry.key_pos,
+            pos: entry.key_pos.pos,
+            file: self.shown(entry.key_pos).to_path_buf(),
             ..Service::default()
         };
+        let mut image_node = None;
+        let mut written: BTreeMap<&'static str, At> = BTreeMap::new();
+        let mut networks_at = None;
         let mut env_files: Vec<(String, Option<String>)> = Vec::new();
         let mut environment = Vec::new();
         let mut tmpfs = Vec::new();
@@ -38,13 +43,17 @@ impl Loader<'_> {
         for (e, p) in self.set_entries(node, &path, SERVICE_KEYS)? {
             let v = &e.value;
             match e.key.as_str() {
-                "image" => s.image = self.opt_string(v, &p)?,
+                "image" => {
+                    s.image = self.opt_string(v, &p)?;
+                    image_node = Some(v);
+                }
                 "build" => s.build = Some(self.build(v, &p)?),
                 "command" => s.command = Some(self.command_line(v, &p)?),
                 "entrypoint" => s.entrypoint = Some(self.command_line(v, &p)?),
                 "environment" => environment = self.key_values(v, &p)?,
                 "env_file" => env_files = self.env_files(v, &p)?,
                 "ports" => {
+                    written.insert("ports", e.key_pos);
                     for (i, item) in self.items(v, &p)?.iter().enumerate() {
                         s.ports.extend(self.port(item, &format!("{p}[{i}]"))?);
                     }
@@ -56,12 +65,18 @@ impl Loader<'_> {
                     }
                 }
                 "tmpfs" => {
-                    for (target, pos) in self.strings(v, &p, true)? {
-                        tmpfs.push(self.tmpfs_entry(&target, pos, &p)?);
+                    let items = match &v.value {
+                        Value::Seq(items) => items.as_slice(),
+                        _ => std::slice::from_ref(v),
+                    };
+                    for item in items {
+                        let spec = self.string(item, &p)?;
+                        tmpfs.push(self.tmpfs_entry(item, &spec, &p)?);
                     }
                 }
                 "networks" => {
                     networks_given = true;
+                    networks_at = Some(e.key_pos);
                     self.service_networks(v, &p, defined, &mut s)?;
                 }
                 "healthcheck" => s.healthcheck = Some(self.healthcheck(v, &p)?),
@@ -78,12 +93,15 @@ impl Loader<'_> {
                             _ => return Err(self.expected(item, &ip, "a string or number")),
                         };
                         let norm = syntax::parse_expose(&text)
-                            .map_err(|m| self.fail(item.pos, format!("{ip}: {m}")))?;
+                            .map_err(|m| self.bad_value(item, format!("{ip}: {m}")))?;
                         s.expose.push(norm);
                     }
                 }
                 "user" => s.user = self.opt_string(v, &p)?,
-                "hostname" => s.hostname = self.opt_string(v, &p)?,
+                "hostname" => {
+                    s.hostname = self.opt_string(v, &p)?;
+                    written.insert("hostname", v.pos);
+                }
                 "stop_signal" => s.stop_signal = self.opt_string(v, &p)?,
                 "stop_grace_period" => s.stop_grace_period = Some(self.duration(v, &p)?),
                 "secrets" => {
@@ -100,7 +118,7 @@ impl Loader<'_> {
                 "tty" => s.tty = self.boolean(v, &p)?,
                 "stdin_open" => s.stdin_open = self.boolean(v, &p)?,
                 "extra_hosts" => s.extra_hosts = self.extra_hosts(v, &p)?,
-                "deploy" => self.deploy(v, &p)?,
+                "deploy" => self.deploy(v, &p, &mut s)?,
                 "scale" => {
                     let n = self.uint(v, &p)?;
                     if n != 1 {
@@ -110,8 +128,29 @@ impl Loader<'_> {
                         ));
                     }
                 }
-                _ => self.other_key(e, &path, SERVICE_KEYS, SERVICE_WARN, SERVICE_REFUSE)?,
+                key => {
+                    if let Some(k) = ["network_mode", "pid", "ipc", "uts", "cgroup", "pull_policy"]
+                        .into_iter()
+                        .find(|k| *k == key)
+                    {
+                        written.insert(k, v.pos);
+                    }
+                    if !self.host_key(e, &p, &mut s, defined)? {
+                        self.other_key(e, &path, SERVICE_KEYS, SERVICE_WARN, SERVICE_REFUSE)?;
+                    }
+                }
             }
+        }
+        match (&s.image, image_node) {
+            (Some(image), Some(node)) => values::check_image(image)
+                .map_err(|m| self.bad_value(node, format!("{path}.image: {m}")))?,
+            // Written, but empty once interpolated: the variable that emptied it is named.
+            (None, Some(node)) if s.build.is_none() && self.unset.contains_key(&node.pos) => {
+                return Err(
+                    self.bad_value(node, format!("{path}.image: the image reference is empty"))
+                );
+            }
+            _ => {}
         }
         if s.image.is_none() && s.build.is_none() {
             return Err(self.fail(
@@ -120,8 +159,36 @@ impl Loader<'_> {
             ));
         }
         s.volumes.extend(tmpfs);
-        if !networks_given {
-            s.networks.push("default".into());
+        match (&s.network_mode, networks_at) {
+            (Some(mode), Some(at)) => {
+                return Err(self.fail(
+                    at,
+                    format!("{path}: `networks` cannot be set with `network_mode: {}`: the container shares another network stack", mode.as_compose()),
+                ));
+            }
+            (Some(_), None) => {}
+            (None, _) if !networks_given => s.networks.push("default".into()),
+            (None, _) => {}
+        }
+        self.check_network_mode(&mut s, &written, &path)?;
+        if s.pull_policy == Some(PullPolicy::Build) && s.build.is_none() {
+            return Err(self.fail(
+                written.get("pull_policy").copied().unwrap_or(entry.key_pos),
+                format!("{path}: `pull_policy: build` needs a `build` section"),
+            ));
+        }
+        // Sharing another service's namespace means starting after it.
+        for (dep, at) in self.namespace_services(&s, &written) {
+            if dep == s.name {
+                return Err(self.fail(
+                    at,
+                    format!("{path}: a service cannot share its own namespace"),
+                ));
+            }
+            if !s.depends_on.contains_key(&dep) {
+                s.depends_on.insert(dep.clone(), Condition::Started);
+                s.depends_on_pos.insert(dep, self.place(at));
+            }
         }
         // env_file first, then environment over it.
         let written = environment.into_iter().map(|(k, v, _)| (k, v));
@@ -158,6 +225,7 @@ impl Loader<'_> {
             dockerfile: None,
             target: None,
             args: BTreeMap::new(),
+            dockerfile_inline: None,
         };
         match &node.value {
             Value::Str(text) => context = text.clone(),
@@ -171,6 +239,7 @@ impl Loader<'_> {
                             context_pos = v.pos;
                         }
                         "dockerfile" => b.dockerfile = self.opt_string(v, &p)?,
+                        "dockerfile_inline" => b.dockerfile_inline = self.opt_string(v, &p)?,
                         "target" => b.target = self.opt_string(v, &p)?,
                         "args" => {
                             for (k, val, _) in self.key_values(v, &p)? {
@@ -194,7 +263,13 @@ impl Loader<'_> {
                 format!("`{path}` with the remote context `{context}` is not supported by goodgo: build from a local folder"),
             ));
         }
-        b.context = normalize(&self.dir.join(&context));
+        if b.dockerfile.is_some() && b.dockerfile_inline.is_some() {
+            return Err(self.fail(
+                node.pos,
+                format!("{path}: `dockerfile` and `dockerfile_inline` cannot both be set"),
+            ));
+        }
+        b.context = normalize(&self.dirs(context_pos).0.join(&context));
         Ok(b)
     }
 
@@ -203,7 +278,7 @@ impl Loader<'_> {
         node: &Node,
         path: &str,
     ) -> Result<Vec<(String, Option<String>)>> {
-        let mut files: Vec<(String, bool, Pos)> = Vec::new();
+        let mut files: Vec<(String, bool, At)> = Vec::new();
         match &node.value {
             Value::Str(s) => files.push((s.clone(), true, node.pos)),
             Value::Seq(items) => {
@@ -241,8 +316,9 @@ impl Loader<'_> {
         }
         let mut out = Vec::new();
         for (file, required, pos) in files {
-            let real = self.dir.join(&file);
-            let shown = self.shown_dir.join(&file);
+            let (dir, shown_dir) = self.dirs(pos);
+            let real = dir.join(&file);
+            let shown = shown_dir.join(&file);
             let text = match std::fs::read_to_string(&real) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
@@ -269,7 +345,7 @@ impl Loader<'_> {
                                 .or_else(|| mine.get(n).cloned())
                                 .or_else(|| dotenv.get(n).cloned())
                         };
-                        Some(self.expand(&raw.text, &lookup, &shown, raw.pos)?)
+                        Some(self.expand(&raw.text, &lookup, &shown, raw.pos)?.0)
                     }
                 };
                 if let Some(v) = &value {
@@ -337,7 +413,7 @@ impl Loader<'_> {
 
     pub(super) fn depends_on(&mut self, node: &Node, path: &str, s: &mut Service) -> Result<()> {
         let add =
-            |me: &Self, s: &mut Service, name: String, pos: Pos, cond: Condition| -> Result<()> {
+            |me: &Self, s: &mut Service, name: String, pos: At, cond: Condition| -> Result<()> {
                 if name == s.name {
                     return Err(me.fail(
                         pos,
@@ -347,7 +423,7 @@ impl Loader<'_> {
                 if s.depends_on.insert(name.clone(), cond).is_some() {
                     return Err(me.fail(pos, format!("{path}: `{name}` is listed twice")));
                 }
-                s.depends_on_pos.insert(name, pos);
+                s.depends_on_pos.insert(name, me.place(pos));
                 Ok(())
             };
         match &node.value {
@@ -422,20 +498,26 @@ impl Loader<'_> {
         if !ok {
             let all = ["no", "always", "on-failure", "unless-stopped"];
             let hint = did_you_mean(&r, all)
+                .filter(|_| !r.is_empty())
                 .map(|b| format!(" (did you mean `{b}`?)"))
                 .unwrap_or_default();
-            return Err(self.fail(
-                node.pos,
+            return Err(self.bad_value(
+                node,
                 format!("{path}: unknown restart policy `{r}`{hint}; expected `no`, `always`, `on-failure[:N]` or `unless-stopped`"),
             ));
         }
         Ok(r)
     }
 
-    pub(super) fn deploy(&mut self, node: &Node, path: &str) -> Result<()> {
+    pub(super) fn deploy(&mut self, node: &Node, path: &str, s: &mut Service) -> Result<()> {
         for e in self.entries(node, path)? {
             let p = join(path, &e.key);
+            if SWARM_KEYS.contains(&e.key.as_str()) {
+                s.swarm.insert(e.key.clone(), json_of(&e.value));
+                continue;
+            }
             match e.key.as_str() {
+                "resources" => self.resources(&e.value, &p, &mut s.host.limits)?,
                 "replicas" => {
                     let n = self.uint(&e.value, &p)?;
                     if n != 1 {

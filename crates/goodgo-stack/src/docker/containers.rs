@@ -1,5 +1,6 @@
 //! Containers: created from a service's definition, left alone while that definition is
-//! unchanged, replaced when it changes.
+//! unchanged (and while the container it shares a network stack with is the same one),
+//! replaced when it changes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use bollard::query_parameters::{
 };
 use goodgo_compose::{MountKind, Project, Service, config_hash};
 
+use super::host;
 use super::resources::{endpoint, network_name, service_networks, volume_name};
 use super::{DockerRuntime, engine, is_not_found, label};
 use crate::{
@@ -31,10 +33,16 @@ impl DockerRuntime {
         let hash = config_hash(service);
         let existing = self.containers(&req.project, Some(&service.name)).await?;
         let (primary, extra) = service_networks(service);
-        let wanted: BTreeSet<String> = std::iter::once(primary)
+        let project_networks = std::iter::once(primary)
             .chain(extra.iter().copied())
             .map(|n| network_name(project, &req.project, n))
             .collect();
+        let wanted: BTreeSet<String> = host::joined_networks(service, project_networks)
+            .into_iter()
+            .collect();
+        let wanted_mode = self
+            .engine_network_mode(project, &req.project, service)
+            .await;
         let mut action = Action::Created;
         for c in &existing {
             let id = c.id.clone().unwrap_or_default();
@@ -46,7 +54,14 @@ impl DockerRuntime {
                 .and_then(|n| n.networks.as_ref())
                 .map(|n| n.keys().cloned().collect())
                 .unwrap_or_default();
-            if label(c, LABEL_HASH) == Some(hash.as_str()) && joined == wanted {
+            let mode = c
+                .host_config
+                .as_ref()
+                .and_then(|h| h.network_mode.as_deref());
+            if label(c, LABEL_HASH) == Some(hash.as_str())
+                && joined == wanted
+                && mode == Some(wanted_mode.as_str())
+            {
                 if running {
                     return Ok(Action::Unchanged);
                 }
@@ -84,7 +99,12 @@ impl DockerRuntime {
                 _ => engine(format!("creating container {name}"))(e),
             })?;
         // Created on its first network (the engine takes one at create time); the others
-        // are joined before it starts.
+        // are joined before it starts. A container with a `network_mode` joins none.
+        let extra = if service.network_mode.is_some() {
+            Vec::new()
+        } else {
+            extra
+        };
         for net in extra {
             self.docker
                 .connect_network(
@@ -108,6 +128,28 @@ impl DockerRuntime {
                 service.name
             )))?;
         Ok(action)
+    }
+
+    /// The `NetworkMode` the engine reports for the service's container once created:
+    /// another container's by its id (the engine resolves names), so a dependent whose
+    /// namespace owner was replaced is replaced too.
+    async fn engine_network_mode(
+        &self,
+        project: &Project,
+        name: &str,
+        service: &Service,
+    ) -> String {
+        let (primary, _) = service_networks(service);
+        let Some(mode) = host::network_mode(project, name, service) else {
+            return network_name(project, name, primary);
+        };
+        let Some(target) = mode.strip_prefix("container:") else {
+            return mode;
+        };
+        match self.docker.inspect_container(target, None).await {
+            Ok(info) => format!("container:{}", info.id.unwrap_or_default()),
+            Err(_) => mode,
+        }
     }
 
     pub(super) async fn remove_container(&self, id: &str) -> Result<(), StackError> {
@@ -201,19 +243,26 @@ pub(super) fn container_body(
     let mut mounts: Vec<Mount> = service
         .volumes
         .iter()
-        .map(|m| Mount {
-            target: Some(m.target.clone()),
-            source: match m.kind {
-                MountKind::Volume => m.source.as_ref().map(|s| volume_name(project, name, s)),
-                _ => m.source.clone(),
-            },
-            typ: Some(match m.kind {
-                MountKind::Volume => MountType::VOLUME,
-                MountKind::Bind => MountType::BIND,
-                MountKind::Tmpfs => MountType::TMPFS,
-            }),
-            read_only: Some(m.read_only),
-            ..Default::default()
+        .map(|m| {
+            let (tmpfs_options, bind_options, volume_options) =
+                host::mount_options(m.kind, &m.options);
+            Mount {
+                target: Some(m.target.clone()),
+                source: match m.kind {
+                    MountKind::Volume => m.source.as_ref().map(|s| volume_name(project, name, s)),
+                    _ => m.source.clone(),
+                },
+                typ: Some(match m.kind {
+                    MountKind::Volume => MountType::VOLUME,
+                    MountKind::Bind => MountType::BIND,
+                    MountKind::Tmpfs => MountType::TMPFS,
+                }),
+                read_only: Some(m.read_only),
+                tmpfs_options,
+                bind_options,
+                volume_options,
+                ..Default::default()
+            }
         })
         .collect();
     // `file` secrets: the file, read-only, at /run/secrets/<name> or the given target.
@@ -241,10 +290,15 @@ pub(super) fn container_body(
             .and_then(|n| n.parse::<i64>().ok()),
     });
     let (primary, _) = service_networks(service);
-    let endpoints = HashMap::from([(
-        network_name(project, name, primary),
-        endpoint(service, primary),
-    )]);
+    let mode = host::network_mode(project, name, service);
+    // With a `network_mode`, the container joins no network of the project.
+    let endpoints = match mode {
+        Some(_) => HashMap::new(),
+        None => HashMap::from([(
+            network_name(project, name, primary),
+            endpoint(service, primary),
+        )]),
+    };
     let health = service.healthcheck.as_ref().map(|h| HealthConfig {
         test: Some(if h.disable {
             vec!["NONE".into()]
@@ -263,6 +317,24 @@ pub(super) fn container_body(
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let mut host_config = HostConfig {
+        port_bindings: Some(bindings),
+        mounts: Some(mounts),
+        restart_policy: restart,
+        cap_add: (!service.cap_add.is_empty()).then(|| service.cap_add.clone()),
+        cap_drop: (!service.cap_drop.is_empty()).then(|| service.cap_drop.clone()),
+        init: service.init,
+        extra_hosts: (!service.extra_hosts.is_empty()).then(|| {
+            service
+                .extra_hosts
+                .iter()
+                .map(|h| format!("{}:{}", h.host, h.ip))
+                .collect()
+        }),
+        network_mode: Some(mode.unwrap_or_else(|| network_name(project, name, primary))),
+        ..Default::default()
+    };
+    host::apply(project, name, &service.host, &mut host_config);
     ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: service.command.as_ref().map(|c| c.to_argv()),
@@ -280,23 +352,8 @@ pub(super) fn container_body(
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
         tty: service.tty.then_some(true),
         open_stdin: service.stdin_open.then_some(true),
-        host_config: Some(HostConfig {
-            port_bindings: Some(bindings),
-            mounts: Some(mounts),
-            restart_policy: restart,
-            cap_add: (!service.cap_add.is_empty()).then(|| service.cap_add.clone()),
-            cap_drop: (!service.cap_drop.is_empty()).then(|| service.cap_drop.clone()),
-            init: service.init,
-            extra_hosts: (!service.extra_hosts.is_empty()).then(|| {
-                service
-                    .extra_hosts
-                    .iter()
-                    .map(|h| format!("{}:{}", h.host, h.ip))
-                    .collect()
-            }),
-            network_mode: Some(network_name(project, name, primary)),
-            ..Default::default()
-        }),
+        domainname: service.host.domainname.clone(),
+        host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(endpoints),
         }),

@@ -1,8 +1,9 @@
-//! Images: present locally, pulled from a registry, or built from a service's context.
+//! Images: present locally, pulled from a registry, or built from a service's context
+//! (with its inline Dockerfile), as the service's `pull_policy` says.
 
 use bollard::query_parameters::CreateImageOptions;
 use futures_util::StreamExt;
-use goodgo_compose::Service;
+use goodgo_compose::{PullPolicy, Service};
 
 use super::{DockerRuntime, engine, is_not_found};
 use crate::{EngineError, Event, StackError};
@@ -82,7 +83,8 @@ impl DockerRuntime {
     }
 
     /// The image a service runs: present, built from its `build` context when missing
-    /// (tagged with `image`, or `{project}-{service}`), or pulled.
+    /// (tagged with `image`, or `{project}-{service}`), or pulled — or, by its
+    /// `pull_policy`, pulled (`always`) or built (`build`) every time, or never pulled.
     pub(super) async fn ensure_image(
         &self,
         project: &str,
@@ -90,11 +92,34 @@ impl DockerRuntime {
         on_event: &(dyn Fn(Event) + Sync),
     ) -> Result<(), StackError> {
         let image = image_of(project, service)?;
+        let policy = service.pull_policy.unwrap_or(PullPolicy::Missing);
+        match policy {
+            PullPolicy::Build if service.build.is_some() => {
+                return self.build(service, &image, on_event).await;
+            }
+            PullPolicy::Always if service.image.is_some() => {
+                return self.pull(&service.name, &image, on_event).await;
+            }
+            _ => {}
+        }
         if self.has_image(&image).await? {
             return Ok(());
         }
         if service.build.is_some() {
             return self.build(service, &image, on_event).await;
+        }
+        if policy == PullPolicy::Never {
+            return Err(StackError::Failed {
+                message: format!(
+                    "image {image} for service `{}` is not present locally, and its `pull_policy: never` forbids pulling it",
+                    service.name
+                ),
+                logs: Vec::new(),
+                hint: Some(
+                    "build or load it (`docker load`), or change the service's `pull_policy`; `docker image ls` lists what is here"
+                        .into(),
+                ),
+            });
         }
         self.pull(&service.name, &image, on_event).await
     }
@@ -113,21 +138,26 @@ impl DockerRuntime {
             service: service.name.clone(),
         });
         let context = build.context.clone();
-        let tar = tokio::task::spawn_blocking(move || crate::tarball::pack(&context))
-            .await
-            .map_err(|e| StackError::Engine {
-                doing: format!("packing the build context of `{}`", service.name),
-                source: e.into(),
-            })?
-            .map_err(|source| StackError::Context {
-                service: service.name.clone(),
-                source,
-            })?;
+        let inline = build.dockerfile_inline.clone();
+        let tar = tokio::task::spawn_blocking(move || {
+            let extra = inline.as_deref().map(|d| (INLINE_DOCKERFILE, d.as_bytes()));
+            crate::tarball::pack_with(&context, extra)
+        })
+        .await
+        .map_err(|e| StackError::Engine {
+            doing: format!("packing the build context of `{}`", service.name),
+            source: e.into(),
+        })?
+        .map_err(|source| StackError::Context {
+            service: service.name.clone(),
+            source,
+        })?;
         let options = bollard::query_parameters::BuildImageOptions {
-            dockerfile: build
-                .dockerfile
-                .clone()
-                .unwrap_or_else(|| "Dockerfile".into()),
+            dockerfile: match (&build.dockerfile_inline, &build.dockerfile) {
+                (Some(_), _) => INLINE_DOCKERFILE.into(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => "Dockerfile".into(),
+            },
             t: Some(tag.to_string()),
             target: build.target.clone().unwrap_or_default(),
             buildargs: Some(build.args.clone().into_iter().collect()),
@@ -177,6 +207,9 @@ impl DockerRuntime {
         Ok(())
     }
 }
+
+/// Where a service's `dockerfile_inline` goes in its build context's archive.
+const INLINE_DOCKERFILE: &str = ".goodgo.inline.Dockerfile";
 
 pub(super) fn split_tag(image: &str) -> (&str, &str) {
     match image.rsplit_once(':') {

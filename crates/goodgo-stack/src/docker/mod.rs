@@ -5,12 +5,14 @@
 //! whose config-hash label matches the service's current definition is left alone; a
 //! changed definition replaces only that container.
 //!
-//! The runtime is split by what it manages: `images` (present, pulled, built),
-//! `resources` (networks, volumes, ports, secrets), `containers` (create, replace,
-//! remove), `health` (waiting for conditions) and `logs`.
+//! The runtime is split by what it manages: `images` (present, pulled, built, by the
+//! service's `pull_policy`), `resources` (networks, volumes, ports, secrets),
+//! `containers` (create, replace, remove), `host` (privileges, namespaces, limits and
+//! mount options as the engine takes them), `health` (waiting for conditions) and `logs`.
 
 mod containers;
 mod health;
+mod host;
 mod images;
 mod logs;
 mod resources;
@@ -152,6 +154,14 @@ impl DockerRuntime {
     ) -> Result<(), StackError> {
         self.check_ports(project, req).await?;
         resources::check_secrets(project, req)?;
+        for service in crate::services(project, &req.waves) {
+            for message in crate::swarm_warnings(service) {
+                on_event(crate::Event::Warning {
+                    service: service.name.clone(),
+                    message,
+                });
+            }
+        }
         for service in crate::services(project, &req.waves) {
             self.ensure_image(&req.project, service, on_event).await?;
         }

@@ -511,6 +511,26 @@ pub(super) fn unsupported(service: &Service, kind: Kind) -> Vec<String> {
     if service.entrypoint.is_some() {
         out.push("`entrypoint` is ignored: the native runtime runs the program itself".into());
     }
+    let host = "the native runtime runs the program as a process of this host, not in a container";
+    if let Some(mode) = &service.network_mode {
+        out.push(format!(
+            "`network_mode: {}` is ignored: {host}, on the host's network",
+            mode.as_compose()
+        ));
+    }
+    let mut keys: Vec<&str> = service.host.keys();
+    keys.extend(
+        [
+            ("cap_add", !service.cap_add.is_empty()),
+            ("cap_drop", !service.cap_drop.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k)),
+    );
+    for key in keys {
+        out.push(format!("`{key}` is ignored: {host}"));
+    }
+    out.extend(crate::swarm_warnings(service));
     if kind == Kind::Postgres {
         for key in service.environment.keys() {
             let why = if key == "PGDATA" {
@@ -581,5 +601,30 @@ mod tests {
             Some((12, Some("redis-server")))
         );
         assert_eq!(parse_pid_file("garbage"), None);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod host_key_tests {
+    use super::*;
+
+    #[test]
+    fn host_and_swarm_keys_are_named() {
+        let text = "services:\n  db:\n    image: postgres:15\n    network_mode: host\n    privileged: true\n    ulimits: {nofile: 10}\n    cap_add: [NET_ADMIN]\n    deploy:\n      placement: {constraints: [node.role == manager]}\n";
+        let p = goodgo_compose::load_str(text, Path::new("/p"), Path::new("c.yaml"), &|_| None)
+            .unwrap();
+        let host =
+            "the native runtime runs the program as a process of this host, not in a container";
+        assert_eq!(
+            unsupported(&p.services["db"], Kind::Postgres),
+            [
+                format!("`network_mode: host` is ignored: {host}, on the host's network"),
+                format!("`privileged` is ignored: {host}"),
+                format!("`ulimits` is ignored: {host}"),
+                format!("`cap_add` is ignored: {host}"),
+                "`deploy.placement` is kept for a Swarm deploy and not applied: a single engine has no orchestrator".to_string(),
+            ]
+        );
     }
 }
