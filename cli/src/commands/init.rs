@@ -58,7 +58,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/goodgo.yaml"),
     ),
     (".gitignore", include_str!("../../../templates/gitignore")),
-    (".squawk.toml", include_str!("../../../templates/squawk.toml")),
+    (
+        ".squawk.toml",
+        include_str!("../../../templates/squawk.toml"),
+    ),
 ];
 
 /// The text init writes at `path` for the project `name`.
