@@ -243,9 +243,10 @@ fn a_baseline_holds_unchanged_and_catches_a_slowed_database() {
     assert!(base["machine"]["cores"].as_u64().unwrap() >= 1);
     assert!(base["metrics"]["p95_ms"]["median"].as_f64().unwrap() > 0.0);
 
-    // Unchanged: passes. The tolerance is wide (this debug API shares the machine with
-    // the rest of the suite); the regression below is orders of magnitude beyond it.
-    let compare = ["compare", "search", "--tolerance", "300"];
+    // Unchanged: passes. The tolerance is wide (this debug API shares the 2 cores with the
+    // rest of the suite, and a busy moment multiplies a few-millisecond p95); the regression
+    // below (searches waiting 2.5 s on a lock) is orders of magnitude beyond it.
+    let compare = ["compare", "search", "--tolerance", "1000"];
     let compare_json = [&compare[..], &["--json"]].concat();
     let out = k6(&env.ws, &env.url, &compare_json);
     out.assert_stdout(0, &[]);
