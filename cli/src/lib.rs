@@ -36,6 +36,14 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    // A bare `--version` is answered before clap builds the whole command tree (every
+    // subcommand and flag), which is most of such a start's time; the text is clap's.
+    if let [_, flag] = argv.as_slice()
+        && (flag == "--version" || flag == "-V")
+    {
+        printer::Printer::plain().out(&format!("goodgo {}\n", env!("CARGO_PKG_VERSION")));
+        return ExitStatus::Success;
+    }
     let cli = match args::Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(err) => return error::render_clap(&err, wants_json(&argv)),

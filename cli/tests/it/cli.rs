@@ -36,6 +36,17 @@ fn version_prints_the_crate_version() {
         (out.code, out.stdout.trim()),
         (0, concat!("goodgo ", env!("CARGO_PKG_VERSION")))
     );
+    // The bare `--version`/`-V` short-cut says exactly what clap says when other flags
+    // come with it (`-q --version` goes through clap).
+    let clap = run(goodgo(tmp.path()).args(["-q", "--version"]));
+    for flag in ["--version", "-V"] {
+        let fast = run(goodgo(tmp.path()).arg(flag));
+        assert_eq!(
+            (fast.code, &fast.stdout, &fast.stderr),
+            (clap.code, &clap.stdout, &clap.stderr),
+            "{flag}"
+        );
+    }
 }
 
 #[test]
