@@ -2,7 +2,10 @@
 //! a cache hit) gets a throwaway database on the workspace's PostgreSQL server (see
 //! `ops::database::resolve`), copied from a template migrated with the workspace's
 //! migrations (`ops::testdb`: built once per set of migrations, milliseconds a copy), its
-//! URL in `DATABASE_URL` and `GOODGO_DATABASE_URL`; it is dropped when the step ends.
+//! URL in `DATABASE_URL` and `GOODGO_DATABASE_URL`; it is dropped when the step ends. The
+//! template is looked up (or built) once per run, by the first step that needs it.
+
+use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
 use goodgo_db::admin::Target;
@@ -17,6 +20,8 @@ pub struct Postgres {
     server: Target,
     files: Vec<MigrationFile>,
     workspace: String,
+    /// The template, once the first provisioned step has made sure of it.
+    template: Mutex<Option<Template>>,
 }
 
 /// A provisioned database; [`Provisioned::remove`] drops it.
@@ -36,6 +41,7 @@ impl Postgres {
             server,
             files,
             workspace: ws.settings.name.value.clone(),
+            template: Mutex::new(None),
         })
     }
 
@@ -45,10 +51,24 @@ impl Postgres {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let scratch = runtime.block_on(async {
-            let template = Template::ensure(&self.server, &self.workspace, &self.files).await?;
-            template.copy("goodgo_ci").await
-        })?;
+        let template = {
+            // Held while the first step builds the template, so concurrent steps wait for it
+            // rather than building their own.
+            let mut slot = self.template.lock().unwrap_or_else(|e| e.into_inner());
+            match &*slot {
+                Some(template) => template.clone(),
+                None => {
+                    let template = runtime.block_on(Template::ensure(
+                        &self.server,
+                        &self.workspace,
+                        &self.files,
+                    ))?;
+                    *slot = Some(template.clone());
+                    template
+                }
+            }
+        };
+        let scratch = runtime.block_on(template.copy("goodgo_ci"))?;
         let url = scratch.target.url.clone();
         let env = vec![
             ("DATABASE_URL".to_string(), url.clone()),

@@ -16,6 +16,7 @@ use goodgo_db::scratch::Scratch;
 use sha2::{Digest, Sha256};
 
 /// The migrated template of a workspace's migrations on one server.
+#[derive(Clone)]
 pub struct Template {
     server: Target,
     /// The template database's name.
