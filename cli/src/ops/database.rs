@@ -14,15 +14,28 @@ use crate::error::UserError;
 /// variable, goodgo.yaml, or the running stack). `flag` is `--database-url` when the
 /// command has one.
 pub fn resolve(ctx: &Context, flag: Option<&str>) -> Result<(Target, String)> {
+    configured_or_running(ctx, flag)?.ok_or_else(|| {
+        UserError::input("no database configured and no running stack")
+            .with_hint("start the stack with `goodgo up`, or pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
+            .into()
+    })
+}
+
+/// As [`resolve`], but `None` when no database is configured and no stack runs one (for
+/// commands that start the stack themselves then).
+pub fn configured_or_running(
+    ctx: &Context,
+    flag: Option<&str>,
+) -> Result<Option<(Target, String)>> {
     let mut setting = ctx.workspace.settings.database_url.clone();
     setting.override_with("--database-url", flag.map(|f| Some(f.to_string())));
     let (url, source) = match setting.value {
         Some(url) => (url, setting.source.to_string()),
-        None => super::stack::running_database(ctx)?.ok_or_else(|| {
-            UserError::input("no database configured and no running stack")
-                .with_hint("start the stack with `goodgo up`, or pass --database-url, set GOODGO_DATABASE_URL, or add `database_url:` to goodgo.yaml")
-        })?,
+        None => match super::stack::running_database(ctx)? {
+            Some(found) => found,
+            None => return Ok(None),
+        },
     };
     let target = Target::parse(&url)?;
-    Ok((target, source))
+    Ok(Some((target, source)))
 }

@@ -500,8 +500,3 @@ pub fn running_database(ctx: &Context) -> Result<Option<(String, String)>> {
         (None, None) => Ok(None),
     }
 }
-
-/// The running stack's database URL, when one is found (see [`running_database`]).
-pub fn running_database_url(ctx: &Context) -> Option<(String, String)> {
-    running_database(ctx).ok().flatten()
-}

@@ -70,9 +70,10 @@ async fn start(
         &ctx.workspace.settings.name.value,
     )?;
     // The stack, unless a database is configured or the stack already runs.
-    if ctx.workspace.settings.database_url.value.is_none()
-        && crate::ops::stack::running_database_url(ctx).is_none()
-    {
+    let found = crate::ops::database::configured_or_running(ctx, None)?;
+    let target = if let Some((target, _)) = found {
+        target
+    } else {
         let loaded = crate::ops::stack::load(ctx, &[], None, printer)?;
         let req = UpRequest {
             project: loaded.name.clone(),
@@ -85,9 +86,9 @@ async fn start(
         printer.status(&format!("starting the stack ({}: {why})…", chosen.name()));
         *stack = Some(loaded.name.clone());
         crate::ops::stack::run_up(&loaded, &req, &*chosen, printer).await?;
-    }
+        crate::ops::database::resolve(ctx, None)?.0
+    };
     // The database: migrated, and seeded when it has no accounts.
-    let (target, _) = crate::ops::database::resolve(ctx, None)?;
     let ws = &ctx.workspace;
     let dir = ws.resolve(&ws.settings.migrations_dir.value);
     let files = goodgo_db::migrations::load(&dir, &ws.display_path(&dir))?;
