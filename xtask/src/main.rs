@@ -126,16 +126,8 @@ fn test(lint: bool, passthrough: &[String]) -> Result<ExitCode> {
     cmd!(sh, "{cargo} build --quiet -p goodgo").run()?;
     let goodgo = root().join("target/debug/goodgo");
     let junit = root().join("target/junit.xml");
-    let goodgo_cmd = |args: Vec<String>| {
-        cmd!(sh, "{goodgo} -v {args...}")
-            .env("PATH", tools.path_env())
-            .env("GOODGO_TEST_STRICT", "1")
-            .env("GOODGO_TEST_DATABASE_URL", postgres.url())
-            .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
-            .env("INSTA_UPDATE", "no")
-            // The server the pipeline's `services: [postgres]` steps get their databases on.
-            .env("GOODGO_DATABASE_URL", postgres.url())
-    };
+    let goodgo_cmd =
+        |args: Vec<String>| pipeline_env(cmd!(sh, "{goodgo} -v {args...}"), &tools, &postgres);
     let mut runs: Vec<(&str, Vec<String>)> = Vec::new();
     if passthrough.is_empty() && lint {
         step("goodgo ci (ci/pipeline.yaml: lint steps, then every test)");
@@ -189,6 +181,23 @@ fn test(lint: bool, passthrough: &[String]) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `cmd` (a `goodgo ci`/`lint`/`test` run) with the environment the pipeline's tests get:
+/// the provisioned tools on PATH, the throwaway server for tests and for the steps'
+/// `services: [postgres]`, strict mode (a missing component fails a test, never skips it).
+pub fn pipeline_env<'a>(
+    cmd: xshell::Cmd<'a>,
+    tools: &provision::Tools,
+    postgres: &services::Postgres,
+) -> xshell::Cmd<'a> {
+    cmd.env("PATH", tools.path_env())
+        .env("GOODGO_TEST_STRICT", "1")
+        .env("GOODGO_TEST_DATABASE_URL", postgres.url())
+        .env("GOODGO_TEST_PG_BIN_DIR", &tools.pg_bin_dir)
+        .env("INSTA_UPDATE", "no")
+        // The server the pipeline's `services: [postgres]` steps get their databases on.
+        .env("GOODGO_DATABASE_URL", postgres.url())
 }
 
 fn codegen(check: bool) -> Result<ExitCode> {

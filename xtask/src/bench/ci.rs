@@ -1,7 +1,8 @@
 //! The CI benchmark: `goodgo ci` on a synthetic pipeline of 200 steps over 20,000 input
 //! files, uncached and fully cached, beside the same steps run one after another by `sh`
 //! (no cache: what a plain script does); and steps of the project's own pipeline, uncached
-//! (`--no-cache`) and cached, with `--dry-run` of the whole pipeline (every input hashed).
+//! (`--no-cache`) and cached, `--dry-run` of the whole pipeline (every input hashed), and
+//! the whole pipeline uncached and fully cached.
 
 use std::path::Path;
 
@@ -94,8 +95,39 @@ pub fn run(goodgo: &Path) -> Result<()> {
         samples.push(time_command(label, runs, &make, false)?);
     }
     let _ = std::fs::remove_dir_all(&cache);
+
+    // The whole pipeline as `cargo xtask test` runs it (same tools, server and environment):
+    // once with an empty cache (every step runs; cargo's own build cache is warm, as on a
+    // developer's machine), then fully cached.
+    let tools = crate::provision::ensure_tools()?;
+    let postgres = crate::services::Postgres::start(&tools)?;
+    let whole = || {
+        crate::pipeline_env(
+            cmd!(sh, "{goodgo} ci -q --cache-dir {cache}"),
+            &tools,
+            &postgres,
+        )
+    };
+    eprintln!("bench ci: the whole pipeline, uncached (minutes: every test runs)");
+    samples.push(time_rounds(
+        "`goodgo ci` (this repository's whole pipeline, empty cache)",
+        1,
+        &mut |_| {
+            let _ = std::fs::remove_dir_all(&cache);
+            Ok(())
+        },
+        &|_| whole(),
+    )?);
+    samples.push(time_command(
+        "`goodgo ci` (this repository's whole pipeline, all cached)",
+        n,
+        &whole,
+        false,
+    )?);
+    drop(postgres);
+    let _ = std::fs::remove_dir_all(&cache);
     let body = format!(
-        "## CI pipeline cache\n\nA synthetic pipeline of 200 steps (chains of ten), each over its own 100 `.rs` files and `Cargo.lock`: 20,000 input files. *Empty cache* runs every step and stores it; *all cached* hashes the inputs (through the size+mtime+inode file index), finds every key stored and replays the logs: no step process starts. The peer is the same 200 commands in one `sh` script, which caches nothing. Then this repository's `ci/pipeline.yaml`: its `fmt` step uncached and cached, and `--dry-run` of the whole pipeline (the work of a fully cached run minus the replay).\nMeasured {}; release build; runs after one warm-up. Repeat with `cargo xtask bench ci`.\n\n{}",
+        "## CI pipeline cache\n\nA synthetic pipeline of 200 steps (chains of ten), each over its own 100 `.rs` files and `Cargo.lock`: 20,000 input files. *Empty cache* runs every step and stores it; *all cached* hashes the inputs (through the size+mtime+inode file index), finds every key stored and replays the logs: no step process starts. The peer is the same 200 commands in one `sh` script, which caches nothing. Then this repository's `ci/pipeline.yaml`: its `fmt` step uncached and cached, `--dry-run` of the whole pipeline (the work of a fully cached run minus the replay), and the whole pipeline (fmt, clippy, plan, migration lint, generated files, every test, the k6 smoke run) as `cargo xtask test` runs it, once with an empty cache (cargo's own build cache warm) and then fully cached.\nMeasured {}; release build; runs after one warm-up. Repeat with `cargo xtask bench ci`.\n\n{}",
         machine(),
         table(&samples)
     );
