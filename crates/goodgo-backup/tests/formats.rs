@@ -33,7 +33,7 @@ fn the_column_hash_sees_every_change_and_ignores_row_order_and_time_zone() {
          CREATE TABLE t(id int, small smallint, big bigint, name text, code char(4), v varchar(9),
                         at timestamptz, day date, local timestamp, ok boolean, price numeric(8,2),
                         ratio float8, doc jsonb, u uuid, tags text[], m mood, raw bytea, span interval);
-         INSERT INTO t SELECT g, g % 100, g * 1000000007, 'name ' || g, 'c' || g % 10, 'v' || g,
+         INSERT INTO t SELECT g, g % 100, g::bigint * 1000000007, 'name ' || g, 'c' || g % 10, 'v' || g,
                               timestamptz '2026-01-01 12:00+00' + g * interval '1 hour',
                               date '2026-01-01' + g, timestamp '2026-01-01' + g * interval '1 minute',
                               g % 2 = 0, g / 7.0, g / 3.0, jsonb_build_object('g', g),
