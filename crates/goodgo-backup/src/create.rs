@@ -211,8 +211,7 @@ impl Hasher {
                 })?;
             runtime.block_on(async move {
                 let n = jobs.clamp(1, tables.len().max(1));
-                let clients =
-                    stats::connect(&db, n, TableHash::Columns, Some(&snapshot)).await?;
+                let clients = stats::connect(&db, n, TableHash::Columns, Some(&snapshot)).await?;
                 let _ = imported.send(());
                 stats::hash(&clients, tables, TableHash::Columns, &stopped).await
             })

@@ -290,7 +290,10 @@ mod tests {
             columns: vec![("a".into(), 23), ("\"B c\"".into(), 25), ("d".into(), 1184)],
         };
         let q = table.query(TableHash::Columns);
-        assert!(q.contains("coalesce(pg_catalog.hashint4extended(t.a, 1), -1)"), "{q}");
+        assert!(
+            q.contains("coalesce(pg_catalog.hashint4extended(t.a, 1), -1)"),
+            "{q}"
+        );
         assert!(
             q.contains("pg_catalog.hashtextextended(t.\"B c\"::pg_catalog.text COLLATE \"C\", 2)"),
             "{q}"
@@ -301,7 +304,11 @@ mod tests {
             columns: Vec::new(),
             ..table.clone()
         };
-        assert!(empty.query(TableHash::Columns).contains("sum(0::pg_catalog.int8)"));
+        assert!(
+            empty
+                .query(TableHash::Columns)
+                .contains("sum(0::pg_catalog.int8)")
+        );
         assert_eq!(
             table.query(TableHash::RowText),
             ROW_TEXT_HASH.replace("{}", "public.t")

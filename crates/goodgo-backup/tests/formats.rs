@@ -47,7 +47,10 @@ fn the_column_hash_sees_every_change_and_ignores_row_order_and_time_zone() {
     assert_eq!(original.0, 501);
     // Same rows in another physical order, and another session time zone: same hash.
     db.sql("CREATE TABLE t2 AS SELECT * FROM t ORDER BY random(); DROP TABLE t; ALTER TABLE t2 RENAME TO t");
-    db.sql(&format!("ALTER DATABASE {} SET timezone = 'Asia/Tokyo'", db.name));
+    db.sql(&format!(
+        "ALTER DATABASE {} SET timezone = 'Asia/Tokyo'",
+        db.name
+    ));
     assert_eq!(hash_of(&target, "public.t"), original);
 
     // An unchanged copy has the same hash: what follows compares like with like.

@@ -187,14 +187,12 @@ pub fn run(goodgo: &Path) -> Result<()> {
     let backup_bytes = dir_size(&dest);
     let dump_bytes = dir_size(&dump);
 
-    let id: String = goodgo_cmd(&["list", "--json"])
-        .read()
-        .map(|out| {
-            serde_json::from_str::<serde_json::Value>(&out)
-                .ok()
-                .and_then(|v| v["backups"][0]["id"].as_str().map(str::to_string))
-                .unwrap_or_default()
-        })?;
+    let id: String = goodgo_cmd(&["list", "--json"]).read().map(|out| {
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v["backups"][0]["id"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    })?;
     let verified = take_turns(
         rounds,
         &[
@@ -243,9 +241,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
             },
             Contender {
                 label: "`pg_restore -j2` of the plain directory dump (no checks)",
-                prepare: &|r| {
-                    fresh_database(&server, &db_name("bench_pg_restore_j", r)).map(drop)
-                },
+                prepare: &|r| fresh_database(&server, &db_name("bench_pg_restore_j", r)).map(drop),
                 command: &|r| {
                     let db = &r_jobs[r];
                     cmd!(sh, "{pg_restore} -j2 -d {db} {plain_dir}")
