@@ -133,7 +133,9 @@ fn progress<'a>(
 ) -> impl Fn(Event) + Sync + 'a {
     move |event| match event {
         Event::Dumping { tables } => {
-            printer.status(&format!("hashed {tables} table(s) in the dump's snapshot"));
+            printer.status(&format!(
+                "dumping {tables} table(s), hashing them in the dump's snapshot…"
+            ));
         }
         Event::Bytes { total } => {
             printer.status(&format!("{verb} {}…", HumanBytes(total)));

@@ -140,7 +140,7 @@ fn pagila_round_trip_restores_the_same_schema_and_rows() {
     };
     let dir = backups_dir(&ws).join(&id);
     let manifest = manifest(&dir);
-    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["format_version"], 3);
     assert_eq!(manifest["database"], db.name.as_str());
     let film = crate::json_find(&manifest, "tables", "name", "public.film");
     assert_eq!(film["rows"], 3000);

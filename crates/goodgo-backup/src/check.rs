@@ -289,8 +289,7 @@ pub async fn restore_checked(
             message: e.to_string(),
         })??;
     on_event(Event::Hashing);
-    let client = target.connect().await?;
-    let found = stats::tables(&client).await?;
+    let found = stats::tables(target, jobs, manifest.table_hash()).await?;
     stats::compare(&manifest.tables, &found)
 }
 

@@ -1,23 +1,27 @@
 //! `backup create`: dump, compress (and encrypt), checksum, store, manifest last.
 //!
 //! The dump and the table hashes see the same data: goodgo opens a repeatable-read
-//! transaction, exports its snapshot, hands it to `pg_dump --snapshot`, and hashes every
-//! table inside that transaction while pg_dump runs. pg_dump writes into a local folder
+//! transaction and exports its snapshot; `pg_dump --snapshot` dumps it while `--jobs`
+//! connections of goodgo's, each having imported the same snapshot, count and hash the
+//! tables (largest first, on a thread of their own). pg_dump writes into a local folder
 //! (the partial backup itself for a local destination, a staging folder for S3); each file
-//! is then packed on its way to the destination: data files compressed with zstd, every
-//! file encrypted with age when there are recipients, and hashed as stored.
+//! is then packed on its way to the destination, while the hashing goes on: data files
+//! compressed with zstd, every file encrypted with age when there are recipients, and
+//! hashed (SHA-256) as stored, in the same pass.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use goodgo_db::admin::Target;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::crypt::{self, Recipients};
-use crate::manifest::{self, FileEntry, Manifest};
+use crate::manifest::{self, FileEntry, Manifest, TableEntry};
+use crate::stats::TableHash;
 use crate::store::{Partial, Store};
 use crate::{BackupError, Event, Tools, pg, run_tool, stats};
 
@@ -103,36 +107,62 @@ async fn dump(
         .map_err(|e| pg("asking the server's version".into(), e))?
         .get(0);
     let migration_head = migration_head(&tx).await?;
+    let tables = stats::list(&tx).await?;
+    on_event(Event::Dumping {
+        tables: tables.len(),
+    });
 
+    let jobs = options.jobs.max(1);
+    let (hasher, imported) = Hasher::start(db, &snapshot, tables, jobs);
     let dump_dir = partial.staging().join(DUMP_DIR);
     let mut command = db.libpq_command(&tools.pg_dump);
     command
         .arg("--format=directory")
-        .arg(format!("--jobs={}", options.jobs.max(1)))
+        .arg(format!("--jobs={jobs}"))
         .arg("--compress=0")
         .arg(format!("--snapshot={snapshot}"))
         .arg("--no-sync")
         .arg("--file")
         .arg(&dump_dir);
     let pg_dump = tokio::task::spawn_blocking(move || run_tool(command, "pg_dump"));
-    let tables = stats::tables(&tx).await;
-    if let Ok(t) = &tables {
-        on_event(Event::Dumping { tables: t.len() });
-    }
     let dumped = pg_dump.await.map_err(|e| BackupError::Tool {
         program: "pg_dump".into(),
         message: e.to_string(),
-    })?;
-    // The snapshot must stay open until pg_dump's workers have taken it: end it only now.
-    tx.commit()
+    });
+    // The snapshot must stay open until pg_dump's workers and the hashing connections have
+    // taken it: end it only now.
+    let imported = imported.await.is_ok();
+    let ended = tx
+        .commit()
         .await
-        .map_err(|e| pg("ending the backup's transaction".into(), e))?;
-    dumped?;
-    let tables = tables?;
+        .map_err(|e| pg("ending the backup's transaction".into(), e));
+    let ready = dumped.and_then(|d| d).and(ended);
+    if !imported {
+        // The hashing thread ended without importing the snapshot: its error says why
+        // (after pg_dump's, if it failed too).
+        let failed = hasher.finish().err();
+        ready?;
+        return Err(failed.unwrap_or_else(|| BackupError::Tool {
+            program: "goodgo".into(),
+            message: "the table hashing ended early".into(),
+        }));
+    }
+    if let Err(e) = ready {
+        hasher.stop();
+        return Err(e);
+    }
     let pg_dump_version = tool_version(&tools.pg_dump);
 
-    let files = pack(partial, &dump_dir, options, on_event)?;
-    let mut manifest = Manifest {
+    // The tables are still being hashed while the files are packed.
+    let files = match pack(partial, &dump_dir, options, on_event) {
+        Ok(files) => files,
+        Err(e) => {
+            hasher.stop();
+            return Err(e);
+        }
+    };
+    let tables = hasher.finish()?;
+    Ok(Manifest {
         format: "goodgo-backup".into(),
         format_version: manifest::FORMAT_VERSION,
         id: partial.id.clone(),
@@ -147,9 +177,63 @@ async fn dump(
         encryption: options.recipients.as_ref().map(Recipients::describe),
         files,
         tables,
-    };
-    manifest.format_version = manifest.version_needed();
-    Ok(manifest)
+    })
+}
+
+/// The tables being counted and hashed (format 3's hash) on a thread of their own, on up to
+/// `jobs` connections that imported the dump's snapshot, while pg_dump runs and the files
+/// are packed.
+struct Hasher {
+    thread: std::thread::JoinHandle<Result<Vec<TableEntry>, BackupError>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Hasher {
+    /// Starts hashing `tables`; the receiver gets a message once every connection has
+    /// imported `snapshot` (and none if one could not: the thread ends with the error).
+    fn start(
+        db: &Target,
+        snapshot: &str,
+        tables: Vec<stats::Table>,
+        jobs: usize,
+    ) -> (Hasher, tokio::sync::oneshot::Receiver<()>) {
+        let (db, snapshot) = (db.clone(), snapshot.to_string());
+        let (imported, imported_rx) = tokio::sync::oneshot::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| BackupError::Tool {
+                    program: "goodgo".into(),
+                    message: format!("cannot start the table hashing: {e}"),
+                })?;
+            runtime.block_on(async move {
+                let n = jobs.clamp(1, tables.len().max(1));
+                let clients = stats::connect(&db, n, TableHash::Columns, Some(&snapshot)).await?;
+                let _ = imported.send(());
+                stats::hash(&clients, tables, TableHash::Columns, &stopped).await
+            })
+        });
+        (Hasher { thread, stop }, imported_rx)
+    }
+
+    /// Starts no further table and waits for the thread.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+
+    /// Every table's count and hash, in name order.
+    fn finish(self) -> Result<Vec<TableEntry>, BackupError> {
+        self.thread.join().unwrap_or_else(|_| {
+            Err(BackupError::Tool {
+                program: "goodgo".into(),
+                message: "the table hashing panicked".into(),
+            })
+        })
+    }
 }
 
 async fn migration_head(

@@ -35,7 +35,7 @@ pub struct Tools {
 /// What a job reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// pg_dump is running (and the tables are being hashed).
+    /// pg_dump is starting on `tables` tables (which are being hashed meanwhile).
     Dumping { tables: usize },
     /// Data files are being compressed (or, restoring, checked and decompressed):
     /// `total` bytes in all.

@@ -14,9 +14,10 @@ use crate::BackupError;
 pub const MANIFEST: &str = "manifest.json";
 /// The verification record's file name, inside the backup's folder.
 pub const VERIFIED: &str = "verified.json";
-/// The newest format this version writes and reads: 2 is 1 plus `encryption`. A backup
-/// that is not encrypted is written as version 1, which every goodgo reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format this version writes, the newest it reads: 2 is 1 plus `encryption`; 3 hashes
+/// tables another way ([`crate::stats::TableHash`]), encrypted or not. Older backups are
+/// read (and their tables hashed) as their version says.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format this version reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -129,7 +130,7 @@ impl Manifest {
             )));
         }
         let manifest: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
-        if manifest.format_version != manifest.version_needed() {
+        if !manifest.consistent() {
             return Err(bad(format!(
                 "format_version {} with{} `encryption`",
                 manifest.format_version,
@@ -143,9 +144,19 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The format version that describes this backup: the oldest that can.
-    pub fn version_needed(&self) -> u32 {
-        if self.encryption.is_some() { 2 } else { 1 }
+    /// Whether `format_version` agrees with what the manifest holds: version 1 has no
+    /// `encryption`, version 2 always has one, version 3 either.
+    pub fn consistent(&self) -> bool {
+        match self.format_version {
+            1 => self.encryption.is_none(),
+            2 => self.encryption.is_some(),
+            _ => true,
+        }
+    }
+
+    /// How this backup's table hashes were computed.
+    pub fn table_hash(&self) -> crate::stats::TableHash {
+        crate::stats::TableHash::of_format(self.format_version)
     }
 
     /// The manifest as stored: pretty JSON.
@@ -227,14 +238,14 @@ mod tests {
         assert!(err.to_string().contains("format_version 9"), "{err}");
     }
 
-    fn sample(encrypted: bool) -> Manifest {
+    fn sample(version: u32, encrypted: bool) -> Manifest {
         let encryption = encrypted.then(|| Encryption {
             scheme: "age".into(),
             recipients: vec!["age1x".into()],
         });
-        let mut m = Manifest {
+        Manifest {
             format: "goodgo-backup".into(),
-            format_version: 0,
+            format_version: version,
             id: "20260101T000000Z-aaaaaa".into(),
             database: "app".into(),
             server_version: "15".into(),
@@ -247,27 +258,36 @@ mod tests {
             encryption,
             files: Vec::new(),
             tables: Vec::new(),
-        };
-        m.format_version = m.version_needed();
-        m
+        }
     }
 
     #[test]
-    fn a_plain_backup_stays_version_1_and_an_encrypted_one_is_version_2() {
+    fn every_version_reads_back_and_says_how_its_tables_were_hashed() {
+        use crate::stats::TableHash;
         let path = Path::new("manifest.json");
-        let plain = sample(false);
-        let text = String::from_utf8(plain.to_bytes()).expect("utf-8");
-        assert!(text.contains("\"format_version\": 1"), "{text}");
-        assert!(!text.contains("encryption"), "{text}");
-        assert_eq!(Manifest::parse(path, text.as_bytes()).expect("v1"), plain);
-        let sealed = sample(true);
-        let text = sealed.to_bytes();
-        assert_eq!(Manifest::parse(path, &text).expect("v2"), sealed);
-        assert_eq!(sealed.format_version, 2);
+        for (version, encrypted, hash) in [
+            (1, false, TableHash::RowText),
+            (2, true, TableHash::RowText),
+            (3, false, TableHash::Columns),
+            (3, true, TableHash::Columns),
+        ] {
+            let m = sample(version, encrypted);
+            let text = String::from_utf8(m.to_bytes()).expect("utf-8");
+            assert!(
+                text.contains(&format!("\"format_version\": {version}")),
+                "{text}"
+            );
+            assert_eq!(text.contains("encryption"), encrypted, "{text}");
+            let read = Manifest::parse(path, text.as_bytes()).expect("reads");
+            assert_eq!(read, m);
+            assert_eq!(read.table_hash(), hash);
+        }
         // A version that does not match what the manifest holds is refused.
-        let mut lying = sample(true);
-        lying.format_version = 1;
-        let err = Manifest::parse(path, &lying.to_bytes()).expect_err("v1 with encryption");
+        let err = Manifest::parse(path, &sample(1, true).to_bytes()).expect_err("v1 encrypted");
         assert!(err.to_string().contains("with `encryption`"), "{err}");
+        let err = Manifest::parse(path, &sample(2, false).to_bytes()).expect_err("v2 plain");
+        assert!(err.to_string().contains("without `encryption`"), "{err}");
+        let err = Manifest::parse(path, &sample(4, false).to_bytes()).expect_err("future");
+        assert!(err.to_string().contains("format_version 4"), "{err}");
     }
 }

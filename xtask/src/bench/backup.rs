@@ -1,29 +1,38 @@
-//! The backup benchmark: `goodgo backup create` against `pg_dump -Fc` (what users reach
-//! for) and the floor (`COPY … TO '/dev/null'` of every table), and `goodgo backup restore`
-//! against a single-job `pg_restore` of the `pg_dump -Fc` file, on a pgbench database.
+//! The backup benchmark, side by side in one run on one database (pgbench tables at scale
+//! 30, about 460 MB, plus the GoodGo schema migrated and seeded): `goodgo backup create`
+//! against `pg_dump -Fc` (what users reach for) and the floor (`COPY … TO '/dev/null'` of
+//! every table), with the output sizes; `goodgo backup restore` against a single-job
+//! `pg_restore` of the `pg_dump -Fc` file (and `pg_restore --jobs` of a plain directory
+//! dump); `goodgo backup verify`, with and without `--restore`, per GB. The commands of a
+//! group take turns, round after round, so that a slower minute on a shared machine does
+//! not fall on one of them only.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use xshell::cmd;
+use anyhow::{Context as _, Result, bail};
+use xshell::{Cmd, cmd};
 
-use super::stats::{Timed, table, time_rounds, write_section};
-use super::{OnDatabases, machine, shell_in};
+use super::stats::{Sample, table, write_section};
+use super::{machine, shell_in};
 use crate::provision;
-use crate::services::{Postgres, drop_database, fresh_database};
+use crate::services::{Postgres, database_url, drop_database, fresh_database, seeded_database};
 
-/// pgbench's scale: 10 is ~160 MB of tables (the issue's 500 MB is scale 30+; set
-/// GOODGO_BENCH_BACKUP_SCALE to run it).
+/// pgbench's scale: 30 (about 460 MB of pgbench tables), or GOODGO_BENCH_BACKUP_SCALE.
 fn scale() -> u32 {
-    std::env::var("GOODGO_BENCH_BACKUP_SCALE")
+    env_number("GOODGO_BENCH_BACKUP_SCALE", 30)
+}
+
+fn env_number(name: &str, default: u32) -> u32 {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10)
+        .unwrap_or(default)
 }
 
 fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
+        return std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     };
     entries
         .flatten()
@@ -35,9 +44,58 @@ fn dir_size(path: &Path) -> u64 {
         .sum()
 }
 
+/// One command of a group: its label, what readies a round (given the round), and the
+/// command.
+struct Contender<'a, 's> {
+    label: &'a str,
+    prepare: &'a dyn Fn(usize) -> Result<()>,
+    command: &'a dyn Fn(usize) -> Cmd<'s>,
+}
+
+/// Runs every contender once per round, in turn, `rounds` times; each run must succeed.
+fn take_turns(rounds: usize, contenders: &[Contender<'_, '_>]) -> Result<Vec<Sample>> {
+    let mut samples: Vec<Sample> = contenders
+        .iter()
+        .map(|c| Sample {
+            label: c.label.to_string(),
+            runs: Vec::new(),
+        })
+        .collect();
+    for round in 0..rounds {
+        for (c, sample) in contenders.iter().zip(&mut samples) {
+            (c.prepare)(round)?;
+            let cmd = (c.command)(round).quiet().ignore_stdout().ignore_status();
+            let start = Instant::now();
+            let out = cmd
+                .output()
+                .with_context(|| format!("running {}", c.label))?;
+            let took = start.elapsed();
+            if !out.status.success() {
+                bail!(
+                    "{} failed: {}",
+                    c.label,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            sample.runs.push(took);
+        }
+    }
+    Ok(samples)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn nothing(_: usize) -> Result<()> {
+    Ok(())
+}
+
 pub fn run(goodgo: &Path) -> Result<()> {
     let scale = scale();
-    eprintln!("bench backup: pgbench scale {scale}");
+    let listings = env_number("GOODGO_BENCH_BACKUP_LISTINGS", 100_000);
+    let rounds = env_number("GOODGO_BENCH_BACKUP_ROUNDS", 3) as usize;
+    eprintln!("bench backup: pgbench scale {scale} and {listings} seeded listings");
     let tools = provision::ensure_tools()?;
     let pg = Postgres::start(&tools)?;
     let server = pg.url();
@@ -52,117 +110,189 @@ pub fn run(goodgo: &Path) -> Result<()> {
         bin.join("pg_restore"),
         bin.join("psql"),
     );
-    let source = fresh_database(&server, "bench_source")?;
+    // The GoodGo schema, migrated and seeded, then pgbench's tables beside it.
+    let source = seeded_database(goodgo, &server, "bench_source", u64::from(listings))?;
     let scale_arg = scale.to_string();
     cmd!(sh, "{pgbench} -i -q -s {scale_arg} {source}")
         .quiet()
         .ignore_stderr()
         .run()?;
-    let db_bytes: String = cmd!(
-        sh,
-        "{psql} -X -A -t -d {source} -c 'SELECT pg_database_size(current_database())'"
-    )
-    .read()?;
-    let rounds = 3;
+    cmd!(sh, "{psql} -X -q -d {source} -c 'VACUUM ANALYZE'")
+        .quiet()
+        .run()?;
+    let sql = |query: &str| -> Result<String> {
+        Ok(cmd!(sh, "{psql} -X -A -t -d {source} -c {query}")
+            .quiet()
+            .read()?
+            .trim()
+            .to_string())
+    };
+    let db_bytes: f64 = sql("SELECT pg_database_size(current_database())")?.parse()?;
+    let table_count = sql(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    )?;
+    // The floor: every table's rows turned into COPY text by the server, written nowhere.
+    let copy_all = sql(
+        "SELECT string_agg(format('COPY %s TO %L;', c.oid::regclass, '/dev/null'), ' ') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    )?;
+    // Once untimed: every table read into memory.
+    cmd!(sh, "{psql} -X -q -d {source} -c {copy_all}")
+        .quiet()
+        .run()?;
+
     let dest = work.join("backups");
-    let goodgo_create = time_rounds(
-        "`goodgo backup create` (pg_dump -Fd -j2, zstd, checksums, table hashes)",
+    let dump = work.join("bench.dump");
+    let plain_dir = work.join("plain");
+    let goodgo_cmd = |args: &[&str]| {
+        cmd!(sh, "{goodgo} -q backup --to {dest} {args...}")
+            .env("GOODGO_DATABASE_URL", &source)
+            .env("GOODGO_PG_BIN_DIR", bin)
+    };
+    let created = take_turns(
         rounds,
-        &mut |_| {
-            let _ = std::fs::remove_dir_all(&dest);
-            Ok(())
-        },
-        &|_| {
-            cmd!(sh, "{goodgo} -q backup --to {dest} create")
-                .env("GOODGO_DATABASE_URL", &source)
-                .env("GOODGO_PG_BIN_DIR", bin)
-        },
+        &[
+            Contender {
+                label: "`goodgo backup create` (pg_dump -Fd -j2, hashes on 2 connections in its snapshot, zstd, SHA-256)",
+                prepare: &|_| {
+                    let _ = std::fs::remove_dir_all(&dest);
+                    Ok(())
+                },
+                command: &|_| goodgo_cmd(&["create"]),
+            },
+            Contender {
+                label: "`pg_dump -Fc` (peer)",
+                prepare: &nothing,
+                command: &|_| cmd!(sh, "{pg_dump} -Fc -f {dump} {source}"),
+            },
+            Contender {
+                label: "`COPY … TO '/dev/null'` of every table (floor)",
+                prepare: &nothing,
+                command: &|_| cmd!(sh, "{psql} -X -q -d {source} -c {copy_all}"),
+            },
+            Contender {
+                label: "`pg_dump -Fd -j2 --compress=0` alone (goodgo's dump, no hashes, no zstd)",
+                prepare: &|_| {
+                    let _ = std::fs::remove_dir_all(&plain_dir);
+                    Ok(())
+                },
+                command: &|_| {
+                    cmd!(
+                        sh,
+                        "{pg_dump} -Fd -j2 --compress=0 --no-sync -f {plain_dir} {source}"
+                    )
+                },
+            },
+        ],
     )?;
     let backup_bytes = dir_size(&dest);
-    let dump = work.join("bench.dump");
-    let copy_all = "COPY pgbench_accounts TO '/dev/null'; COPY pgbench_branches TO '/dev/null'; COPY pgbench_tellers TO '/dev/null'; COPY pgbench_history TO '/dev/null'";
-    let peers: [Timed<'_>; 2] = [
-        ("`pg_dump -Fc` (peer)", &|| {
-            cmd!(sh, "{pg_dump} -Fc -f {dump} {source}")
-        }),
-        ("`COPY … TO '/dev/null'` of every table (floor)", &|| {
-            cmd!(sh, "{psql} -X -q -d {source} -c {copy_all}")
-        }),
-    ];
-    let mut created = vec![goodgo_create];
-    for (label, make) in peers {
-        created.push(time_rounds(label, rounds, &mut |_| Ok(()), &|_| make())?);
-    }
-    let dump_bytes = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+    let dump_bytes = dir_size(&dump);
 
-    let id: String = cmd!(sh, "{goodgo} backup --to {dest} list --json")
-        .env("GOODGO_PG_BIN_DIR", bin)
-        .read()
-        .map(|out| {
-            serde_json::from_str::<serde_json::Value>(&out)
-                .ok()
-                .and_then(|v| v["backups"][0]["id"].as_str().map(str::to_string))
-                .unwrap_or_default()
-        })?;
-    let verify = time_rounds(
-        "`goodgo backup verify` (every file's SHA-256)",
+    let id: String = goodgo_cmd(&["list", "--json"]).read().map(|out| {
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v["backups"][0]["id"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    })?;
+    let verified = take_turns(
         rounds,
-        &mut |_| Ok(()),
-        &|_| cmd!(sh, "{goodgo} -q backup --to {dest} verify {id}"),
-    )?;
-    let restores = [
-        OnDatabases {
-            label: "`goodgo backup restore` (checks, zstd, pg_restore -j2, table hashes)",
-            rounds,
-            prefix: "bench_restore",
-            // goodgo creates the database it restores into.
-            prepare: &|name| drop_database(&server, name),
-            command: &|db| {
-                cmd!(
-                    sh,
-                    "{goodgo} -q backup --to {dest} restore {id} --to-database {db}"
-                )
-                .env("GOODGO_PG_BIN_DIR", bin)
+        &[
+            Contender {
+                label: "`goodgo backup verify` (every file's size and SHA-256)",
+                prepare: &nothing,
+                command: &|_| goodgo_cmd(&["verify", &id]),
             },
-        },
-        OnDatabases {
-            label: "`pg_restore` of the -Fc file, one job (peer)",
-            rounds,
-            prefix: "bench_pg_restore",
-            prepare: &|name| fresh_database(&server, name).map(drop),
-            command: &|db| cmd!(sh, "{pg_restore} -d {db} {dump}"),
-        },
-    ];
-    let mut restored = restores
-        .iter()
-        .map(|t| t.time(&server))
-        .collect::<Result<Vec<_>>>()?;
+            Contender {
+                label: "`goodgo backup verify --restore` (into a scratch database, every table's count and hash)",
+                prepare: &nothing,
+                command: &|_| goodgo_cmd(&["verify", "--restore", &id]),
+            },
+        ],
+    )?;
+
+    let db_name = |prefix: &str, round: usize| format!("{prefix}_{round}");
+    let url = |prefix: &str, round: usize| database_url(&server, &db_name(prefix, round));
+    let (r_goodgo, r_single, r_jobs) = (
+        (0..rounds)
+            .map(|r| url("bench_restore", r))
+            .collect::<Result<Vec<_>>>()?,
+        (0..rounds)
+            .map(|r| url("bench_pg_restore", r))
+            .collect::<Result<Vec<_>>>()?,
+        (0..rounds)
+            .map(|r| url("bench_pg_restore_j", r))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    let restored = take_turns(
+        rounds,
+        &[
+            Contender {
+                label: "`goodgo backup restore` (checks, zstd, pg_restore -j2, every table's count and hash)",
+                // goodgo creates the database it restores into.
+                prepare: &|r| drop_database(&server, &db_name("bench_restore", r)),
+                command: &|r| goodgo_cmd(&["restore", &id, "--to-database", &r_goodgo[r]]),
+            },
+            Contender {
+                label: "`pg_restore` of the -Fc file, one job (peer)",
+                prepare: &|r| fresh_database(&server, &db_name("bench_pg_restore", r)).map(drop),
+                command: &|r| {
+                    let db = &r_single[r];
+                    cmd!(sh, "{pg_restore} -d {db} {dump}")
+                },
+            },
+            Contender {
+                label: "`pg_restore -j2` of the plain directory dump (no checks)",
+                prepare: &|r| fresh_database(&server, &db_name("bench_pg_restore_j", r)).map(drop),
+                command: &|r| {
+                    let db = &r_jobs[r];
+                    cmd!(sh, "{pg_restore} -j2 -d {db} {plain_dir}")
+                },
+            },
+        ],
+    )?;
     drop(pg);
     let _ = std::fs::remove_dir_all(&work);
 
-    let db_mb = db_bytes.trim().parse::<f64>().unwrap_or(0.0) / 1e6;
-    let ratio = |a: &super::stats::Sample, b: &super::stats::Sample| {
-        a.median().as_secs_f64() / b.median().as_secs_f64()
-    };
-    let gb = backup_bytes as f64 / 1e9;
-    let verify_s_per_gb = if gb > 0.0 {
-        verify.median().as_secs_f64() / gb
-    } else {
-        0.0
-    };
-    restored.push(verify);
-    let body = format!(
-        "## Backup\n\nMeasured {}; release build; PostgreSQL {} on loopback with fsync off. Repeat with `cargo xtask bench backup` (`GOODGO_BENCH_BACKUP_SCALE=30` for the issue's 500 MB; this run: pgbench scale {scale}, a {db_mb:.0} MB database). {rounds} runs each.\n\nCreate: goodgo / `pg_dump -Fc` **{:.2}x**, goodgo / floor **{:.2}x**. Size: goodgo's backup {:.1} MB, `pg_dump -Fc` {:.1} MB.\n\n{}\nRestore: goodgo / single-job `pg_restore` **{:.2}x**. Verify (checksums only): {:.1} s per GB stored.\n\n{}",
-        machine(),
-        tools.pg_version,
+    let median = |s: &Sample| secs(s.median());
+    let ratio = |a: &Sample, b: &Sample| median(a) / median(b);
+    let (create_vs_dump, create_vs_floor) = (
         ratio(&created[0], &created[1]),
         ratio(&created[0], &created[2]),
+    );
+    let restore_vs = ratio(&restored[0], &restored[1]);
+    let goal = |value: f64, limit: f64| {
+        if value <= limit {
+            format!("met (goal ≤ {limit}x)")
+        } else {
+            format!("**missed** (goal ≤ {limit}x)")
+        }
+    };
+    let size_goal = if backup_bytes < dump_bytes {
+        "met (goal: smaller)"
+    } else {
+        "**missed** (goal: smaller)"
+    };
+    let (db_gb, stored_gb) = (db_bytes / 1e9, backup_bytes as f64 / 1e9);
+    let body = format!(
+        "## Backup\n\n\
+Measured {}; release build; PostgreSQL {} on loopback with fsync off. One run of `cargo xtask bench backup` (GOODGO_BENCH_BACKUP_SCALE={scale}, GOODGO_BENCH_BACKUP_LISTINGS={listings}): a {:.0} MB database of {table_count} tables (pgbench scale {scale} beside the GoodGo schema, migrated and seeded with {listings} listings). The commands of each group take turns, {rounds} rounds; ratios are of medians.\n\n\
+Create: goodgo / `pg_dump -Fc` **{create_vs_dump:.2}x**, {}; goodgo / floor **{create_vs_floor:.2}x**, {}. Size: goodgo's backup {:.1} MB, `pg_dump -Fc` {:.1} MB, {size_goal}.\n\n{}\n\
+Restore: goodgo / single-job `pg_restore` **{restore_vs:.2}x**, {}; `pg_restore -j2` of a plain directory dump / single-job `pg_restore` {:.2}x.\n\n{}\n\
+Verify: checksums {:.2} s per GB stored ({:.1} MB stored); by restoring, {:.1} s per GB of database.\n\n{}",
+        machine(),
+        tools.pg_version,
+        db_bytes / 1e6,
+        goal(create_vs_dump, 0.9),
+        goal(create_vs_floor, 1.15),
         backup_bytes as f64 / 1e6,
         dump_bytes as f64 / 1e6,
         table(&created),
-        ratio(&restored[0], &restored[1]),
-        verify_s_per_gb,
+        goal(restore_vs, 0.6),
+        ratio(&restored[2], &restored[1]),
         table(&restored),
+        median(&verified[0]) / stored_gb.max(1e-9),
+        backup_bytes as f64 / 1e6,
+        median(&verified[1]) / db_gb.max(1e-9),
+        table(&verified),
     );
     write_section("backup", &body)
 }
