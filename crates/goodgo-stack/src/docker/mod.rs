@@ -6,11 +6,13 @@
 //! changed definition replaces only that container.
 //!
 //! The runtime is split by what it manages: `images` (present, pulled, built, by the
-//! service's `pull_policy`), `resources` (networks, volumes, ports, secrets),
-//! `containers` (create, replace, remove), `host` (privileges, namespaces, limits and
-//! mount options as the engine takes them), `health` (waiting for conditions) and `logs`.
+//! service's `pull_policy`), `resources` (networks, volumes, ports), `files` (secrets and
+//! configs: mounted, or written into the created container), `containers` (create,
+//! replace, remove), `host` (privileges, namespaces, limits and mount options as the
+//! engine takes them), `health` (waiting for conditions) and `logs`.
 
 mod containers;
+mod files;
 mod health;
 mod host;
 mod images;
@@ -143,7 +145,7 @@ impl DockerRuntime {
             )))
     }
 
-    /// Everything before the first container: free ports, secret files, images (a missing
+    /// Everything before the first container: free ports, secret and config files, images (a missing
     /// one that cannot be built or pulled stops `up` before anything carries the project's
     /// label), networks and volumes.
     async fn prepare(
@@ -153,7 +155,7 @@ impl DockerRuntime {
         on_event: OnEvent<'_>,
     ) -> Result<(), StackError> {
         self.check_ports(project, req).await?;
-        resources::check_secrets(project, req)?;
+        files::check(project, req)?;
         for service in crate::services(project, &req.waves) {
             for message in crate::swarm_warnings(service) {
                 on_event(crate::Event::Warning {

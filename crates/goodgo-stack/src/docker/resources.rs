@@ -1,5 +1,5 @@
-//! Networks, volumes, published ports and secret files: what must exist, or be free,
-//! before a container is created.
+//! Networks, volumes and published ports: what must exist, or be free, before a container
+//! is created.
 
 use std::collections::HashMap;
 
@@ -243,31 +243,6 @@ pub(super) fn endpoint(service: &Service, net: &str) -> EndpointSettings {
         ipam_config: ipam,
         ..Default::default()
     }
-}
-
-/// Every `file` secret a service of the request uses exists, before anything is created.
-pub(super) fn check_secrets(project: &Project, req: &UpRequest) -> Result<(), StackError> {
-    for service in crate::services(project, &req.waves) {
-        for r in &service.secrets {
-            let Some(file) = project.secrets.get(&r.source).and_then(|d| d.file.as_ref()) else {
-                continue;
-            };
-            if !file.is_file() {
-                return Err(StackError::Unsupported {
-                    message: format!(
-                        "the secret `{}` of service `{}` is read from {}, which does not exist",
-                        r.source,
-                        service.name,
-                        file.display()
-                    ),
-                    hint: Some(
-                        "create the file (it is mounted read-only at the secret's target)".into(),
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 pub(super) fn network_name(project: &Project, name: &str, net: &str) -> String {
