@@ -31,7 +31,10 @@ impl DockerRuntime {
         image: &str,
     ) -> Result<Action, StackError> {
         let hash = files::hash(service)?;
-        let existing = self.containers(&req.project, Some(&service.name)).await?;
+        let existing = match self.listed(&req.project, &service.name) {
+            Some(listed) => listed,
+            None => self.containers(&req.project, Some(&service.name)).await?,
+        };
         let (primary, extra) = service_networks(service);
         let project_networks = std::iter::once(primary)
             .chain(extra.iter().copied())
@@ -63,6 +66,7 @@ impl DockerRuntime {
                 && mode == Some(wanted_mode.as_str())
             {
                 if running {
+                    self.mark_unchanged(&req.project, &service.name);
                     return Ok(Action::Unchanged);
                 }
                 self.docker

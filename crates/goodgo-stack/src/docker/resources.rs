@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
+    ContainerSummary, EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
     VolumeCreateRequest,
 };
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
@@ -23,8 +23,8 @@ impl DockerRuntime {
         &self,
         project: &Project,
         req: &UpRequest,
+        ours: &[ContainerSummary],
     ) -> Result<(), StackError> {
-        let ours = self.containers(&req.project, None).await?;
         let mut clashes = Vec::new();
         for service in crate::services(project, &req.waves) {
             for port in &service.ports {
@@ -174,12 +174,15 @@ impl DockerRuntime {
         project: &Project,
         req: &UpRequest,
     ) -> Result<(), StackError> {
+        let mut seen = std::collections::HashSet::new();
         for service in crate::services(project, &req.waves) {
             for mount in &service.volumes {
                 let (MountKind::Volume, Some(source)) = (&mount.kind, &mount.source) else {
                     continue;
                 };
-                if project.volumes.get(source).is_some_and(|v| v.external) {
+                if project.volumes.get(source).is_some_and(|v| v.external)
+                    || !seen.insert(source.clone())
+                {
                     continue;
                 }
                 let name = volume_name(project, &req.project, source);
