@@ -597,11 +597,23 @@ fn yaml_value(v: &Canon, out: &mut String, depth: usize) {
             out.push('\n');
             yaml_seq(items, out, depth + 1);
         }
-        Canon::Str(t) if t.contains('\n') => {
-            out.push_str(" |-\n");
-            for line in t.trim_end_matches('\n').lines() {
+        // A literal block, its chomping indicator keeping the trailing newlines as they
+        // are (a config's content is a file); text starting with a space would need an
+        // indentation indicator and is quoted instead.
+        Canon::Str(t) if t.contains('\n') && !t.starts_with([' ', '\n']) => {
+            let body = t.trim_end_matches('\n');
+            let trailing = t.len() - body.len();
+            out.push_str(match trailing {
+                0 => " |-\n",
+                1 => " |\n",
+                _ => " |+\n",
+            });
+            for line in body.split('\n') {
                 out.push_str(&"  ".repeat(depth + 1));
                 out.push_str(line);
+                out.push('\n');
+            }
+            for _ in 1..trailing {
                 out.push('\n');
             }
         }
@@ -639,7 +651,7 @@ mod tests {
         ]);
         assert_eq!(
             v.to_yaml(),
-            "name: p\nlist:\n  - \"8080\"\n  - a b\n  - \"x: y\"\n  - \"yes\"\nports:\n  - mode: ingress\n    target: 80\nempty: {}\nnone: null\ntext: |-\n  a\n  b\n"
+            "name: p\nlist:\n  - \"8080\"\n  - a b\n  - \"x: y\"\n  - \"yes\"\nports:\n  - mode: ingress\n    target: 80\nempty: {}\nnone: null\ntext: |\n  a\n  b\n"
         );
         let json = v.to_json();
         assert!(
@@ -649,6 +661,29 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["ports"][0]["target"], 80);
         assert_eq!(back["text"], "a\nb\n");
+    }
+
+    #[test]
+    fn text_reads_back_with_its_newlines() {
+        for text in [
+            "a\nb",
+            "a\nb\n",
+            "a\n\nb\n\n",
+            "x\n\n\n",
+            " indented\nx\n",
+            "\nfirst line empty\n",
+            "tab\there: and # not a comment\n",
+        ] {
+            let doc = Canon::Map(vec![(
+                "outer".into(),
+                Canon::Map(vec![("text".into(), Canon::Str(text.into()))]),
+            )]);
+            let yaml = doc.to_yaml();
+            let back: serde_json::Value =
+                goodgo_yaml::from_str(std::path::Path::new("t.yaml"), &yaml)
+                    .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            assert_eq!(back["outer"]["text"], text, "{yaml}");
+        }
     }
 
     #[test]
