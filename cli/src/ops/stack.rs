@@ -200,13 +200,19 @@ pub async fn choose(
                     ));
                 }
             };
+            // Each image asked about once, however many services run it.
+            let mut present = std::collections::HashSet::new();
             for service in goodgo_stack::services(&loaded.project, &req.waves) {
                 // A service with a `build` section is built by the engine when its image
                 // is missing; any other missing image must come from its registry.
                 let Some(image) = &service.image else {
                     continue;
                 };
-                if service.build.is_some() || docker.has_image(image).await? {
+                if service.build.is_some() || present.contains(image) {
+                    continue;
+                }
+                if docker.has_image(image).await? {
+                    present.insert(image.clone());
                     continue;
                 }
                 // Running natively is a way out only for what the native runtime runs;

@@ -10,6 +10,7 @@ mod ci;
 mod cli;
 mod codegen;
 mod compose;
+mod compose_engine;
 mod db;
 mod dev;
 mod doctor;

@@ -129,19 +129,22 @@ pub fn config(project: &Project, name: &str) -> Canon {
                 .map("labels", &v.labels);
         }),
     );
-    top.opt(
-        "secrets",
-        section(&project.secrets, |k, d, m| {
-            m.put("name", s(&prefixed(k, &d.name, d.external)))
-                .text("file", d.file.as_ref().and_then(|f| f.to_str()))
-                .text("environment", d.environment.as_deref())
-                .flag("external", d.external);
-        }),
-    );
+    for (key, defs) in [("secrets", &project.secrets), ("configs", &project.configs)] {
+        top.opt(
+            key,
+            section(defs, |k, d, m| {
+                m.put("name", s(&prefixed(k, &d.name, d.external)))
+                    .text("file", d.file.as_ref().and_then(|f| f.to_str()))
+                    .text("environment", d.environment.as_deref())
+                    .text("content", d.content.as_deref())
+                    .flag("external", d.external);
+            }),
+        );
+    }
     top.done()
 }
 
-/// A top-level section (`networks`, `volumes`, `secrets`): each definition by its key,
+/// A top-level section (`networks`, `volumes`, `secrets`, `configs`): each definition by its key,
 /// written by `fill`; nothing when there is none.
 fn section<T>(defs: &BTreeMap<String, T>, fill: impl Fn(&str, &T, &mut MapOut)) -> Option<Canon> {
     let entries = defs.iter().map(|(k, d)| {
@@ -190,6 +193,7 @@ fn service(svc: &Service) -> Canon {
             "command",
             svc.command.as_ref().map(|c| strings(&c.to_argv())),
         )
+        .opt("configs", file_refs(&svc.configs))
         .text("container_name", svc.container_name.as_deref())
         .opt("depends_on", depends_on(svc))
         .opt("deploy", deploy(svc))
@@ -239,7 +243,7 @@ fn service(svc: &Service) -> Canon {
         .text("pull_policy", svc.pull_policy.map(PullPolicy::as_str))
         .flag("read_only", h.read_only)
         .text("restart", svc.restart.as_deref())
-        .opt("secrets", secrets(&svc.secrets))
+        .opt("secrets", file_refs(&svc.secrets))
         .list("security_opt", &h.security_opt)
         .opt("shm_size", h.shm_size.map(int))
         .flag("stdin_open", svc.stdin_open)
@@ -375,11 +379,15 @@ fn port(p: &Port) -> Canon {
     m.done()
 }
 
-fn secrets(refs: &[SecretRef]) -> Option<Canon> {
+/// A service's `secrets` or `configs`; `mode` as a number, as Compose writes it.
+fn file_refs(refs: &[FileRef]) -> Option<Canon> {
     let items = refs.iter().map(|r| {
         let mut m = MapOut::default();
         m.put("source", s(&r.source))
-            .text("target", r.target.as_deref());
+            .text("target", r.target.as_deref())
+            .text("uid", r.uid.as_deref())
+            .text("gid", r.gid.as_deref())
+            .opt("mode", r.mode.map(int));
         m.done()
     });
     (!refs.is_empty()).then(|| Canon::Seq(items.collect()))
@@ -420,7 +428,8 @@ fn mount(v: &Mount) -> Canon {
         MountKind::Bind => {
             let mut b = MapOut::default();
             b.text("propagation", o.propagation.as_deref())
-                .put("create_host_path", Canon::Bool(true));
+                .put("create_host_path", Canon::Bool(true))
+                .text("selinux", o.selinux.as_deref());
             m.put("bind", b.done());
         }
         MountKind::Volume => {
@@ -588,11 +597,23 @@ fn yaml_value(v: &Canon, out: &mut String, depth: usize) {
             out.push('\n');
             yaml_seq(items, out, depth + 1);
         }
-        Canon::Str(t) if t.contains('\n') => {
-            out.push_str(" |-\n");
-            for line in t.trim_end_matches('\n').lines() {
+        // A literal block, its chomping indicator keeping the trailing newlines as they
+        // are (a config's content is a file); text starting with a space would need an
+        // indentation indicator and is quoted instead.
+        Canon::Str(t) if t.contains('\n') && !t.starts_with([' ', '\n']) => {
+            let body = t.trim_end_matches('\n');
+            let trailing = t.len() - body.len();
+            out.push_str(match trailing {
+                0 => " |-\n",
+                1 => " |\n",
+                _ => " |+\n",
+            });
+            for line in body.split('\n') {
                 out.push_str(&"  ".repeat(depth + 1));
                 out.push_str(line);
+                out.push('\n');
+            }
+            for _ in 1..trailing {
                 out.push('\n');
             }
         }
@@ -630,7 +651,7 @@ mod tests {
         ]);
         assert_eq!(
             v.to_yaml(),
-            "name: p\nlist:\n  - \"8080\"\n  - a b\n  - \"x: y\"\n  - \"yes\"\nports:\n  - mode: ingress\n    target: 80\nempty: {}\nnone: null\ntext: |-\n  a\n  b\n"
+            "name: p\nlist:\n  - \"8080\"\n  - a b\n  - \"x: y\"\n  - \"yes\"\nports:\n  - mode: ingress\n    target: 80\nempty: {}\nnone: null\ntext: |\n  a\n  b\n"
         );
         let json = v.to_json();
         assert!(
@@ -640,6 +661,29 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["ports"][0]["target"], 80);
         assert_eq!(back["text"], "a\nb\n");
+    }
+
+    #[test]
+    fn text_reads_back_with_its_newlines() {
+        for text in [
+            "a\nb",
+            "a\nb\n",
+            "a\n\nb\n\n",
+            "x\n\n\n",
+            " indented\nx\n",
+            "\nfirst line empty\n",
+            "tab\there: and # not a comment\n",
+        ] {
+            let doc = Canon::Map(vec![(
+                "outer".into(),
+                Canon::Map(vec![("text".into(), Canon::Str(text.into()))]),
+            )]);
+            let yaml = doc.to_yaml();
+            let back: serde_json::Value =
+                goodgo_yaml::from_str(std::path::Path::new("t.yaml"), &yaml)
+                    .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            assert_eq!(back["outer"]["text"], text, "{yaml}");
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //! pass, and the top level; one submodule per part of the file does the rest: `files`
 //! (reading, `include`, `extends`), `keys` (the lists), `read` (typed readers), `service`,
 //! `host` (privileges, namespaces and limits), `net` (ports, networks, extra hosts),
-//! `mounts`, and `resources` (top-level volumes, networks and secrets).
+//! `mounts`, `resources` (top-level volumes and networks) and `objects` (secrets and
+//! configs: definitions and uses).
 //!
 //! File reads here: the Compose files (and those they include or extend), the `.env`
 //! beside the first, and each service's `env_file`.
@@ -29,6 +30,7 @@ mod host;
 mod keys;
 mod mounts;
 mod net;
+mod objects;
 mod read;
 mod resources;
 mod service;
@@ -163,16 +165,9 @@ struct Loader<'a> {
     /// For a value whose interpolation used unset variables: each of them and where it is
     /// written, so a value they left broken is reported at the variable.
     unset: BTreeMap<At, Vec<(String, At)>>,
-    /// Top-level secrets goodgo cannot provide (`environment`, `external`): where each is
-    /// written, its key, and whether a service uses it.
-    odd_secrets: BTreeMap<String, OddSecret>,
-}
-
-/// A top-level secret that is not a `file`.
-struct OddSecret {
-    pos: At,
-    key: &'static str,
-    used: bool,
+    /// The top-level secrets and configs, each resolved to what a service's use gets, and
+    /// whether one uses it.
+    objects: BTreeMap<(objects::Kind, String), objects::Object>,
 }
 
 /// Names defined at the top level, which services may refer to.
@@ -180,6 +175,7 @@ struct Defined {
     volumes: BTreeSet<String>,
     networks: BTreeSet<String>,
     secrets: BTreeSet<String>,
+    configs: BTreeSet<String>,
     services: BTreeSet<String>,
 }
 
@@ -194,7 +190,7 @@ impl<'a> Loader<'a> {
             diags: Vec::new(),
             warned_vars: BTreeSet::new(),
             unset: BTreeMap::new(),
-            odd_secrets: BTreeMap::new(),
+            objects: BTreeMap::new(),
         }
     }
 
@@ -445,6 +441,7 @@ impl<'a> Loader<'a> {
                 "volumes" => project.volumes = self.volume_defs(&e.value)?,
                 "networks" => project.networks = self.network_defs(&e.value)?,
                 "secrets" => project.secrets = self.secret_defs(&e.value)?,
+                "configs" => project.configs = self.config_defs(&e.value)?,
                 _ => self.other_key(e, "", TOP_KEYS, TOP_WARN, TOP_REFUSE)?,
             }
         }
@@ -452,6 +449,7 @@ impl<'a> Loader<'a> {
             volumes: project.volumes.keys().cloned().collect(),
             networks: project.networks.keys().cloned().collect(),
             secrets: project.secrets.keys().cloned().collect(),
+            configs: project.configs.keys().cloned().collect(),
             services: BTreeSet::new(),
         };
         if let Some(e) = services_node {
@@ -470,18 +468,7 @@ impl<'a> Loader<'a> {
         }
         self.check_dependencies(&mut project.services)?;
         order::check_cycles(&project.services, &project.file)?;
-        let unused: Vec<(String, At, &str)> = self
-            .odd_secrets
-            .iter()
-            .filter(|(_, o)| !o.used)
-            .map(|(name, o)| (name.clone(), o.pos, o.key))
-            .collect();
-        for (name, pos, key) in unused {
-            self.warn(
-                pos,
-                format!("`secrets.{name}.{key}` is not supported by goodgo and is ignored: no service uses this secret (goodgo provides `file` secrets only)"),
-            );
-        }
+        self.unused_externals();
         if project
             .services
             .values()

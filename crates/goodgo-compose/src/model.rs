@@ -37,6 +37,7 @@ pub struct Project {
     /// Declared networks, plus `default` when a service uses it.
     pub networks: BTreeMap<String, NetworkDef>,
     pub secrets: BTreeMap<String, SecretDef>,
+    pub configs: BTreeMap<String, ConfigDef>,
     /// Warnings: keys read but not acted on, unset variables. Never errors.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -84,6 +85,9 @@ pub struct Service {
     #[serde(serialize_with = "ser_opt_duration")]
     pub stop_grace_period: Option<Duration>,
     pub secrets: Vec<SecretRef>,
+    /// Left out of the hash when empty, so services without configs keep their hash.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ConfigRef>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub platform: Option<String>,
@@ -352,6 +356,10 @@ pub struct MountOptions {
     pub tmpfs_mode: Option<u32>,
     /// Bind: `rprivate`, `shared`, …
     pub propagation: Option<String>,
+    /// Bind: relabel the host path for SELinux, `z` (shared) or `Z` (private); left out of
+    /// the hash when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<String>,
     /// Volume: do not copy the image's content into a new volume.
     pub nocopy: bool,
     /// Volume: mount only this path inside it.
@@ -418,23 +426,97 @@ pub struct Build {
     pub dockerfile_inline: Option<String>,
 }
 
-/// A service's use of a secret.
+/// Where the files of secrets live in a container unless their `target` is absolute.
+pub const SECRETS_DIR: &str = "/run/secrets";
+
+/// A service's use of a secret or a config: the file it gets in its container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SecretRef {
-    /// The name under top-level `secrets:`.
+pub struct FileRef {
+    /// The name under the top-level `secrets:` or `configs:`.
     pub source: String,
-    /// Where it appears; `None`: `/run/secrets/<source>`.
+    /// Where it appears, as written; `None`: named after `source` (see
+    /// [`secret_path`](Self::secret_path) and [`config_path`](Self::config_path)).
     pub target: Option<String>,
+    /// Owner, group (numeric ids, as written) and mode of the file; left out of the hash
+    /// when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// What the file holds, from the top-level definition.
+    pub from: FileSource,
 }
 
-impl SecretRef {
-    /// The path of the secret's file in the container: `target` when absolute, else
+/// A secret's use; see [`FileRef`].
+pub type SecretRef = FileRef;
+/// A config's use; see [`FileRef`].
+pub type ConfigRef = FileRef;
+
+impl FileRef {
+    /// The path of a secret's file in the container: `target` when absolute, else
     /// `/run/secrets/<target or source>`.
-    pub fn mount_path(&self) -> String {
+    pub fn secret_path(&self) -> String {
+        self.path_under(SECRETS_DIR)
+    }
+
+    /// The path of a config's file in the container: `target` when absolute, else
+    /// `/<target or source>`.
+    pub fn config_path(&self) -> String {
+        self.path_under("")
+    }
+
+    fn path_under(&self, dir: &str) -> String {
         match &self.target {
             Some(t) if t.starts_with('/') => t.clone(),
-            Some(t) => format!("/run/secrets/{t}"),
-            None => format!("/run/secrets/{}", self.source),
+            Some(t) => format!("{dir}/{t}"),
+            None => format!("{dir}/{}", self.source),
+        }
+    }
+
+    /// Whether the runtime writes the file into the container (text, or a host file with
+    /// an owner, group or mode to honour) rather than bind-mounting the host file.
+    pub fn is_copied(&self) -> bool {
+        matches!(self.from, FileSource::Text(_))
+            || self.uid.is_some()
+            || self.gid.is_some()
+            || self.mode.is_some()
+    }
+
+    /// The file's mode in the container when copied: `mode`, else `0444` (as Compose).
+    pub fn copied_mode(&self) -> u32 {
+        self.mode.unwrap_or(0o444)
+    }
+}
+
+/// What a secret's or config's file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// A host file (`file:`), absolute.
+    File(PathBuf),
+    /// Text: a config's `content`, or the value of the variable `environment` names.
+    Text(String),
+}
+
+/// Serialized (for the hash) as the host path, or as the SHA-256 of the text: a secret's
+/// value is never written out, yet a changed value changes the hash.
+impl Serialize for FileSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use sha2::Digest as _;
+        use std::fmt::Write as _;
+        match self {
+            FileSource::File(path) => s.serialize_newtype_variant("FileSource", 0, "file", path),
+            FileSource::Text(text) => {
+                let hex = sha2::Sha256::digest(text.as_bytes()).iter().fold(
+                    String::with_capacity(64),
+                    |mut hex, b| {
+                        let _ = write!(hex, "{b:02x}");
+                        hex
+                    },
+                );
+                s.serialize_newtype_variant("FileSource", 1, "text_sha256", &hex)
+            }
         }
     }
 }
@@ -494,16 +576,23 @@ pub struct IpamPool {
     pub aux_addresses: BTreeMap<String, String>,
 }
 
-/// A top-level secret.
+/// A top-level secret or config: where its content comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct SecretDef {
-    /// Absolute: resolved against the Compose file's folder.
+pub struct FileObjectDef {
+    /// Absolute: resolved against the folder of the file it is written in.
     pub file: Option<PathBuf>,
-    /// The variable holding the secret's value.
+    /// The text itself (configs only).
+    pub content: Option<String>,
+    /// The variable holding the content.
     pub environment: Option<String>,
     pub external: bool,
     pub name: Option<String>,
 }
+
+/// A top-level secret; see [`FileObjectDef`].
+pub type SecretDef = FileObjectDef;
+/// A top-level config; see [`FileObjectDef`].
+pub type ConfigDef = FileObjectDef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

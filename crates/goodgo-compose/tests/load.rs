@@ -408,11 +408,17 @@ fn volume_errors() {
 
 #[test]
 fn volume_options_that_change_nothing_run_warn() {
-    let p = ok("services:\n  a:\n    image: x\n    volumes:\n      - ./x:/y:ro,z\n");
-    assert!(svc(&p, "a").volumes[0].read_only);
+    let p = ok("services:\n  a:\n    image: x\n    volumes:\n      - ./x:/y:ro,z,cached\n");
+    let v = &svc(&p, "a").volumes[0];
+    assert!(v.read_only);
+    assert_eq!(
+        v.options.selinux.as_deref(),
+        Some("z"),
+        "applied, not warned"
+    );
     assert_eq!(p.diagnostics.len(), 1);
     assert!(
-        p.diagnostics[0].message.contains("`z`"),
+        p.diagnostics[0].message.contains("`cached`"),
         "{:?}",
         warnings(&p)
     );
@@ -597,17 +603,16 @@ volumes:
     assert_eq!(web.user.as_deref(), Some("1000:1000"));
     assert_eq!(web.hostname.as_deref(), Some("web"));
     assert_eq!(web.stop_signal.as_deref(), Some("SIGINT"));
+    let secrets: Vec<(&str, Option<&str>, String)> = web
+        .secrets
+        .iter()
+        .map(|r| (r.source.as_str(), r.target.as_deref(), r.secret_path()))
+        .collect();
     assert_eq!(
-        web.secrets,
+        secrets,
         [
-            SecretRef {
-                source: "token".into(),
-                target: None
-            },
-            SecretRef {
-                source: "token".into(),
-                target: Some("/etc/token".into())
-            },
+            ("token", None, "/run/secrets/token".to_string()),
+            ("token", Some("/etc/token"), "/etc/token".to_string()),
         ]
     );
     assert_eq!(web.cap_add, ["NET_ADMIN"]);
@@ -715,7 +720,6 @@ fn keys_that_would_change_what_runs_are_refused() {
         ("gpus", "all"),
         ("device_cgroup_rules", "['c 1:3 mr']"),
         ("volumes_from", "[other]"),
-        ("configs", "[conf]"),
         ("links", "[db]"),
     ] {
         fails_starting(
@@ -1033,44 +1037,41 @@ fn diagnostics_display_like_errors() {
 
 #[test]
 fn secrets_goodgo_cannot_provide_are_named() {
-    // Used by a service: refused at the use, naming the secret, its key and the file the
-    // service would lack.
-    for (def, key) in [
-        ("environment: TOKEN", "environment"),
-        ("external: true", "external"),
-    ] {
-        let e = err(&format!(
-            "services:\n  a:\n    image: x\n    secrets:\n      - source: tok\n        target: token\nsecrets:\n  tok:\n    {def}\n"
-        ));
-        assert!(
-            e.starts_with(&format!(
-                "c.yaml:5:17: services.a.secrets[0]: the secret `tok` uses `secrets.tok.{key}`, which goodgo does not support ("
-            )) && e.contains("the service would lack /run/secrets/token"),
-            "{e}"
-        );
-    }
+    // External, used by a service: refused at the use, naming the secret, its key and the
+    // file the service would lack.
+    let e = err(
+        "services:\n  a:\n    image: x\n    secrets:\n      - source: tok\n        target: token\nsecrets:\n  tok:\n    external: true\n",
+    );
+    assert!(
+        e.starts_with(
+            "c.yaml:5:17: services.a.secrets[0]: the secret `tok` uses `secrets.tok.external`, which goodgo does not support ("
+        ) && e.contains("the service would lack /run/secrets/token"),
+        "{e}"
+    );
     // Declared, used by nobody: a warning at its key.
     let p = ok(
-        "services:\n  a:\n    image: x\n    secrets: [f]\nsecrets:\n  f:\n    file: ./f.txt\n  e:\n    environment: TOKEN\n",
+        "services:\n  a:\n    image: x\n    secrets: [f]\nsecrets:\n  f:\n    file: ./f.txt\n  e:\n    external: true\n",
     );
     assert_eq!(
         warnings(&p),
         [
-            "c.yaml:9:5: warning: `secrets.e.environment` is not supported by goodgo and is ignored: no service uses this secret (goodgo provides `file` secrets only)"
+            "c.yaml:9:5: warning: `secrets.e.external` is not supported by goodgo and is ignored: no service uses it (it lives in a Swarm cluster)"
         ]
     );
     let a = svc(&p, "a");
-    assert_eq!(a.secrets[0].mount_path(), "/run/secrets/f");
+    assert_eq!(a.secrets[0].secret_path(), "/run/secrets/f");
+    assert_eq!(a.secrets[0].from, FileSource::File("/project/f.txt".into()));
     let named = SecretRef {
-        source: "f".into(),
         target: Some("other".into()),
+        ..a.secrets[0].clone()
     };
-    assert_eq!(named.mount_path(), "/run/secrets/other");
+    assert_eq!(named.secret_path(), "/run/secrets/other");
+    assert_eq!(named.config_path(), "/other");
     let absolute = SecretRef {
-        source: "f".into(),
         target: Some("/etc/app/key".into()),
+        ..a.secrets[0].clone()
     };
-    assert_eq!(absolute.mount_path(), "/etc/app/key");
+    assert_eq!(absolute.secret_path(), "/etc/app/key");
 }
 
 /// Every key the model reads is applied by the Docker runtime, except those listed here,

@@ -476,6 +476,102 @@ fn merged_files_agree_with_docker_compose() {
     );
 }
 
+const FILE_OBJECTS: &str = r#"
+services:
+  app:
+    image: busybox
+    configs:
+      - app_conf
+      - source: app_conf
+        target: /etc/app/app.conf
+        uid: "103"
+        gid: "104"
+        mode: 0440
+    secrets:
+      - source: pw
+        mode: 0400
+      - source: pw
+        target: /etc/app/pw
+configs:
+  app_conf:
+    file: ./conf/app.conf
+secrets:
+  pw:
+    file: ./pw.txt
+"#;
+
+/// A use of a secret or config: source, target, uid, gid, mode.
+type Use = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+);
+
+/// A service's uses of secrets or configs as both sides print them: source, target, uid,
+/// gid and mode (a number).
+fn uses(v: &Value) -> Vec<Use> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| {
+            (
+                text(&u["source"]).unwrap(),
+                u.get("target").and_then(text),
+                u.get("uid").and_then(text),
+                u.get("gid").and_then(text),
+                u.get("mode").and_then(Value::as_u64),
+            )
+        })
+        .collect()
+}
+
+/// Secrets and configs from host files, used with `target`, `uid`, `gid` and `mode`: both
+/// print the same uses and the same absolute files. (The oracle, 1.29, knows no `content`
+/// or `environment` source; tests/objects.rs checks those.)
+#[test]
+fn secrets_and_configs_agree_with_docker_compose() {
+    if !oracle_available() {
+        skip(
+            "secrets_and_configs_agree_with_docker_compose",
+            "docker-compose is not installed",
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::write(dir.join("conf/app.conf"), "a=1\n").unwrap();
+    std::fs::write(dir.join("pw.txt"), "pw").unwrap();
+    std::fs::write(dir.join("compose.yaml"), FILE_OBJECTS).unwrap();
+    let theirs = oracle_files(dir, &["compose.yaml"]).unwrap();
+    let project = load(
+        &dir.join("compose.yaml"),
+        Path::new("compose.yaml"),
+        &bare_env,
+    )
+    .unwrap();
+    let ours: Value = serde_json::from_str(&canonical::config(&project, "p").to_json()).unwrap();
+    for key in ["configs", "secrets"] {
+        let (a, b) = (
+            &ours["services"]["app"][key],
+            &theirs["services"]["app"][key],
+        );
+        assert_eq!(uses(a), uses(b), "services.app.{key}");
+        assert!(!uses(a).is_empty());
+    }
+    assert_eq!(
+        ours["configs"]["app_conf"]["file"],
+        theirs["configs"]["app_conf"]["file"]
+    );
+    assert_eq!(
+        ours["secrets"]["pw"]["file"],
+        theirs["secrets"]["pw"]["file"]
+    );
+    assert_eq!(ours["services"]["app"]["configs"][1]["mode"], 288);
+}
+
 /// A visible skip line (libtest captures `eprintln!`).
 fn skip(test: &str, why: &str) {
     use std::io::Write as _;

@@ -8,21 +8,15 @@
 
 /// Top-level keys goodgo reads.
 pub(super) const TOP_KEYS: &[&str] = &[
-    "version", "name", "services", "volumes", "networks", "secrets", "include",
+    "version", "name", "services", "volumes", "networks", "secrets", "configs", "include",
 ];
 
 /// Top-level keys ignored with a warning: they matter only through service keys that
 /// goodgo refuses, so on their own they change nothing that runs.
-pub(super) const TOP_WARN: &[(&str, &str)] = &[
-    (
-        "configs",
-        "only services' `configs` would use these, and goodgo refuses those",
-    ),
-    (
-        "models",
-        "only services' `models` would use these, and goodgo refuses those",
-    ),
-];
+pub(super) const TOP_WARN: &[(&str, &str)] = &[(
+    "models",
+    "only services' `models` would use these, and goodgo refuses those",
+)];
 
 /// Top-level keys that make goodgo refuse the file: none (`include` is resolved before
 /// the keys are read).
@@ -52,6 +46,7 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "stop_signal",
     "stop_grace_period",
     "secrets",
+    "configs",
     "cap_add",
     "cap_drop",
     "platform",
@@ -141,10 +136,6 @@ pub(super) const SERVICE_REFUSE: &[(&str, &str)] = &[
     (
         "volumes_from",
         "the mounts of the other service or container would be missing",
-    ),
-    (
-        "configs",
-        "the config files would be missing in the container",
     ),
     (
         "links",
@@ -268,9 +259,7 @@ pub(super) const MOUNT_WARN: &[(&str, &str)] = &[(
     "consistency",
     "mount consistency is a macOS performance hint",
 )];
-pub(super) const BIND_KEYS: &[&str] = &["create_host_path", "propagation"];
-pub(super) const BIND_WARN: &[(&str, &str)] =
-    &[("selinux", "the mount is not relabeled for SELinux")];
+pub(super) const BIND_KEYS: &[&str] = &["create_host_path", "propagation", "selinux"];
 pub(super) const VOLUME_OPT_KEYS: &[&str] = &["nocopy"];
 pub(super) const VOLUME_OPT_REFUSE: &[(&str, &str)] = &[(
     "subpath",
@@ -289,12 +278,8 @@ pub(super) const NET_ATTACH_WARN: &[(&str, &str)] = &[
 ];
 
 pub(super) const DEP_KEYS: &[&str] = &["condition", "restart", "required"];
-pub(super) const SECRET_REF_KEYS: &[&str] = &["source", "target"];
-pub(super) const SECRET_REF_WARN: &[(&str, &str)] = &[
-    ("uid", "the secret file keeps the default owner"),
-    ("gid", "the secret file keeps the default group"),
-    ("mode", "the secret file keeps the default mode"),
-];
+/// A service's use of a secret or config.
+pub(super) const FILE_REF_KEYS: &[&str] = &["source", "target", "uid", "gid", "mode"];
 pub(super) const ENV_FILE_KEYS: &[&str] = &["path", "required"];
 pub(super) const ENV_FILE_REFUSE: &[(&str, &str)] =
     &[("format", "the file would be read in another format")];
@@ -316,6 +301,11 @@ pub(super) const NETWORK_DEF_WARN: &[(&str, &str)] = &[("enable_ipv4", "IPv4 sta
 pub(super) const IPAM_KEYS: &[&str] = &["driver", "config", "options"];
 pub(super) const IPAM_POOL_KEYS: &[&str] = &["subnet", "ip_range", "gateway", "aux_addresses"];
 pub(super) const SECRET_DEF_KEYS: &[&str] = &["file", "environment", "external", "name"];
+pub(super) const CONFIG_DEF_KEYS: &[&str] = &["file", "content", "environment", "external", "name"];
+pub(super) const CONFIG_DEF_WARN: &[(&str, &str)] = &[
+    ("labels", "config labels are a Swarm feature"),
+    ("template_driver", "config templates are a Swarm feature"),
+];
 pub(super) const SECRET_DEF_WARN: &[(&str, &str)] = &[
     ("labels", "secret labels are a Swarm feature"),
     ("driver", "secret drivers are a Swarm feature"),

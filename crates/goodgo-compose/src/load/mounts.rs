@@ -43,10 +43,7 @@ impl Loader<'_> {
                         "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
                             options.propagation = Some(opt.clone());
                         }
-                        "z" | "Z" => self.warn(
-                            node.pos,
-                            format!("{path}: the `{opt}` option is not supported by goodgo and is ignored: the mount is not relabeled for SELinux"),
-                        ),
+                        "z" | "Z" => options.selinux = Some(opt.clone()),
                         "cached" | "delegated" | "consistent" => self.warn(
                             node.pos,
                             format!("{path}: the `{opt}` option is not supported by goodgo and is ignored: mount consistency is a macOS performance hint"),
@@ -71,7 +68,10 @@ impl Loader<'_> {
                 };
                 let misplaced = match kind {
                     MountKind::Bind => options.nocopy.then_some("nocopy"),
-                    _ => options.propagation.as_deref(),
+                    _ => options
+                        .propagation
+                        .as_deref()
+                        .or(options.selinux.as_deref()),
                 };
                 if let Some(opt) = misplaced {
                     return Err(self.fail(
@@ -168,7 +168,17 @@ impl Loader<'_> {
                                 }
                                 options.propagation = Some(mode);
                             }
-                            _ => self.other_key(b, &p, BIND_KEYS, BIND_WARN, NO_PAIRS)?,
+                            "selinux" => {
+                                let label = self.string(&b.value, &bp)?;
+                                if label != "z" && label != "Z" {
+                                    return Err(self.bad_value(
+                                        &b.value,
+                                        format!("{bp}: unknown SELinux relabeling `{label}`; expected `z` (shared) or `Z` (private)"),
+                                    ));
+                                }
+                                options.selinux = Some(label);
+                            }
+                            _ => self.other_key(b, &p, BIND_KEYS, NO_PAIRS, NO_PAIRS)?,
                         }
                     }
                 }

@@ -1,74 +1,18 @@
-//! The top-level `volumes`, `networks` and `secrets` definitions, and a service's
-//! references to secrets.
+//! The top-level `volumes` and `networks` definitions, and the reading all top-level
+//! definitions share (`external`, `name`).
 //!
-//! Why its own module: these are the named resources services refer to; they are read
-//! before the services, and a secret goodgo cannot provide (`environment`, `external`) is
-//! an error only when a service uses it.
+//! Why its own module: these are the named resources services refer to, read before the
+//! services; secrets and configs, which are files, are `objects`'.
 
 use std::collections::BTreeMap;
 
 use super::keys::*;
-use super::read::{check_declared, join, normalize};
-use super::{Defined, Loader, OddSecret, Result};
+use super::read::join;
+use super::{Loader, Result};
 use crate::model::*;
 use crate::yaml::{Entry, Node, Value};
 
 impl Loader<'_> {
-    pub(super) fn secret_ref(
-        &mut self,
-        node: &Node,
-        path: &str,
-        defined: &Defined,
-    ) -> Result<SecretRef> {
-        let (r, pos) = match &node.value {
-            Value::Str(name) => (
-                SecretRef {
-                    source: name.clone(),
-                    target: None,
-                },
-                node.pos,
-            ),
-            Value::Map(entries) => {
-                let mut source = None;
-                let mut target = None;
-                for e in entries {
-                    let p = join(path, &e.key);
-                    match e.key.as_str() {
-                        "source" => source = Some((self.string(&e.value, &p)?, e.value.pos)),
-                        "target" => target = self.opt_string(&e.value, &p)?,
-                        _ => self.other_key(e, path, SECRET_REF_KEYS, SECRET_REF_WARN, NO_PAIRS)?,
-                    }
-                }
-                let Some((source, pos)) = source else {
-                    return Err(self.fail(node.pos, format!("{path}: missing key `source`")));
-                };
-                (SecretRef { source, target }, pos)
-            }
-            _ => return Err(self.expected(node, path, "a secret name or a mapping")),
-        };
-        check_declared(&r.source, "secrets", &defined.secrets)
-            .map_err(|m| self.fail(pos, format!("{path}: {m}")))?;
-        if let Some(odd) = self.odd_secrets.get_mut(&r.source) {
-            odd.used = true;
-            let key = odd.key;
-            let why = if key == "external" {
-                "an external secret lives in a Swarm cluster"
-            } else {
-                "a secret from `environment` is not written to a file"
-            };
-            return Err(self.fail(
-                pos,
-                format!(
-                    "{path}: the secret `{}` uses `secrets.{}.{key}`, which goodgo does not support ({why}): ignoring it would change what runs (the service would lack {}); use `file:` instead, or run this file with `docker compose`",
-                    r.source,
-                    r.source,
-                    r.mount_path()
-                ),
-            ));
-        }
-        Ok(r)
-    }
-
     /// `external: true`, or the legacy `external: {name: x}`.
     pub(super) fn external(
         &mut self,
@@ -96,7 +40,7 @@ impl Loader<'_> {
     /// `secrets`): `external` and `name` here (the legacy `external: {name: x}` names a
     /// definition when `name` does not), its other keys with `key` (given the definition's
     /// path and the key's), then `check` on the whole definition.
-    fn definitions<T: Definition>(
+    pub(super) fn definitions<T: Definition>(
         &mut self,
         node: &Node,
         section: &str,
@@ -212,59 +156,11 @@ impl Loader<'_> {
         }
         Ok(ipam)
     }
-
-    pub(super) fn secret_defs(&mut self, node: &Node) -> Result<BTreeMap<String, SecretDef>> {
-        self.definitions(node, "secrets", Self::secret_key, Self::check_secret_def)
-    }
-
-    fn secret_key(&mut self, d: &mut SecretDef, e: &Entry, path: &str, p: &str) -> Result<()> {
-        match e.key.as_str() {
-            "file" => {
-                d.file = self
-                    .opt_string(&e.value, p)?
-                    .map(|f| normalize(&self.dirs(e.value.pos).0.join(f)));
-            }
-            "environment" => d.environment = self.opt_string(&e.value, p)?,
-            _ => self.other_key(e, path, SECRET_DEF_KEYS, SECRET_DEF_WARN, NO_PAIRS)?,
-        }
-        Ok(())
-    }
-
-    /// A secret needs `file`, `environment` or `external: true`; one that is not a `file`
-    /// is remembered, to be refused where a service uses it.
-    fn check_secret_def(&mut self, s: &Entry, path: &str, d: &SecretDef) -> Result<()> {
-        if d.file.is_none() && d.environment.is_none() && !d.external {
-            return Err(self.fail(
-                s.key_pos,
-                format!("{path}: a secret needs `file`, `environment` or `external: true`"),
-            ));
-        }
-        if d.file.is_none() {
-            let key = if d.external {
-                "external"
-            } else {
-                "environment"
-            };
-            let pos = self
-                .entries(&s.value, path)?
-                .iter()
-                .find(|e| e.key == key)
-                .map_or(s.key_pos, |e| e.key_pos);
-            self.odd_secrets.insert(
-                s.key.clone(),
-                OddSecret {
-                    pos,
-                    key,
-                    used: false,
-                },
-            );
-        }
-        Ok(())
-    }
 }
 
-/// A top-level definition (a volume, network or secret): it has `external` and `name`.
-trait Definition: Default {
+/// A top-level definition (a volume, network, secret or config): it has `external` and
+/// `name`.
+pub(super) trait Definition: Default {
     fn external_and_name(&mut self) -> (&mut bool, &mut Option<String>);
 }
 
@@ -278,4 +174,4 @@ macro_rules! definition {
     )*};
 }
 
-definition!(VolumeDef, NetworkDef, SecretDef);
+definition!(VolumeDef, NetworkDef, FileObjectDef);

@@ -3,7 +3,7 @@
 //! parser.
 //!
 //! Why its own module: the `services.<name>` mapping is most of a Compose file; ports and
-//! networks (`net`), mounts (`mounts`), secret references (`resources`) and what the
+//! networks (`net`), mounts (`mounts`), uses of secrets and configs (`objects`) and what the
 //! container gets from the host (`host`) have modules of their own.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use goodgo_yaml::did_you_mean;
 
 use super::keys::*;
+use super::objects::Kind;
 use super::read::{join, json_of, normalize};
 use super::{Defined, Loader, Result};
 use crate::error::ComposeError;
@@ -104,10 +105,18 @@ impl Loader<'_> {
                 }
                 "stop_signal" => s.stop_signal = self.opt_string(v, &p)?,
                 "stop_grace_period" => s.stop_grace_period = Some(self.duration(v, &p)?),
-                "secrets" => {
+                "secrets" | "configs" => {
+                    let kind = if e.key == "secrets" {
+                        Kind::Secret
+                    } else {
+                        Kind::Config
+                    };
                     for (i, item) in self.items(v, &p)?.iter().enumerate() {
-                        let r = self.secret_ref(item, &format!("{p}[{i}]"), defined)?;
-                        s.secrets.push(r);
+                        let r = self.file_ref(kind, item, &format!("{p}[{i}]"), defined)?;
+                        match kind {
+                            Kind::Secret => s.secrets.push(r),
+                            Kind::Config => s.configs.push(r),
+                        }
                     }
                 }
                 "cap_add" => s.cap_add = self.string_list(v, &p)?,

@@ -12,11 +12,11 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptions, RemoveContainerOptions, StopContainerOptions,
 };
-use goodgo_compose::{MountKind, Project, Service, config_hash};
+use goodgo_compose::{MountKind, Project, Service};
 
-use super::host;
 use super::resources::{endpoint, network_name, service_networks, volume_name};
 use super::{DockerRuntime, engine, is_not_found, label};
+use super::{files, host};
 use crate::{
     Action, LABEL_HASH, LABEL_MANAGED, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE,
     StackError, UpRequest,
@@ -30,8 +30,11 @@ impl DockerRuntime {
         service: &Service,
         image: &str,
     ) -> Result<Action, StackError> {
-        let hash = config_hash(service);
-        let existing = self.containers(&req.project, Some(&service.name)).await?;
+        let hash = files::hash(service)?;
+        let existing = match self.listed(&req.project, &service.name) {
+            Some(listed) => listed,
+            None => self.containers(&req.project, Some(&service.name)).await?,
+        };
         let (primary, extra) = service_networks(service);
         let project_networks = std::iter::once(primary)
             .chain(extra.iter().copied())
@@ -63,6 +66,7 @@ impl DockerRuntime {
                 && mode == Some(wanted_mode.as_str())
             {
                 if running {
+                    self.mark_unchanged(&req.project, &service.name);
                     return Ok(Action::Unchanged);
                 }
                 self.docker
@@ -120,6 +124,7 @@ impl DockerRuntime {
                     service.name
                 )))?;
         }
+        self.copy_files(&created.id, service).await?;
         self.docker
             .start_container(&created.id, None)
             .await
@@ -240,8 +245,14 @@ pub(super) fn container_body(
             exposed.push(key);
         }
     }
-    let mut mounts: Vec<Mount> = service
+    // Bind mounts relabeled for SELinux go as `binds` (`src:dst:ro,z`): the engine's
+    // mount API has no relabel option.
+    let (relabeled, mounted): (Vec<_>, Vec<_>) = service
         .volumes
+        .iter()
+        .partition(|m| m.kind == MountKind::Bind && m.options.selinux.is_some());
+    let binds: Vec<String> = relabeled.iter().map(|m| host::bind_spec(m)).collect();
+    let mut mounts: Vec<Mount> = mounted
         .iter()
         .map(|m| {
             let (tmpfs_options, bind_options, volume_options) =
@@ -265,18 +276,9 @@ pub(super) fn container_body(
             }
         })
         .collect();
-    // `file` secrets: the file, read-only, at /run/secrets/<name> or the given target.
-    for r in &service.secrets {
-        if let Some(file) = project.secrets.get(&r.source).and_then(|d| d.file.as_ref()) {
-            mounts.push(Mount {
-                target: Some(r.mount_path()),
-                source: Some(file.display().to_string()),
-                typ: Some(MountType::BIND),
-                read_only: Some(true),
-                ..Default::default()
-            });
-        }
-    }
+    // Secrets and configs from host files: read-only bind mounts (the others are copied
+    // into the created container).
+    mounts.extend(files::mounts(service));
     let restart = service.restart.as_deref().map(|r| RestartPolicy {
         name: Some(match r {
             "always" => RestartPolicyNameEnum::ALWAYS,
@@ -320,6 +322,7 @@ pub(super) fn container_body(
     let mut host_config = HostConfig {
         port_bindings: Some(bindings),
         mounts: Some(mounts),
+        binds: (!binds.is_empty()).then_some(binds),
         restart_policy: restart,
         cap_add: (!service.cap_add.is_empty()).then(|| service.cap_add.clone()),
         cap_drop: (!service.cap_drop.is_empty()).then(|| service.cap_drop.clone()),

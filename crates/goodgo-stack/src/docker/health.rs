@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bollard::exec::{CreateExecOptions, StartExecOptions};
+use bollard::models::ContainerSummary;
 use futures_util::StreamExt;
 use goodgo_compose::Condition;
 
@@ -21,6 +22,12 @@ impl DockerRuntime {
         cond: Condition,
         deadline: Instant,
     ) -> Result<(), StackError> {
+        // A container this `up` left alone: its listed state may already meet `cond`.
+        if let Some(c) = self.unchanged(&req.project, service)
+            && listed_meets(&c, cond)
+        {
+            return Ok(());
+        }
         let containers = self.containers(&req.project, Some(service)).await?;
         let Some(id) = containers.first().and_then(|c| c.id.clone()) else {
             return Err(StackError::Failed {
@@ -182,6 +189,33 @@ impl DockerRuntime {
     }
 }
 
+/// Whether a listed running container meets `cond`: started, or healthy — by the engine's
+/// health status (in the listing from API 1.52, else in the status text it has always
+/// ended with: `Up 2 minutes (healthy)`), or without a healthcheck at all.
+fn listed_meets(c: &ContainerSummary, cond: Condition) -> bool {
+    let running = c.state.is_some_and(|s| s.to_string() == "running");
+    if !running {
+        return false;
+    }
+    let status = c.status.as_deref().unwrap_or_default();
+    let health = c
+        .health
+        .as_ref()
+        .and_then(|h| h.status)
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty() && s != "none")
+        .or_else(|| {
+            let (_, rest) = status.rsplit_once('(')?;
+            let inside = rest.strip_suffix(')')?;
+            Some(inside.trim_start_matches("health: ").to_string())
+        });
+    match cond {
+        Condition::Started => true,
+        Condition::Healthy => matches!(health.as_deref(), None | Some("healthy")),
+        Condition::CompletedSuccessfully => false,
+    }
+}
+
 /// The healthcheck test the engine runs in a container, if any.
 pub(super) fn effective_check(
     info: &bollard::models::ContainerInspectResponse,
@@ -191,4 +225,54 @@ pub(super) fn effective_check(
         .and_then(|c| c.healthcheck.as_ref())
         .and_then(|h| h.test.clone())
         .filter(|t| t.first().is_some_and(|first| first != "NONE"))
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::ContainerSummaryStateEnum;
+
+    use super::*;
+
+    fn listed(state: ContainerSummaryStateEnum, status: &str) -> ContainerSummary {
+        ContainerSummary {
+            state: Some(state),
+            status: Some(status.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_listed_container_meets_what_its_state_and_health_say() {
+        use Condition::*;
+        use ContainerSummaryStateEnum::{EXITED, RUNNING};
+        let cases = [
+            (RUNNING, "Up 2 minutes", Started, true),
+            (RUNNING, "Up 2 minutes", Healthy, true),
+            (RUNNING, "Up 2 minutes (healthy)", Healthy, true),
+            (RUNNING, "Up 3 seconds (health: starting)", Healthy, false),
+            (RUNNING, "Up 3 seconds (health: starting)", Started, true),
+            (RUNNING, "Up 2 minutes (unhealthy)", Healthy, false),
+            (EXITED, "Exited (0) 1 second ago", Started, false),
+            (
+                EXITED,
+                "Exited (0) 1 second ago",
+                CompletedSuccessfully,
+                false,
+            ),
+        ];
+        for (state, status, cond, meets) in cases {
+            assert_eq!(
+                listed_meets(&listed(state, status), cond),
+                meets,
+                "{status} {cond:?}"
+            );
+        }
+        // The structured health of newer engines wins over the text.
+        let mut c = listed(RUNNING, "Up 2 minutes");
+        c.health = Some(bollard::models::ContainerSummaryHealth {
+            status: Some(bollard::models::ContainerSummaryHealthStatusEnum::STARTING),
+            failing_streak: None,
+        });
+        assert!(!listed_meets(&c, Healthy));
+    }
 }

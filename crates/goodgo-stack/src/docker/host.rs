@@ -10,7 +10,7 @@ use bollard::models::{
     DeviceMapping, HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, MountBindOptions,
     MountBindOptionsPropagationEnum, MountTmpfsOptions, MountVolumeOptions, ResourcesUlimits,
 };
-use goodgo_compose::{HostSettings, MountKind, MountOptions, NetworkMode, Project, Service};
+use goodgo_compose::{HostSettings, Mount, MountKind, MountOptions, NetworkMode, Project, Service};
 
 use super::containers::container_name;
 
@@ -145,6 +145,25 @@ pub(super) fn mount_options(
     (tmpfs, bind, volume)
 }
 
+/// A bind mount as the engine's `binds` take it: `source:target:options`, with `ro`, the
+/// SELinux relabeling and the propagation.
+pub(super) fn bind_spec(m: &Mount) -> String {
+    let source = m.source.as_deref().unwrap_or_default();
+    let options: Vec<&str> = [
+        m.read_only.then_some("ro"),
+        m.options.selinux.as_deref(),
+        m.options.propagation.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if options.is_empty() {
+        format!("{source}:{}", m.target)
+    } else {
+        format!("{source}:{}:{}", m.target, options.join(","))
+    }
+}
+
 /// The networks the engine lists for a container of `service` once it runs, by name.
 pub(super) fn joined_networks(service: &Service, project_networks: Vec<String>) -> Vec<String> {
     match &service.network_mode {
@@ -193,5 +212,21 @@ mod tests {
         let mut plain = HostConfig::default();
         apply(&p, "proj", &p.services["db"].host, &mut plain);
         assert_eq!(plain, HostConfig::default(), "nothing set, nothing sent");
+    }
+
+    #[test]
+    fn relabeled_binds_carry_their_options() {
+        let p = project(
+            "services:\n  a:\n    image: x\n    volumes:\n      - ./src:/app:ro,z\n      - type: bind\n        source: /data\n        target: /data\n        bind: {selinux: Z, propagation: rshared}\n      - ./plain:/plain:Z\n",
+        );
+        let specs: Vec<String> = p.services["a"].volumes.iter().map(bind_spec).collect();
+        assert_eq!(
+            specs,
+            [
+                "/p/src:/app:ro,z",
+                "/data:/data:Z,rshared",
+                "/p/plain:/plain:Z"
+            ]
+        );
     }
 }

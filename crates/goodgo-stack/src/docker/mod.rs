@@ -6,18 +6,21 @@
 //! changed definition replaces only that container.
 //!
 //! The runtime is split by what it manages: `images` (present, pulled, built, by the
-//! service's `pull_policy`), `resources` (networks, volumes, ports, secrets),
-//! `containers` (create, replace, remove), `host` (privileges, namespaces, limits and
-//! mount options as the engine takes them), `health` (waiting for conditions) and `logs`.
+//! service's `pull_policy`), `resources` (networks, volumes, ports), `files` (secrets and
+//! configs: mounted, or written into the created container), `containers` (create,
+//! replace, remove), `host` (privileges, namespaces, limits and mount options as the
+//! engine takes them), `health` (waiting for conditions) and `logs`.
 
 mod containers;
+mod files;
 mod health;
 mod host;
 mod images;
 mod logs;
 mod resources;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -38,6 +41,19 @@ use crate::{
 /// A connection to the engine, at the API version both sides speak.
 pub struct DockerRuntime {
     docker: Docker,
+    /// What `up` learned of the project's containers in one list call while preparing.
+    listing: Mutex<Option<Listing>>,
+}
+
+/// The project's containers as listed once per `up` (in `prepare`), so a warm `up` does
+/// not ask the engine about each service again: `ensure_service` compares each service's
+/// container with this, and `wait_for` reads the state and health of a container `up`
+/// left alone from it.
+struct Listing {
+    project: String,
+    containers: Vec<ContainerSummary>,
+    /// Services whose container this `up` found as defined and running.
+    unchanged: HashSet<String>,
 }
 
 fn engine(doing: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> StackError {
@@ -118,7 +134,47 @@ impl DockerRuntime {
     pub async fn connect() -> Result<DockerRuntime, StackError> {
         let docker = client().map_err(connect)?;
         let docker = first_answer(ENGINE_ANSWER_TIMEOUT, docker.negotiate_version()).await?;
-        Ok(DockerRuntime { docker })
+        Ok(DockerRuntime {
+            docker,
+            listing: Mutex::new(None),
+        })
+    }
+
+    /// The containers of `service` as `prepare` listed them for `project`; `None` when no
+    /// listing of that project is at hand.
+    fn listed(&self, project: &str, service: &str) -> Option<Vec<ContainerSummary>> {
+        let listing = self.listing.lock().ok()?;
+        let listing = listing.as_ref().filter(|l| l.project == project)?;
+        Some(
+            listing
+                .containers
+                .iter()
+                .filter(|c| label(c, LABEL_SERVICE) == Some(service))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Notes that this `up` left `service`'s container alone.
+    fn mark_unchanged(&self, project: &str, service: &str) {
+        if let Ok(mut listing) = self.listing.lock()
+            && let Some(l) = listing.as_mut().filter(|l| l.project == project)
+        {
+            l.unchanged.insert(service.to_string());
+        }
+    }
+
+    /// The listed container of `service` when this `up` left it alone.
+    fn unchanged(&self, project: &str, service: &str) -> Option<ContainerSummary> {
+        let listing = self.listing.lock().ok()?;
+        let l = listing.as_ref().filter(|l| l.project == project)?;
+        if !l.unchanged.contains(service) {
+            return None;
+        }
+        l.containers
+            .iter()
+            .find(|c| label(c, LABEL_SERVICE) == Some(service))
+            .cloned()
     }
 
     pub(super) async fn containers(
@@ -143,7 +199,7 @@ impl DockerRuntime {
             )))
     }
 
-    /// Everything before the first container: free ports, secret files, images (a missing
+    /// Everything before the first container: free ports, secret and config files, images (a missing
     /// one that cannot be built or pulled stops `up` before anything carries the project's
     /// label), networks and volumes.
     async fn prepare(
@@ -152,8 +208,16 @@ impl DockerRuntime {
         req: &UpRequest,
         on_event: OnEvent<'_>,
     ) -> Result<(), StackError> {
-        self.check_ports(project, req).await?;
-        resources::check_secrets(project, req)?;
+        let ours = self.containers(&req.project, None).await?;
+        self.check_ports(project, req, &ours).await?;
+        files::check(project, req)?;
+        if let Ok(mut listing) = self.listing.lock() {
+            *listing = Some(Listing {
+                project: req.project.clone(),
+                containers: ours,
+                unchanged: HashSet::new(),
+            });
+        }
         for service in crate::services(project, &req.waves) {
             for message in crate::swarm_warnings(service) {
                 on_event(crate::Event::Warning {
@@ -162,8 +226,21 @@ impl DockerRuntime {
                 });
             }
         }
+        // An image several services run is looked at once, unless a service builds or
+        // pulls it by its policy.
+        let mut present = HashSet::new();
         for service in crate::services(project, &req.waves) {
+            let image = images::image_of(&req.project, service)?;
+            let plain = service.build.is_none()
+                && matches!(
+                    service.pull_policy,
+                    None | Some(goodgo_compose::PullPolicy::Missing)
+                );
+            if plain && present.contains(&image) {
+                continue;
+            }
             self.ensure_image(&req.project, service, on_event).await?;
+            present.insert(image);
         }
         self.ensure_networks(project, req).await?;
         self.ensure_volumes(project, req).await

@@ -1,10 +1,10 @@
-//! Networks, volumes, published ports and secret files: what must exist, or be free,
-//! before a container is created.
+//! Networks, volumes and published ports: what must exist, or be free, before a container
+//! is created.
 
 use std::collections::HashMap;
 
 use bollard::models::{
-    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
+    ContainerSummary, EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
     VolumeCreateRequest,
 };
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
@@ -23,8 +23,8 @@ impl DockerRuntime {
         &self,
         project: &Project,
         req: &UpRequest,
+        ours: &[ContainerSummary],
     ) -> Result<(), StackError> {
-        let ours = self.containers(&req.project, None).await?;
         let mut clashes = Vec::new();
         for service in crate::services(project, &req.waves) {
             for port in &service.ports {
@@ -174,12 +174,15 @@ impl DockerRuntime {
         project: &Project,
         req: &UpRequest,
     ) -> Result<(), StackError> {
+        let mut seen = std::collections::HashSet::new();
         for service in crate::services(project, &req.waves) {
             for mount in &service.volumes {
                 let (MountKind::Volume, Some(source)) = (&mount.kind, &mount.source) else {
                     continue;
                 };
-                if project.volumes.get(source).is_some_and(|v| v.external) {
+                if project.volumes.get(source).is_some_and(|v| v.external)
+                    || !seen.insert(source.clone())
+                {
                     continue;
                 }
                 let name = volume_name(project, &req.project, source);
@@ -243,31 +246,6 @@ pub(super) fn endpoint(service: &Service, net: &str) -> EndpointSettings {
         ipam_config: ipam,
         ..Default::default()
     }
-}
-
-/// Every `file` secret a service of the request uses exists, before anything is created.
-pub(super) fn check_secrets(project: &Project, req: &UpRequest) -> Result<(), StackError> {
-    for service in crate::services(project, &req.waves) {
-        for r in &service.secrets {
-            let Some(file) = project.secrets.get(&r.source).and_then(|d| d.file.as_ref()) else {
-                continue;
-            };
-            if !file.is_file() {
-                return Err(StackError::Unsupported {
-                    message: format!(
-                        "the secret `{}` of service `{}` is read from {}, which does not exist",
-                        r.source,
-                        service.name,
-                        file.display()
-                    ),
-                    hint: Some(
-                        "create the file (it is mounted read-only at the secret's target)".into(),
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 pub(super) fn network_name(project: &Project, name: &str, net: &str) -> String {

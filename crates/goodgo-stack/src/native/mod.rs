@@ -505,7 +505,14 @@ pub(super) fn unsupported(service: &Service, kind: Kind) -> Vec<String> {
         out.push(format!(
             "secret `{}` is not provided at {}: the native runtime runs no container",
             r.source,
-            r.mount_path()
+            r.secret_path()
+        ));
+    }
+    for r in &service.configs {
+        out.push(format!(
+            "config `{}` is not provided at {}: the native runtime runs no container",
+            r.source,
+            r.config_path()
         ));
     }
     if service.entrypoint.is_some() {
