@@ -259,7 +259,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             middleware::panic_response,
         ))
         .layer(cors)
-        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
         .with_state(state)
 }
 
