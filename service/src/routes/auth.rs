@@ -188,9 +188,9 @@ pub async fn register(
     Ok(res)
 }
 
-/// Log in with e-mail and password.
+/// Log in with e-mail and password (a suspended account, with the right password: 403).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem), (status = 403, description = "The account is suspended", body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
