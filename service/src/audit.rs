@@ -30,8 +30,10 @@ pub async fn record(
 ) -> Result<(), ApiError> {
     let request_id = crate::middleware::current_request_id();
     let ip = crate::middleware::current_client_ip();
+    // Prepared once per connection: every change writes one, so it is worth the cache.
+    let statement = tx.prepare_cached(INSERT).await?;
     tx.execute(
-        INSERT,
+        &statement,
         &[
             &entry.actor,
             &entry.action,

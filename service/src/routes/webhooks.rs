@@ -155,6 +155,15 @@ pub mod sql {
         "UPDATE webhook_events SET payment_id = $3 WHERE provider = $1 AND event_id = $2";
 }
 
+/// `statement` prepared once per connection: each later use is one round trip to the
+/// database instead of two (parse, then execute).
+async fn cached(
+    tx: &deadpool_postgres::Transaction<'_>,
+    statement: &str,
+) -> Result<tokio_postgres::Statement, ApiError> {
+    Ok(tx.prepare_cached(statement).await?)
+}
+
 /// The effect of each event type: the payment's status change and the subscription's.
 async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> {
     let provider = state.payments.name();
@@ -163,7 +172,10 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
     // The idempotency check: a concurrent delivery of the same event waits here for this
     // transaction, then finds the row and does nothing.
     let fresh = tx
-        .query_opt(sql::RECORD_EVENT, &[&provider, &event.id, &event.kind])
+        .query_opt(
+            &cached(&tx, sql::RECORD_EVENT).await?,
+            &[&provider, &event.id, &event.kind],
+        )
         .await?
         .is_some();
     let ack = |status| WebhookAck {
@@ -175,7 +187,7 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
     }
     let payment = tx
         .query_opt(
-            sql::LOCK_PAYMENT,
+            &cached(&tx, sql::LOCK_PAYMENT).await?,
             &[&event.data.object.reference, &provider],
         )
         .await?
@@ -194,10 +206,11 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
         let tx = &tx;
         async move {
             match id {
-                Some(id) => tx
-                    .query_opt(sql::SUBSCRIPTION_STATUS, &[&id])
-                    .await
-                    .map(|r| r.map(|r| r.get::<_, String>(0))),
+                Some(id) => {
+                    let statement = cached(tx, sql::SUBSCRIPTION_STATUS).await?;
+                    let row = tx.query_opt(&statement, &[&id]).await?;
+                    Ok::<_, ApiError>(row.map(|r| r.get::<_, String>(0)))
+                }
                 None => Ok(None),
             }
         }
@@ -210,7 +223,7 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
             // A paid period from now, or added to what is left of the same plan's period.
             let sub: i64 = tx
                 .query_one(
-                    sql::PAID_PERIOD,
+                    &cached(&tx, sql::PAID_PERIOD).await?,
                     &[&user_id, &plan, &provider, &event.data.object.reference],
                 )
                 .await?
@@ -234,9 +247,11 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
         tx.commit().await?;
         return Ok(ack("ignored"));
     };
-    tx.execute(sql::SETTLE_PAYMENT, &[&payment_id, &after, &sub_after_id])
+    let settle = cached(&tx, sql::SETTLE_PAYMENT).await?;
+    tx.execute(&settle, &[&payment_id, &after, &sub_after_id])
         .await?;
-    tx.execute(sql::LINK_EVENT, &[&provider, &event.id, &payment_id])
+    let link = cached(&tx, sql::LINK_EVENT).await?;
+    tx.execute(&link, &[&provider, &event.id, &payment_id])
         .await?;
     // A refund or a cancellation can leave more listings active than the free plan allows.
     let unpublished = if matches!(
