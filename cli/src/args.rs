@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod api;
 mod stack;
 
 /// Where services run: one type for the flag, `GOODGO_RUNTIME` and goodgo.yaml's `runtime`.
 pub use crate::config::Runtime;
+pub use api::{ApiArgs, ApiCommand, WebhookCommand, WebhookEvent, WebhookSendArgs};
 pub use stack::{
     ComposeCommand, ComposeConfigArgs, ConfigFormat, DownArgs, LogsArgs, StackFileArgs, UpArgs,
 };
@@ -98,6 +100,9 @@ pub enum Command {
         long_about = "Load tests with the real k6: run scenarios, save baselines, catch regressions, draw trends.\n\nScenarios are the k6 scripts in ci/k6/ (smoke, search, auth, listings). Without --base-url, goodgo brings the stack up, migrates and seeds the database, builds the API in release and starts it on a free port, and stops what it started afterwards.\n\nExamples:\n  goodgo k6 run search --rate 50 --duration 20s\n  goodgo k6 baseline save search --runs 3\n  goodgo k6 compare search\n  goodgo k6 report"
     )]
     K6(K6Args),
+
+    /// Helpers for working on the GoodGo API: send signed payment webhooks to the running API
+    Api(ApiArgs),
 
     /// Create a new workspace with this project's shape (never overwrites without --force)
     Init {

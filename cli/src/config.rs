@@ -164,6 +164,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         key: "",
         help: "The address the API listens on under `goodgo dev` (else `.env`, else 127.0.0.1:8080); passed on to the API.",
     },
+    EnvVar {
+        name: "GOODGO_PAYMENTS_WEBHOOK_SECRETS",
+        key: "",
+        help: "The API's payment webhook secrets, comma-separated, newest first (else `.env`); `goodgo api webhook send` signs with the first.",
+    },
 ];
 
 /// Where a setting's value came from.

@@ -1,6 +1,8 @@
 //! Who is calling: password hashing (argon2id), short-lived access tokens (HS256 JWT,
 //! `Authorization: Bearer`), random refresh tokens stored only as SHA-256 digests, and the
-//! double-submit CSRF check for the cookie-authenticated endpoints.
+//! double-submit CSRF check for the cookie-authenticated endpoints. A token only names the
+//! account: every authenticated request reads the account's role and suspension from the
+//! database, so a suspension (or a role change) holds from the next request on.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -121,7 +123,12 @@ pub fn issue_access_token(state: &AppState, user_id: i64, role: &str) -> Result<
     .map_err(|e| ApiError::internal("signing a token", e))
 }
 
-/// The authenticated caller, from a valid `Authorization: Bearer` access token.
+/// The caller's role, or why its account may not act: one primary-key read per
+/// authenticated request (a prepared statement kept per connection).
+const ACCOUNT: &str = "SELECT role::text, suspended_at IS NOT NULL FROM users WHERE id = $1";
+
+/// The authenticated caller, from a valid `Authorization: Bearer` access token of an
+/// account that exists and is not suspended; `role` is the account's role now.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: i64,
@@ -164,14 +171,23 @@ impl FromRequestParts<AppState> for AuthUser {
         .map_err(|_| {
             ApiError::Unauthenticated("the access token is invalid or expired; refresh it")
         })?;
-        let id = data
+        let id: i64 = data
             .claims
             .sub
             .parse()
             .map_err(|_| ApiError::Unauthenticated("the access token is invalid"))?;
+        let client = state.pool.get().await?;
+        let statement = client.prepare_cached(ACCOUNT).await?;
+        let row = client
+            .query_opt(&statement, &[&id])
+            .await?
+            .ok_or(ApiError::Unauthenticated("the account no longer exists"))?;
+        if row.get::<_, bool>(1) {
+            return Err(ApiError::Suspended);
+        }
         Ok(AuthUser {
             id,
-            role: data.claims.role,
+            role: row.get(0),
         })
     }
 }

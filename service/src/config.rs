@@ -49,6 +49,10 @@ pub const VARS: &[(&str, &str)] = &[
         "how old (or how far ahead) a webhook signature's timestamp may be, in seconds (default 300)",
     ),
     (
+        "GOODGO_API_TRUSTED_PROXIES",
+        "comma-separated addresses or networks (10.0.0.0/8) of reverse proxies in front of the API; from them, the client's address is read from X-Forwarded-For (default none: the connection's peer is the client)",
+    ),
+    (
         "GOODGO_LOG",
         "log filter, e.g. info or goodgo_api=debug (default info)",
     ),
@@ -73,6 +77,8 @@ pub struct Config {
     /// Payment webhook secrets, newest first; empty, webhooks are refused.
     pub webhook_secrets: Vec<Vec<u8>>,
     pub webhook_tolerance_s: i64,
+    /// Proxies whose `X-Forwarded-For` names the client; empty, the peer is the client.
+    pub trusted_proxies: Vec<crate::middleware::Net>,
     pub log: String,
 }
 
@@ -193,6 +199,20 @@ impl Config {
             let name = format!("GOODGO_PAYMENTS_WEBHOOK_SECRETS (secret {})", i + 1);
             problems.extend(weak_secret_named(&name, s));
         }
+        let mut trusted_proxies = Vec::new();
+        for item in get("GOODGO_API_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match item.parse() {
+                Ok(net) => trusted_proxies.push(net),
+                Err(()) => problems.push(format!(
+                    "GOODGO_API_TRUSTED_PROXIES: `{item}` is not an address or a network like 10.0.0.0/8"
+                )),
+            }
+        }
         let cors_origins: Vec<String> = get("GOODGO_CORS_ORIGINS")
             .unwrap_or_default()
             .split(',')
@@ -225,6 +245,7 @@ impl Config {
                 .map(String::into_bytes)
                 .collect(),
             webhook_tolerance_s: i64::try_from(tolerance).unwrap_or(300),
+            trusted_proxies,
             log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
         })
     }
@@ -309,6 +330,24 @@ mod tests {
         .err()
         .unwrap_or_default();
         assert_eq!(err.len(), 4, "{err:?}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let base = [
+            ("GOODGO_DATABASE_URL", "postgres://x"),
+            ("GOODGO_JWT_SECRET", "Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA9"),
+        ];
+        let proxies = |v: &str| {
+            let mut vars = base.to_vec();
+            vars.push(("GOODGO_API_TRUSTED_PROXIES", v));
+            with(&vars).map(|c| c.trusted_proxies.len())
+        };
+        assert_eq!(proxies("10.0.0.0/8, 127.0.0.1 ,::1,fd00::/8"), Ok(4));
+        assert_eq!(proxies(""), Ok(0));
+        let err = proxies("10.0.0.0/33,proxy.local").err().unwrap_or_default();
+        assert_eq!(err.len(), 2, "{err:?}");
+        assert!(err[1].contains("`proxy.local`"), "{err:?}");
     }
 
     #[test]

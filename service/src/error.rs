@@ -23,6 +23,10 @@ pub enum ApiError {
     Unauthenticated(&'static str),
     #[error("forbidden")]
     Forbidden(&'static str),
+    /// The caller's account is suspended: its tokens, refresh tokens and password stop
+    /// working until an admin reinstates it.
+    #[error("account suspended")]
+    Suspended,
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -122,6 +126,12 @@ impl ApiError {
                 "forbidden",
                 "You may not do this",
                 Some((*why).to_string()),
+            ),
+            ApiError::Suspended => (
+                StatusCode::FORBIDDEN,
+                "account-suspended",
+                "This account is suspended",
+                Some("an administrator suspended this account; until it is reinstated, none of its tokens work".into()),
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "No such resource", None),
             ApiError::Conflict(m) => (

@@ -49,6 +49,9 @@ pub struct AppState {
         routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::search::search,
         routes::billing::plans, routes::billing::checkout, routes::webhooks::payments,
         routes::subscription::get, routes::subscription::cancel,
+        routes::admin::users::users, routes::admin::users::suspend, routes::admin::users::reinstate,
+        routes::admin::moderation::unpublish, routes::admin::records::payments,
+        routes::admin::records::subscriptions, routes::admin::records::audit,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -76,7 +79,7 @@ impl utoipa::Modify for BearerAuth {
 /// Every error is `application/problem+json`, and every operation can answer 400 (a
 /// malformed path, query or body) and 408 (over the time limit), and all but `/healthz`
 /// 503 (the database cannot be reached); operations with a body can also answer 413, 415
-/// and 422.
+/// and 422; operations that need a token, 401 and 403 (a suspended account).
 struct ProblemResponses;
 
 impl utoipa::Modify for ProblemResponses {
@@ -124,6 +127,14 @@ impl utoipa::Modify for ProblemResponses {
                 if path != "/healthz" {
                     responses.entry("503".into()).or_insert_with(|| {
                         problem("The database cannot be reached; retry after `Retry-After` seconds")
+                    });
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    responses.entry("401".into()).or_insert_with(|| {
+                        problem("No valid access token: send Authorization: Bearer TOKEN")
+                    });
+                    responses.entry("403".into()).or_insert_with(|| {
+                        problem("The account is suspended, or its role may not do this")
                     });
                 }
                 if op.request_body.is_some() {
@@ -221,6 +232,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/me/subscription/cancel",
             post(routes::subscription::cancel),
         )
+        .merge(routes::admin::router(state.clone()))
         .merge(limited);
     with_layers(routes, state)
 }
@@ -259,7 +271,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             middleware::panic_response,
         ))
         .layer(cors)
-        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
         .with_state(state)
 }
 

@@ -1,8 +1,9 @@
 //! What wraps every request: a request id (taken from `X-Request-Id` when it is sane,
 //! else generated, and echoed back) with a log span that puts it on every line logged
-//! while the request is served, one structured log line with latency and status, security
-//! headers, the 500 problem for a handler that panics, and the per-address rate limit of
-//! the auth endpoints.
+//! while the request is served, the client's address (the connection's peer, or what a
+//! trusted proxy says in `X-Forwarded-For`), one structured log line with latency and
+//! status, security headers, the 500 problem for a handler that panics, and the
+//! per-address rate limit of the auth endpoints.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,13 +21,102 @@ use crate::error::ApiError;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// What the audit log records of the request being served.
+#[derive(Clone)]
+struct RequestInfo {
+    id: String,
+    client: Option<IpAddr>,
+}
+
 tokio::task_local! {
-    static CURRENT_REQUEST_ID: String;
+    static CURRENT_REQUEST: RequestInfo;
 }
 
 /// The id of the request being served (for the audit log), if any.
 pub fn current_request_id() -> Option<String> {
-    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+    CURRENT_REQUEST.try_with(|r| r.id.clone()).ok()
+}
+
+/// The address of the client of the request being served, when it is known.
+pub fn current_client_ip() -> Option<IpAddr> {
+    CURRENT_REQUEST.try_with(|r| r.client).ok().flatten()
+}
+
+/// An address or a network (`10.0.0.0/8`, `fd00::/8`; a bare address is a network of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Net {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Net, ()> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| ())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or(())?,
+        };
+        Ok(Net {
+            addr: addr.to_canonical(),
+            prefix,
+        })
+    }
+}
+
+impl Net {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| match ip.to_canonical() {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32u32),
+            IpAddr::V6(v6) => (u128::from(v6), 128u32),
+        };
+        let ((net, width), (ip, ip_width)) = (bits(self.addr), bits(ip));
+        if width != ip_width {
+            return false;
+        }
+        let host_bits = width - u32::from(self.prefix);
+        host_bits >= width || (net >> host_bits) == (ip >> host_bits)
+    }
+}
+
+/// The client's address: the connection's peer, unless the peer is a trusted proxy; then
+/// `X-Forwarded-For` is read from its right end (the entry the nearest proxy appended)
+/// leftwards, past every trusted proxy, to the first address that is not one. A header
+/// that cannot be read leaves the last trusted hop as the answer: never an address the
+/// client could have written itself unchecked.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[Net],
+) -> Option<IpAddr> {
+    let peer = peer.map(|p| p.to_canonical())?;
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.into_iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip.to_canonical();
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 /// A process-unique id without a system call per request: a random prefix chosen once,
@@ -47,7 +137,7 @@ fn sane_id(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
-pub async fn request_context(req: Request, next: Next) -> Response {
+pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = req
         .headers()
@@ -67,8 +157,16 @@ pub async fn request_context(req: Request, next: Next) -> Response {
     // Every line logged while the request is served carries its id (the JSON logs include
     // the current span's fields).
     let span = tracing::info_span!("request", request_id = %id);
-    let res = CURRENT_REQUEST_ID
-        .scope(id.clone(), next.run(req))
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let info = RequestInfo {
+        id: id.clone(),
+        client: client_ip(peer, req.headers(), &state.config.trusted_proxies),
+    };
+    let res = CURRENT_REQUEST
+        .scope(info, next.run(req))
         .instrument(span)
         .await;
     let mut res = as_problem(res).await;
@@ -204,11 +302,7 @@ impl RateLimiter {
 }
 
 pub async fn auth_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let ip = current_client_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]));
     match state.auth_limiter.take(ip) {
         Ok(()) => next.run(req).await,
         Err(retry_after_s) => ApiError::RateLimited { retry_after_s }.into_response(),
@@ -227,5 +321,56 @@ mod tests {
         assert_eq!(allowed, 3, "burst of max(12/4, 3)");
         assert!(limiter.take(IpAddr::from([10, 0, 0, 2])).is_ok());
         assert!(matches!(limiter.take(a), Err(s) if s >= 1));
+    }
+
+    fn net(s: &str) -> Net {
+        s.parse().unwrap_or_else(|()| panic!("{s}"))
+    }
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        assert!(net("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!net("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(net("0.0.0.0/0").contains(ip("8.8.8.8")));
+        assert!(!net("0.0.0.0/0").contains(ip("::1")));
+        assert!(net("fd00::/8").contains(ip("fd12::1")));
+        // An IPv4 peer seen through an IPv6 socket is the IPv4 address.
+        assert!(net("10.0.0.0/8").contains(ip("::ffff:10.1.2.3")));
+        for bad in ["10.0.0.0/33", "::/129", "proxy", "10.0.0.0/", "/8"] {
+            assert!(bad.parse::<Net>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        use axum::http::HeaderMap;
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        let proxies = [net("10.0.0.0/8")];
+        // Not from a proxy: the header is the client's own words, ignored.
+        assert_eq!(
+            client_ip(ip("198.51.100.1"), &h, &proxies),
+            ip("198.51.100.1")
+        );
+        // From a proxy: rightmost first, past the trusted hops, the first other address.
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies), ip("203.0.113.7"));
+        // No proxies configured: the peer, whatever the header says.
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &[]), ip("10.0.0.1"));
+        // An unreadable entry stops the walk at the last trusted hop.
+        let mut bad = HeaderMap::new();
+        bad.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, garbage"),
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), &bad, &proxies), ip("10.0.0.1"));
+        assert_eq!(client_ip(None, &h, &proxies), None);
     }
 }

@@ -5,181 +5,17 @@
 //! the signature comparison that a naive comparison fails.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed setup step is a failed test
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use goodgo_api::payments::{SignedWebhooks, tags_match};
-use goodgo_testkit::TestDb;
-use goodgo_testkit::http::{Answer, Http, Method};
+use goodgo_testkit::http::{Http, Method};
 use serde_json::{Value, json};
-use tokio_postgres::types::FromSql;
 
-const JWT: &str = "k3J9xQz7LmN2vB8wR4tY6uP0aS5dF1gHjKlTest";
-const NEW: &str = "whsec_N3wQz7LmN2vB8wR4tY6uP0aS5dF1gHjK";
-const OLD: &str = "whsec_0ldQz7LmN2vB8wR4tY6uP0aS5dF1gHjK";
+mod common;
 
-struct Api {
-    port: u16,
-    client: tokio_postgres::Client,
-    _db: TestDb,
-}
+use common::{Api, NEW, OLD, checkout, event, now, signed};
 
 impl Api {
-    async fn start(name: &str) -> Option<Api> {
-        let db = TestDb::create(&format!("pay_{name}"))?;
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-        let files = goodgo_db::migrations::load(&dir, std::path::Path::new("migrations")).unwrap();
-        let (mut c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        goodgo_db::runner::migrate(&mut c, &files, None, &|_| {})
-            .await
-            .unwrap();
-        let url = db.url.clone();
-        let vars = [
-            ("GOODGO_DATABASE_URL", url.as_str()),
-            ("GOODGO_JWT_SECRET", JWT),
-            ("GOODGO_AUTH_RATE_LIMIT", "100000"),
-            ("GOODGO_PAYMENTS_WEBHOOK_SECRETS", &format!("{NEW},{OLD}")),
-            ("GOODGO_API_REQUEST_TIMEOUT_MS", "60000"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        let config = goodgo_api::Config::from_env(&move |k| {
-            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
-        .unwrap();
-        let pool = goodgo_api::pool(&config).unwrap();
-        let app = goodgo_api::router(goodgo_api::state(config, pool));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-        });
-        Some(Api {
-            port,
-            client: c,
-            _db: db,
-        })
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: Vec<(String, String)>,
-        body: Option<String>,
-    ) -> Answer {
-        let port = self.port;
-        let path = path.to_string();
-        tokio::task::spawn_blocking(move || {
-            let h: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            Http::local(port)
-                .send(method, &path, &h, body.as_deref())
-                .expect("an answer")
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn json(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Answer {
-        let headers = token
-            .map(|t| vec![("authorization".to_string(), format!("Bearer {t}"))])
-            .unwrap_or_default();
-        self.send(method, path, headers, body.map(|b| b.to_string()))
-            .await
-    }
-
-    /// A JSON request whose answer must be `status`: the answer's JSON.
-    async fn expect(
-        &self,
-        status: u16,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Value {
-        let a = self.json(method, path, token, body).await;
-        assert_eq!(a.status, status, "{path}: {}", a.body);
-        a.json()
-    }
-
-    /// A new account's access token; an admin is registered as a buyer, made an admin in
-    /// the database (admin is never self-assigned), then logged in.
-    async fn user(&self, email: &str, role: &str) -> String {
-        let registered = if role == "admin" { "buyer" } else { role };
-        let body = json!({"email": email, "password": "a-long-password", "role": registered});
-        let mut tokens = self
-            .expect(201, Method::POST, "/v1/auth/register", None, Some(body))
-            .await;
-        if role == "admin" {
-            self.client
-                .execute(
-                    "UPDATE users SET role = 'admin' WHERE email = $1",
-                    &[&email],
-                )
-                .await
-                .unwrap();
-            let body = json!({"email": email, "password": "a-long-password"});
-            tokens = self
-                .expect(200, Method::POST, "/v1/auth/login", None, Some(body))
-                .await;
-        }
-        tokens["access_token"].as_str().unwrap().to_string()
-    }
-
-    async fn webhook(&self, signature: Option<String>, body: &str) -> Answer {
-        let headers = signature
-            .map(|s| vec![("goodgo-signature".to_string(), s)])
-            .unwrap_or_default();
-        self.send(
-            Method::POST,
-            "/v1/webhooks/payments",
-            headers,
-            Some(body.to_string()),
-        )
-        .await
-    }
-
-    /// Access tokens of an agent, a buyer and an admin.
-    async fn accounts(&self) -> (String, String, String) {
-        (
-            self.user("agent@example.com", "agent").await,
-            self.user("buyer@example.com", "buyer").await,
-            self.user("admin@example.com", "admin").await,
-        )
-    }
-
-    /// Delivers `body` signed with `secret` now: the outcome acknowledged (the answer is 200).
-    async fn deliver(&self, secret: &str, body: &str) -> String {
-        let a = self.webhook(signed(secret, body), body).await;
-        assert_eq!(a.status, 200, "{}", a.body);
-        a.json()["status"].as_str().unwrap().to_string()
-    }
-
-    /// One value of a query's single row.
-    async fn scalar<T: for<'a> FromSql<'a>>(&self, sql: &str) -> T {
-        self.client.query_one(sql, &[]).await.unwrap().get(0)
-    }
-
-    /// How many rows `SELECT count(*) FROM {rows}` counts.
-    async fn count(&self, rows: &str) -> i64 {
-        self.scalar(&format!("SELECT count(*) FROM {rows}")).await
-    }
-
     /// Everything a webhook can change, as one comparable value.
     async fn state(&self) -> Value {
         let row = self
@@ -202,29 +38,9 @@ impl Api {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn event(id: &str, kind: &str, reference: &str) -> String {
-    json!({"id": id, "type": kind, "created": now(), "data": {"object": {"reference": reference}}})
-        .to_string()
-}
-
-fn signed(secret: &str, body: &str) -> Option<String> {
-    Some(SignedWebhooks::sign(
-        secret.as_bytes(),
-        now(),
-        body.as_bytes(),
-    ))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_are_public_and_checkout_is_for_agents_at_the_plans_price() {
-    let Some(api) = Api::start("checkout").await else {
+    let Some(api) = Api::start("pay_checkout").await else {
         return;
     };
     let (agent, buyer, admin) = api.accounts().await;
@@ -294,17 +110,9 @@ async fn checked_out(name: &str, plan: &str) -> Option<(Api, String)> {
     Some((api, reference))
 }
 
-async fn checkout(api: &Api, token: &str, plan: &str) -> String {
-    let body = Some(json!({"plan": plan}));
-    let c = api
-        .expect(201, Method::POST, "/v1/checkout", Some(token), body)
-        .await;
-    c["reference"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signatures_are_refused_and_change_nothing() {
-    let Some((api, reference)) = checked_out("refused", "pro").await else {
+    let Some((api, reference)) = checked_out("pay_refused", "pro").await else {
         return;
     };
     let body = event("evt_refused_1", "payment.succeeded", &reference);
@@ -374,7 +182,7 @@ async fn bad_signatures_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_settle_payments_and_drive_the_subscription_once_each() {
-    let Some((api, reference)) = checked_out("events", "pro").await else {
+    let Some((api, reference)) = checked_out("pay_events", "pro").await else {
         return;
     };
 
@@ -454,7 +262,7 @@ async fn events_settle_payments_and_drive_the_subscription_once_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_event_delivered_five_times_at_once_is_applied_once() {
-    let Some((api, reference)) = checked_out("concurrent", "agency").await else {
+    let Some((api, reference)) = checked_out("pay_concurrent", "agency").await else {
         return;
     };
     let body = event("evt_concurrent", "payment.succeeded", &reference);
@@ -603,7 +411,7 @@ fn the_signature_comparison_does_not_leak_where_a_wrong_signature_differs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quotas_hold_at_the_boundary_and_a_cancellation_unpublishes_the_oldest() {
-    let Some(api) = Api::start("quota").await else {
+    let Some(api) = Api::start("pay_quota").await else {
         return;
     };
     let (agent, buyer, admin) = api.accounts().await;

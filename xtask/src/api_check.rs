@@ -1,6 +1,7 @@
 //! The API against schemathesis: the real server on a migrated, seeded database, fuzzed
-//! from its own `/openapi.json` with an agent's token. Any 5xx or any answer that breaks
-//! the documented schema, status codes or content types fails `cargo xtask test`.
+//! from its own `/openapi.json` with an agent's session, then its admin API with an
+//! admin's. Any 5xx or any answer that breaks the documented schema, status codes or
+//! content types fails `cargo xtask test`.
 
 use anyhow::{Context, Result, bail};
 use goodgo_testkit::http::{Http, Method};
@@ -8,7 +9,8 @@ use xshell::cmd;
 
 use crate::{cargo, root, services, shell};
 
-/// The value of cookie `name` set by `response`.
+/// Both schemathesis passes against the API on a fresh seeded database of the server at
+/// `server_url`; `extra_path` is the PATH schemathesis is found on.
 pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
     let sh = shell()?;
     let cargo = cargo();
@@ -25,52 +27,81 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
         &format!("127.0.0.1:{port}"),
         std::time::Duration::from_secs(10),
     );
-    let login = http
-        .send(
-            Method::POST,
-            "/v1/auth/login",
-            &[],
-            Some(r#"{"email":"agent0001@goodgo.test","password":"goodgo-dev-password"}"#),
+    let agent = login(&http, "agent0001@goodgo.test")?;
+    let admin = login(&http, "admin@goodgo.test")?;
+    let openapi = http.url("/openapi.json");
+    let _dir = sh.push_dir(std::env::temp_dir());
+    // Every operation as the seeded agent (with its session cookies, so refresh and logout
+    // are exercised past the CSRF check: the first refresh rotates, later ones are reuse,
+    // logout ends it); then the admin API as the seeded admin, whom the agent's pass only
+    // ever meets as a 403.
+    eprintln!("$ schemathesis run {openapi} (as the seeded agent, with its session cookies)");
+    let result = schemathesis(&sh, &openapi, &agent, &[], extra_path).and_then(|()| {
+        eprintln!("$ schemathesis run {openapi} --include-tag admin (as the seeded admin)");
+        schemathesis(
+            &sh,
+            &openapi,
+            &admin,
+            &["--include-tag", "admin"],
+            extra_path,
         )
-        .context("logging in the seeded agent: no answer")?;
-    // The session's cookies and CSRF token, so refresh and logout are exercised past the
-    // CSRF check: the first refresh rotates, later ones are reuse (401), logout ends it.
-    let refresh = login.cookie("goodgo_refresh");
-    let csrf = login.cookie("goodgo_csrf");
-    let body = login.body.clone();
+    });
+    drop(server);
+    let _ = services::drop_database(server_url, db);
+    result.context("schemathesis found problems in the API (pip install schemathesis)")?;
+    Ok(())
+}
+
+/// A seeded account's session: `Authorization`, `Cookie` and `X-CSRF-Token` headers.
+fn login(http: &Http, email: &str) -> Result<[String; 3]> {
+    let body = format!(r#"{{"email":"{email}","password":"goodgo-dev-password"}}"#);
+    let login = http
+        .send(Method::POST, "/v1/auth/login", &[], Some(&body))
+        .with_context(|| format!("logging in {email}: no answer"))?;
     if login.status != 200 {
         bail!(
-            "logging in the seeded agent failed ({}): {body}",
-            login.status
+            "logging in {email} failed ({}): {}",
+            login.status,
+            login.body
         );
     }
-    let token: serde_json::Value = serde_json::from_str(&body)?;
+    let refresh = login
+        .cookie("goodgo_refresh")
+        .context("no refresh cookie from login")?;
+    let csrf = login
+        .cookie("goodgo_csrf")
+        .context("no CSRF cookie from login")?;
+    let token: serde_json::Value = serde_json::from_str(&login.body)?;
     let token = token["access_token"]
         .as_str()
-        .context("no access_token in the login answer")?
-        .to_string();
-    let refresh = refresh.context("no refresh cookie from login")?;
-    let csrf = csrf.context("no CSRF cookie from login")?;
-    let openapi = http.url("/openapi.json");
-    let bearer = format!("Authorization: Bearer {token}");
-    let cookies = format!("Cookie: goodgo_refresh={refresh}; goodgo_csrf={csrf}");
-    let csrf_header = format!("X-CSRF-Token: {csrf}");
+        .context("no access_token in the login answer")?;
+    Ok([
+        format!("Authorization: Bearer {token}"),
+        format!("Cookie: goodgo_refresh={refresh}; goodgo_csrf={csrf}"),
+        format!("X-CSRF-Token: {csrf}"),
+    ])
+}
+
+/// One schemathesis run over `openapi` with a session's `headers` and `extra` options.
+fn schemathesis(
+    sh: &xshell::Shell,
+    openapi: &str,
+    headers: &[String; 3],
+    extra: &[&str],
+    extra_path: &std::ffi::OsStr,
+) -> Result<()> {
+    let [bearer, cookies, csrf] = headers;
     let checks = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance";
-    let _dir = sh.push_dir(std::env::temp_dir());
-    eprintln!("$ schemathesis run {openapi} (as the seeded agent, with its session cookies)");
-    let result = cmd!(
+    cmd!(
         sh,
-        "schemathesis run {openapi} -H {bearer} -H {cookies} -H {csrf_header}
+        "schemathesis run {openapi} -H {bearer} -H {cookies} -H {csrf}
             --checks {checks} --max-examples 25 --phases examples,coverage,fuzzing
-            --workers 2 --max-time 60 --seed 20261125"
+            --workers 2 --max-time 60 --seed 20261125 {extra...}"
     )
     .env("PATH", extra_path)
     .env("SCHEMATHESIS_HOOKS", "")
     // The token and cookies stay out of the log.
     .quiet()
-    .run();
-    drop(server);
-    let _ = services::drop_database(server_url, db);
-    result.context("schemathesis found problems in the API (pip install schemathesis)")?;
+    .run()?;
     Ok(())
 }

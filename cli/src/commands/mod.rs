@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes its parsed arguments, the [`Context`] and the
 //! printer, and returns the exit status or an error for [`crate::error::render`].
 
+mod api;
 mod backup;
 mod ci;
 mod completions;
@@ -53,6 +54,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Up(args) => stack::up(&ctx, args, printer),
         Command::Dev(args) => dev::run(&ctx, args, printer),
         Command::K6(args) => k6::run(&ctx, args, printer),
+        Command::Api(args) => api::run(&ctx, args, printer),
         // --check compares the workspace holding goodgo.yaml (found from DIR, or from
         // where goodgo runs) against the templates, for the name goodgo.yaml records.
         Command::Init {

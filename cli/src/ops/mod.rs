@@ -7,8 +7,9 @@
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
 //! workspace's `.env`; [`guard`] is the one check before anything destructive;
 //! [`testdb`] copies test databases from a migrated template; [`seed`] loads the
-//! development data.
+//! development data; [`api`] finds the API `dev` runs and its settings.
 
+pub mod api;
 pub mod database;
 pub mod guard;
 pub mod secrets;

@@ -5,15 +5,9 @@
 //! their position or name, a missing k6 gives the install hint, and the report renders its
 //! series in headless Chromium. Every run is a few seconds.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use goodgo_testkit::http::Http;
-
-use crate::{
-    ChildGuard, Expect, Run, TestContext, TestDb, context, free_port, repo, run, strict, wait_until,
-};
+use crate::{ChildGuard, Expect, Run, TestContext, TestDb, context, run, strict};
 
 /// The workspace (with ci/k6 copied from this repository), its database and its API.
 struct Env {
@@ -42,23 +36,6 @@ fn k6_present(test: &str) -> bool {
     found
 }
 
-/// The API binary, built (debug) when missing.
-fn api_binary() -> PathBuf {
-    let target = repo().join("target");
-    let bin = target.join("debug/goodgo-api");
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "goodgo-api"])
-            .current_dir(repo())
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "building goodgo-api");
-    }
-    bin
-}
-
 fn env(test: &str) -> Option<Env> {
     if !k6_present(test) {
         return None;
@@ -73,26 +50,13 @@ fn env(test: &str) -> Option<Env> {
         let out = ws.run(&args);
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
-    let port = free_port();
-    let api = ChildGuard::new(
-        Command::new(api_binary())
-            .env("GOODGO_DATABASE_URL", &db.url)
-            .env(
-                "GOODGO_JWT_SECRET",
-                "k6-test-Zq8vR2mW9xL4pT7nB3cY6hJ1sD5fG0kA",
-            )
-            .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
-            .env("GOODGO_AUTH_RATE_LIMIT", "100000")
-            .env("GOODGO_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (api, port) = crate::serve_api(
+        &db.url,
+        &[(
+            "GOODGO_JWT_SECRET",
+            "k6-test-Zq8vR2mW9xL4pT7nB3cY6hJ1sD5fG0kA",
+        )],
     );
-    let http = Http::local(port);
-    wait_until("the API is ready", Duration::from_secs(30), || {
-        http.get("/readyz").is_some_and(|a| a.status == 200)
-    });
     Some(Env {
         ws,
         db,

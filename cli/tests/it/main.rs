@@ -22,6 +22,7 @@ mod plan;
 mod running;
 mod stack;
 mod testcmd;
+mod webhook;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,48 @@ pub fn context() -> TestContext {
 /// This repository's root.
 pub fn repo() -> PathBuf {
     goodgo_testkit::repo_root()
+}
+
+/// The API binary, built (debug) when missing.
+pub fn api_binary() -> PathBuf {
+    let target = repo().join("target");
+    let bin = target.join("debug/goodgo-api");
+    if !bin.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "goodgo-api"])
+            .current_dir(repo())
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "building goodgo-api");
+    }
+    bin
+}
+
+/// The API binary serving the migrated database at `db_url` on a free loopback port, once
+/// it is ready: the process (stopped when dropped) and its port. `env` adds to and
+/// overrides its environment (a JWT secret, no real rate limit and quiet logs by default).
+pub fn serve_api(db_url: &str, env: &[(&str, &str)]) -> (ChildGuard, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(api_binary());
+    cmd.env("GOODGO_DATABASE_URL", db_url)
+        .env(
+            "GOODGO_JWT_SECRET",
+            "it-test-Zq8vR2mW9xL4pT7nB3cY6hJ1sD5fG0kA",
+        )
+        .env("GOODGO_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("GOODGO_AUTH_RATE_LIMIT", "100000")
+        .env("GOODGO_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let api = ChildGuard::new(cmd.spawn().unwrap());
+    let http = goodgo_testkit::http::Http::local(port);
+    wait_until("the API is ready", Duration::from_secs(30), || {
+        http.get("/readyz").is_some_and(|a| a.status == 200)
+    });
+    (api, port)
 }
 
 /// A workspace with a copy of the repository's first four migrations (and squawk's

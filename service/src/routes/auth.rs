@@ -1,5 +1,6 @@
 //! Accounts and sessions: register, login, refresh (rotating, with reuse detection),
-//! logout, me.
+//! logout, me. Each change (an account, a session started, rotated, reused or ended) is
+//! written with its audit entry in one transaction.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::audit::{self, Entry};
 use crate::auth::{self, AuthUser};
 use crate::error::{ApiError, FieldErrors, add_error, check_fields};
 
@@ -102,18 +104,31 @@ async fn session<C: deadpool_postgres::GenericClient>(
     Ok(res)
 }
 
-/// Audits `action` (a register or a login) and starts a session of a new family.
+/// Starts a session of a new family for `user_id` and audits `action` (a register or a
+/// login, whose `data` summarises it), in `tx`; the caller commits.
 async fn new_session(
     state: &AppState,
-    client: &deadpool_postgres::Object,
+    tx: &deadpool_postgres::Transaction<'_>,
     user_id: i64,
     role: &str,
     action: &str,
+    data: serde_json::Value,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    audit(client, Some(user_id), action, "user", &user_id.to_string()).await;
     let family = auth::random_uuid()?;
-    session(state, client, user_id, role, &family, status).await
+    let res = session(state, tx, user_id, role, &family, status).await?;
+    audit::record(
+        tx,
+        Entry {
+            actor: Some(user_id),
+            action,
+            entity: "user",
+            entity_id: user_id.to_string(),
+            data,
+        },
+    )
+    .await?;
+    Ok(res)
 }
 
 /// Create an account (buyer or agent) and start a session.
@@ -145,8 +160,9 @@ pub async fn register(
     }
     check_fields(errors)?;
     let hash = auth::hash_password_async(req.password.clone()).await?;
-    let client = state.pool.get().await?;
-    let row = client
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx
         .query_one(
             "INSERT INTO users (email, password_hash, role, display_name) VALUES ($1, $2, $3::text::user_role, $4) RETURNING id",
             &[&email, &hash, &role, &display_name],
@@ -157,20 +173,24 @@ pub async fn register(
             other => other,
         })?;
     let id: i64 = row.get(0);
-    new_session(
+    let after = serde_json::json!({"after": {"email": email, "role": role}});
+    let res = new_session(
         &state,
-        &client,
+        &tx,
         id,
         &role,
         "user.register",
+        after,
         StatusCode::CREATED,
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(res)
 }
 
-/// Log in with e-mail and password.
+/// Log in with e-mail and password (a suspended account, with the right password: 403).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem), (status = 403, description = "The account is suspended", body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
@@ -181,23 +201,39 @@ pub async fn login(
         auth::verify_password_async(req.password.clone(), auth::dummy_hash().to_string()).await;
         return Err(ApiError::Unauthenticated("wrong e-mail or password"));
     }
-    let client = state.pool.get().await?;
+    let mut client = state.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT id, password_hash, role::text FROM users WHERE email = $1",
+            "SELECT id, password_hash, role::text, suspended_at IS NOT NULL FROM users WHERE email = $1",
             &[&email],
         )
         .await?;
-    let (id, hash, role): (i64, String, String) = match &row {
-        Some(r) => (r.get(0), r.get(1), r.get(2)),
-        None => (0, auth::dummy_hash().to_string(), String::new()),
+    let (id, hash, role, suspended): (i64, String, String, bool) = match &row {
+        Some(r) => (r.get(0), r.get(1), r.get(2), r.get(3)),
+        None => (0, auth::dummy_hash().to_string(), String::new(), false),
     };
     // Verify even for an unknown e-mail, so timing does not tell which accounts exist.
     let ok = auth::verify_password_async(req.password.clone(), hash).await && row.is_some();
     if !ok {
         return Err(ApiError::Unauthenticated("wrong e-mail or password"));
     }
-    new_session(&state, &client, id, &role, "user.login", StatusCode::OK).await
+    // Only someone who knows the password learns that the account is suspended.
+    if suspended {
+        return Err(ApiError::Suspended);
+    }
+    let tx = client.transaction().await?;
+    let res = new_session(
+        &state,
+        &tx,
+        id,
+        &role,
+        "user.login",
+        serde_json::json!({}),
+        StatusCode::OK,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(res)
 }
 
 /// Exchange the refresh cookie for new tokens (needs the CSRF header). The old refresh
@@ -219,7 +255,7 @@ pub async fn refresh(
     let tx = client.transaction().await?;
     let row = tx
         .query_opt(
-            "SELECT t.id, t.user_id, t.family_id::text, t.rotated_at IS NOT NULL, t.revoked_at IS NOT NULL, t.expires_at < now(), u.role::text
+            "SELECT t.id, t.user_id, t.family_id::text, t.rotated_at IS NOT NULL, t.revoked_at IS NOT NULL, t.expires_at < now(), u.role::text, u.suspended_at IS NOT NULL
              FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 FOR UPDATE OF t",
             &[&auth::sha256(&token)],
         )
@@ -229,7 +265,7 @@ pub async fn refresh(
             "the refresh token is not valid; log in",
         ));
     };
-    let (token_id, user_id, family, rotated, revoked, expired, role): (
+    let (token_id, user_id, family, rotated, revoked, expired, role, suspended): (
         i64,
         i64,
         String,
@@ -237,6 +273,7 @@ pub async fn refresh(
         bool,
         bool,
         String,
+        bool,
     ) = (
         row.get(0),
         row.get(1),
@@ -245,21 +282,26 @@ pub async fn refresh(
         row.get(4),
         row.get(5),
         row.get(6),
+        row.get(7),
     );
+    if suspended {
+        return Err(ApiError::Suspended);
+    }
     if revoked {
         return Err(ApiError::Unauthenticated("this session was ended; log in"));
     }
+    let entry = |action, data| Entry {
+        actor: Some(user_id),
+        action,
+        entity: "user",
+        entity_id: user_id.to_string(),
+        data,
+    };
     if rotated {
-        tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1::text::uuid AND revoked_at IS NULL", &[&family]).await?;
+        let ended = tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1::text::uuid AND revoked_at IS NULL", &[&family]).await?;
+        let data = serde_json::json!({"family": family, "revoked": ended});
+        audit::record(&tx, entry("session.reuse_detected", data)).await?;
         tx.commit().await?;
-        audit(
-            &client,
-            Some(user_id),
-            "session.reuse_detected",
-            "user",
-            &user_id.to_string(),
-        )
-        .await;
         tracing::warn!(user_id, "refresh token reuse: session family revoked");
         return Err(ApiError::Unauthenticated(
             "this refresh token was already used; the session was ended for safety, log in again",
@@ -276,6 +318,8 @@ pub async fn refresh(
     // The old token is retired and its successor stored atomically: a failure in between
     // leaves the old token valid rather than the session without any token.
     let res = session(&state, &tx, user_id, &role, &family, StatusCode::OK).await?;
+    let data = serde_json::json!({"family": family});
+    audit::record(&tx, entry("session.refresh", data)).await?;
     tx.commit().await?;
     Ok(res)
 }
@@ -290,13 +334,29 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     if let Some(token) = auth::cookie(&headers, auth::REFRESH_COOKIE).filter(|t| !t.is_empty()) {
         auth::check_csrf(&headers)?;
-        let client = state.pool.get().await?;
-        client
-            .execute(
-                "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+        let mut client = state.pool.get().await?;
+        let tx = client.transaction().await?;
+        let ended = tx
+            .query(
+                "UPDATE refresh_tokens t SET revoked_at = now() FROM refresh_tokens presented \
+                 WHERE presented.token_hash = $1 AND t.family_id = presented.family_id AND t.revoked_at IS NULL \
+                 RETURNING t.user_id, t.family_id::text",
                 &[&auth::sha256(&token)],
             )
             .await?;
+        // An unknown or already ended session changes nothing, and leaves no entry.
+        if let Some(first) = ended.first() {
+            let (user_id, family): (i64, String) = (first.get(0), first.get(1));
+            let entry = Entry {
+                actor: Some(user_id),
+                action: "session.logout",
+                entity: "user",
+                entity_id: user_id.to_string(),
+                data: serde_json::json!({"family": family, "revoked": ended.len()}),
+            };
+            audit::record(&tx, entry).await?;
+        }
+        tx.commit().await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     for c in auth::clear_cookies() {
@@ -326,24 +386,4 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me
         display_name: row.get(3),
         created_at: row.get(4),
     }))
-}
-
-/// Appends to the audit log; a failure here is logged, never fails the request.
-pub async fn audit(
-    client: &deadpool_postgres::Object,
-    actor: Option<i64>,
-    action: &str,
-    entity: &str,
-    entity_id: &str,
-) {
-    let request_id = crate::middleware::current_request_id();
-    if let Err(e) = client
-        .execute(
-            "INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id) VALUES ($1, $2, $3, $4, $5)",
-            &[&actor, &action, &entity, &entity_id, &request_id],
-        )
-        .await
-    {
-        tracing::warn!(error = %goodgo_db::describe(&e), action, "audit log write failed");
-    }
 }

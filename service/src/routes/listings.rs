@@ -1,5 +1,6 @@
 //! Listings: create, read, update, publish, archive, delete (owner or admin; agents
-//! create) and the caller's own. The public search is in `search`.
+//! create) and the caller's own, each change written with its audit entry (what changed,
+//! before and after) in one transaction. The public search is in `search`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 
 use crate::AppState;
+use crate::audit::{self, Entry};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldErrors, add_error, check_fields};
-use crate::routes::auth::audit;
 
 pub(crate) const PROPERTY_TYPES: &[&str] = &[
     "apartment",
@@ -249,11 +250,13 @@ pub struct Listing {
     pub created_at: String,
     pub updated_at: String,
     pub published_at: Option<String>,
+    /// Why an admin unpublished the listing; cleared when it is published again.
+    pub moderation_note: Option<String>,
 }
 
-const LISTING_COLUMNS: &str = "id, owner_id, status::text, title, description, price::text, currency, listing_type::text, property_type::text, bedrooms, bathrooms, area_m2::text, address, city, district, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+pub(crate) const LISTING_COLUMNS: &str = "id, owner_id, status::text, title, description, price::text, currency, listing_type::text, property_type::text, bedrooms, bathrooms, area_m2::text, address, city, district, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), moderation_note";
 
-fn listing(row: &tokio_postgres::Row) -> Listing {
+pub(crate) fn listing(row: &tokio_postgres::Row) -> Listing {
     Listing {
         id: row.get(0),
         owner_id: row.get(1),
@@ -273,7 +276,13 @@ fn listing(row: &tokio_postgres::Row) -> Listing {
         created_at: row.get(15),
         updated_at: row.get(16),
         published_at: row.get(17),
+        moderation_note: row.get(18),
     }
+}
+
+/// A listing as a JSON object, for audit summaries.
+fn as_value(l: &Listing) -> serde_json::Value {
+    serde_json::to_value(l).unwrap_or_default()
 }
 
 fn params(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
@@ -307,30 +316,40 @@ pub async fn create(
         columns.join(", "),
         placeholders.join(", ")
     );
-    let client = state.pool.get().await?;
-    let row = client.query_one(&sql, &params(&values)).await?;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx.query_one(&sql, &params(&values)).await?;
     let created = listing(&row);
-    audit(
-        &client,
-        Some(user.id),
-        "listing.create",
-        "listing",
-        &created.id.to_string(),
-    )
-    .await;
+    let after = serde_json::json!({"after": {"title": created.title, "status": created.status, "price": created.price, "currency": created.currency, "city": created.city}});
+    audit::record(&tx, entry(&user, "listing.create", created.id, after)).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// The audit entry of `user`'s `action` on listing `id`.
+fn entry<'a>(user: &AuthUser, action: &'a str, id: i64, data: serde_json::Value) -> Entry<'a> {
+    Entry {
+        actor: Some(user.id),
+        action,
+        entity: "listing",
+        entity_id: id.to_string(),
+        data,
+    }
+}
+
 /// The listing when the caller may see it: active ones for everyone, others for their
-/// owner and admins. Hidden ones are "not found", not "forbidden".
-async fn visible(
-    client: &deadpool_postgres::Object,
+/// owner and admins. Hidden ones are "not found", not "forbidden". With `lock`, the row
+/// stays locked until `client`'s transaction ends, so what is read is what is changed.
+async fn visible<C: deadpool_postgres::GenericClient>(
+    client: &C,
     id: i64,
     user: Option<&AuthUser>,
+    lock: bool,
 ) -> Result<Listing, ApiError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
     let row = client
         .query_opt(
-            &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE id = $1"),
+            &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE id = $1{lock}"),
             &[&id],
         )
         .await?
@@ -344,13 +363,14 @@ async fn visible(
     }
 }
 
-/// For changes: visible, and the caller owns it or is an admin.
-async fn owned(
-    client: &deadpool_postgres::Object,
+/// For changes: visible, and the caller owns it or is an admin (see [`visible`] for `lock`).
+async fn owned<C: deadpool_postgres::GenericClient>(
+    client: &C,
     id: i64,
     user: &AuthUser,
+    lock: bool,
 ) -> Result<Listing, ApiError> {
-    let l = visible(client, id, Some(user)).await?;
+    let l = visible(client, id, Some(user), lock).await?;
     if user.is_admin() || l.owner_id == user.id {
         Ok(l)
     } else {
@@ -369,7 +389,7 @@ pub async fn get_one(
     Path(id): Path<i64>,
 ) -> Result<Json<Listing>, ApiError> {
     let client = state.pool.get().await?;
-    Ok(Json(visible(&client, id, user.as_ref()).await?))
+    Ok(Json(visible(&client, id, user.as_ref(), false).await?))
 }
 
 /// Change some fields of a listing (owner or admin).
@@ -382,8 +402,9 @@ pub async fn update(
     Json(input): Json<ListingInput>,
 ) -> Result<Json<Listing>, ApiError> {
     let Checked(fields) = validate(&input, false)?;
-    let client = state.pool.get().await?;
-    owned(&client, id, &user).await?;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let before = owned(&tx, id, &user, true).await?;
     let mut sets = vec!["updated_at = now()".to_string()];
     let mut values = vec![id.to_string()];
     for (name, value, cast) in fields {
@@ -396,16 +417,11 @@ pub async fn update(
         "UPDATE listings SET {} WHERE id = $1::text::bigint RETURNING {LISTING_COLUMNS}",
         sets.join(", ")
     );
-    let row = client.query_one(&sql, &params(&values)).await?;
-    audit(
-        &client,
-        Some(user.id),
-        "listing.update",
-        "listing",
-        &id.to_string(),
-    )
-    .await;
-    Ok(Json(listing(&row)))
+    let after = listing(&tx.query_one(&sql, &params(&values)).await?);
+    let changed = audit::changes(&as_value(&before), &as_value(&after), &["updated_at"]);
+    audit::record(&tx, entry(&user, "listing.update", id, changed)).await?;
+    tx.commit().await?;
+    Ok(Json(after))
 }
 
 async fn set_status(
@@ -416,7 +432,7 @@ async fn set_status(
     action: &str,
 ) -> Result<Json<Listing>, ApiError> {
     let mut client = state.pool.get().await?;
-    let current = owned(&client, id, user).await?;
+    let current = owned(&client, id, user, false).await?;
     let tx = client.transaction().await?;
     // One more active listing must fit the owner's plan (checked under the owner's lock).
     if status == "active" && current.status != "active" {
@@ -424,21 +440,12 @@ async fn set_status(
     }
     let row = tx
         .query_one(
-            &format!("UPDATE listings SET status = $2::text::listing_status, updated_at = now(), published_at = CASE WHEN $2 = 'active' THEN coalesce(published_at, now()) ELSE published_at END WHERE id = $1 RETURNING {LISTING_COLUMNS}"),
+            &format!("UPDATE listings SET status = $2::text::listing_status, updated_at = now(), published_at = CASE WHEN $2 = 'active' THEN coalesce(published_at, now()) ELSE published_at END, moderation_note = CASE WHEN $2 = 'active' THEN NULL ELSE moderation_note END WHERE id = $1 RETURNING {LISTING_COLUMNS}"),
             &[&id, &status],
         )
         .await?;
-    crate::audit::record(
-        &tx,
-        crate::audit::Entry {
-            actor: Some(user.id),
-            action,
-            entity: "listing",
-            entity_id: id.to_string(),
-            data: serde_json::json!({"before": current.status, "after": status}),
-        },
-    )
-    .await?;
+    let data = serde_json::json!({"before": current.status, "after": status});
+    audit::record(&tx, entry(user, action, id, data)).await?;
     tx.commit().await?;
     Ok(Json(listing(&row)))
 }
@@ -474,19 +481,14 @@ pub async fn delete(
     user: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let client = state.pool.get().await?;
-    owned(&client, id, &user).await?;
-    client
-        .execute("DELETE FROM listings WHERE id = $1", &[&id])
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let gone = owned(&tx, id, &user, true).await?;
+    tx.execute("DELETE FROM listings WHERE id = $1", &[&id])
         .await?;
-    audit(
-        &client,
-        Some(user.id),
-        "listing.delete",
-        "listing",
-        &id.to_string(),
-    )
-    .await;
+    let before = serde_json::json!({"before": {"title": gone.title, "status": gone.status, "owner_id": gone.owner_id}});
+    audit::record(&tx, entry(&user, "listing.delete", id, before)).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,4 +1,5 @@
 //! The endpoints, one module per area.
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod docs;

@@ -262,15 +262,7 @@ impl Session<'_> {
         dotenv: Vec<(String, String)>,
     ) -> Result<Service> {
         let package = api_package(&self.root, &self.ctx.workspace.display_path(&self.root))?;
-        let addr = std::env::var("GOODGO_API_ADDR")
-            .ok()
-            .or_else(|| {
-                dotenv
-                    .iter()
-                    .find(|(k, _)| k == "GOODGO_API_ADDR")
-                    .map(|(_, v)| v.clone())
-            })
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let addr = crate::ops::api::address(&dotenv);
         let mut env = dotenv;
         env.retain(|(k, _)| k != "GOODGO_DATABASE_URL" && k != "GOODGO_API_ADDR");
         env.push(("GOODGO_DATABASE_URL".into(), db.url.clone()));
