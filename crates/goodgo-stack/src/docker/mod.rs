@@ -8,7 +8,8 @@
 //! The runtime is split by what it manages: `images` (present, pulled, built, by the
 //! service's `pull_policy`), `resources` (networks, volumes, ports, secrets),
 //! `containers` (create, replace, remove), `host` (privileges, namespaces, limits and
-//! mount options as the engine takes them), `health` (waiting for conditions) and `logs`.
+//! mount options as the engine takes them), `health` (waiting for conditions) and `logs`;
+//! `single` runs containers that are not a Compose service's (`goodgo deploy`'s releases).
 
 mod containers;
 mod health;
@@ -16,6 +17,7 @@ mod host;
 mod images;
 mod logs;
 mod resources;
+mod single;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -28,6 +30,7 @@ use bollard::query_parameters::{
 use goodgo_compose::{Condition, Project, Service};
 
 pub use containers::container_name;
+pub use single::{ContainerSpec, Found};
 
 use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
 use crate::{
