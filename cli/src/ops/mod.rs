@@ -7,11 +7,12 @@
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
 //! workspace's `.env`; [`guard`] is the one check before anything destructive;
 //! [`testdb`] copies test databases from a migrated template; [`seed`] loads the
-//! development data.
+//! development data; [`squawk`] lints migrations.
 
 pub mod database;
 pub mod guard;
 pub mod secrets;
 pub mod seed;
+pub mod squawk;
 pub mod stack;
 pub mod testdb;
