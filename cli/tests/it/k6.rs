@@ -28,7 +28,7 @@ fn k6(ws: &TestContext, url: &str, args: &[&str]) -> Run {
     ws.run(["k6"].iter().chain(args).chain(&["--base-url", url]))
 }
 
-fn k6_present(test: &str) -> bool {
+pub fn k6_present(test: &str) -> bool {
     let found = Command::new("k6")
         .arg("version")
         .stdout(Stdio::null())
@@ -43,7 +43,7 @@ fn k6_present(test: &str) -> bool {
 }
 
 /// The API binary, built (debug) when missing.
-fn api_binary() -> PathBuf {
+pub fn api_binary() -> PathBuf {
     let target = repo().join("target");
     let bin = target.join("debug/goodgo-api");
     if !bin.is_file() {

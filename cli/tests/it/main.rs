@@ -11,6 +11,7 @@ mod cli;
 mod codegen;
 mod compose;
 mod db;
+mod deploy;
 mod dev;
 mod doctor;
 mod guard;
