@@ -459,6 +459,12 @@ fn deploy_interrupted_leaves_the_old_release_serving() {
     assert!(start.elapsed() < Duration::from_secs(60));
     let history = env.goodgo(&["deploy", "history", "--json"]).json();
     assert_eq!(history["releases"][1]["result"], "interrupted");
+
+    // A stopped proxy comes back with the release that served last, then switches on.
+    assert!(docker(&["stop", &format!("{}-proxy", env.name)]).0);
+    let out = env.goodgo(&["deploy", "--image", &a, "--watch", "0"]);
+    out.assert_stderr(0, &["started the stopped proxy"]);
+    assert_eq!(env.release(), "r4");
 }
 
 #[test]

@@ -180,8 +180,20 @@ pub async fn ensure_proxy(
         wait_runtime(&p).await?;
         return Ok(p);
     }
-    if let Some(stale) = proxy_container(docker, target).await? {
-        docker.remove(&stale.container.id).await?;
+    // A stopped proxy (the host rebooted, someone stopped it) starts again with its
+    // configuration file, which names the release that served last.
+    if let Some(stopped) = proxy_container(docker, target).await? {
+        if docker.start(&stopped.container.id).await.is_ok() && wait_runtime(&stopped).await.is_ok()
+        {
+            printer.status(&format!(
+                "started the stopped proxy {}",
+                stopped.container.name
+            ));
+            return proxy_container(docker, target)
+                .await?
+                .context("the proxy container vanished");
+        }
+        docker.remove(&stopped.container.id).await?;
     }
     if docker.image_labels(PROXY_IMAGE).await?.is_none() {
         return Err(UserError::input(format!(
