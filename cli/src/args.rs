@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod api;
+mod deploy;
 mod stack;
 
 /// Where services run: one type for the flag, `GOODGO_RUNTIME` and goodgo.yaml's `runtime`.
 pub use crate::config::Runtime;
 pub use api::{ApiArgs, ApiCommand, WebhookCommand, WebhookEvent, WebhookSendArgs};
+pub use deploy::{DeployArgs, DeployCommand, DeployRunArgs, Target};
 pub use stack::{
     ComposeCommand, ComposeConfigArgs, ConfigFormat, DownArgs, LogsArgs, StackFileArgs, UpArgs,
 };
@@ -124,6 +126,12 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+
+    /// Release the API with no dropped request: build, migrate, switch, watch, roll back
+    #[command(
+        long_about = "Release the API with no dropped request: build, migrate, start beside the old, switch, watch.\n\nOne deploy at a time per target (a second waits, naming the holder). Pending migrations run under the migration lock, and those squawk says would break the release still serving are refused unless --allow-breaking. The new release starts beside the old one and gets traffic only once /readyz answers 200; the proxy (HAProxy, switched through its runtime API) then drains the old one. For the watch window the new release's 5xx share is read from the proxy: above `deploy.max_error_rate` traffic goes back to the old release and the deploy exits 1 saying why. Every release is recorded in .goodgo/deploy/<target>/history.json.\n\nExamples:\n  goodgo deploy\n  goodgo deploy --image goodgo-api:4f2c1d9e0a7b\n  goodgo deploy rollback\n  goodgo deploy status --json"
+    )]
+    Deploy(DeployArgs),
 
     /// Start the stack's services (and what they depend on), on Docker or natively
     #[command(

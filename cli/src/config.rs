@@ -43,6 +43,32 @@ pub struct FileConfig {
     pub pg_bin_dir: Option<PathBuf>,
     /// Backups (`goodgo backup`): where they go, and which ones `backup prune` keeps.
     pub backup: Option<BackupConfig>,
+    /// Releases of the API (`goodgo deploy`): the proxy's port, deadlines, the watch.
+    pub deploy: Option<DeployConfig>,
+}
+
+/// The `deploy:` section of goodgo.yaml.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// The port the proxy publishes (clients connect here). Default: 8080.
+    #[schemars(with = "Option<u16>")]
+    pub port: Option<Port>,
+    /// The address the proxy listens on. Default: 0.0.0.0 (every interface).
+    pub bind: Option<String>,
+    /// The file of the API's environment and secrets (`KEY=value`), relative to the workspace; its values reach the API as files, never as variables. Default: .env.
+    pub env_file: Option<PathBuf>,
+    /// Seconds a new release has to answer 200 on /readyz. Default: 60.
+    pub ready_timeout: Option<u64>,
+    /// Seconds the old release has to finish its in-flight requests after the switch. Default: 30.
+    pub drain_timeout: Option<u64>,
+    /// Seconds the new release is watched after the switch; 0 turns the watch off. Default: 30.
+    pub watch: Option<u64>,
+    /// The share of 5xx answers (0 to 1) during the watch above which the release is switched back. Default: 0.05.
+    #[schemars(with = "Option<f64>")]
+    pub max_error_rate: Option<Share>,
+    /// How many previous releases' containers are kept (stopped) for `deploy rollback`. Default: 3.
+    pub keep: Option<u32>,
 }
 
 /// The `backup:` section of goodgo.yaml.
@@ -73,6 +99,38 @@ pub struct KeepConfig {
     pub weekly: Option<u32>,
     /// The newest backup of each of the last N months that have one. Default: 6.
     pub monthly: Option<u32>,
+}
+
+/// A TCP port, 1 to 65535: refused at its position in goodgo.yaml otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u16")]
+pub struct Port(pub u16);
+
+impl TryFrom<u16> for Port {
+    type Error = String;
+    fn try_from(port: u16) -> Result<Self, String> {
+        if port == 0 {
+            Err("0 is not a port: give one from 1 to 65535".into())
+        } else {
+            Ok(Port(port))
+        }
+    }
+}
+
+/// A share from 0 to 1 (`0.05` is 5%).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Share(pub f64);
+
+impl TryFrom<f64> for Share {
+    type Error = String;
+    fn try_from(share: f64) -> Result<Self, String> {
+        if (0.0..=1.0).contains(&share) {
+            Ok(Share(share))
+        } else {
+            Err(format!("{share} is not a share from 0 to 1 (0.05 is 5%)"))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -223,6 +281,7 @@ pub struct Settings {
     pub database_url: Sourced<Option<String>>,
     pub pg_bin_dir: Sourced<Option<PathBuf>>,
     pub backup: Sourced<BackupConfig>,
+    pub deploy: Sourced<DeployConfig>,
 }
 
 /// A found (or assumed) workspace.
@@ -339,6 +398,7 @@ impl Settings {
             database_url: pick(None, file.database_url.map(Some), from_file),
             pg_bin_dir: pick(None, file.pg_bin_dir.map(Some), from_file),
             backup: pick(BackupConfig::default(), file.backup, from_file),
+            deploy: pick(DeployConfig::default(), file.deploy, from_file),
         };
         for var in ENV_VARS {
             let Some(raw) = env(var.name).filter(|v| !v.is_empty()) else {

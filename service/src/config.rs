@@ -56,7 +56,17 @@ pub const VARS: &[(&str, &str)] = &[
         "GOODGO_LOG",
         "log filter, e.g. info or goodgo_api=debug (default info)",
     ),
+    (
+        "GOODGO_RELEASE",
+        "the release this process serves (set by `goodgo deploy`); sent back in every response's `GoodGo-Release` header",
+    ),
 ];
+
+/// Any variable of [`VARS`] may instead name a file holding its value in `NAME_FILE`
+/// (`GOODGO_JWT_SECRET_FILE=/run/secrets/GOODGO_JWT_SECRET`), as Docker and Swarm secrets
+/// are mounted: the value then never appears in the process environment or `docker
+/// inspect`. Setting both is refused; one trailing newline of the file is dropped.
+pub const FILE_SUFFIX: &str = "_FILE";
 
 /// The example value the docs show; refused like any other placeholder.
 pub const DOCS_EXAMPLE_SECRET: &str = "replace-me-with-the-output-of-openssl-rand-base64-48";
@@ -80,6 +90,8 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` names the client; empty, the peer is the client.
     pub trusted_proxies: Vec<crate::middleware::Net>,
     pub log: String,
+    /// The release id `goodgo deploy` started this process for, echoed in `GoodGo-Release`.
+    pub release: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -90,6 +102,7 @@ impl std::fmt::Debug for Config {
             .field("access_ttl", &self.access_ttl)
             .field("cors_origins", &self.cors_origins)
             .field("request_timeout", &self.request_timeout)
+            .field("release", &self.release)
             .finish_non_exhaustive()
     }
 }
@@ -149,7 +162,49 @@ fn distinct(s: &str) -> usize {
     chars.len()
 }
 
+/// Each variable of [`VARS`] from `get`, or from the file `NAME_FILE` names (see
+/// [`FILE_SUFFIX`]); a file that cannot be read, or a variable set both ways, is a problem.
+pub fn resolve_files(
+    get: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> std::io::Result<String>,
+) -> Result<std::collections::BTreeMap<String, String>, Vec<String>> {
+    let mut values = std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, _) in VARS {
+        let file_var = format!("{name}{FILE_SUFFIX}");
+        match (get(name), get(&file_var)) {
+            (Some(_), Some(_)) => problems.push(format!(
+                "{name} and {file_var} are both set; set one of them"
+            )),
+            (Some(v), None) => {
+                values.insert(name.to_string(), v);
+            }
+            (None, Some(path)) => match read(&path) {
+                Ok(text) => {
+                    let text = text.strip_suffix('\n').unwrap_or(&text);
+                    let text = text.strip_suffix('\r').unwrap_or(text);
+                    values.insert(name.to_string(), text.to_string());
+                }
+                Err(e) => problems.push(format!("{file_var}: cannot read {path}: {e}")),
+            },
+            (None, None) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(values)
+    } else {
+        Err(problems)
+    }
+}
+
 impl Config {
+    /// Reads the configuration from the process environment, with `NAME_FILE` variables
+    /// read from their files.
+    pub fn from_process_env() -> Result<Config, Vec<String>> {
+        let values = resolve_files(&|k| std::env::var(k).ok(), &|p| std::fs::read_to_string(p))?;
+        Config::from_env(&|k| values.get(k).cloned())
+    }
+
     /// Reads and validates the configuration; every problem is listed, not just the first.
     pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, Vec<String>> {
         let mut problems = Vec::new();
@@ -226,6 +281,14 @@ impl Config {
                 ));
             }
         }
+        let release = get("GOODGO_RELEASE").filter(|r| !r.is_empty());
+        if let Some(r) = &release
+            && (r.len() > 64 || !r.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            problems.push(format!(
+                "GOODGO_RELEASE `{r}` must be at most 64 visible ASCII characters"
+            ));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -247,6 +310,7 @@ impl Config {
             webhook_tolerance_s: i64::try_from(tolerance).unwrap_or(300),
             trusted_proxies,
             log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
+            release,
         })
     }
 }
@@ -348,6 +412,59 @@ mod tests {
         let err = proxies("10.0.0.0/33,proxy.local").err().unwrap_or_default();
         assert_eq!(err.len(), 2, "{err:?}");
         assert!(err[1].contains("`proxy.local`"), "{err:?}");
+    }
+
+    #[test]
+    fn values_come_from_files_named_by_file_variables() {
+        let env = [
+            ("GOODGO_DATABASE_URL_FILE", "/run/secrets/url"),
+            ("GOODGO_JWT_SECRET_FILE", "/run/secrets/jwt"),
+            ("GOODGO_RELEASE", "r7"),
+        ];
+        let get = |k: &str| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let read = |p: &str| match p {
+            "/run/secrets/url" => Ok("postgres://u:p@db/x\n".to_string()),
+            "/run/secrets/jwt" => Ok("Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA9\n".to_string()),
+            _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        };
+        let values = resolve_files(&get, &read).unwrap_or_default();
+        let config = Config::from_env(&|k| values.get(k).cloned());
+        let config = config.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(config.database_url, "postgres://u:p@db/x");
+        assert_eq!(config.jwt_secret, b"Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA9");
+        assert_eq!(config.release.as_deref(), Some("r7"));
+        assert!(
+            !format!("{config:?}").contains("Qx7Lm"),
+            "no secret in Debug"
+        );
+
+        let both = [("GOODGO_JWT_SECRET", "x"), ("GOODGO_JWT_SECRET_FILE", "/y")];
+        let get = |k: &str| {
+            both.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let err = resolve_files(&get, &read).err().unwrap_or_default();
+        assert_eq!(
+            err,
+            ["GOODGO_JWT_SECRET and GOODGO_JWT_SECRET_FILE are both set; set one of them"]
+        );
+        let missing = [("GOODGO_JWT_SECRET_FILE", "/nope")];
+        let get = |k: &str| {
+            missing
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let err = resolve_files(&get, &read).err().unwrap_or_default();
+        assert!(
+            err[0].starts_with("GOODGO_JWT_SECRET_FILE: cannot read /nope"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -260,6 +260,13 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
     let timeout = state.config.request_timeout;
+    // The release id on every response, errors and unknown paths included, so clients
+    // (and `goodgo deploy`'s checks) see which release answered.
+    let release = state
+        .config
+        .release
+        .as_deref()
+        .and_then(|r| HeaderValue::from_str(r).ok());
     routes
         .fallback(|| async { error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -275,8 +282,17 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             state.clone(),
             middleware::request_context,
         ))
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::HeaderName::from_static(RELEASE_HEADER),
+                release,
+            ),
+        )
         .with_state(state)
 }
+
+/// The response header naming the serving release (`GOODGO_RELEASE`).
+pub const RELEASE_HEADER: &str = "goodgo-release";
 
 /// The JSON log format: one object per line, with the fields of the current span (the
 /// request's `request_id`) on every line logged while a request is served.
@@ -298,7 +314,7 @@ where
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
-    let config = match Config::from_env(&|k| std::env::var(k).ok()) {
+    let config = match Config::from_process_env() {
         Ok(c) => c,
         Err(problems) => {
             // Logging is not set up yet: say it plainly on stderr and refuse to start.

@@ -500,46 +500,21 @@ async fn lint(ctx: &Context, args: &DbArgs, all: bool, printer: &Printer) -> Res
         );
         return Ok(ExitStatus::Success);
     }
-    let squawk = tools::which("squawk").ok_or_else(|| {
-        UserError::failed("squawk is not installed")
-            .with_hint("install the migration linter: `pip install squawk-cli`")
-    })?;
     let paths: Vec<PathBuf> = targets
         .iter()
         .map(|f| dir.join(f.path.file_name().unwrap_or_default()))
         .collect();
-    let out = std::process::Command::new(&squawk)
-        .args(["--reporter", "json"])
-        .args(&paths)
-        .current_dir(&ctx.workspace.root)
-        .output()
-        .with_context(|| format!("running {}", squawk.display()))?;
-    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).map_err(|_| {
-        UserError::failed(format!(
-            "squawk did not report JSON: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+    let (findings, squawk_ok) = crate::ops::squawk::lint(&ctx.workspace.root, &paths, &|p| {
+        ctx.workspace.display_path(p)
     })?;
     let mut text = String::new();
     let mut shown_findings = Vec::new();
     for f in &findings {
-        let file = PathBuf::from(f["file"].as_str().unwrap_or(""));
-        let file = ctx.workspace.display_path(&ctx.workspace.root.join(file));
-        // squawk counts lines and columns from 0.
-        let line = f["line"].as_u64().unwrap_or(0) + 1;
-        let col = f["column"].as_u64().unwrap_or(0) + 1;
-        let level = f["level"].as_str().unwrap_or("warning").to_lowercase();
-        let rule = f["rule_name"].as_str().unwrap_or("");
-        let message = f["message"].as_str().unwrap_or("");
-        let _ = writeln!(
-            text,
-            "{}:{line}:{col}: {level}: {message} [{rule}]",
-            file.display()
-        );
-        if let Some(help) = f["help"].as_str() {
+        let _ = writeln!(text, "{}", f.line());
+        if let Some(help) = &f.help {
             let _ = writeln!(text, "    help: {help}");
         }
-        shown_findings.push(json!({"file": file, "line": line, "col": col, "level": level, "rule": rule, "message": message, "help": f["help"]}));
+        shown_findings.push(json!({"file": f.file, "line": f.line, "col": f.col, "level": f.level, "rule": f.rule, "message": f.message, "help": f.help}));
     }
     // squawk reports a rule's violation as a warning and SQL it cannot parse as an error,
     // and fails on either; so does `db lint`: a rule that fires is a migration to fix (or
@@ -562,7 +537,7 @@ async fn lint(ctx: &Context, args: &DbArgs, all: bool, printer: &Printer) -> Res
         &text,
         &json!({"files": linted, "findings": shown_findings, "errors": errors}),
     );
-    Ok(if findings.is_empty() && out.status.success() {
+    Ok(if findings.is_empty() && squawk_ok {
         ExitStatus::Success
     } else {
         ExitStatus::Failure

@@ -8,6 +8,7 @@ mod completions;
 mod compose;
 mod config;
 mod db;
+mod deploy;
 mod dev;
 pub mod doctor;
 pub mod init;
@@ -53,6 +54,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<ExitStatus> {
         Command::Backup(args) => backup::run(&ctx, args, printer),
         Command::Up(args) => stack::up(&ctx, args, printer),
         Command::Dev(args) => dev::run(&ctx, args, printer),
+        Command::Deploy(args) => deploy::run(&ctx, args, printer),
         Command::K6(args) => k6::run(&ctx, args, printer),
         Command::Api(args) => api::run(&ctx, args, printer),
         // --check compares the workspace holding goodgo.yaml (found from DIR, or from

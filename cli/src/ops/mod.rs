@@ -7,12 +7,14 @@
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
 //! workspace's `.env`; [`guard`] is the one check before anything destructive;
 //! [`testdb`] copies test databases from a migrated template; [`seed`] loads the
-//! development data; [`api`] finds the API `dev` runs and its settings.
+//! development data; [`api`] finds the API `dev` runs and its settings; [`squawk`] lints
+//! migrations.
 
 pub mod api;
 pub mod database;
 pub mod guard;
 pub mod secrets;
 pub mod seed;
+pub mod squawk;
 pub mod stack;
 pub mod testdb;

@@ -22,7 +22,7 @@ fn k6(ws: &TestContext, url: &str, args: &[&str]) -> Run {
     ws.run(["k6"].iter().chain(args).chain(&["--base-url", url]))
 }
 
-fn k6_present(test: &str) -> bool {
+pub fn k6_present(test: &str) -> bool {
     let found = Command::new("k6")
         .arg("version")
         .stdout(Stdio::null())

@@ -12,6 +12,7 @@ mod codegen;
 mod compose;
 mod compose_engine;
 mod db;
+mod deploy;
 mod dev;
 mod doctor;
 mod guard;

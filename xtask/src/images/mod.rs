@@ -5,6 +5,8 @@
 //! filesystem made by `mmdebstrap` (with PostgreSQL 15 and Redis already installed) and
 //! loaded with `docker import`; `goodgo/postgres:15` and `goodgo/redis:7` are then built
 //! from `compose/images/*/Dockerfile` on top of it, with no `apt-get` in any Dockerfile.
+//! `goodgo/proxy-base:bookworm` is a second, small root filesystem with only HAProxy, under
+//! `goodgo/proxy:2.6`, the reverse proxy of `goodgo deploy` (`compose/images/proxy`).
 //!
 //! The mirror comes from this machine's apt sources at run time, so no package host is
 //! written in the repository. Each image carries a label with a hash of its recipe; an image
@@ -64,20 +66,62 @@ const IMPORT_CHANGES: &[&str] = &[
     r#"CMD ["bash"]"#,
 ];
 
-/// An image built by `docker build` from a folder of the repository, on the base image.
+/// A Debian root filesystem made by mmdebstrap and loaded with `docker import`.
+struct Rootfs {
+    tag: &'static str,
+    /// The first part of its recipe hash (the base's is unchanged since its first version,
+    /// so existing images stay current).
+    recipe: &'static str,
+    packages: &'static [&'static str],
+    hook: &'static str,
+    changes: &'static [&'static str],
+}
+
+const BASE: Rootfs = Rootfs {
+    tag: BASE_TAG,
+    recipe: "goodgo base image, recipe 1",
+    packages: PACKAGES,
+    hook: CUSTOMIZE_HOOK,
+    changes: IMPORT_CHANGES,
+};
+
+/// HAProxy alone: the proxy needs none of the base's PostgreSQL and Redis.
+const PROXY_BASE: Rootfs = Rootfs {
+    tag: "goodgo/proxy-base:bookworm",
+    recipe: "goodgo proxy base image, recipe 1",
+    packages: &["haproxy", "ca-certificates"],
+    hook: r#"rm -rf "$1/run/adduser""#,
+    changes: &[
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        r#"CMD ["bash"]"#,
+    ],
+};
+
+const ROOTFS: &[&Rootfs] = &[&BASE, &PROXY_BASE];
+
+/// An image built by `docker build` from a folder of the repository, on a root filesystem.
 struct Derived {
     tag: &'static str,
     dir: &'static str,
+    from: &'static Rootfs,
 }
 
 const DERIVED: &[Derived] = &[
     Derived {
         tag: "goodgo/postgres:15",
         dir: "compose/images/postgres",
+        from: &BASE,
     },
     Derived {
         tag: "goodgo/redis:7",
         dir: "compose/images/redis",
+        from: &BASE,
+    },
+    Derived {
+        tag: "goodgo/proxy:2.6",
+        dir: "compose/images/proxy",
+        from: &PROXY_BASE,
     },
 ];
 
@@ -122,28 +166,35 @@ fn build_all(force: bool) -> Result<()> {
     // Images replaced by this run, removed at the end: children first, then the old base.
     let mut replaced = Vec::new();
 
-    let base_hash = base_hash();
-    let base_built = if !force && label(BASE_TAG).as_deref() == Some(base_hash.as_str()) {
-        eprintln!("{BASE_TAG}: current, skipped");
-        false
-    } else {
-        let old = image_id(BASE_TAG);
-        let t = Instant::now();
-        build_base(&base_hash).with_context(|| format!("building {BASE_TAG}"))?;
-        eprintln!(
-            "{BASE_TAG}: built in {:.1?}, {}",
-            t.elapsed(),
-            size(BASE_TAG)
-        );
-        replaced.extend(old);
-        true
-    };
+    // Each root filesystem: its recipe hash, and whether it was built now.
+    let mut roots: Vec<(&str, String, bool)> = Vec::new();
+    for rootfs in ROOTFS {
+        let hash = rootfs_hash(rootfs);
+        let tag = rootfs.tag;
+        let built = if !force && label(tag).as_deref() == Some(hash.as_str()) {
+            eprintln!("{tag}: current, skipped");
+            false
+        } else {
+            let old = image_id(tag);
+            let t = Instant::now();
+            build_base(rootfs, &hash).with_context(|| format!("building {tag}"))?;
+            eprintln!("{tag}: built in {:.1?}, {}", t.elapsed(), size(tag));
+            replaced.extend(old);
+            true
+        };
+        roots.push((tag, hash, built));
+    }
 
     // What to build, then built side by side: the classic builder spends about a second on
     // every Dockerfile instruction, so two builds at once halve the wait.
     let mut todo = Vec::new();
     for image in DERIVED {
         let dir = root.join(image.dir);
+        let (base_hash, base_built) = roots
+            .iter()
+            .find(|(tag, _, _)| *tag == image.from.tag)
+            .map(|(_, hash, built)| (hash.clone(), *built))
+            .ok_or_else(|| anyhow!("{} is built on an unknown image", image.tag))?;
         let hash = derived_hash(&base_hash, image, &dir)?;
         if !force && !base_built && label(image.tag).as_deref() == Some(hash.as_str()) {
             eprintln!("{}: current, skipped", image.tag);
@@ -187,15 +238,22 @@ fn build_all(force: bool) -> Result<()> {
     remove_replaced(&replaced);
 
     eprintln!(
-        "images ready in {:.1?}: {BASE_TAG}, {}",
+        "images ready in {:.1?}: {}",
         started.elapsed(),
-        DERIVED.iter().map(|d| d.tag).collect::<Vec<_>>().join(", ")
+        ROOTFS
+            .iter()
+            .map(|r| r.tag)
+            .chain(DERIVED.iter().map(|d| d.tag))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
 }
 
-/// The base image: mmdebstrap into a tarball, then `docker import`.
-fn build_base(hash: &str) -> Result<()> {
+/// A root filesystem image: mmdebstrap into a tarball, then `docker import`.
+fn build_base(rootfs: &Rootfs, hash: &str) -> Result<()> {
+    let tag = rootfs.tag;
+    let packages = rootfs.packages;
     let sources = debian_sources()?;
     ensure_mmdebstrap()?;
 
@@ -211,15 +269,15 @@ fn build_base(hash: &str) -> Result<()> {
         .map(String::as_str)
         .collect();
     eprintln!(
-        "{BASE_TAG}: building with mmdebstrap (Debian {SUITE} from {}; {}): about a minute",
+        "{tag}: building with mmdebstrap (Debian {SUITE} from {}; {}): about a minute",
         mirrors.join(", "),
-        PACKAGES.join(" ")
+        packages.join(" ")
     );
     let t = Instant::now();
     let sh = Shell::new()?;
-    let include = format!("--include={}", PACKAGES.join(","));
+    let include = format!("--include={}", packages.join(","));
     let dpkg = DPKG_OPTIONS.iter().map(|o| format!("--dpkgopt={o}"));
-    let hook = format!("--customize-hook={CUSTOMIZE_HOOK}");
+    let hook = format!("--customize-hook={}", rootfs.hook);
     let out = output(
         privileged(&sh, "mmdebstrap")
             .arg("--variant=minbase")
@@ -242,23 +300,21 @@ fn build_base(hash: &str) -> Result<()> {
         .with_context(|| format!("mmdebstrap wrote no {}", tarball.display()))?
         .len();
     eprintln!(
-        "{BASE_TAG}: root filesystem in {:.1?} ({} MB tarball), importing",
+        "{tag}: root filesystem in {:.1?} ({} MB tarball), importing",
         t.elapsed(),
         tar_size / 1_000_000
     );
 
-    let changes = IMPORT_CHANGES
+    let changes = rootfs
+        .changes
         .iter()
         .map(|c| c.to_string())
         .chain([format!("LABEL {HASH_LABEL}={hash}")])
         .flat_map(|c| ["--change".to_string(), c]);
-    let message = format!(
-        "goodgo base: mmdebstrap {SUITE} minbase + {}",
-        PACKAGES.join(" ")
-    );
+    let message = format!("{tag}: mmdebstrap {SUITE} minbase + {}", packages.join(" "));
     let out = output(cmd!(
         sh,
-        "docker import {changes...} --message {message} {tarball} {BASE_TAG}"
+        "docker import {changes...} --message {message} {tarball} {tag}"
     ))?;
     if !out.status.success() {
         bail!(
@@ -299,8 +355,9 @@ fn docker_build(tag: &str, hash: &str, dir: &Path, no_cache: bool) -> Result<()>
 /// redis image also removes its untagged parents, usually the old base with them; an image
 /// a container still uses stays, and a note says why.
 fn remove_replaced(ids: &[String]) {
-    let current: Vec<String> = [BASE_TAG]
-        .into_iter()
+    let current: Vec<String> = ROOTFS
+        .iter()
+        .map(|r| r.tag)
         .chain(DERIVED.iter().map(|d| d.tag))
         .filter_map(image_id)
         .collect();
@@ -332,17 +389,17 @@ fn remove_replaced(ids: &[String]) {
 // ---------------------------------------------------------------------------------------
 // Recipe hashes
 
-/// The base recipe: everything that decides what goes into the root filesystem (the
-/// mirror does not: any mirror serves the same packages).
-fn base_hash() -> String {
+/// A root filesystem's recipe: everything that decides what goes into it (the mirror does
+/// not: any mirror serves the same packages).
+fn rootfs_hash(rootfs: &Rootfs) -> String {
     let mut h = RecipeHash::new();
-    h.part("goodgo base image, recipe 1");
+    h.part(rootfs.recipe);
     h.part(SUITE);
     h.part("minbase");
-    PACKAGES.iter().for_each(|p| h.part(p));
+    rootfs.packages.iter().for_each(|p| h.part(p));
     DPKG_OPTIONS.iter().for_each(|o| h.part(o));
-    h.part(CUSTOMIZE_HOOK);
-    IMPORT_CHANGES.iter().for_each(|c| h.part(c));
+    h.part(rootfs.hook);
+    rootfs.changes.iter().for_each(|c| h.part(c));
     h.hex()
 }
 
@@ -520,8 +577,9 @@ mod tests {
         b.part("a");
         b.part("bc");
         assert_ne!(a.hex(), b.hex());
-        assert_eq!(base_hash(), base_hash());
-        assert_eq!(base_hash().len(), 64);
+        assert_eq!(rootfs_hash(&BASE), rootfs_hash(&BASE));
+        assert_eq!(rootfs_hash(&BASE).len(), 64);
+        assert_ne!(rootfs_hash(&BASE), rootfs_hash(&PROXY_BASE));
         // SHA-256 of nothing: the digest is the standard one.
         assert_eq!(
             RecipeHash::new().hex(),

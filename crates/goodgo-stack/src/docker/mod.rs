@@ -9,7 +9,8 @@
 //! service's `pull_policy`), `resources` (networks, volumes, ports), `files` (secrets and
 //! configs: mounted, or written into the created container), `containers` (create,
 //! replace, remove), `host` (privileges, namespaces, limits and mount options as the
-//! engine takes them), `health` (waiting for conditions) and `logs`.
+//! engine takes them), `health` (waiting for conditions) and `logs`;
+//! `single` runs containers that are not a Compose service's (`goodgo deploy`'s releases).
 
 mod containers;
 mod files;
@@ -18,6 +19,7 @@ mod host;
 mod images;
 mod logs;
 mod resources;
+mod single;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -31,6 +33,7 @@ use bollard::query_parameters::{
 use goodgo_compose::{Condition, Project, Service};
 
 pub use containers::container_name;
+pub use single::{ContainerSpec, Found};
 
 use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
 use crate::{
