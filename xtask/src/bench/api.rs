@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
+use super::machine;
 use super::stats::{percentile, write_section};
-use super::{machine, shell_in};
-use crate::provision::{self, Tools};
+use crate::provision;
 use crate::shell;
 use goodgo_testkit::http::Http;
 
@@ -62,50 +62,6 @@ fn http_load(port: u16, path: &str, concurrency: usize, seconds: u64) -> Result<
     Ok(all)
 }
 
-/// pgbench running `dir/search.sql` on `url` with `concurrency` connections for `seconds`,
-/// on as many threads as it has connections, at most one per core (its fastest setting
-/// here); returns each transaction's latency in ms, sorted.
-fn pgbench_load(
-    tools: &Tools,
-    dir: &Path,
-    url: &str,
-    concurrency: usize,
-    seconds: u64,
-) -> Result<Vec<f64>> {
-    // A fresh folder a run: its log files are what this run measured.
-    let logs = dir.join(format!("pgbench-{concurrency}"));
-    let _ = std::fs::remove_dir_all(&logs);
-    std::fs::create_dir_all(&logs)?;
-    let pgbench = tools.pg_bin_dir.join("pgbench");
-    let (clients, seconds) = (concurrency.to_string(), seconds.to_string());
-    let (prefix, script) = (logs.join("pgbench"), dir.join("search.sql"));
-    let sh = shell_in(&logs)?;
-    let out = cmd!(
-        sh,
-        "{pgbench} -n -c {clients} -j {clients} -T {seconds} --log --log-prefix {prefix}
-            -f {script} {url}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("running pgbench")?;
-    if !out.status.success() {
-        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut latencies: Vec<f64> = Vec::new();
-    for entry in std::fs::read_dir(&logs)? {
-        let text = std::fs::read_to_string(entry?.path())?;
-        // Each line: client id, transaction number, latency in microseconds, ...
-        latencies.extend(
-            text.lines()
-                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok())
-                .map(|us| us / 1000.0),
-        );
-    }
-    latencies.sort_by(f64::total_cmp);
-    Ok(latencies)
-}
-
 /// The search endpoint under a fixed concurrency, beside pgbench running the same SQL at
 /// the same concurrency against the same database; k6 as a second reference.
 pub fn run(goodgo: &Path) -> Result<()> {
@@ -144,7 +100,14 @@ pub fn run(goodgo: &Path) -> Result<()> {
         let (mut raw, mut pg) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             raw.extend(http_load(port, path, concurrency, round)?);
-            pg.extend(pgbench_load(&tools, &dir, &url, concurrency, round)?);
+            pg.extend(super::pgbench(
+                &tools,
+                &dir.join("search.sql"),
+                &url,
+                concurrency,
+                round,
+                &[],
+            )?);
         }
         raw.sort_by(f64::total_cmp);
         pg.sort_by(f64::total_cmp);
