@@ -380,9 +380,9 @@ async fn owned<C: deadpool_postgres::GenericClient>(
     }
 }
 
-/// One listing.
+/// One listing (a token is optional: with one, the owner and admins also see drafts).
 #[utoipa::path(get, path = "/v1/listings/{id}", tag = "listings", params(("id" = i64, Path)),
-    responses((status = 200, body = Listing), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = Listing), (status = 401, description = "A token was sent and it is not valid", body = crate::error::Problem), (status = 403, description = "A token of a suspended account was sent", body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn get_one(
     State(state): State<AppState>,
     user: Option<AuthUser>,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
 use super::stats::{percentile, write_section};
-use super::{machine, shell_in};
+use super::machine;
 use crate::provision::{self, Tools};
 use crate::shell;
 
@@ -93,59 +93,6 @@ fn k6_load(
     })
 }
 
-/// pgbench running `dir/search.sql` on `url` at `rate` transactions/s with `concurrency`
-/// connections for `seconds`, on as many threads as the machine has cores; returns each
-/// transaction's latency in ms, sorted.
-fn pgbench_load(
-    tools: &Tools,
-    dir: &Path,
-    url: &str,
-    rate: u32,
-    concurrency: usize,
-    seconds: u64,
-) -> Result<Vec<f64>> {
-    // A fresh folder a run: its log files are what this run measured.
-    let logs = dir.join(format!("pgbench-{concurrency}"));
-    let _ = std::fs::remove_dir_all(&logs);
-    std::fs::create_dir_all(&logs)?;
-    let pgbench = tools.pg_bin_dir.join("pgbench");
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(concurrency)
-        .to_string();
-    let (clients, seconds, rate) = (
-        concurrency.to_string(),
-        seconds.to_string(),
-        rate.to_string(),
-    );
-    let (prefix, script) = (logs.join("pgbench"), dir.join("search.sql"));
-    let sh = shell_in(&logs)?;
-    let out = cmd!(
-        sh,
-        "{pgbench} -n -c {clients} -j {threads} -R {rate} -T {seconds} --log --log-prefix {prefix}
-            -f {script} {url}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("running pgbench")?;
-    if !out.status.success() {
-        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut latencies: Vec<f64> = Vec::new();
-    for entry in std::fs::read_dir(&logs)? {
-        let text = std::fs::read_to_string(entry?.path())?;
-        // Each line: client id, transaction number, latency in microseconds, ...
-        latencies.extend(
-            text.lines()
-                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok())
-                .map(|us| us / 1000.0),
-        );
-    }
-    latencies.sort_by(f64::total_cmp);
-    Ok(latencies)
-}
-
 /// The search endpoint under k6 at constant arrival rates, beside pgbench running the same
 /// SQL at the same rates against the same database.
 pub fn run(goodgo: &Path) -> Result<()> {
@@ -192,7 +139,14 @@ pub fn run(goodgo: &Path) -> Result<()> {
             http.extend(run.latencies);
             failed += run.failed;
             dropped += run.dropped;
-            pg.extend(pgbench_load(&tools, &dir, &url, rate, connections, round)?);
+            pg.extend(super::pgbench(
+                &tools,
+                &dir.join("search.sql"),
+                &url,
+                connections,
+                round,
+                &["-R".to_string(), rate.to_string()],
+            )?);
         }
         http.sort_by(f64::total_cmp);
         pg.sort_by(f64::total_cmp);

@@ -15,11 +15,12 @@ mod plan;
 mod stack;
 mod startup;
 mod stats;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::ValueEnum as _;
 use xshell::{Cmd, Shell, cmd};
 
@@ -48,6 +49,8 @@ pub enum Name {
     Backup,
     /// `goodgo k6 run` against bare `k6 run` on the same script and API.
     K6,
+    /// Payment webhooks under k6 at 200 events/s against pgbench running their SQL.
+    Webhooks,
 }
 
 impl Name {
@@ -64,6 +67,7 @@ impl Name {
             Name::Ci => ci::run,
             Name::Backup => backup::run,
             Name::K6 => k6::run,
+            Name::Webhooks => webhooks::run,
         }
     }
 }
@@ -151,6 +155,52 @@ impl OnDatabases<'_, '_> {
             &|r| (self.command)(&urls[r]),
         )
     }
+}
+
+/// pgbench running `script` on `url` with `clients` connections for `seconds`, on as many
+/// threads as it has connections (its fastest setting here), with `extra` arguments (a
+/// rate, a protocol, variables); returns each transaction's latency in ms, sorted. Its log
+/// files go to a fresh folder beside the script, so they hold this run only.
+pub fn pgbench(
+    tools: &crate::provision::Tools,
+    script: &Path,
+    url: &str,
+    clients: usize,
+    seconds: u64,
+    extra: &[String],
+) -> Result<Vec<f64>> {
+    let dir = script.parent().unwrap_or(Path::new("."));
+    let logs = dir.join(format!("pgbench-{clients}"));
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs)?;
+    let pgbench = tools.pg_bin_dir.join("pgbench");
+    let (clients, seconds) = (clients.to_string(), seconds.to_string());
+    let prefix = logs.join("pgbench");
+    let sh = shell_in(&logs)?;
+    let out = cmd!(
+        sh,
+        "{pgbench} -n -c {clients} -j {clients} -T {seconds} --log --log-prefix {prefix}
+            {extra...} -f {script} {url}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("running pgbench")?;
+    if !out.status.success() {
+        anyhow::bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(&logs)? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        // Each line: client id, transaction number, latency in microseconds, ...
+        latencies.extend(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok())
+                .map(|us| us / 1000.0),
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
 }
 
 /// A release build of the API serving a migrated database seeded with `listings` listings,

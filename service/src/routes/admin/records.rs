@@ -23,8 +23,9 @@ pub struct PaymentQuery {
     pub limit: Option<i64>,
 }
 
+/// A payment or checkout, as admins see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Payment {
+pub struct PaymentRecord {
     pub id: i64,
     pub user_id: i64,
     pub provider: String,
@@ -41,7 +42,7 @@ pub struct Payment {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentPage {
-    pub items: Vec<Payment>,
+    pub items: Vec<PaymentRecord>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
@@ -77,7 +78,7 @@ pub async fn payments(
         .await?;
     let rows = rows
         .iter()
-        .map(|r| Payment {
+        .map(|r| PaymentRecord {
             id: r.get(0),
             user_id: r.get(1),
             provider: r.get(2),
@@ -111,8 +112,9 @@ pub struct SubscriptionQuery {
     pub limit: Option<i64>,
 }
 
+/// A subscription, as admins see it (`Subscription` is the agent's own view).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Subscription {
+pub struct SubscriptionRecord {
     pub id: i64,
     pub user_id: i64,
     pub plan: String,
@@ -125,7 +127,7 @@ pub struct Subscription {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionPage {
-    pub items: Vec<Subscription>,
+    pub items: Vec<SubscriptionRecord>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
@@ -162,7 +164,7 @@ pub async fn subscriptions(
         .await?;
     let rows = rows
         .iter()
-        .map(|r| Subscription {
+        .map(|r| SubscriptionRecord {
             id: r.get(0),
             user_id: r.get(1),
             plan: r.get(2),

@@ -27,8 +27,9 @@ pub struct UserQuery {
     pub limit: Option<i64>,
 }
 
+/// An account, as admins see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct User {
+pub struct Account {
     pub id: i64,
     pub email: String,
     pub role: String,
@@ -40,8 +41,8 @@ pub struct User {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserPage {
-    pub items: Vec<User>,
+pub struct AccountPage {
+    pub items: Vec<Account>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
@@ -76,8 +77,8 @@ fn columns() -> String {
     )
 }
 
-fn user(row: &tokio_postgres::Row) -> User {
-    User {
+fn account(row: &tokio_postgres::Row) -> Account {
+    Account {
         id: row.get(0),
         email: row.get(1),
         role: row.get(2),
@@ -90,12 +91,12 @@ fn user(row: &tokio_postgres::Row) -> User {
 
 /// Accounts, newest first: search by e-mail or name, filter by role and status.
 #[utoipa::path(get, path = "/v1/admin/users", tag = "admin", params(UserQuery), security(("bearer" = [])),
-    responses((status = 200, body = UserPage), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = AccountPage), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn users(
     State(state): State<AppState>,
     _: Admin,
     Query(q): Query<UserQuery>,
-) -> Result<Json<UserPage>, ApiError> {
+) -> Result<Json<AccountPage>, ApiError> {
     let mut errors = FieldErrors::new();
     let text = text_filter("q", q.q.as_deref(), 254, &mut errors).map(|t| t.to_lowercase());
     let role = choice(
@@ -129,8 +130,8 @@ pub async fn users(
             &[&text, &role, &suspended, &before, &(limit + 1)],
         )
         .await?;
-    let (items, next_cursor) = paged(rows.iter().map(user).collect(), limit, |u| u.id);
-    Ok(Json(UserPage { items, next_cursor }))
+    let (items, next_cursor) = paged(rows.iter().map(account).collect(), limit, |u| u.id);
+    Ok(Json(AccountPage { items, next_cursor }))
 }
 
 /// Suspends (`true`) or reinstates (`false`) account `id` for `admin`, with its audit entry.
@@ -139,7 +140,7 @@ async fn set_suspended(
     admin: &Admin,
     id: i64,
     reason: Option<String>,
-) -> Result<Json<User>, ApiError> {
+) -> Result<Json<Account>, ApiError> {
     let suspend = reason.is_some();
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
@@ -203,30 +204,30 @@ async fn set_suspended(
     };
     audit::record(&tx, entry).await?;
     tx.commit().await?;
-    Ok(Json(user(&row)))
+    Ok(Json(account(&row)))
 }
 
 /// Suspend an account: from its next request on, none of its tokens work (403
 /// `/problems/account-suspended`), its sessions end and it cannot log in.
 #[utoipa::path(post, path = "/v1/admin/users/{id}/suspend", tag = "admin", params(("id" = i64, Path)), request_body = Reason, security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Account), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn suspend(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<i64>,
     Json(body): Json<Reason>,
-) -> Result<Json<User>, ApiError> {
+) -> Result<Json<Account>, ApiError> {
     let reason = body.checked()?;
     set_suspended(&state, &admin, id, Some(reason)).await
 }
 
 /// Reinstate a suspended account: its owner can log in again.
 #[utoipa::path(post, path = "/v1/admin/users/{id}/reinstate", tag = "admin", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 200, body = Account), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn reinstate(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<i64>,
-) -> Result<Json<User>, ApiError> {
+) -> Result<Json<Account>, ApiError> {
     set_suspended(&state, &admin, id, None).await
 }
