@@ -84,8 +84,12 @@ pub fn run(names: &[Name]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The release binary, built once.
+/// The release binary, built once; GOODGO_BENCH_GOODGO names one already built instead
+/// (a release build of the same tree: the build takes long on a busy 2-core machine).
 fn goodgo_release() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("GOODGO_BENCH_GOODGO") {
+        return Ok(PathBuf::from(bin));
+    }
     let sh = shell()?;
     let cargo = cargo();
     cmd!(sh, "{cargo} build --release --quiet -p goodgo").run()?;
