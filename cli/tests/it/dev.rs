@@ -233,6 +233,7 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
         "service",
         "crates/goodgo-db",
         "crates/goodgo-diag",
+        "crates/goodgo-webhook",
         "migrations",
     ] {
         copy_dir(d);
@@ -255,7 +256,7 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
     // relative to the workspace, so a copy under the same name and path would overwrite
     // this repository's libraries in the shared target folder (and break what was built
     // against them). The workspace dependency keeps the name the code `use`s.
-    let library_crates = ["goodgo-db", "goodgo-diag"];
+    let library_crates = ["goodgo-db", "goodgo-diag", "goodgo-webhook"];
     for name in library_crates {
         let path = ws.join(format!("crates/{name}/Cargo.toml"));
         let manifest = fs::read_to_string(&path).unwrap();
@@ -297,7 +298,7 @@ fn api_workspace(tmp: &Path, project: &str) -> PathBuf {
             {
                 l.replacen(" }", &format!(", package = \"devtest-{name}\" }}"), 1)
             } else if l.starts_with("members = ") {
-                "members = [\"service\", \"crates/goodgo-db\", \"crates/goodgo-diag\"]".to_string()
+                "members = [\"service\", \"crates/goodgo-db\", \"crates/goodgo-diag\", \"crates/goodgo-webhook\"]".to_string()
             } else if l.starts_with("default-members = ") {
                 "default-members = [\"service\"]".to_string()
             } else {
