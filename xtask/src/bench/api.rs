@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
-use super::stats::{percentile, write_section};
 use super::machine;
+use super::stats::{percentile, write_section};
 use crate::provision::{self, Tools};
 use crate::shell;
 
