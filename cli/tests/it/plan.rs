@@ -1,4 +1,5 @@
-//! `goodgo plan` on the real docs/plan.yaml, on a corpus of broken plans, and on edits.
+//! `goodgo plan` on the platform's plan (the live docs/plan.yaml and a frozen copy), on a
+//! corpus of broken plans, and on edits.
 
 use std::fs;
 
@@ -6,11 +7,15 @@ use goodgo_testkit::{Filters, assert_cmd_snapshot, assert_text_snapshot};
 
 use crate::{TestContext, context, goodgo, repo, run};
 
-/// A copy of the real plan in a fresh workspace, so tests can change it.
+/// A workspace whose docs/plan.yaml is the platform's plan as it stood on 2026-12-01
+/// (tests/fixtures/plan/): the snapshots below show a plan that does not move as tasks
+/// are marked done in the live docs/plan.yaml, which `the_real_plan_checks_clean` checks.
 fn workspace_with_real_plan() -> TestContext {
-    let ctx = context().with_file("goodgo.yaml", "name: shop\n");
-    ctx.copy_from_repo("docs/plan.yaml");
-    ctx
+    let frozen = repo().join("cli/tests/fixtures/plan/plan-2026-12-01.yaml");
+    let text = fs::read_to_string(&frozen).unwrap_or_else(|e| panic!("{}: {e}", frozen.display()));
+    context()
+        .with_file("goodgo.yaml", "name: shop\n")
+        .with_file("docs/plan.yaml", &text)
 }
 
 #[test]
