@@ -391,20 +391,55 @@ async fn verify(
     }
     let (db, _) = crate::ops::database::resolve(ctx, args.database_url.as_deref())?;
     let tools = pg_tools(ctx)?;
+    // `goodgo db status` against the restored database, when the workspace has migrations.
+    let (_, files) = super::db::migration_files(ctx)?;
+    let files = (!files.is_empty()).then_some(files.as_slice());
     let (m, verified) =
-        check::verify_by_restore(dest, &id, identity, &db, &tools, jobs, &on_event).await?;
+        check::verify_by_restore(dest, &id, identity, &db, &tools, jobs, files, &on_event).await?;
+    bar.finish_and_clear();
     let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
-    let text = format!(
+    let mut text = format!(
         "backup {}: every file matches, restored into a scratch database: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
         m.id,
         m.tables.len(),
         started.elapsed().as_secs_f64()
     );
+    if let Some(status) = &verified.migrations {
+        text.push_str(&migration_lines(status));
+    }
     printer.report(
         &text,
         &json!({"id": m.id, "files": m.files.len(), "bytes": m.size(), "tables": m.tables.len(), "rows": rows, "restored": true, "verified": verified}),
     );
     Ok(ExitStatus::Success)
+}
+
+/// What `goodgo db status` found in the restored database, as lines for `verify --restore`.
+fn migration_lines(status: &goodgo_backup::MigrationCheck) -> String {
+    let mut text = format!(
+        "migrations: head {}, {} applied, {} pending in the workspace",
+        status.head.as_deref().unwrap_or("none"),
+        status.applied,
+        status.pending
+    );
+    if status.consistent() {
+        text.push_str(", none divergent or missing\n");
+        return text;
+    }
+    text.push('\n');
+    for name in &status.divergent {
+        let _ = writeln!(
+            text,
+            "warning: {name} was applied from a file that has changed since the backup"
+        );
+    }
+    for name in &status.missing {
+        let _ = writeln!(
+            text,
+            "warning: {name} is applied in the backup but has no file in this workspace"
+        );
+    }
+    text
 }
 
 /// The target of `--to-database`: a URL, or a name on the resolved database's server.

@@ -41,7 +41,7 @@ fn database(ctx: &Context, args: &DbArgs) -> Result<(Target, String)> {
     crate::ops::database::resolve(ctx, args.database_url.as_deref())
 }
 
-fn migration_files(ctx: &Context) -> Result<(PathBuf, Vec<MigrationFile>)> {
+pub(crate) fn migration_files(ctx: &Context) -> Result<(PathBuf, Vec<MigrationFile>)> {
     let ws = &ctx.workspace;
     let dir = ws.resolve(&ws.settings.migrations_dir.value);
     let shown = ws.display_path(&dir);

@@ -412,3 +412,62 @@ fn prune_keeps_the_policy_and_the_newest_verified_backup() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(target.sql("SELECT count(*) FROM t"), "100");
 }
+
+/// `verify --restore` runs `goodgo db status` against the restored database: the head it
+/// restored, what the workspace has beyond it, and migrations that differ from their files.
+#[test]
+fn verify_by_restore_reports_the_restored_migration_status() {
+    let Some(db) = TestDb::create("bk_migrations") else {
+        return;
+    };
+    let ws = crate::workspace_with_migrations("");
+    let mut migrate = ws.command();
+    migrate
+        .env("GOODGO_DATABASE_URL", &db.url)
+        .args(["db", "migrate"]);
+    let out = run(&mut migrate);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = create(&ws, &db);
+    let manifest = manifest(&backups_dir(&ws).join(&id));
+    let head = manifest["migration_head"].as_str().unwrap().to_string();
+    assert!(head.starts_with("V4__"), "{head}");
+
+    let out = run(backup(&ws, &db).args(["verify", "--restore", &id]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "migrations: head {head}, 4 applied, 0 pending in the workspace, none divergent or missing"
+        )),
+        "{}",
+        out.stdout
+    );
+
+    // The workspace moves on: one migration more, one applied file edited.
+    ws.write("migrations/V5__later.sql", "CREATE TABLE later (id int);\n");
+    let edited = ws.join("migrations/V2__listings.sql");
+    let mut text = std::fs::read_to_string(&edited).unwrap();
+    text.push_str("\n-- edited after the backup\n");
+    std::fs::write(&edited, text).unwrap();
+    let out = run(backup(&ws, &db).args(["verify", "--restore", &id, "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let status = &out.json()["verified"]["migrations"];
+    assert_eq!(status["head"], head.as_str());
+    assert_eq!(status["applied"], 3);
+    assert_eq!(status["pending"], 1);
+    assert_eq!(status["divergent"], serde_json::json!(["V2__listings"]));
+    assert_eq!(status["missing"], serde_json::json!([]));
+    // Recorded with the verification.
+    let verified: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(backups_dir(&ws).join(&id).join("verified.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(verified["migrations"]["pending"], 1);
+    let out = run(backup(&ws, &db).args(["verify", "--restore", &id]));
+    assert!(
+        out.stdout.contains(
+            "warning: V2__listings was applied from a file that has changed since the backup"
+        ),
+        "{}",
+        out.stdout
+    );
+}

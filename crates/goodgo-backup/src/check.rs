@@ -13,12 +13,14 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use goodgo_db::admin::{Scratch, Target};
+use goodgo_db::migrations::MigrationFile;
+use goodgo_db::runner::{self, State};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::create::DUMP_DIR;
 use crate::crypt::{self, Identity};
-use crate::manifest::{self, FileEntry, MANIFEST, Manifest, Verified};
+use crate::manifest::{self, FileEntry, MANIFEST, Manifest, MigrationCheck, Verified};
 use crate::store::Store;
 use crate::{BackupError, Event, Tools, run_tool, stats};
 
@@ -303,6 +305,7 @@ pub async fn verify_by_restore(
     server: &Target,
     tools: &Tools,
     jobs: usize,
+    migrations: Option<&[MigrationFile]>,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(Manifest, Verified), BackupError> {
     let started = Instant::now();
@@ -312,20 +315,70 @@ pub async fn verify_by_restore(
         .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
     let manifest = materialize(store, id, identity, folder.path(), jobs, on_event).await?;
     let scratch = Scratch::create(server, "goodgo_verify", None).await?;
-    let restored = restore_checked(
-        folder.path(),
-        &manifest,
-        &scratch.target,
-        tools,
-        jobs,
-        on_event,
-    )
+    let restored = async {
+        restore_checked(
+            folder.path(),
+            &manifest,
+            &scratch.target,
+            tools,
+            jobs,
+            on_event,
+        )
+        .await?;
+        match migrations {
+            Some(files) => migration_check(&scratch.target, &manifest, files)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
     .await;
     let dropped = scratch.remove().await;
-    restored?;
+    let migrations = restored?;
     dropped?;
-    let verified = record(store, id, true, started).await?;
+    let verified = record_with(store, id, true, started, migrations).await?;
     Ok((manifest, verified))
+}
+
+/// `goodgo db status` on the restored database: its history against the workspace's
+/// migration `files`. The restored head must be the manifest's (else the dump is not the
+/// database the manifest describes); divergent or missing migrations are reported, not
+/// refused (the workspace may have moved on since the backup).
+pub async fn migration_check(
+    target: &Target,
+    manifest: &Manifest,
+    files: &[MigrationFile],
+) -> Result<MigrationCheck, BackupError> {
+    let client = target.connect().await?;
+    let history = runner::applied(&client).await?;
+    let head = history
+        .iter()
+        .max_by_key(|a| a.version)
+        .map(|a| format!("V{}__{}", a.version, a.name));
+    if head != manifest.migration_head {
+        return Err(BackupError::Mismatch {
+            table: runner::HISTORY_TABLE.to_string(),
+            problem: format!(
+                "the restored migration head is {}, the manifest records {}",
+                head.as_deref().unwrap_or("none"),
+                manifest.migration_head.as_deref().unwrap_or("none")
+            ),
+        });
+    }
+    let rows = runner::status(files, &history);
+    let named = |state: State| {
+        rows.iter()
+            .filter(|r| r.state == state)
+            .map(|r| format!("V{}__{}", r.version, r.name))
+            .collect::<Vec<_>>()
+    };
+    Ok(MigrationCheck {
+        head,
+        applied: rows.iter().filter(|r| r.state == State::Applied).count(),
+        pending: rows.iter().filter(|r| r.state == State::Pending).count(),
+        divergent: named(State::Divergent),
+        missing: named(State::Missing),
+    })
 }
 
 /// Writes `verified.json` for backup `id`.
@@ -335,10 +388,21 @@ pub async fn record(
     restored: bool,
     started: Instant,
 ) -> Result<Verified, BackupError> {
+    record_with(store, id, restored, started, None).await
+}
+
+async fn record_with(
+    store: &Store,
+    id: &str,
+    restored: bool,
+    started: Instant,
+    migrations: Option<MigrationCheck>,
+) -> Result<Verified, BackupError> {
     let verified = Verified {
         verified_at: manifest::format_time(OffsetDateTime::now_utc()),
         restored,
         took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        migrations,
     };
     store.write_verified(id, &verified).await?;
     Ok(verified)

@@ -23,7 +23,7 @@ pub mod store;
 use std::path::PathBuf;
 
 pub use error::BackupError;
-pub use manifest::{Manifest, Verified};
+pub use manifest::{Manifest, MigrationCheck, Verified};
 
 /// The PostgreSQL programs a backup runs.
 #[derive(Debug, Clone)]

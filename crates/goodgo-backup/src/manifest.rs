@@ -91,6 +91,33 @@ pub struct Verified {
     /// Whether it was restored (row counts and table hashes compared) or only checksummed.
     pub restored: bool,
     pub took_ms: u64,
+    /// What `goodgo db status` found in the restored database (verifications by restore
+    /// given the workspace's migrations; absent in older `verified.json` files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations: Option<MigrationCheck>,
+}
+
+/// The restored database's migration history against the workspace's migration files,
+/// as `goodgo db status` compares them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationCheck {
+    /// The newest applied migration (`V{n}__{name}`) in the restored database.
+    pub head: Option<String>,
+    pub applied: usize,
+    /// In the workspace, not in the backup (the backup is older than the workspace).
+    pub pending: usize,
+    /// Applied in the backup from a file that has changed since (`V{n}__{name}`).
+    pub divergent: Vec<String>,
+    /// Applied in the backup, without a file in the workspace (`V{n}__{name}`).
+    pub missing: Vec<String>,
+}
+
+impl MigrationCheck {
+    /// Whether the workspace's migrations can run against the restored database as they
+    /// would against the source (nothing divergent or missing).
+    pub fn consistent(&self) -> bool {
+        self.divergent.is_empty() && self.missing.is_empty()
+    }
 }
 
 impl Manifest {

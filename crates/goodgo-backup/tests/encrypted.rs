@@ -107,6 +107,7 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
         &source,
         &tools,
         2,
+        None,
         &quiet,
     ))
     .unwrap_err();
@@ -122,6 +123,7 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
         &source,
         &tools,
         2,
+        None,
         &quiet,
     ))
     .unwrap();

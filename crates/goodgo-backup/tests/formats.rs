@@ -115,7 +115,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
         "the hashes taken in the dump's snapshot are the database's"
     );
     block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, &quiet,
+        &store, &id, None, &source, &tools, 2, None, &quiet,
     ))
     .unwrap();
 
@@ -128,7 +128,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     assert_ne!(v1.tables, created.manifest.tables);
     write(&v1);
     block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, &quiet,
+        &store, &id, None, &source, &tools, 2, None, &quiet,
     ))
     .unwrap();
 
@@ -137,7 +137,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     lying.format_version = 1;
     write(&lying);
     let err = block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, &quiet,
+        &store, &id, None, &source, &tools, 2, None, &quiet,
     ))
     .unwrap_err();
     assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
@@ -146,8 +146,59 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     lying.format_version = 3;
     write(&lying);
     let err = block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, &quiet,
+        &store, &id, None, &source, &tools, 2, None, &quiet,
     ))
     .unwrap_err();
     assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
+}
+
+/// With the workspace's migrations, a verification by restore compares the restored
+/// migration head with the manifest's: a manifest that names another head is refused.
+#[test]
+fn a_restored_migration_head_other_than_the_manifests_is_a_mismatch() {
+    let Some(db) = database("bk_head", 50) else {
+        return;
+    };
+    let dest = tempfile::tempdir().unwrap();
+    let store = Store::open(Location::Local(dest.path().to_path_buf())).unwrap();
+    let source = Target::parse(&db.url).unwrap();
+    let tools = tools();
+    let options = create::Options {
+        jobs: 1,
+        git_commit: None,
+        recipients: None,
+    };
+    let created = block_on(create::create(&source, &tools, &store, &options, &quiet)).unwrap();
+    let id = created.manifest.id.clone();
+    assert_eq!(created.manifest.migration_head, None);
+    let (_, verified) = block_on(check::verify_by_restore(
+        &store,
+        &id,
+        None,
+        &source,
+        &tools,
+        1,
+        Some(&[]),
+        &quiet,
+    ))
+    .unwrap();
+    let status = verified.migrations.expect("checked");
+    assert_eq!((status.head, status.applied, status.pending), (None, 0, 0));
+
+    let mut lying = created.manifest.clone();
+    lying.migration_head = Some("V9__elsewhere".into());
+    std::fs::write(dest.path().join(&id).join(MANIFEST), lying.to_bytes()).unwrap();
+    let err = block_on(check::verify_by_restore(
+        &store,
+        &id,
+        None,
+        &source,
+        &tools,
+        1,
+        Some(&[]),
+        &quiet,
+    ))
+    .unwrap_err();
+    assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains("V9__elsewhere"), "{err}");
 }

@@ -129,7 +129,7 @@ fn s3_round_trip_create_list_verify_restore_delete() {
     let m = block_on(check::verify_files(&store, &id, None, 2, &quiet)).unwrap();
     assert_eq!(m.id, id);
     let (_, verified) = block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, &quiet,
+        &store, &id, None, &source, &tools, 2, None, &quiet,
     ))
     .unwrap();
     assert!(verified.restored);
