@@ -693,3 +693,87 @@ async fn replicas_and_a_killed_worker_send_each_message_exactly_once() {
         });
     assert!(per_recipient.values().all(|n| *n == 1), "{per_recipient:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_api_process_loses_nothing_and_doubles_nothing() {
+    let Some(mut smtp) = Smtp::new("killed_process") else {
+        return;
+    };
+    let Some(api) = Api::start("notify_killed_process").await else {
+        return;
+    };
+    smtp.up();
+    for n in 0..3 {
+        register(&api, &format!("user{n}@example.vn"), "buyer", None).await;
+    }
+    let all = keys(&api, "pending").await;
+    // The real server's worker, stuck in an SMTP conversation that never moves, is
+    // killed with SIGKILL while it holds a row.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole = format!("smtp://{}", black_hole.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = black_hole.incoming().collect();
+        drop(held);
+    });
+    let mut server = ChildGuard::new(
+        Command::new(env!("CARGO_BIN_EXE_goodgo-api"))
+            .env_clear()
+            .env("GOODGO_DATABASE_URL", &api.db.url)
+            .env("GOODGO_JWT_SECRET", JWT)
+            .env("GOODGO_API_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("GOODGO_SMTP_URL", &hole)
+            .env("GOODGO_SMTP_FROM", FROM)
+            .env("GOODGO_SMTP_TIMEOUT", "120")
+            .env("GOODGO_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let locked = async {
+        loop {
+            let n: i64 = api
+                .scalar("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'outbox' AND l.mode = 'RowShareLock'")
+                .await;
+            if n > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), locked)
+        .await
+        .unwrap();
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+
+    // Another replica sends all three, each once; the killed attempt left nothing.
+    let w = worker(&api, &smtp.url(), &[]);
+    let drained = async {
+        let mut done = Vec::new();
+        while done.len() < 3 {
+            done.extend(w.drain().await.unwrap());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        done
+    };
+    let done = tokio::time::timeout(Duration::from_secs(30), drained)
+        .await
+        .unwrap();
+    assert!(
+        done.iter().all(|o| matches!(o, Outcome::Done { .. })),
+        "{done:?}"
+    );
+    let messages = smtp.messages();
+    assert_eq!(message_ids(&messages), expected_ids(&all));
+    let attempts: Vec<i32> = api
+        .client
+        .query("SELECT attempts::int FROM outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(attempts, [1, 1, 1]);
+}

@@ -18,8 +18,10 @@ use crate::notify::{self, Kind};
 #[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
     /// From a previous page's `next_cursor`.
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub cursor: Option<String>,
     /// 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
