@@ -165,6 +165,8 @@ pub fn ensure_tools() -> Result<Tools> {
     pip_tool(&scripts, "squawk", "squawk-cli")?;
     // The S3 backup tests run a real S3 API server: moto's.
     pip_tool(&scripts, "moto_server", "moto[server]")?;
+    // The API's e-mail tests deliver to a real SMTP server: aiosmtpd's.
+    pip_tool(&scripts, "aiosmtpd", "aiosmtpd")?;
     // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the
     // major version, and reinstall when another one is installed.
     let sh = shell()?;
@@ -193,7 +195,7 @@ pub fn ensure_tools() -> Result<Tools> {
         }
     }
     eprintln!(
-        "postgres {pg_version} in {}, redis-server, k6, squawk and moto_server ({}): present",
+        "postgres {pg_version} in {}, redis-server, k6, squawk, moto_server and aiosmtpd ({}): present",
         pg_bin_dir.display(),
         scripts.display()
     );
