@@ -12,7 +12,9 @@ pub mod config;
 pub mod error;
 pub mod middleware;
 pub mod payments;
+pub mod photos;
 pub mod routes;
+pub mod sentry;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -37,6 +39,10 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// The payment provider: the provider-neutral signed webhooks unless another is set.
     pub payments: Arc<dyn payments::PaymentProvider>,
+    /// The listing photo bucket; `None`, the photo routes answer 503.
+    pub photos: Option<Arc<photos::Storage>>,
+    /// Where 5xx answers are reported (`GOODGO_SENTRY_DSN`); `None`, nowhere.
+    pub sentry: Option<Arc<sentry::Reporter>>,
 }
 
 #[derive(OpenApi)]
@@ -47,6 +53,7 @@ pub struct AppState {
         routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout, routes::auth::me,
         routes::listings::create, routes::listings::get_one, routes::listings::update, routes::listings::delete,
         routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::search::search,
+        routes::photos::create, routes::photos::confirm, routes::photos::list, routes::photos::delete,
         routes::billing::plans, routes::billing::checkout, routes::webhooks::payments,
         routes::subscription::get, routes::subscription::cancel,
         routes::admin::users::users, routes::admin::users::suspend, routes::admin::users::reinstate,
@@ -182,7 +189,28 @@ pub fn pool(config: &Config) -> Result<deadpool_postgres::Pool, String> {
 }
 
 pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
+    let photos = config
+        .photos
+        .clone()
+        .and_then(|c| match photos::Storage::open(c) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                tracing::error!(error = %e, "listing photos are off");
+                None
+            }
+        });
+    let sentry = config.sentry_dsn.as_deref().and_then(|dsn| {
+        match sentry::Reporter::new(dsn, config.release.as_deref()) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::error!(error = %e, "error reports are off");
+                None
+            }
+        }
+    });
     AppState {
+        photos,
+        sentry,
         pool,
         auth_limiter: Arc::new(middleware::RateLimiter::new(config.auth_rate_per_minute)),
         openapi: Arc::new(openapi_json()),
@@ -224,6 +252,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/listings/{id}/publish", post(l::publish))
         .route("/v1/listings/{id}/archive", post(l::archive))
+        .route(
+            "/v1/listings/{id}/photos",
+            post(routes::photos::create).get(routes::photos::list),
+        )
+        .route(
+            "/v1/listings/{id}/photos/{photo_id}",
+            axum::routing::delete(routes::photos::delete),
+        )
+        .route(
+            "/v1/listings/{id}/photos/{photo_id}/confirm",
+            post(routes::photos::confirm),
+        )
         .route("/v1/plans", get(b::plans))
         .route("/v1/checkout", post(b::checkout))
         .route("/v1/webhooks/payments", post(w::payments))
@@ -338,6 +378,13 @@ pub fn main() -> ExitCode {
     // that panicked); the panic catcher answers that request with a 500 problem.
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
+        // A handler's panic is reported with its request (a 500 answer); others here.
+        if middleware::current_request_id().is_none()
+            && let Some(reporter) = sentry::PANICS.get()
+        {
+            reporter.report_panic(&info.to_string());
+            reporter.flush(Duration::from_secs(2));
+        }
     }));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
@@ -362,7 +409,13 @@ pub fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), String> {
     let pool = pool(&config)?;
     let addr = config.addr;
-    let app = router(state(config, pool));
+    let state = state(config, pool);
+    if let Some(reporter) = &state.sentry {
+        let _ = sentry::PANICS.set(reporter.clone());
+    }
+    photos::spawn_worker(&state);
+    let reporter = state.sentry.clone();
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -375,6 +428,9 @@ async fn serve(config: Config) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     tracing::info!("stopped after finishing in-flight requests");
+    if let Some(r) = reporter {
+        r.flush(Duration::from_secs(2));
+    }
     Ok(())
 }
 

@@ -55,7 +55,10 @@ impl Api {
         })
         .unwrap();
         let pool = goodgo_api::pool(&config).unwrap();
-        let app = goodgo_api::router(goodgo_api::state(config, pool));
+        let state = goodgo_api::state(config, pool);
+        // What the binary starts beside the server: the photo deletion worker.
+        goodgo_api::photos::spawn_worker(&state);
+        let app = goodgo_api::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
