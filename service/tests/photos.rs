@@ -223,7 +223,7 @@ async fn photos_upload_confirm_read_and_delete() {
     )
     .await;
     wait_for_keys(&bucket, &key, false).await;
-    assert_eq!(blocking(|| bucket.keys("photos")), [second_key.clone()]);
+    assert_eq!(blocking(|| bucket.keys("photos")), [second_key.as_str()]);
 
     // Deleting the listing deletes the rest (pending uploads included).
     api.expect(
