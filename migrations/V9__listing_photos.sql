@@ -6,10 +6,10 @@
 -- URLs of ready photos.
 --
 -- Whatever removes a photo's row (deleting the photo, its listing, or the listing's owner,
--- through the cascades) enqueues its object's deletion in `photo_deletions` in the same
--- transaction; a worker of the API deletes the objects and the queue's rows, retrying
--- while the storage is unreachable. So no object is forgotten, and a storage outage
--- delays deletions instead of losing them.
+-- through the cascades) writes the deletion of its object to the outbox (V8, topic
+-- `photo.delete`) in the same transaction; the API's outbox worker deletes the objects,
+-- retrying while the storage is unreachable. So no object is forgotten, and a storage
+-- outage delays deletions instead of losing them.
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
@@ -33,23 +33,11 @@ ALTER TABLE listing_photos ALTER COLUMN status SET DEFAULT 'pending';
 -- A listing's photos in order: SELECT ... WHERE listing_id = $1 AND status = 'ready'
 -- ORDER BY position (the UNIQUE (listing_id, position) index of V2 serves it).
 
-CREATE TABLE photo_deletions (
-    object_key      text        PRIMARY KEY CHECK (length(object_key) BETWEEN 1 AND 1024),
-    enqueued_at     timestamptz NOT NULL DEFAULT now(),
-    attempts        integer     NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    last_error      text
-);
-
--- The worker: SELECT ... WHERE next_attempt_at <= now() ORDER BY next_attempt_at
--- FOR UPDATE SKIP LOCKED LIMIT n.
-CREATE INDEX photo_deletions_due_idx ON photo_deletions (next_attempt_at);
-
 CREATE FUNCTION enqueue_photo_deletion() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO photo_deletions (object_key) VALUES (OLD.object_key)
-    ON CONFLICT (object_key) DO NOTHING;
+    INSERT INTO outbox (topic, key, payload)
+    VALUES ('photo.delete', gen_random_uuid(), jsonb_build_object('key', OLD.object_key));
     RETURN OLD;
 END;
 $$;

@@ -53,6 +53,34 @@ pub const VARS: &[(&str, &str)] = &[
         "comma-separated addresses or networks (10.0.0.0/8) of reverse proxies in front of the API; from them, the client's address is read from X-Forwarded-For (default none: the connection's peer is the client)",
     ),
     (
+        "GOODGO_SMTP_URL",
+        "mail server for e-mails to users: smtp://host:port (plain), smtp://host:587?tls=required (STARTTLS) or smtps://user:password@host:465; unset, no outbox worker runs and e-mails stay pending",
+    ),
+    (
+        "GOODGO_SMTP_FROM",
+        "the sender of e-mails, e.g. `GoodGo <no-reply@example.vn>` (required with GOODGO_SMTP_URL); its domain ends every Message-ID",
+    ),
+    (
+        "GOODGO_SMTP_TIMEOUT",
+        "seconds one SMTP conversation may take before it counts as failed and is retried (default 30)",
+    ),
+    (
+        "GOODGO_OUTBOX_POLL_MS",
+        "how often the outbox worker looks for due rows when idle, in milliseconds (default 1000)",
+    ),
+    (
+        "GOODGO_OUTBOX_RETRY_BASE_MS",
+        "delay before retrying a failed outbox row, doubled per attempt, in milliseconds (default 30000)",
+    ),
+    (
+        "GOODGO_OUTBOX_RETRY_MAX_MS",
+        "longest delay between attempts of an outbox row, in milliseconds (default 3600000)",
+    ),
+    (
+        "GOODGO_OUTBOX_MAX_ATTEMPTS",
+        "attempts before an outbox row is given up as failed (default 10)",
+    ),
+    (
         "GOODGO_LOG",
         "log filter, e.g. info or goodgo_api=debug (default info)",
     ),
@@ -119,6 +147,10 @@ pub struct Config {
     pub photos: Option<crate::photos::StorageConfig>,
     /// Where panics and 5xx answers are reported; `None`, nowhere.
     pub sentry_dsn: Option<String>,
+    /// The mail server; `None`, no outbox worker runs (e-mails wait as pending).
+    pub mail: Option<crate::mail::MailConfig>,
+    /// How the outbox worker paces itself.
+    pub outbox: crate::outbox::Settings,
 }
 
 impl std::fmt::Debug for Config {
@@ -276,6 +308,23 @@ impl Config {
         let workers = number("GOODGO_API_WORKERS", 0, 0, 256);
         let timeout_ms = number("GOODGO_API_REQUEST_TIMEOUT_MS", 10_000, 1, 600_000);
         let tolerance = number("GOODGO_PAYMENTS_WEBHOOK_TOLERANCE", 300, 1, 86_400);
+        let outbox = crate::outbox::Settings {
+            poll: Duration::from_millis(number("GOODGO_OUTBOX_POLL_MS", 1000, 10, 60_000)),
+            retry_base: Duration::from_millis(number(
+                "GOODGO_OUTBOX_RETRY_BASE_MS",
+                30_000,
+                10,
+                3_600_000,
+            )),
+            retry_max: Duration::from_millis(number(
+                "GOODGO_OUTBOX_RETRY_MAX_MS",
+                3_600_000,
+                10,
+                86_400_000,
+            )),
+            max_attempts: i32::try_from(number("GOODGO_OUTBOX_MAX_ATTEMPTS", 10, 1, 100))
+                .unwrap_or(10),
+        };
         let webhook_secrets: Vec<String> = get("GOODGO_PAYMENTS_WEBHOOK_SECRETS")
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
@@ -310,6 +359,7 @@ impl Config {
                 ));
             }
         }
+        let mail = crate::mail::MailConfig::from_env(get, &mut problems);
         let release = get("GOODGO_RELEASE").filter(|r| !r.is_empty());
         if let Some(r) = &release
             && (r.len() > 64 || !r.bytes().all(|b| b.is_ascii_graphic()))
@@ -347,6 +397,8 @@ impl Config {
             release,
             photos,
             sentry_dsn,
+            mail,
+            outbox,
         })
     }
 }

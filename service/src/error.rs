@@ -196,6 +196,28 @@ pub struct ProblemCause {
     pub kind: String,
     pub text: String,
 }
+/// Every problem type's slug (`/problems/<slug>`), from [`ApiError`] and the request
+/// context's problems for the framework's own errors: each has a title in every locale.
+pub const PROBLEM_SLUGS: &[&str] = &[
+    "validation-failed",
+    "bad-request",
+    "unauthenticated",
+    "forbidden",
+    "account-suspended",
+    "not-found",
+    "conflict",
+    "quota-exceeded",
+    "rate-limited",
+    "internal",
+    "unavailable",
+    "photos-disabled",
+    "storage-unavailable",
+    "method-not-allowed",
+    "timeout",
+    "payload-too-large",
+    "unsupported-media-type",
+    "error",
+];
 
 /// A response body as problem+json.
 pub fn problem_response(
@@ -205,9 +227,14 @@ pub fn problem_response(
     detail: Option<String>,
     errors: Option<FieldErrors>,
 ) -> Response {
+    // The title in the request's language (`Accept-Language`; the catalogue's key is
+    // `problem-<slug>`), the English given here when the catalogue lacks it.
+    let locale = crate::i18n::current();
+    let title = crate::i18n::message(locale, &format!("problem-{slug}"), &[])
+        .unwrap_or_else(|| title.to_string());
     let body = Problem {
         kind: format!("/problems/{slug}"),
-        title: title.into(),
+        title,
         status: status.as_u16(),
         detail,
         errors,
@@ -216,6 +243,10 @@ pub fn problem_response(
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
+    );
+    res.headers_mut().insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(locale.tag()),
     );
     res
 }
@@ -233,7 +264,22 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let (status, slug, title, detail) = self.parts();
+        let (status, slug, title, mut detail) = self.parts();
+        // The details that are the API's own words, in the request's language.
+        let locale = crate::i18n::current();
+        let localized = match &self {
+            ApiError::Suspended => crate::i18n::message(locale, "detail-account-suspended", &[]),
+            ApiError::PhotosDisabled => crate::i18n::message(locale, "detail-photos-disabled", &[]),
+            ApiError::QuotaExceeded { plan, quota } => crate::i18n::message(
+                locale,
+                "detail-quota-exceeded",
+                &[("plan", plan.clone()), ("quota", quota.to_string())],
+            ),
+            _ => None,
+        };
+        if localized.is_some() {
+            detail = localized;
+        }
         let errors = match &self {
             ApiError::Validation(e) => Some(e.clone()),
             _ => None,

@@ -10,7 +10,11 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod i18n;
+pub mod mail;
 pub mod middleware;
+pub mod notify;
+pub mod outbox;
 pub mod payments;
 pub mod photos;
 pub mod routes;
@@ -59,6 +63,8 @@ pub struct AppState {
         routes::admin::users::users, routes::admin::users::suspend, routes::admin::users::reinstate,
         routes::admin::moderation::unpublish, routes::admin::records::payments,
         routes::admin::records::subscriptions, routes::admin::records::audit,
+        routes::notifications::list, routes::notifications::settings,
+        routes::notifications::update_settings,
     ),
     components(schemas(error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -222,6 +228,31 @@ pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
     }
 }
 
+/// The outbox worker with a handler per topic (`email` when `GOODGO_SMTP_URL` is set,
+/// `photo.delete` when `GOODGO_S3_BUCKET` is);
+/// `None` when no topic has a handler. A new kind of delivery is one more `.with(topic,
+/// handler)` here.
+pub fn outbox_worker(state: &AppState) -> Result<Option<outbox::Worker>, String> {
+    let mut dispatcher = outbox::Dispatcher::new();
+    if let Some(mail) = &state.config.mail {
+        dispatcher = dispatcher.with(notify::EMAIL_TOPIC, Arc::new(mail::Email::new(mail)?));
+    }
+    if let Some(storage) = &state.photos {
+        dispatcher = dispatcher.with(
+            photos::DELETE_TOPIC,
+            Arc::new(photos::DeleteObject(storage.clone())),
+        );
+    }
+    if dispatcher.topics().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(outbox::Worker::new(
+        state.pool.clone(),
+        dispatcher,
+        state.config.outbox.clone(),
+    )))
+}
+
 /// Every route with its layers.
 pub fn router(state: AppState) -> Router {
     use routes::{
@@ -271,6 +302,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/me/subscription/cancel",
             post(routes::subscription::cancel),
+        )
+        .route("/v1/me/notifications", get(routes::notifications::list))
+        .route(
+            "/v1/me/notifications/settings",
+            get(routes::notifications::settings).patch(routes::notifications::update_settings),
         )
         .merge(routes::admin::router(state.clone()))
         .merge(limited);
@@ -415,6 +451,17 @@ async fn serve(config: Config) -> Result<(), String> {
     }
     photos::spawn_worker(&state);
     let reporter = state.sentry.clone();
+    // The outbox worker runs beside the server (in every replica: rows are shared with
+    // SKIP LOCKED); it stops with the process, leaving an unfinished row pending.
+    let worker = match outbox_worker(&state)? {
+        Some(w) => Some(tokio::spawn(w.run())),
+        None => {
+            tracing::warn!(
+                "neither GOODGO_SMTP_URL nor GOODGO_S3_BUCKET is set: no outbox worker; its rows stay pending"
+            );
+            None
+        }
+    };
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -427,6 +474,9 @@ async fn serve(config: Config) -> Result<(), String> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| e.to_string())?;
+    if let Some(w) = worker {
+        w.abort();
+    }
     tracing::info!("stopped after finishing in-flight requests");
     if let Some(r) = reporter {
         r.flush(Duration::from_secs(2));

@@ -165,11 +165,20 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
         id: id.clone(),
         client: client_ip(peer, req.headers(), &state.config.trusted_proxies),
     };
-    let res = CURRENT_REQUEST
-        .scope(info, next.run(req))
-        .instrument(span)
-        .await;
-    let mut res = as_problem(res).await;
+    // The language of problems and other texts: Accept-Language, else English.
+    let locale = crate::i18n::negotiate(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut res = crate::i18n::scope(locale, async {
+        let res = CURRENT_REQUEST
+            .scope(info, next.run(req))
+            .instrument(span)
+            .await;
+        as_problem(res).await
+    })
+    .await;
     let status = res.status().as_u16();
     if status >= 500
         && let Some(reporter) = &state.sentry

@@ -9,10 +9,10 @@
 //! presigned GET URLs that expire after `GOODGO_PHOTO_URL_TTL` seconds: the bucket stays
 //! private, with no public-read policy anywhere.
 //!
-//! Deleting a photo's row (the photo, its listing, its owner) enqueues the object's key in
-//! `photo_deletions` in the same transaction (a trigger, see V9); [`spawn_worker`] deletes
-//! the objects and retries, with a growing pause, while the storage cannot be reached, so an
-//! outage delays deletions and loses none.
+//! Deleting a photo's row (the photo, its listing, its owner) writes the deletion of its
+//! object to the outbox (topic [`DELETE_TOPIC`]) in the same transaction (a trigger, see
+//! V9); the outbox worker runs [`DeleteObject`] for it, retried with the outbox's backoff
+//! while the storage cannot be reached, so an outage delays deletions and loses none.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,26 +235,43 @@ pub fn extension(content_type: &str) -> Option<&'static str> {
         .map(|(_, e)| *e)
 }
 
-/// How long after its `attempts`-th failure a deletion is tried again: 1, 4, 9 … seconds,
-/// at most 5 minutes.
-pub fn retry_after(attempts: i32) -> Duration {
-    let a = u64::try_from(attempts.max(1)).unwrap_or(1);
-    Duration::from_secs((a * a).min(300))
+/// The outbox topic of an object to delete; its payload is `{"key": "photos/…"}`.
+pub const DELETE_TOPIC: &str = "photo.delete";
+
+/// The outbox handler of [`DELETE_TOPIC`]: deletes the object (done when it is already
+/// gone); a storage that cannot be reached is worth another attempt.
+pub struct DeleteObject(pub Arc<Storage>);
+
+impl crate::outbox::Handler for DeleteObject {
+    fn handle<'a>(
+        &'a self,
+        _tx: &'a deadpool_postgres::Transaction<'_>,
+        job: &'a crate::outbox::Job,
+    ) -> crate::outbox::HandlerFuture<'a> {
+        Box::pin(async move {
+            let Some(key) = job.payload["key"].as_str().filter(|k| !k.is_empty()) else {
+                return Err(crate::outbox::Failure::Permanent(
+                    "the payload names no object key".into(),
+                ));
+            };
+            match self.0.delete(key).await {
+                Ok(()) => Ok(crate::outbox::Done::Sent),
+                Err(e) => Err(crate::outbox::Failure::Retry(e.to_string())),
+            }
+        })
+    }
 }
 
 /// A pending upload never confirmed is dropped (and its object, if any, deleted) after this.
 pub const PENDING_FOR: &str = "1 day";
 
-/// One pass of the deletion worker: deletes up to `limit` due objects and forgets them; a
-/// failure is recorded on its row (`attempts`, `last_error`, `next_attempt_at`) and tried
-/// again later. Also drops pending uploads older than [`PENDING_FOR`] (which enqueues their
-/// objects). Returns how many objects were deleted.
-pub async fn delete_due(
-    pool: &deadpool_postgres::Pool,
-    storage: &Storage,
-    limit: i64,
-) -> Result<usize, String> {
-    let mut client = pool.get().await.map_err(|e| e.to_string())?;
+/// How often stale pending uploads are looked for.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Drops pending uploads older than [`PENDING_FOR`] (which writes their objects' deletions
+/// to the outbox): how many.
+pub async fn sweep_pending(pool: &deadpool_postgres::Pool) -> Result<u64, String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
     client
         .execute(
             &format!(
@@ -263,64 +280,21 @@ pub async fn delete_due(
             &[],
         )
         .await
-        .map_err(|e| goodgo_db::describe(&e))?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| goodgo_db::describe(&e))?;
-    // Rows locked by another API process are skipped: each object is deleted by one worker.
-    let rows = tx
-        .query(
-            "SELECT object_key, attempts FROM photo_deletions WHERE next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-            &[&limit],
-        )
-        .await
-        .map_err(|e| goodgo_db::describe(&e))?;
-    let mut deleted = 0;
-    for row in rows {
-        let key: String = row.get(0);
-        let attempts: i32 = row.get(1);
-        match storage.delete(&key).await {
-            Ok(()) => {
-                tx.execute("DELETE FROM photo_deletions WHERE object_key = $1", &[&key])
-                    .await
-                    .map_err(|e| goodgo_db::describe(&e))?;
-                deleted += 1;
-            }
-            Err(e) => {
-                let wait = retry_after(attempts + 1).as_secs_f64();
-                tracing::warn!(key = %key, attempts = attempts + 1, error = %e, "cannot delete a photo's object yet; will retry");
-                tx.execute(
-                    "UPDATE photo_deletions SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3) WHERE object_key = $1",
-                    &[&key, &e.to_string(), &wait],
-                )
-                .await
-                .map_err(|e| goodgo_db::describe(&e))?;
-            }
-        }
-    }
-    tx.commit().await.map_err(|e| goodgo_db::describe(&e))?;
-    Ok(deleted)
+        .map_err(|e| goodgo_db::describe(&e))
 }
 
-/// How often the deletion worker looks for due deletions.
-pub const WORKER_TICK: Duration = Duration::from_secs(1);
-
-/// Starts the deletion worker on the current runtime (when photos are on).
+/// Starts the sweeper of stale pending uploads on the current runtime (when photos are on).
 pub fn spawn_worker(state: &crate::AppState) {
-    let Some(storage) = state.photos.clone() else {
+    if state.photos.is_none() {
         return;
-    };
+    }
     let pool = state.pool.clone();
     tokio::spawn(async move {
         loop {
-            match delete_due(&pool, &storage, 100).await {
-                // A full batch: there may be more right away.
-                Ok(100) => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "photo deletion worker"),
+            if let Err(e) = sweep_pending(&pool).await {
+                tracing::warn!(error = %e, "sweeping stale photo uploads");
             }
-            tokio::time::sleep(WORKER_TICK).await;
+            tokio::time::sleep(SWEEP_EVERY).await;
         }
     });
 }
@@ -378,12 +352,5 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(extension("image/jpeg"), Some("jpg"));
         assert_eq!(extension("text/html"), None);
-    }
-
-    #[test]
-    fn retries_back_off_to_five_minutes() {
-        assert_eq!(retry_after(1), Duration::from_secs(1));
-        assert_eq!(retry_after(3), Duration::from_secs(9));
-        assert_eq!(retry_after(100), Duration::from_secs(300));
     }
 }

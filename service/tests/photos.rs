@@ -22,6 +22,11 @@ fn storage_env(s3: &S3Server, ttl: &str) -> Vec<(String, String)> {
     vars.push(("GOODGO_S3_BUCKET".into(), BUCKET.into()));
     vars.push(("GOODGO_PHOTO_URL_TTL".into(), ttl.into()));
     vars.push(("GOODGO_PHOTO_MAX_BYTES".into(), "4096".into()));
+    // The outbox worker retries quickly here: 0.2 s, 0.4 s, … at most 1 s.
+    vars.push(("GOODGO_OUTBOX_POLL_MS".into(), "100".into()));
+    vars.push(("GOODGO_OUTBOX_RETRY_BASE_MS".into(), "200".into()));
+    vars.push(("GOODGO_OUTBOX_RETRY_MAX_MS".into(), "1000".into()));
+    vars.push(("GOODGO_OUTBOX_MAX_ATTEMPTS".into(), "100".into()));
     vars
 }
 
@@ -68,6 +73,9 @@ async fn upload(api: &Api, token: &str, id: i64, content_type: &str, bytes: Vec<
     assert_eq!(put.status().as_u16(), 200, "{:?}", put.text().await);
     up
 }
+
+/// Object deletions not done yet.
+const PENDING_DELETIONS: &str = "outbox WHERE topic = 'photo.delete' AND status <> 'sent'";
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n not really a picture, but bytes all the same";
 
@@ -236,10 +244,10 @@ async fn photos_upload_confirm_read_and_delete() {
     .await;
     wait_for_keys(&bucket, &second_key, false).await;
     let queue_empty = Instant::now();
-    while api.count("photo_deletions").await > 0 {
+    while api.count(PENDING_DELETIONS).await > 0 {
         assert!(
             queue_empty.elapsed() < Duration::from_secs(20),
-            "the deletion queue drains"
+            "the deletions are done"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -253,6 +261,9 @@ async fn photos_upload_confirm_read_and_delete() {
             .await,
         3
     );
+    // One outbox row per object: the two photos, the oversized upload, the pending one.
+    let sent = "outbox WHERE topic = 'photo.delete' AND status = 'sent'";
+    assert_eq!(api.count(sent).await, 4);
     // The clients' own runtimes end outside the test's.
     blocking(move || drop((bucket, s3)));
 }
@@ -364,12 +375,29 @@ async fn wait_for_keys(bucket: &goodgo_testkit::s3::Bucket, key: &str, present: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storage_outage_delays_photo_deletions_and_loses_none() {
     let test = "a_storage_outage_delays_photo_deletions_and_loses_none";
-    let port = goodgo_testkit::free_port();
-    let Some(s3) = blocking(|| S3Server::start_on(test, port)) else {
+    let Some(s3) = blocking(|| S3Server::start(test)) else {
         return;
     };
-    blocking(|| s3.create_bucket(BUCKET));
-    let Some(api) = api_with("photos_outage", &storage_env(&s3, "300")).await else {
+    let bucket = blocking(|| {
+        s3.create_bucket(BUCKET);
+        s3.bucket(BUCKET)
+    });
+    // The API reaches moto through a link that the test cuts and restores: the outage.
+    let moto = s3
+        .endpoint
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    let port = goodgo_testkit::free_port();
+    let mut link = connect(port, moto).await;
+    let mut env = storage_env(&s3, "300");
+    env.push((
+        "AWS_ENDPOINT_URL".into(),
+        format!("http://127.0.0.1:{port}"),
+    ));
+    let Some(api) = api_with("photos_outage", &env).await else {
         return;
     };
     let agent = api.user("agent@example.com", "agent").await;
@@ -386,7 +414,8 @@ async fn a_storage_outage_delays_photo_deletions_and_loses_none() {
     .await;
 
     // The storage goes away; deleting the listing still works, and its object waits.
-    blocking(move || drop(s3));
+    link.abort();
+    let _ = link.await;
     api.expect(
         204,
         Method::DELETE,
@@ -400,7 +429,7 @@ async fn a_storage_outage_delays_photo_deletions_and_loses_none() {
         let row = api
             .client
             .query_opt(
-                "SELECT attempts, last_error FROM photo_deletions WHERE object_key = $1",
+                "SELECT attempts::int, last_error FROM outbox WHERE topic = 'photo.delete' AND status = 'pending' AND payload->>'key' = $1",
                 &[&key],
             )
             .await
@@ -420,6 +449,12 @@ async fn a_storage_outage_delays_photo_deletions_and_loses_none() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Several attempts later, still pending (not given up) while the storage is away.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts: i32 = api
+        .scalar(&format!("SELECT attempts::int FROM outbox WHERE topic = 'photo.delete' AND status = 'pending' AND payload->>'key' = '{key}'"))
+        .await;
+    assert!(attempts >= 2, "{attempts} attempts");
     // The photo's answer to the public is gone already.
     api.expect(
         404,
@@ -430,25 +465,43 @@ async fn a_storage_outage_delays_photo_deletions_and_loses_none() {
     )
     .await;
 
-    // The storage comes back (moto keeps nothing: put the object back as it was); the
-    // queued deletion goes through.
-    let s3 = blocking(|| S3Server::start_on(test, port)).unwrap();
-    let bucket = blocking(|| {
-        s3.create_bucket(BUCKET);
-        let bucket = s3.bucket(BUCKET);
-        bucket.put(&key, PNG.to_vec());
-        bucket
-    });
+    assert!(
+        blocking(|| bucket.keys("photos")).contains(&key),
+        "the object waits"
+    );
+
+    // The storage comes back: the deletion goes through.
+    link = connect(port, moto).await;
     wait_for_keys(&bucket, &key, false).await;
     let start = Instant::now();
-    while api.count("photo_deletions").await > 0 {
+    while api.count(PENDING_DELETIONS).await > 0 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "the queue drains"
+            "the deletion is done"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    link.abort();
     blocking(move || drop((bucket, s3)));
+}
+
+/// Forwards connections to loopback `port` to loopback port `to` until aborted; aborting
+/// refuses new connections and cuts the open ones, as a network outage does.
+async fn connect(port: u16, to: u16) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        // Dropped with the task: every forwarded connection is cut with it.
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            connections.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -181,6 +181,8 @@ pub fn ensure_tools() -> Result<Tools> {
         )
         .run()?;
     }
+    // The API's e-mail tests deliver to a real SMTP server: aiosmtpd's.
+    pip_tool(&scripts, "aiosmtpd", "aiosmtpd")?;
     // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the
     // major version, and reinstall when another one is installed.
     let sh = shell()?;
@@ -209,7 +211,7 @@ pub fn ensure_tools() -> Result<Tools> {
         }
     }
     eprintln!(
-        "postgres {pg_version} in {}, redis-server, k6, squawk and moto_server ({}): present",
+        "postgres {pg_version} in {}, redis-server, k6, squawk, moto_server and aiosmtpd ({}): present",
         pg_bin_dir.display(),
         scripts.display()
     );

@@ -131,7 +131,8 @@ async fn new_session(
     Ok(res)
 }
 
-/// Create an account (buyer or agent) and start a session.
+/// Create an account (buyer or agent) and start a session. The account's e-mails are in
+/// the language `Accept-Language` asks for (English or Vietnamese; English by default).
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = TokenResponse), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn register(
@@ -164,8 +165,8 @@ pub async fn register(
     let tx = client.transaction().await?;
     let row = tx
         .query_one(
-            "INSERT INTO users (email, password_hash, role, display_name) VALUES ($1, $2, $3::text::user_role, $4) RETURNING id",
-            &[&email, &hash, &role, &display_name],
+            "INSERT INTO users (email, password_hash, role, display_name, locale) VALUES ($1, $2, $3::text::user_role, $4, $5) RETURNING id",
+            &[&email, &hash, &role, &display_name, &crate::i18n::current().tag()],
         )
         .await
         .map_err(|e| match ApiError::from(e) {
@@ -184,6 +185,7 @@ pub async fn register(
         StatusCode::CREATED,
     )
     .await?;
+    crate::notify::notify(&tx, id, crate::notify::Kind::Welcome, serde_json::json!({})).await?;
     tx.commit().await?;
     Ok(res)
 }

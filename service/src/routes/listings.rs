@@ -446,6 +446,16 @@ async fn set_status(
         .await?;
     let data = serde_json::json!({"before": current.status, "after": status});
     audit::record(&tx, entry(user, action, id, data)).await?;
+    if status == "active" && current.status != "active" {
+        let data = crate::notify::listing_data(id, &current.title);
+        crate::notify::notify(
+            &tx,
+            current.owner_id,
+            crate::notify::Kind::ListingPublished,
+            data,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Json(listing(&row)))
 }

@@ -5,6 +5,7 @@ pub mod billing;
 pub mod docs;
 pub mod health;
 pub mod listings;
+pub mod notifications;
 pub mod photos;
 pub mod search;
 pub mod subscription;

@@ -188,7 +188,10 @@ pub async fn cancel(
             },
         )
         .await?;
-        enforce_quota(tx, user.id, Some(user.id)).await
+        let unpublished = enforce_quota(tx, user.id, Some(user.id)).await?;
+        let data = json!({"plan": plan, "unpublished": unpublished.len()});
+        crate::notify::notify(tx, user.id, crate::notify::Kind::SubscriptionEnded, data).await?;
+        Ok(unpublished)
     })
     .await
 }

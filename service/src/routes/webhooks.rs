@@ -280,6 +280,51 @@ async fn apply(state: &AppState, event: &Event) -> Result<WebhookAck, ApiError> 
         },
     )
     .await?;
+    tell(
+        &tx,
+        event,
+        user_id,
+        payment_id,
+        sub_before.as_deref(),
+        sub_after.as_deref(),
+        &unpublished,
+    )
+    .await?;
     tx.commit().await?;
     Ok(ack("applied"))
+}
+
+/// The account's notification of an applied event, in its transaction: a receipt for a
+/// payment that succeeded, the end of a subscription that a refund or a cancellation ended.
+async fn tell(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event: &Event,
+    user: i64,
+    payment: i64,
+    sub_before: Option<&str>,
+    sub_after: Option<&str>,
+    unpublished: &[i64],
+) -> Result<(), ApiError> {
+    use crate::notify::{Kind, notify};
+    let ended = sub_after == Some("canceled") && sub_before != Some("canceled");
+    let kind = match event.kind.as_str() {
+        "payment.succeeded" => Kind::PaymentReceipt,
+        "payment.refunded" | "subscription.cancelled" if ended => Kind::SubscriptionEnded,
+        _ => return Ok(()),
+    };
+    let row = tx
+        .query_one(
+            "SELECT coalesce(plan, ''), amount::text, currency, provider_event_id FROM payments WHERE id = $1",
+            &[&payment],
+        )
+        .await?;
+    let plan: String = row.get(0);
+    let data = match kind {
+        Kind::PaymentReceipt => json!({
+            "plan": plan, "amount": row.get::<_, String>(1),
+            "currency": row.get::<_, String>(2), "reference": row.get::<_, String>(3),
+        }),
+        _ => json!({"plan": plan, "unpublished": unpublished.len()}),
+    };
+    notify(tx, user, kind, data).await
 }

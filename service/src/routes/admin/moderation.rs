@@ -54,6 +54,10 @@ pub async fn unpublish(
         data: json!({"reason": reason, "owner_id": owner, "before": "active", "after": "draft"}),
     };
     audit::record(&tx, entry).await?;
+    let unpublished = listing(&row);
+    let mut data = crate::notify::listing_data(id, &unpublished.title);
+    data["reason"] = json!(reason);
+    crate::notify::notify(&tx, owner, crate::notify::Kind::ListingUnpublished, data).await?;
     tx.commit().await?;
-    Ok(Json(listing(&row)))
+    Ok(Json(unpublished))
 }
