@@ -88,6 +88,29 @@ pub const VARS: &[(&str, &str)] = &[
         "GOODGO_RELEASE",
         "the release this process serves (set by `goodgo deploy`); sent back in every response's `GoodGo-Release` header",
     ),
+    (
+        "GOODGO_S3_BUCKET",
+        "the private bucket of listing photos; unset, the photo routes answer 503 (see also the AWS_* variables)",
+    ),
+    (
+        "AWS_ENDPOINT_URL",
+        "the S3 API's URL for a server other than AWS (MinIO, moto); presigned URLs point at it",
+    ),
+    ("AWS_REGION", "the bucket's region (default us-east-1)"),
+    ("AWS_ACCESS_KEY_ID", "the S3 access key id"),
+    ("AWS_SECRET_ACCESS_KEY", "the S3 secret access key"),
+    (
+        "GOODGO_PHOTO_MAX_BYTES",
+        "the largest photo accepted, in bytes (default 10485760, 10 MiB)",
+    ),
+    (
+        "GOODGO_PHOTO_URL_TTL",
+        "how long a presigned photo URL (upload or read) stays valid, in seconds (default 300)",
+    ),
+    (
+        "GOODGO_SENTRY_DSN",
+        "a Sentry DSN: panics and 5xx answers are reported there (request id, route, release; no bodies, credentials or e-mails); unset, nothing is sent",
+    ),
 ];
 
 /// Any variable of [`VARS`] may instead name a file holding its value in `NAME_FILE`
@@ -120,6 +143,10 @@ pub struct Config {
     pub log: String,
     /// The release id `goodgo deploy` started this process for, echoed in `GoodGo-Release`.
     pub release: Option<String>,
+    /// Where listing photos live; `None`, the photo routes answer 503.
+    pub photos: Option<crate::photos::StorageConfig>,
+    /// Where panics and 5xx answers are reported; `None`, nowhere.
+    pub sentry_dsn: Option<String>,
     /// The mail server; `None`, no outbox worker runs (e-mails wait as pending).
     pub mail: Option<crate::mail::MailConfig>,
     /// How the outbox worker paces itself.
@@ -135,6 +162,8 @@ impl std::fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("request_timeout", &self.request_timeout)
             .field("release", &self.release)
+            .field("photos", &self.photos)
+            .field("sentry", &self.sentry_dsn.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -339,6 +368,11 @@ impl Config {
                 "GOODGO_RELEASE `{r}` must be at most 64 visible ASCII characters"
             ));
         }
+        let photos = crate::photos::StorageConfig::from_env(get, &mut problems);
+        let sentry_dsn = get("GOODGO_SENTRY_DSN").filter(|d| !d.is_empty());
+        if let Some(dsn) = &sentry_dsn {
+            problems.extend(crate::sentry::check_dsn(dsn));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -361,6 +395,8 @@ impl Config {
             trusted_proxies,
             log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
             release,
+            photos,
+            sentry_dsn,
             mail,
             outbox,
         })

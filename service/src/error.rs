@@ -47,6 +47,12 @@ pub enum ApiError {
     /// The database cannot be reached (no connection from the pool): worth a retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// No photo storage is configured (`GOODGO_S3_BUCKET`): the photo routes are off.
+    #[error("photo storage is not configured")]
+    PhotosDisabled,
+    /// The photo storage cannot be reached or refused a request: worth a retry.
+    #[error(transparent)]
+    Storage(#[from] crate::photos::StorageError),
 }
 
 /// The problem document.
@@ -166,10 +172,30 @@ impl ApiError {
                 "The service is briefly unavailable; try again shortly",
                 None,
             ),
+            ApiError::PhotosDisabled => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "photos-disabled",
+                "Listing photos are not available on this server",
+                Some("this server has no photo storage configured".into()),
+            ),
+            ApiError::Storage(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "The photo storage is briefly unavailable; try again shortly",
+                None,
+            ),
         }
     }
 }
 
+/// The cause of a 5xx answer, kept in the response's extensions for the error report
+/// (`sentry`); never serialised.
+#[derive(Debug, Clone)]
+pub struct ProblemCause {
+    /// What was being done (`database`, `storage`, `panic` …).
+    pub kind: String,
+    pub text: String,
+}
 /// Every problem type's slug (`/problems/<slug>`), from [`ApiError`] and the request
 /// context's problems for the framework's own errors: each has a title in every locale.
 pub const PROBLEM_SLUGS: &[&str] = &[
@@ -184,6 +210,8 @@ pub const PROBLEM_SLUGS: &[&str] = &[
     "rate-limited",
     "internal",
     "unavailable",
+    "photos-disabled",
+    "storage-unavailable",
     "method-not-allowed",
     "timeout",
     "payload-too-large",
@@ -231,6 +259,9 @@ impl IntoResponse for ApiError {
                 tracing::error!(context, cause = %chain(source.as_ref()), "internal error")
             }
             ApiError::Unavailable(cause) => tracing::error!(cause = %cause, "database unavailable"),
+            ApiError::Storage(e) => {
+                tracing::error!(cause = %chain(e), "photo storage unavailable")
+            }
             _ => {}
         }
         let (status, slug, title, mut detail) = self.parts();
@@ -238,6 +269,7 @@ impl IntoResponse for ApiError {
         let locale = crate::i18n::current();
         let localized = match &self {
             ApiError::Suspended => crate::i18n::message(locale, "detail-account-suspended", &[]),
+            ApiError::PhotosDisabled => crate::i18n::message(locale, "detail-photos-disabled", &[]),
             ApiError::QuotaExceeded { plan, quota } => crate::i18n::message(
                 locale,
                 "detail-quota-exceeded",
@@ -253,6 +285,28 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut res = problem_response(status, slug, title, detail, errors);
+        // What went wrong, for the error report of a 5xx answer (never sent to the client).
+        match &self {
+            ApiError::Internal { context, source } => {
+                res.extensions_mut().insert(ProblemCause {
+                    kind: (*context).to_string(),
+                    text: chain(source.as_ref()),
+                });
+            }
+            ApiError::Unavailable(cause) => {
+                res.extensions_mut().insert(ProblemCause {
+                    kind: "unavailable".into(),
+                    text: cause.clone(),
+                });
+            }
+            ApiError::Storage(e) => {
+                res.extensions_mut().insert(ProblemCause {
+                    kind: "storage".into(),
+                    text: chain(e),
+                });
+            }
+            _ => {}
+        }
         if let ApiError::RateLimited { retry_after_s } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string())
         {
@@ -305,7 +359,7 @@ struct Described {
 }
 
 /// An error and its sources, `: `-separated, each only once.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -16,7 +16,9 @@ pub mod middleware;
 pub mod notify;
 pub mod outbox;
 pub mod payments;
+pub mod photos;
 pub mod routes;
+pub mod sentry;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -41,6 +43,10 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// The payment provider: the provider-neutral signed webhooks unless another is set.
     pub payments: Arc<dyn payments::PaymentProvider>,
+    /// The listing photo bucket; `None`, the photo routes answer 503.
+    pub photos: Option<Arc<photos::Storage>>,
+    /// Where 5xx answers are reported (`GOODGO_SENTRY_DSN`); `None`, nowhere.
+    pub sentry: Option<Arc<sentry::Reporter>>,
 }
 
 #[derive(OpenApi)]
@@ -51,6 +57,7 @@ pub struct AppState {
         routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout, routes::auth::me,
         routes::listings::create, routes::listings::get_one, routes::listings::update, routes::listings::delete,
         routes::listings::publish, routes::listings::archive, routes::listings::mine, routes::search::search,
+        routes::photos::create, routes::photos::confirm, routes::photos::list, routes::photos::delete,
         routes::billing::plans, routes::billing::checkout, routes::webhooks::payments,
         routes::subscription::get, routes::subscription::cancel,
         routes::admin::users::users, routes::admin::users::suspend, routes::admin::users::reinstate,
@@ -188,7 +195,28 @@ pub fn pool(config: &Config) -> Result<deadpool_postgres::Pool, String> {
 }
 
 pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
+    let photos = config
+        .photos
+        .clone()
+        .and_then(|c| match photos::Storage::open(c) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                tracing::error!(error = %e, "listing photos are off");
+                None
+            }
+        });
+    let sentry = config.sentry_dsn.as_deref().and_then(|dsn| {
+        match sentry::Reporter::new(dsn, config.release.as_deref()) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::error!(error = %e, "error reports are off");
+                None
+            }
+        }
+    });
     AppState {
+        photos,
+        sentry,
         pool,
         auth_limiter: Arc::new(middleware::RateLimiter::new(config.auth_rate_per_minute)),
         openapi: Arc::new(openapi_json()),
@@ -200,13 +228,20 @@ pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
     }
 }
 
-/// The outbox worker with a handler per topic (`email` when `GOODGO_SMTP_URL` is set);
+/// The outbox worker with a handler per topic (`email` when `GOODGO_SMTP_URL` is set,
+/// `photo.delete` when `GOODGO_S3_BUCKET` is);
 /// `None` when no topic has a handler. A new kind of delivery is one more `.with(topic,
 /// handler)` here.
 pub fn outbox_worker(state: &AppState) -> Result<Option<outbox::Worker>, String> {
     let mut dispatcher = outbox::Dispatcher::new();
     if let Some(mail) = &state.config.mail {
         dispatcher = dispatcher.with(notify::EMAIL_TOPIC, Arc::new(mail::Email::new(mail)?));
+    }
+    if let Some(storage) = &state.photos {
+        dispatcher = dispatcher.with(
+            photos::DELETE_TOPIC,
+            Arc::new(photos::DeleteObject(storage.clone())),
+        );
     }
     if dispatcher.topics().is_empty() {
         return Ok(None);
@@ -248,6 +283,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/listings/{id}/publish", post(l::publish))
         .route("/v1/listings/{id}/archive", post(l::archive))
+        .route(
+            "/v1/listings/{id}/photos",
+            post(routes::photos::create).get(routes::photos::list),
+        )
+        .route(
+            "/v1/listings/{id}/photos/{photo_id}",
+            axum::routing::delete(routes::photos::delete),
+        )
+        .route(
+            "/v1/listings/{id}/photos/{photo_id}/confirm",
+            post(routes::photos::confirm),
+        )
         .route("/v1/plans", get(b::plans))
         .route("/v1/checkout", post(b::checkout))
         .route("/v1/webhooks/payments", post(w::payments))
@@ -367,6 +414,13 @@ pub fn main() -> ExitCode {
     // that panicked); the panic catcher answers that request with a 500 problem.
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
+        // A handler's panic is reported with its request (a 500 answer); others here.
+        if middleware::current_request_id().is_none()
+            && let Some(reporter) = sentry::PANICS.get()
+        {
+            reporter.report_panic(&info.to_string());
+            reporter.flush(Duration::from_secs(2));
+        }
     }));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
@@ -392,12 +446,19 @@ async fn serve(config: Config) -> Result<(), String> {
     let pool = pool(&config)?;
     let addr = config.addr;
     let state = state(config, pool);
+    if let Some(reporter) = &state.sentry {
+        let _ = sentry::PANICS.set(reporter.clone());
+    }
+    photos::spawn_worker(&state);
+    let reporter = state.sentry.clone();
     // The outbox worker runs beside the server (in every replica: rows are shared with
     // SKIP LOCKED); it stops with the process, leaving an unfinished row pending.
     let worker = match outbox_worker(&state)? {
         Some(w) => Some(tokio::spawn(w.run())),
         None => {
-            tracing::warn!("GOODGO_SMTP_URL is not set: no outbox worker; e-mails stay pending");
+            tracing::warn!(
+                "neither GOODGO_SMTP_URL nor GOODGO_S3_BUCKET is set: no outbox worker; its rows stay pending"
+            );
             None
         }
     };
@@ -417,6 +478,9 @@ async fn serve(config: Config) -> Result<(), String> {
         w.abort();
     }
     tracing::info!("stopped after finishing in-flight requests");
+    if let Some(r) = reporter {
+        r.flush(Duration::from_secs(2));
+    }
     Ok(())
 }
 

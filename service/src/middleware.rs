@@ -180,6 +180,11 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
     })
     .await;
     let status = res.status().as_u16();
+    if status >= 500
+        && let Some(reporter) = &state.sentry
+    {
+        reporter.report(&id, method.as_str(), &route, status, res.extensions().get());
+    }
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(request_id = %id, method = %method, route = %route, status, latency_ms = format!("{latency_ms:.2}"), "request");
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -216,13 +221,18 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(cause = %message, "a handler panicked");
-    crate::error::problem_response(
+    let mut res = crate::error::problem_response(
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
         "Something went wrong on our side",
         None,
         None,
-    )
+    );
+    res.extensions_mut().insert(crate::error::ProblemCause {
+        kind: "panic".into(),
+        text: message.to_string(),
+    });
+    res
 }
 
 /// Errors from the framework's own layers (a malformed JSON body, a body over the limit,

@@ -18,11 +18,20 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
     let db = "goodgo_schemathesis";
     let goodgo = root().join("target/debug/goodgo");
     let url = services::seeded_database(&goodgo, server_url, db, 300)?;
-    let (server, port) = services::start_api(
-        &root().join("target/debug/goodgo-api"),
-        &url,
-        &[("GOODGO_AUTH_RATE_LIMIT", "100000")],
-    )?;
+    // Listing photos on a real S3 API server (moto), as in production: without storage the
+    // photo routes answer 503, which would be a finding.
+    let s3 = goodgo_testkit::s3::S3Server::start_in(
+        "schemathesis",
+        goodgo_testkit::free_port(),
+        Some(extra_path),
+    )
+    .context("moto_server is not installed (pip install 'moto[server]')")?;
+    s3.create_bucket("goodgo-photos");
+    let mut env: Vec<(String, String)> = s3.env();
+    env.push(("GOODGO_S3_BUCKET".into(), "goodgo-photos".into()));
+    env.push(("GOODGO_AUTH_RATE_LIMIT".into(), "100000".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (server, port) = services::start_api(&root().join("target/debug/goodgo-api"), &url, &env)?;
     let http = Http::keep_alive(
         &format!("127.0.0.1:{port}"),
         std::time::Duration::from_secs(10),
@@ -47,6 +56,7 @@ pub fn run(server_url: &str, extra_path: &std::ffi::OsStr) -> Result<()> {
         )
     });
     drop(server);
+    drop(s3);
     let _ = services::drop_database(server_url, db);
     result.context("schemathesis found problems in the API (pip install schemathesis)")?;
     Ok(())

@@ -165,6 +165,22 @@ pub fn ensure_tools() -> Result<Tools> {
     pip_tool(&scripts, "squawk", "squawk-cli")?;
     // The S3 backup tests run a real S3 API server: moto's.
     pip_tool(&scripts, "moto_server", "moto[server]")?;
+    // moto does not check presigned URLs (any signature, any expiry passes): the listing
+    // photo tests prove expiry and signed headers against s3s-fs, an S3 server (over a
+    // folder) that verifies SigV4 presigned URLs, from crates.io.
+    if !on_path("s3s-fs") {
+        eprintln!("installing from crates.io: s3s-fs");
+        let sh = shell()?;
+        cmd!(
+            sh,
+            "cargo install --locked --quiet s3s-fs@0.14.1 --features binary"
+        )
+        .env(
+            "CARGO_TARGET_DIR",
+            std::env::temp_dir().join("goodgo-s3s-fs-build"),
+        )
+        .run()?;
+    }
     // The API's e-mail tests deliver to a real SMTP server: aiosmtpd's.
     pip_tool(&scripts, "aiosmtpd", "aiosmtpd")?;
     // api_check passes schemathesis 4 options (`--phases`, these `--checks` names): pin the

@@ -21,13 +21,35 @@ pub struct S3Server {
     pub endpoint: String,
     port: u16,
     _server: ChildGuard,
+    /// The folder of a server that keeps its objects in one.
+    _root: Option<tempfile::TempDir>,
 }
 
 impl S3Server {
     /// Starts moto. `None` (with a visible skip line) only outside `cargo xtask test`, when
     /// `moto_server` is not installed.
     pub fn start(test: &str) -> Option<S3Server> {
-        let Ok(program) = which::which("moto_server") else {
+        S3Server::start_on(test, free_port())
+    }
+
+    /// [`S3Server::start`] on `port`: a server started again where a stopped one was (an
+    /// outage over; moto keeps nothing, so its buckets are gone).
+    pub fn start_on(test: &str, port: u16) -> Option<S3Server> {
+        S3Server::start_in(test, port, None)
+    }
+
+    /// [`S3Server::start_on`] with `moto_server` looked up on `search_path` (a `PATH`
+    /// value) instead of the process's `PATH`.
+    pub fn start_in(
+        test: &str,
+        port: u16,
+        search_path: Option<&std::ffi::OsStr>,
+    ) -> Option<S3Server> {
+        let found = match search_path {
+            Some(p) => which::which_in("moto_server", Some(p), "."),
+            None => which::which("moto_server"),
+        };
+        let Ok(program) = found else {
             assert!(!strict(), "cargo xtask test installs moto[server]");
             skip(
                 test,
@@ -35,7 +57,6 @@ impl S3Server {
             );
             return None;
         };
-        let port = free_port();
         let child = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
@@ -47,9 +68,56 @@ impl S3Server {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
             _server: ChildGuard::new(child),
+            _root: None,
         };
         let http = Http::new(&format!("127.0.0.1:{port}"), Duration::from_secs(5));
         wait_until("moto to answer", Duration::from_secs(60), || {
+            http.get("/").is_some()
+        });
+        Some(server)
+    }
+
+    /// s3s-fs (`cargo install s3s-fs --features binary`, which `cargo xtask test`
+    /// provisions) over a temporary folder, with `buckets` made: unlike moto it verifies
+    /// signatures, presigned URLs' included (their expiry and signed headers). Its
+    /// credentials are those of [`S3Server::env`]. `None` (with a visible skip line) only
+    /// outside `cargo xtask test`, when s3s-fs is not installed.
+    pub fn start_verifying(test: &str, buckets: &[&str]) -> Option<S3Server> {
+        let Ok(program) = which::which("s3s-fs") else {
+            assert!(!strict(), "cargo xtask test installs s3s-fs");
+            skip(
+                test,
+                "s3s-fs is not installed (`cargo install s3s-fs --features binary`)",
+            );
+            return None;
+        };
+        let root = tempfile::tempdir().unwrap();
+        for b in buckets {
+            std::fs::create_dir(root.path().join(b)).unwrap();
+        }
+        let port = free_port();
+        let child = Command::new(program)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--access-key",
+                "goodgo-test",
+                "--secret-key",
+                "goodgo-test-secret",
+            ])
+            .arg(root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            _server: ChildGuard::new(child),
+            _root: Some(root),
+        };
+        let http = Http::new(&format!("127.0.0.1:{port}"), Duration::from_secs(5));
+        wait_until("s3s-fs to answer", Duration::from_secs(30), || {
             http.get("/").is_some()
         });
         Some(server)

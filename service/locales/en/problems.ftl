@@ -12,6 +12,8 @@ problem-quota-exceeded = The plan's active-listing quota is used up
 problem-rate-limited = Too many requests; slow down
 problem-internal = Something went wrong on our side
 problem-unavailable = The service is briefly unavailable; try again shortly
+problem-photos-disabled = Listing photos are not available on this server
+problem-storage-unavailable = The photo storage is briefly unavailable; try again shortly
 problem-method-not-allowed = This method is not allowed here
 problem-timeout = The request took too long
 problem-payload-too-large = The request body is too large
@@ -20,3 +22,4 @@ problem-error = The request failed
 
 detail-account-suspended = an administrator suspended this account; until it is reinstated, none of its tokens work
 detail-quota-exceeded = the { $plan } plan allows { $quota } active listings; archive one, or move to a larger plan (GET /v1/plans, POST /v1/checkout)
+detail-photos-disabled = this server has no photo storage configured

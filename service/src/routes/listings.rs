@@ -340,7 +340,7 @@ fn entry<'a>(user: &AuthUser, action: &'a str, id: i64, data: serde_json::Value)
 /// The listing when the caller may see it: active ones for everyone, others for their
 /// owner and admins. Hidden ones are "not found", not "forbidden". With `lock`, the row
 /// stays locked until `client`'s transaction ends, so what is read is what is changed.
-async fn visible<C: deadpool_postgres::GenericClient>(
+pub(crate) async fn visible<C: deadpool_postgres::GenericClient>(
     client: &C,
     id: i64,
     user: Option<&AuthUser>,
@@ -364,7 +364,7 @@ async fn visible<C: deadpool_postgres::GenericClient>(
 }
 
 /// For changes: visible, and the caller owns it or is an admin (see [`visible`] for `lock`).
-async fn owned<C: deadpool_postgres::GenericClient>(
+pub(crate) async fn owned<C: deadpool_postgres::GenericClient>(
     client: &C,
     id: i64,
     user: &AuthUser,

@@ -6,6 +6,7 @@ pub mod docs;
 pub mod health;
 pub mod listings;
 pub mod notifications;
+pub mod photos;
 pub mod search;
 pub mod subscription;
 pub mod webhooks;

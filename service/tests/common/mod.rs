@@ -55,7 +55,17 @@ impl Api {
         })
         .unwrap();
         let pool = goodgo_api::pool(&config).unwrap();
-        let app = goodgo_api::router(goodgo_api::state(config, pool));
+        let state = goodgo_api::state(config, pool);
+        // With photo storage, what the binary starts beside the server: the sweeper of
+        // stale uploads and the outbox worker that deletes objects. (The e-mail tests drive
+        // their outbox worker themselves.)
+        if state.photos.is_some() {
+            goodgo_api::photos::spawn_worker(&state);
+            if let Some(worker) = goodgo_api::outbox_worker(&state).unwrap() {
+                tokio::spawn(worker.run());
+            }
+        }
+        let app = goodgo_api::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
