@@ -53,6 +53,14 @@ pub const VARS: &[(&str, &str)] = &[
         "comma-separated addresses or networks (10.0.0.0/8) of reverse proxies in front of the API; from them, the client's address is read from X-Forwarded-For (default none: the connection's peer is the client)",
     ),
     (
+        "GOODGO_REDIS_URL",
+        "Redis URL (redis://host:port/db): search pages and listings cached there, and the auth rate limit shared by every replica (default none: no cache, a limit per process)",
+    ),
+    (
+        "GOODGO_CACHE_TTL",
+        "how long a cached answer is kept, in seconds (default 300); changes through the API invalidate at once",
+    ),
+    (
         "GOODGO_LOG",
         "log filter, e.g. info or goodgo_api=debug (default info)",
     ),
@@ -92,6 +100,9 @@ pub struct Config {
     pub log: String,
     /// The release id `goodgo deploy` started this process for, echoed in `GoodGo-Release`.
     pub release: Option<String>,
+    /// `GOODGO_REDIS_URL`: the cache and the shared rate limits (none without it).
+    pub redis_url: Option<String>,
+    pub cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -247,6 +258,16 @@ impl Config {
         let workers = number("GOODGO_API_WORKERS", 0, 0, 256);
         let timeout_ms = number("GOODGO_API_REQUEST_TIMEOUT_MS", 10_000, 1, 600_000);
         let tolerance = number("GOODGO_PAYMENTS_WEBHOOK_TOLERANCE", 300, 1, 86_400);
+        let cache_ttl = number("GOODGO_CACHE_TTL", 300, 1, 86_400);
+        let redis_url = get("GOODGO_REDIS_URL").filter(|u| !u.trim().is_empty());
+        if let Some(url) = &redis_url
+            && let Err(e) = redis::Client::open(url.as_str())
+        {
+            // The URL may hold a password: the error says what is wrong, never the URL.
+            problems.push(format!(
+                "GOODGO_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}"
+            ));
+        }
         let webhook_secrets: Vec<String> = get("GOODGO_PAYMENTS_WEBHOOK_SECRETS")
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
@@ -311,6 +332,8 @@ impl Config {
             trusted_proxies,
             log: get("GOODGO_LOG").unwrap_or_else(|| "info".into()),
             release,
+            redis_url,
+            cache_ttl: Duration::from_secs(cache_ttl),
         })
     }
 }

@@ -54,6 +54,8 @@ pub async fn unpublish(
         data: json!({"reason": reason, "owner_id": owner, "before": "active", "after": "draft"}),
     };
     audit::record(&tx, entry).await?;
+    let after = listing(&row);
+    crate::cache::listing_changed(id, &[("active", after.city.as_str())]);
     tx.commit().await?;
-    Ok(Json(listing(&row)))
+    Ok(Json(after))
 }
