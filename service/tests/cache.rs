@@ -615,13 +615,13 @@ fn the_cache_never_serves_a_stale_answer_after_a_write() {
         assert_eq!(s, 201, "{b}");
         let token: Value = serde_json::from_str(&b).unwrap();
         let token = token["access_token"].as_str().unwrap().to_string();
-        for n in 0..2 {
+        for city in &CITIES[..2] {
             let (s, b) = call(
                 cached,
                 Method::POST,
                 "/v1/listings",
                 Some(&token),
-                Some(listing(CITIES[n], "start")),
+                Some(listing(city, "start")),
             );
             assert_eq!(s, 201, "{b}");
             let v: Value = serde_json::from_str(&b).unwrap();
