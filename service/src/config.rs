@@ -79,6 +79,12 @@ pub const VARS: &[(&str, &str)] = &[
     (
         "GOODGO_OUTBOX_MAX_ATTEMPTS",
         "attempts before an outbox row is given up as failed (default 10)",
+        "GOODGO_REDIS_URL",
+        "Redis URL (redis://host:port/db): search pages and listings cached there, and the auth rate limit shared by every replica (default none: no cache, a limit per process)",
+    ),
+    (
+        "GOODGO_CACHE_TTL",
+        "how long a cached answer is kept, in seconds (default 300); changes through the API invalidate at once",
     ),
     (
         "GOODGO_LOG",
@@ -151,6 +157,9 @@ pub struct Config {
     pub mail: Option<crate::mail::MailConfig>,
     /// How the outbox worker paces itself.
     pub outbox: crate::outbox::Settings,
+    /// `GOODGO_REDIS_URL`: the cache and the shared rate limits (none without it).
+    pub redis_url: Option<String>,
+    pub cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -325,6 +334,16 @@ impl Config {
             max_attempts: i32::try_from(number("GOODGO_OUTBOX_MAX_ATTEMPTS", 10, 1, 100))
                 .unwrap_or(10),
         };
+        let cache_ttl = number("GOODGO_CACHE_TTL", 300, 1, 86_400);
+        let redis_url = get("GOODGO_REDIS_URL").filter(|u| !u.trim().is_empty());
+        if let Some(url) = &redis_url
+            && let Err(e) = redis::Client::open(url.as_str())
+        {
+            // The URL may hold a password: the error says what is wrong, never the URL.
+            problems.push(format!(
+                "GOODGO_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}"
+            ));
+        }
         let webhook_secrets: Vec<String> = get("GOODGO_PAYMENTS_WEBHOOK_SECRETS")
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or_default();
@@ -399,6 +418,8 @@ impl Config {
             sentry_dsn,
             mail,
             outbox,
+            redis_url,
+            cache_ttl: Duration::from_secs(cache_ttl),
         })
     }
 }

@@ -8,10 +8,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod i18n;
 pub mod mail;
+pub mod metrics;
 pub mod middleware;
 pub mod notify;
 pub mod outbox;
@@ -47,6 +49,10 @@ pub struct AppState {
     pub photos: Option<Arc<photos::Storage>>,
     /// Where 5xx answers are reported (`GOODGO_SENTRY_DSN`); `None`, nowhere.
     pub sentry: Option<Arc<sentry::Reporter>>,
+    /// Redis, when `GOODGO_REDIS_URL` is set: the cache and the shared rate limits.
+    pub redis: Option<Arc<cache::Redis>>,
+    /// What `/metrics` exposes.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -214,10 +220,25 @@ pub fn state(config: Config, pool: deadpool_postgres::Pool) -> AppState {
             }
         }
     });
+    let metrics = Arc::new(metrics::Metrics::new());
+    let redis = config.redis_url.as_deref().and_then(|url| {
+        cache::Redis::new(
+            url,
+            config.cache_ttl,
+            config.request_timeout,
+            config.release.as_deref(),
+            metrics.clone(),
+        )
+        .map_err(|e| tracing::error!(error = %e, "no cache"))
+        .ok()
+        .map(Arc::new)
+    });
     AppState {
         photos,
         sentry,
         pool,
+        redis,
+        metrics,
         auth_limiter: Arc::new(middleware::RateLimiter::new(config.auth_rate_per_minute)),
         openapi: Arc::new(openapi_json()),
         payments: Arc::new(payments::SignedWebhooks::new(
@@ -269,6 +290,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .route("/docs/app.js", get(docs::script))
@@ -352,6 +374,12 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,
+        ))
+        // Outside the time limit and the panic catcher: a change that committed has its
+        // cache entries invalidated whatever the handler's fate.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::invalidate_after,
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(

@@ -185,6 +185,7 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
     {
         reporter.report(&id, method.as_str(), &route, status, res.extensions().get());
     }
+    state.metrics.response(status);
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(request_id = %id, method = %method, route = %route, status, latency_ms = format!("{latency_ms:.2}"), "request");
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -320,9 +321,18 @@ impl RateLimiter {
     }
 }
 
+/// The auth endpoints' limit: shared by every replica through Redis when it is set and
+/// answers, else this process's [`RateLimiter`].
 pub async fn auth_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let ip = current_client_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    match state.auth_limiter.take(ip) {
+    let shared = match &state.redis {
+        Some(redis) => {
+            let limiter = &state.auth_limiter;
+            crate::cache::take_auth(redis, ip, limiter.per_minute as u32, limiter.burst).await
+        }
+        None => None,
+    };
+    match shared.unwrap_or_else(|| state.auth_limiter.take(ip)) {
         Ok(()) => next.run(req).await,
         Err(retry_after_s) => ApiError::RateLimited { retry_after_s }.into_response(),
     }

@@ -3,8 +3,8 @@
 //! `goodgo_db::admin`), a child process that cannot outlive its test ([`ChildGuard`]),
 //! [`free_port`], filters that make output stable ([`Filters`]), snapshots of what a user
 //! sees ([`assert_cmd_snapshot!`]), one stack body run on both runtimes ([`stack_test!`]),
-//! one HTTP client for loopback servers ([`http::Http`]) and a real S3 API server
-//! ([`s3::S3Server`]).
+//! one HTTP client for loopback servers ([`http::Http`]), a real S3 API server
+//! ([`s3::S3Server`]) and a real Redis ([`redis::RedisServer`]).
 //!
 //! A dev-only crate: products never depend on it.
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup step is a failed test
@@ -16,6 +16,7 @@ mod filters;
 pub mod http;
 mod macros;
 mod process;
+pub mod redis;
 mod runtime;
 pub mod s3;
 

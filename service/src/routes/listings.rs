@@ -11,6 +11,7 @@ use tokio_postgres::types::ToSql;
 use crate::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::AuthUser;
+use crate::cache::{self, Lookup};
 use crate::error::{ApiError, FieldErrors, add_error, check_fields};
 
 pub(crate) const PROPERTY_TYPES: &[&str] = &[
@@ -355,12 +356,16 @@ pub(crate) async fn visible<C: deadpool_postgres::GenericClient>(
         .await?
         .ok_or(ApiError::NotFound)?;
     let l = listing(&row);
-    let allowed = l.status == "active" || user.is_some_and(|u| u.is_admin() || u.id == l.owner_id);
-    if allowed {
+    if may_see(&l.status, l.owner_id, user) {
         Ok(l)
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// Active listings are everyone's to see; the others their owner's and admins'.
+fn may_see(status: &str, owner_id: i64, user: Option<&AuthUser>) -> bool {
+    status == "active" || user.is_some_and(|u| u.is_admin() || u.id == owner_id)
 }
 
 /// For changes: visible, and the caller owns it or is an admin (see [`visible`] for `lock`).
@@ -387,9 +392,51 @@ pub async fn get_one(
     State(state): State<AppState>,
     user: Option<AuthUser>,
     Path(id): Path<i64>,
-) -> Result<Json<Listing>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    /// What the cached listing says of who may see it.
+    #[derive(Deserialize)]
+    struct Seen {
+        status: String,
+        owner_id: i64,
+    }
+    let answer = |body: Vec<u8>, seen: &Seen| {
+        if may_see(&seen.status, seen.owner_id, user.as_ref()) {
+            Ok(crate::routes::search::json_body(body))
+        } else {
+            Err(ApiError::NotFound)
+        }
+    };
+    // The listing as its owner sees it is cached; who may see it is decided per request.
+    let mut store = None;
+    if let Some(redis) = &state.redis {
+        match redis.listing(id).await {
+            Lookup::Hit(body) => {
+                if let Ok(seen) = serde_json::from_slice::<Seen>(&body) {
+                    return answer(body, &seen);
+                }
+            }
+            Lookup::Miss(key) => store = Some(key),
+            Lookup::Unavailable => {}
+        }
+    }
     let client = state.pool.get().await?;
-    Ok(Json(visible(&client, id, user.as_ref(), false).await?))
+    let row = client
+        .query_opt(
+            &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let l = listing(&row);
+    let body = serde_json::to_vec(&l).map_err(|e| ApiError::internal("writing a listing", e))?;
+    if let (Some(redis), Some(key)) = (&state.redis, store) {
+        redis.store(&key, &body).await;
+    }
+    let seen = Seen {
+        status: l.status,
+        owner_id: l.owner_id,
+    };
+    answer(body, &seen)
 }
 
 /// Change some fields of a listing (owner or admin).
@@ -420,6 +467,13 @@ pub async fn update(
     let after = listing(&tx.query_one(&sql, &params(&values)).await?);
     let changed = audit::changes(&as_value(&before), &as_value(&after), &["updated_at"]);
     audit::record(&tx, entry(&user, "listing.update", id, changed)).await?;
+    cache::listing_changed(
+        id,
+        &[
+            (before.status.as_str(), before.city.as_str()),
+            (after.status.as_str(), after.city.as_str()),
+        ],
+    );
     tx.commit().await?;
     Ok(Json(after))
 }
@@ -456,8 +510,16 @@ async fn set_status(
         )
         .await?;
     }
+    let after = listing(&row);
+    cache::listing_changed(
+        id,
+        &[
+            (current.status.as_str(), current.city.as_str()),
+            (after.status.as_str(), after.city.as_str()),
+        ],
+    );
     tx.commit().await?;
-    Ok(Json(listing(&row)))
+    Ok(Json(after))
 }
 
 /// Make a listing visible in search (owner or admin), within the owner's plan's quota of
@@ -498,6 +560,7 @@ pub async fn delete(
         .await?;
     let before = serde_json::json!({"before": {"title": gone.title, "status": gone.status, "owner_id": gone.owner_id}});
     audit::record(&tx, entry(&user, "listing.delete", id, before)).await?;
+    cache::listing_changed(id, &[(gone.status.as_str(), gone.city.as_str())]);
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

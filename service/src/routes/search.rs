@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 
 use crate::AppState;
+use crate::cache::Lookup;
 use crate::error::{ApiError, FieldErrors, add_error, check_fields};
 use crate::routes::listings::{Decimal, LISTING_TYPES, PROPERTY_TYPES, check_decimal};
 
@@ -198,6 +199,19 @@ pub async fn search(
     }
     check_fields(errors)?;
     let query = filters.to_query();
+    // The page is a function of the query and its parameters: cached under their digest,
+    // in the generation of the city searched (or of all cities).
+    let mut store = None;
+    if let Some(redis) = &state.redis {
+        match redis
+            .search(filters.city.as_deref(), &query_digest(&query))
+            .await
+        {
+            Lookup::Hit(body) => return Ok(json_body(body)),
+            Lookup::Miss(key) => store = Some(key),
+            Lookup::Unavailable => {}
+        }
+    }
     let owned: Vec<Box<dyn ToSql + Sync + Send>> = query
         .params
         .iter()
@@ -262,12 +276,41 @@ pub async fn search(
     let mut body = Vec::with_capacity(128 + 640 * items.len());
     serde_json::to_writer(&mut body, &SearchPage { items, next_cursor })
         .map_err(|e| ApiError::internal("writing a search page", e))?;
-    Ok((
+    if let (Some(redis), Some(key)) = (&state.redis, store) {
+        redis.store(&key, &body).await;
+    }
+    Ok(json_body(body))
+}
+
+/// A JSON answer of `body`.
+pub(crate) fn json_body(body: Vec<u8>) -> Response {
+    (
         [(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/json"),
         )],
         body,
     )
-        .into_response())
+        .into_response()
+}
+
+/// A digest of a search's SQL and parameters: equal digests, equal pages.
+fn query_digest(query: &goodgo_db::search::Query) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(query.sql.as_bytes());
+    for p in &query.params {
+        match p {
+            Param::Text(t) => {
+                h.update([0u8]);
+                h.update(u64::try_from(t.len()).unwrap_or(0).to_le_bytes());
+                h.update(t.as_bytes());
+            }
+            Param::Int(i) => {
+                h.update([1u8]);
+                h.update(i.to_le_bytes());
+            }
+        }
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
 }

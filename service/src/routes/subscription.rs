@@ -62,10 +62,13 @@ pub(crate) async fn enforce_quota(
             "UPDATE listings SET status = 'draft', updated_at = now() WHERE id IN ( \
                 SELECT id FROM listings WHERE owner_id = $1 AND status = 'active' \
                 ORDER BY published_at DESC, id DESC OFFSET $2) \
-             RETURNING id, published_at",
+             RETURNING id, published_at, city",
             &[&owner, &quota],
         )
         .await?;
+    for r in &rows {
+        crate::cache::listing_changed(r.get(0), &[("active", r.get(2))]);
+    }
     let mut ids: Vec<(std::time::SystemTime, i64)> = rows
         .iter()
         .map(|r| (r.get::<_, std::time::SystemTime>(1), r.get::<_, i64>(0)))

@@ -6,6 +6,7 @@
 
 mod api;
 mod backup;
+mod cache;
 mod ci;
 mod compose;
 mod db;
@@ -41,6 +42,8 @@ pub enum Name {
     Compose,
     /// The search endpoint under load against pgbench running its SQL.
     Api,
+    /// The search endpoint under the same load with a warm Redis cache and without.
+    Cache,
     /// `goodgo dev` to a ready API, cold and warm.
     Dev,
     /// `goodgo ci` on 200 steps / 20,000 files cached and not; the project's own pipeline.
@@ -63,6 +66,7 @@ impl Name {
             Name::Stack => stack::run,
             Name::Compose => compose::run,
             Name::Api => api::run,
+            Name::Cache => cache::run,
             Name::Dev => dev::run,
             Name::Ci => ci::run,
             Name::Backup => backup::run,

@@ -58,6 +58,7 @@ pub async fn unpublish(
     let mut data = crate::notify::listing_data(id, &unpublished.title);
     data["reason"] = json!(reason);
     crate::notify::notify(&tx, owner, crate::notify::Kind::ListingUnpublished, data).await?;
+    crate::cache::listing_changed(id, &[("active", unpublished.city.as_str())]);
     tx.commit().await?;
     Ok(Json(unpublished))
 }
