@@ -79,6 +79,8 @@ pub const VARS: &[(&str, &str)] = &[
     (
         "GOODGO_OUTBOX_MAX_ATTEMPTS",
         "attempts before an outbox row is given up as failed (default 10)",
+    ),
+    (
         "GOODGO_REDIS_URL",
         "Redis URL (redis://host:port/db): search pages and listings cached there, and the auth rate limit shared by every replica (default none: no cache, a limit per process)",
     ),
