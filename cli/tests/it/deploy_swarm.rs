@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::deploy::{Env, JWT, Load, docker, ready_or_skip};
 use crate::{ChildGuard, context, free_port, stdout_of, wait_until};
 
-/// A PostgreSQL of the test's own on `addr` (trusting the Docker bridges' addresses).
+/// A PostgreSQL of the test's own on `addr` (trusting the private ranges Docker takes bridge addresses from).
 struct HostPg {
     _server: ChildGuard,
     _dir: tempfile::TempDir,
@@ -68,7 +68,7 @@ impl HostPg {
         );
         let hba = data.join("pg_hba.conf");
         let mut text = std::fs::read_to_string(&hba).unwrap();
-        text.push_str("host all all 172.16.0.0/12 trust\n");
+        text.push_str("host all all 172.16.0.0/12 trust\nhost all all 192.168.0.0/16 trust\nhost all all 10.0.0.0/8 trust\nhost all all samehost trust\n");
         std::fs::write(&hba, text).unwrap();
         let port = free_port();
         let server = as_pg(bin.join("postgres"))
@@ -153,22 +153,21 @@ impl Swarm {
         swarm
     }
 
-    /// A host address the swarm's tasks reach: the gateway of `docker_gwbridge`, else of
-    /// the default bridge.
+    /// A host address the swarm's tasks reach: the host's address on `docker_gwbridge`, else
+    /// on the default bridge.
     fn gateway() -> String {
-        for network in ["docker_gwbridge", "bridge"] {
-            let (ok, gw) = docker(&[
-                "network",
-                "inspect",
-                "--format",
-                "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-                network,
-            ]);
-            if ok && !gw.is_empty() {
-                return gw;
+        for dev in ["docker_gwbridge", "docker0"] {
+            let out = Command::new("ip")
+                .args(["-4", "-o", "addr", "show", "dev", dev])
+                .output()
+                .unwrap();
+            let out = String::from_utf8_lossy(&out.stdout).to_string();
+            let addr = out.split_whitespace().skip_while(|w| *w != "inet").nth(1);
+            if let Some(addr) = addr.and_then(|a| a.split('/').next()) {
+                return addr.to_string();
             }
         }
-        panic!("no Docker bridge gateway to listen on");
+        panic!("no Docker bridge address to listen on");
     }
 
     fn url(&self) -> &str {

@@ -71,19 +71,17 @@ impl Swarm {
     }
 
     fn gateway() -> Result<String> {
-        for network in ["docker_gwbridge", "bridge"] {
-            let (ok, gw) = docker(&[
-                "network",
-                "inspect",
-                "--format",
-                "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-                network,
-            ]);
-            if ok && !gw.is_empty() {
-                return Ok(gw);
+        for dev in ["docker_gwbridge", "docker0"] {
+            let out = Command::new("ip")
+                .args(["-4", "-o", "addr", "show", "dev", dev])
+                .output()?;
+            let out = String::from_utf8_lossy(&out.stdout).to_string();
+            let addr = out.split_whitespace().skip_while(|w| *w != "inet").nth(1);
+            if let Some(addr) = addr.and_then(|a| a.split('/').next()) {
+                return Ok(addr.to_string());
             }
         }
-        bail!("no Docker bridge gateway to listen on")
+        bail!("no Docker bridge address to listen on")
     }
 }
 
@@ -153,7 +151,8 @@ impl HostPg {
             bail!("initdb: {}", String::from_utf8_lossy(&out.stderr));
         }
         let hba = data.join("pg_hba.conf");
-        let text = std::fs::read_to_string(&hba)? + "host all all 172.16.0.0/12 trust\n";
+        let text = std::fs::read_to_string(&hba)?
+            + "host all all 172.16.0.0/12 trust\nhost all all 192.168.0.0/16 trust\nhost all all 10.0.0.0/8 trust\nhost all all samehost trust\n";
         std::fs::write(&hba, text)?;
         let port = crate::services::free_port()?;
         let child = as_pg(bin.join("postgres"))

@@ -100,7 +100,10 @@ fn resolve(ctx: &Context, args: &DeployRunArgs) -> Result<Target> {
     };
     let name = ws.settings.name.value.clone();
     Ok(Target {
-        project: format!("{name}-deploy"),
+        project: match args.target {
+            args::Target::Local => format!("{name}-deploy"),
+            args::Target::Swarm => format!("{name}-swarm"),
+        },
         name,
         dir: ws.root.join(".goodgo/deploy").join(args.target.name()),
         port: cfg.port.map_or(8080, |p| p.0),

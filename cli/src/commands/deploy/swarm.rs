@@ -156,10 +156,11 @@ async fn write_secrets(
             continue;
         }
         let name = format!("{}_{key}_{}", target.project, release.id);
-        docker
+        let id = docker
             .ensure_secret(&name, value.as_bytes(), &target.project, &labels)
             .await?;
         files.push(ObjectFile {
+            id,
             object: name,
             target: key.clone(),
             uid: API_UID.into(),
@@ -199,7 +200,7 @@ async fn ensure_proxy(docker: &DockerRuntime, target: &Target, printer: &Printer
         .with_hint("stop whatever listens there, or set another `deploy.port` in goodgo.yaml")
         .into());
     }
-    docker
+    let config_id = docker
         .ensure_config(&config, text.as_bytes(), &target.project)
         .await?;
     let spec = SwarmService {
@@ -218,6 +219,7 @@ async fn ensure_proxy(docker: &DockerRuntime, target: &Target, printer: &Printer
         dnsrr: true,
         secrets: Vec::new(),
         configs: vec![ObjectFile {
+            id: config_id,
             object: config,
             target: "/etc/haproxy/goodgo/haproxy.cfg".into(),
             uid: "0".into(),
@@ -583,6 +585,7 @@ mod tests {
     #[test]
     fn the_api_spec_points_at_secret_files_only() {
         let secrets = vec![ObjectFile {
+            id: "s1".into(),
             object: "shop-swarm_GOODGO_JWT_SECRET_r4".into(),
             target: "GOODGO_JWT_SECRET".into(),
             uid: API_UID.into(),

@@ -32,7 +32,18 @@ pub fn task_errors(tasks: &[TaskState], serves: Option<&str>) -> String {
         if serves.is_some_and(|s| t.env_value("GOODGO_RELEASE") != Some(s)) {
             continue;
         }
-        if let Some(e) = &t.error {
+        // A task that failed says why in its error; one stopped by the rollback only in its
+        // message, as does one still starting (never healthy).
+        let why = match (&t.error, t.state.as_str()) {
+            (Some(e), _) => Some(e.clone()),
+            (
+                None,
+                "running" | "new" | "pending" | "assigned" | "accepted" | "preparing" | "ready",
+            ) => None,
+            (None, _) if !t.message.is_empty() => Some(t.message.clone()),
+            _ => None,
+        };
+        if let Some(e) = why {
             let line = format!("{e} ({})", t.state);
             if !errors.contains(&line) {
                 errors.push(line);
@@ -90,6 +101,8 @@ pub async fn follow(
     let mut bars = BTreeMap::new();
     let mut shown: BTreeMap<i64, String> = BTreeMap::new();
     let live = printer.live_progress() && !printer.json();
+    // Why swarm started rolling back (the task that failed), said while it rolls back.
+    let mut reason: Option<String> = None;
     loop {
         let service = docker
             .service(name)
@@ -127,10 +140,14 @@ pub async fn follow(
             }
             Some(started) if service.update_started != *started => {
                 let message = service.update_message.clone().unwrap_or_default();
+                if service.update_state.as_deref() == Some("rollback_started") && reason.is_none() {
+                    reason = Some(message.clone());
+                }
                 match service.update_state.as_deref() {
                     Some("completed") => return Ok(Outcome::Completed),
                     Some("rollback_completed") => {
-                        return Ok(Outcome::RolledBack(format!("{message}{}", errors())));
+                        let why = reason.clone().unwrap_or(message);
+                        return Ok(Outcome::RolledBack(format!("{why}{}", errors())));
                     }
                     Some(state @ ("paused" | "rollback_paused")) => {
                         return Ok(Outcome::Stuck(format!(
