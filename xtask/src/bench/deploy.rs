@@ -24,7 +24,7 @@ use crate::provision::{self, Tools};
 use crate::{cargo, root, shell};
 
 const RATE: u64 = 50;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const STEADY: u64 = 20;
 const NAME: &str = "gbench";
 
@@ -270,10 +270,16 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 pub fn run(goodgo: &Path) -> Result<()> {
     eprintln!("bench deploy: goodgo deploy --target swarm vs docker service update, under k6");
     let tools = provision::ensure_tools()?;
-    let sh = shell()?;
-    let cargo = cargo();
-    cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
-    let api_bin = root().join("target/release/goodgo-api");
+    // GOODGO_BENCH_API names a release goodgo-api already built from the same tree.
+    let api_bin = match std::env::var_os("GOODGO_BENCH_API") {
+        Some(bin) => PathBuf::from(bin),
+        None => {
+            let sh = shell()?;
+            let cargo = cargo();
+            cmd!(sh, "{cargo} build --release --quiet -p goodgo-api").run()?;
+            root().join("target/release/goodgo-api")
+        }
+    };
     let swarm = Swarm::join()?;
     let pg = HostPg::start(&tools, &Swarm::gateway()?)?;
     let ws = std::env::temp_dir().join(format!("goodgo-bench-deploy-{}", std::process::id()));
@@ -348,7 +354,7 @@ fn measure(
     let mut steady = Runs::default();
     let load = Load::start(tools, ws, port, STEADY, n)?;
     let (lat, failed) = load.finish(false)?;
-    steady.p99.push(percentile(&lat, 99.0));
+    steady.p99.push(percentile(&lat, 0.99));
     steady.requests += lat.len();
     steady.failed += failed;
     let (mut ours, mut theirs) = (Runs::default(), Runs::default());
@@ -381,11 +387,11 @@ fn measure(
             eprintln!(
                 "  {who} round {round}: {:.1} s, p99 {:.1} ms, {failed} failed of {}",
                 took.as_secs_f64(),
-                percentile(&lat, 99.0),
+                percentile(&lat, 0.99),
                 lat.len()
             );
             runs.times.push(took);
-            runs.p99.push(percentile(&lat, 99.0));
+            runs.p99.push(percentile(&lat, 0.99));
             runs.requests += lat.len();
             runs.failed += failed;
         }
@@ -396,7 +402,7 @@ fn measure(
 fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    percentile(&v, 50.0)
+    percentile(&v, 0.5)
 }
 
 fn report(tools: &Tools, steady: &Runs, ours: &Runs, theirs: &Runs) -> Result<()> {
@@ -422,9 +428,22 @@ fn report(tools: &Tools, steady: &Runs, ours: &Runs, theirs: &Runs) -> Result<()
             r.failed
         )
     };
-    let (engine, _) = docker(&["version", "--format", "{{.Server.Version}}"]);
+    let over =
+        (samples[0].median().as_secs_f64() / samples[1].median().as_secs_f64() - 1.0) * 100.0;
+    let worst = median(&ours.p99) / steady_p99;
+    let verdict = format!(
+        "goodgo's median deploy against `docker service update`'s: {over:+.0}% (goodgo also checks the migrations, writes the release's secrets and waits for the proxy to answer with the new release). Failed requests: {} during goodgo's deploys, {} during `docker service update`'s (goal: 0); p99 during goodgo's deploys {worst:.2}x steady state (goal: within 2x): {}.",
+        ours.failed,
+        theirs.failed,
+        if ours.failed == 0 && worst <= 2.0 {
+            "both goals met"
+        } else {
+            "a goal missed"
+        }
+    );
+    let (_, engine) = docker(&["version", "--format", "{{.Server.Version}}"]);
     let body = format!(
-        "## Deploy (swarm)\n\nMeasured {}; Docker {engine}, a single-node swarm; release builds; the API image `goodgo deploy build` makes, 2 replicas, on PostgreSQL {} (fsync off, empty listings); k6 at {RATE} requests/s (`GET /v1/listings/search`) through the proxy (HAProxy, host-mode port, tasks by DNS) during each command. The two commands take turns, {ROUNDS} rounds, alternating two images; wall time from start to the new image on every replica after swarm's 1 s monitor window (goodgo also waits for the proxy to answer with the new release). Repeat with `cargo xtask bench deploy`.\n\n{}\nLatency during the deploy against steady state ({STEADY} s of the same load with nothing changing; median of the rounds' p99):\n\n| load during | p99 | vs steady | requests | failed |\n|---|---:|---:|---:|---:|\n{}{}{}\nGoal: zero failed requests always; p99 during the deploy within 2x steady state.\n",
+        "## Deploy (swarm)\n\nMeasured {}; Docker {engine}, a single-node swarm; the API a release build, in the image `goodgo deploy build` makes, 2 replicas, on PostgreSQL {} (fsync off, empty listings); k6 at {RATE} requests/s (`GET /v1/listings/search`) through the proxy (HAProxy, host-mode port, tasks by DNS) during each command. The two commands take turns, {ROUNDS} rounds, alternating two images; wall time from start to the new image on every replica after swarm's 1 s monitor window (goodgo also waits for the proxy to answer with the new release). Repeat with `cargo xtask bench deploy`.\n\n{}\nLatency during the deploy against steady state ({STEADY} s of the same load with nothing changing; median of the rounds' p99):\n\n| load during | p99 | vs steady | requests | failed |\n|---|---:|---:|---:|---:|\n{}{}{}\n{verdict}\n",
         machine(),
         tools.pg_version,
         table(&samples),
