@@ -69,6 +69,25 @@ pub struct DeployConfig {
     pub max_error_rate: Option<Share>,
     /// How many previous releases' containers are kept (stopped) for `deploy rollback`. Default: 3.
     pub keep: Option<u32>,
+    /// API replicas on the swarm target (`deploy --target swarm`), 1 or more. Default: 2.
+    #[schemars(with = "Option<u32>")]
+    pub replicas: Option<Replicas>,
+}
+
+/// A replica count, at least 1: refused at its position in goodgo.yaml otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct Replicas(pub u32);
+
+impl TryFrom<u32> for Replicas {
+    type Error = String;
+    fn try_from(n: u32) -> Result<Self, String> {
+        if n == 0 {
+            Err("0 replicas would serve nothing: give 1 or more".into())
+        } else {
+            Ok(Replicas(n))
+        }
+    }
 }
 
 /// The `backup:` section of goodgo.yaml.

@@ -12,12 +12,15 @@ pub enum Target {
     /// This host's engine: the proxy and the API as containers beside each other
     #[default]
     Local,
+    /// A Docker swarm (this engine a manager): the API a replicated service rolled out start-first, the proxy a service routing to its tasks
+    Swarm,
 }
 
 impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Local => "local",
+            Target::Swarm => "swarm",
         }
     }
 }
@@ -34,8 +37,8 @@ pub struct DeployArgs {
 /// How a release is rolled out (a deploy or a rollback).
 #[derive(Debug, Args, Clone)]
 pub struct DeployRunArgs {
-    /// Where to deploy
-    #[arg(long, value_enum, default_value_t = Target::Local)]
+    /// Where to deploy (also given after a subcommand: `goodgo deploy status --target swarm`)
+    #[arg(long, value_enum, default_value_t = Target::Local, global = true)]
     pub target: Target,
     /// Deploy this already built image instead of building one (`goodgo deploy build`, or an earlier release's)
     #[arg(long, value_name = "REF")]
@@ -44,7 +47,7 @@ pub struct DeployRunArgs {
     #[arg(long)]
     pub allow_breaking: bool,
     /// Seconds to wait for another deploy of the target to finish [default: 600]
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", global = true)]
     pub lock_timeout: Option<u64>,
     /// Seconds the new release has to turn ready [default: `deploy.ready_timeout`, else 60]
     #[arg(long, value_name = "S")]

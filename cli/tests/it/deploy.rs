@@ -16,10 +16,10 @@ use goodgo_testkit::http::Http;
 
 use crate::{Run, TestContext, TestDb, context, free_port, run_at_once, strict, wait_until};
 
-const PROXY_IMAGE: &str = "goodgo/proxy:2.6";
-const JWT: &str = "Wq3vT9xLp2mZk7RbN4sYh8JdC6fGa1Ue5oQiVw0tXy";
+pub(crate) const PROXY_IMAGE: &str = "goodgo/proxy:2.6";
+pub(crate) const JWT: &str = "Wq3vT9xLp2mZk7RbN4sYh8JdC6fGa1Ue5oQiVw0tXy";
 
-fn docker(args: &[&str]) -> (bool, String) {
+pub(crate) fn docker(args: &[&str]) -> (bool, String) {
     let out = Command::new("docker").args(args).output().unwrap();
     (
         out.status.success(),
@@ -29,7 +29,7 @@ fn docker(args: &[&str]) -> (bool, String) {
 
 /// Whether the engine, the proxy's image and k6 are here (a skip line otherwise, a
 /// failure under `cargo xtask test`).
-fn ready_or_skip(test: &str) -> bool {
+pub(crate) fn ready_or_skip(test: &str) -> bool {
     if !crate::Runtime::Docker.available_or_skip(test) {
         return false;
     }
@@ -47,15 +47,15 @@ fn ready_or_skip(test: &str) -> bool {
 /// A deploy workspace: the repository's migrations, squawk settings and API image folder,
 /// a `.env` with the database and a secret, a git repository with one commit. Removes every
 /// container and image of its project when dropped.
-struct Env {
-    ws: TestContext,
-    db: TestDb,
-    name: String,
-    port: u16,
+pub(crate) struct Env {
+    pub ws: TestContext,
+    pub db: TestDb,
+    pub name: String,
+    pub port: u16,
 }
 
 impl Env {
-    fn new(test: &str, extra_yaml: &str) -> Option<Env> {
+    pub fn new(test: &str, extra_yaml: &str) -> Option<Env> {
         let db = TestDb::create(test)?;
         let port = free_port();
         let name = format!("dt{port}");
@@ -80,12 +80,12 @@ impl Env {
         Some(Env { ws, db, name, port })
     }
 
-    fn goodgo(&self, args: &[&str]) -> Run {
+    pub fn goodgo(&self, args: &[&str]) -> Run {
         self.ws.run(args)
     }
 
     /// `goodgo deploy build` with the debug API binary: the image's tag.
-    fn build(&self) -> String {
+    pub fn build(&self) -> String {
         let bin = crate::api_binary();
         let out = self.goodgo(&[
             "deploy",
@@ -99,7 +99,7 @@ impl Env {
     }
 
     /// An image FROM `base` whose entrypoint points the API at `database_url`.
-    fn derived(&self, base: &str, tag_suffix: &str, database_url: &str) -> String {
+    pub fn derived(&self, base: &str, tag_suffix: &str, database_url: &str) -> String {
         let dir = self.ws.mkdir(&format!("derived-{tag_suffix}"));
         std::fs::write(
             dir.join("start.sh"),
@@ -127,7 +127,7 @@ impl Env {
     }
 
     /// The `GoodGo-Release` header of a request through the proxy.
-    fn release(&self) -> String {
+    pub fn release(&self) -> String {
         let answer = self.http().get("/healthz").expect("the proxy answers");
         assert_eq!(answer.status, 200, "{}", answer.body);
         answer
@@ -185,13 +185,13 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// k6 sending a constant 40 requests/s at the proxy until [`Load::stop`].
-struct Load {
+pub(crate) struct Load {
     child: Child,
     out: PathBuf,
 }
 
 impl Load {
-    fn start(env: &Env, path: &str) -> Load {
+    pub fn start(env: &Env, path: &str) -> Load {
         let script = env.ws.write(
             "load.js",
             "import http from 'k6/http';\n\
@@ -219,7 +219,7 @@ impl Load {
     }
 
     /// Stops k6 (its summary is written on SIGINT): (requests, failed requests).
-    fn stop(mut self) -> (u64, u64) {
+    pub fn stop(mut self) -> (u64, u64) {
         goodgo_testkit::signal(self.child.id(), goodgo_testkit::Signal::INT);
         let _ = self.child.wait();
         let text = std::fs::read_to_string(&self.out).unwrap();

@@ -13,6 +13,7 @@ mod compose;
 mod compose_engine;
 mod db;
 mod deploy;
+mod deploy_swarm;
 mod dev;
 mod doctor;
 mod guard;

@@ -10,6 +10,7 @@ mod cache;
 mod ci;
 mod compose;
 mod db;
+mod deploy;
 mod dev;
 mod k6;
 mod plan;
@@ -54,6 +55,8 @@ pub enum Name {
     K6,
     /// Payment webhooks under k6 at 200 events/s against pgbench running their SQL.
     Webhooks,
+    /// `goodgo deploy --target swarm` against `docker service update` under k6 (a single-node swarm).
+    Deploy,
 }
 
 impl Name {
@@ -72,6 +75,7 @@ impl Name {
             Name::Backup => backup::run,
             Name::K6 => k6::run,
             Name::Webhooks => webhooks::run,
+            Name::Deploy => deploy::run,
         }
     }
 }
@@ -272,6 +276,11 @@ pub fn k6_samples(
     if !out.status.success() {
         anyhow::bail!("k6 failed: {}", String::from_utf8_lossy(&out.stderr));
     }
+    k6_csv(csv)
+}
+
+/// k6's CSV output as (metric name, value) samples.
+pub fn k6_csv(csv: &Path) -> Result<Vec<(String, f64)>> {
     let text = std::fs::read_to_string(csv).context("reading k6's CSV output")?;
     Ok(text
         .lines()

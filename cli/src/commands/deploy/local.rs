@@ -49,6 +49,9 @@ pub struct Target {
     pub watch: Duration,
     pub max_error_rate: f64,
     pub keep: usize,
+    /// The API's replicas (the swarm target).
+    pub replicas: u32,
+    pub kind: crate::args::Target,
 }
 
 impl Target {

@@ -5,8 +5,10 @@
 //! [`build`] (the release image), the migrations (squawk's breaking rules first, then the
 //! runner under the migration lock), [`local`] (the release beside the old one, readiness,
 //! the switch through the [`proxy`]'s runtime API, the watch, the old one stopped and kept)
-//! and [`history`] (every release recorded). Ctrl-C (or SIGTERM) at any step undoes what the
-//! deploy changed so far: the old release keeps serving, and the lock goes with the process.
+//! and [`history`] (every release recorded). The `swarm` target replaces `local`'s part with
+//! [`swarm`] (the API a replicated service rolled out by swarm, followed by [`swarm_follow`]).
+//! Ctrl-C (or SIGTERM) at any step undoes what the deploy changed so far: the old release
+//! keeps serving, and the lock goes with the process.
 
 mod build;
 mod history;
@@ -14,6 +16,8 @@ mod local;
 mod lock;
 mod proxy;
 mod report;
+mod swarm;
+mod swarm_follow;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,7 +27,7 @@ use goodgo_db::runner::{self, State};
 use goodgo_stack::docker::DockerRuntime;
 
 use super::Context;
-use crate::args::{DeployArgs, DeployCommand, DeployRunArgs};
+use crate::args::{self, DeployArgs, DeployCommand, DeployRunArgs};
 use crate::error::{ExitStatus, UserError};
 use crate::printer::Printer;
 use history::{History, Release};
@@ -58,7 +62,14 @@ pub fn run(ctx: &Context, args: &DeployArgs, printer: &Printer) -> Result<ExitSt
                 if let Some(s) = ready_timeout {
                     target.ready_timeout = Duration::from_secs(*s);
                 }
+                if target.kind == args::Target::Swarm {
+                    return swarm::rollback(ctx, &target, release.as_deref(), &args.run, printer)
+                        .await;
+                }
                 rollback(&target, release.as_deref(), &args.run, printer).await
+            }
+            Some(DeployCommand::Status) if target.kind == args::Target::Swarm => {
+                report::swarm_status(&connect().await?, &target, printer).await
             }
             Some(DeployCommand::Status) => {
                 report::status(&connect().await?, &target, printer).await
@@ -67,7 +78,10 @@ pub fn run(ctx: &Context, args: &DeployArgs, printer: &Printer) -> Result<ExitSt
             Some(DeployCommand::Down) => {
                 let docker = connect().await?;
                 let _lock = take_lock(&target, &args.run, "goodgo deploy down", printer)?;
-                report::down(&docker, &target, printer).await
+                match target.kind {
+                    args::Target::Swarm => swarm::down(&docker, &target, printer).await,
+                    args::Target::Local => report::down(&docker, &target, printer).await,
+                }
             }
         }
     })
@@ -86,7 +100,10 @@ fn resolve(ctx: &Context, args: &DeployRunArgs) -> Result<Target> {
     };
     let name = ws.settings.name.value.clone();
     Ok(Target {
-        project: format!("{name}-deploy"),
+        project: match args.target {
+            args::Target::Local => format!("{name}-deploy"),
+            args::Target::Swarm => format!("{name}-swarm"),
+        },
         name,
         dir: ws.root.join(".goodgo/deploy").join(args.target.name()),
         port: cfg.port.map_or(8080, |p| p.0),
@@ -96,6 +113,8 @@ fn resolve(ctx: &Context, args: &DeployRunArgs) -> Result<Target> {
         watch: secs(args.watch, cfg.watch, 30),
         max_error_rate: cfg.max_error_rate.map_or(0.05, |s| s.0),
         keep: usize::try_from(cfg.keep.unwrap_or(3)).unwrap_or(3),
+        replicas: cfg.replicas.map_or(2, |r| r.0),
+        kind: args.target,
     })
 }
 
@@ -267,10 +286,39 @@ async fn deploy(
         }
     };
     let (env, url) = api_env(ctx)?;
+    if target.kind == args::Target::Swarm {
+        swarm::check_manager(&docker).await?;
+    }
     let _lock = take_lock(target, args, "goodgo deploy", printer)?;
     let mut history = History::read(&target.dir)?;
     let id = history.next_id();
     let mut release = record(&id, "deploy", &image, commit.clone(), &at, started);
+    if target.kind == args::Target::Swarm {
+        let outcome = swarm::deploy(
+            ctx,
+            &docker,
+            target,
+            args,
+            &swarm::Release {
+                id: &id,
+                serves: &id,
+                image: &image,
+                commit: commit.as_deref(),
+                env: &env,
+            },
+            Some(&url),
+            printer,
+        )
+        .await;
+        return finish(
+            &mut history,
+            &mut release,
+            outcome,
+            target,
+            started,
+            printer,
+        );
+    }
     let progress = Mutex::new(Progress::default());
     let body = release_body(
         ctx,

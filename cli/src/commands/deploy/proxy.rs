@@ -80,6 +80,60 @@ pub fn render(config: &ProxyConfig) -> String {
     )
 }
 
+/// The port the proxy listens on inside its swarm task (published on `deploy.port`).
+pub const SWARM_LISTEN: u16 = 8080;
+
+/// `haproxy.cfg` of the swarm target's proxy: no slots to switch, but `servers` server
+/// templates filled from `tasks.{service}` by Docker's DNS (127.0.0.11), re-read every
+/// second. A task is in that DNS answer only once its health check passed, and leaves it
+/// before it is stopped; the proxy's own check on /readyz and the retries on a failed
+/// connection cover the second in between.
+pub fn render_swarm(service: &str, api_port: u16, servers: u32) -> String {
+    format!(
+        "# Written by `goodgo deploy --target swarm` (a swarm config); edits are overwritten.\n\
+         global\n\
+         \x20   maxconn 4096\n\
+         \x20   log stdout format raw daemon notice\n\
+         \n\
+         resolvers docker\n\
+         \x20   nameserver dns 127.0.0.11:53\n\
+         \x20   resolve_retries 3\n\
+         \x20   timeout resolve 1s\n\
+         \x20   timeout retry 1s\n\
+         \x20   hold valid 1s\n\
+         \x20   hold other 1s\n\
+         \x20   hold refused 1s\n\
+         \x20   hold nx 1s\n\
+         \x20   hold timeout 1s\n\
+         \x20   hold obsolete 1s\n\
+         \x20   accepted_payload_size 8192\n\
+         \n\
+         defaults\n\
+         \x20   mode http\n\
+         \x20   log global\n\
+         \x20   timeout connect 3s\n\
+         \x20   timeout client 60s\n\
+         \x20   timeout server 60s\n\
+         \x20   timeout http-keep-alive 10s\n\
+         \x20   # A request whose connection failed, or that got no answer at all, is sent to\n\
+         \x20   # another task again: a task stopping under the update drops nothing.\n\
+         \x20   retries 3\n\
+         \x20   retry-on conn-failure empty-response\n\
+         \x20   option redispatch 1\n\
+         \n\
+         frontend public\n\
+         \x20   bind :{listen}\n\
+         \x20   default_backend {BACKEND}\n\
+         \n\
+         backend {BACKEND}\n\
+         \x20   option httpchk GET /readyz\n\
+         \x20   http-check expect status 200\n\
+         \x20   default-server check inter 1s fastinter 250ms downinter 1s rise 1 fall 2 resolvers docker init-addr none resolve-prefer ipv4\n\
+         \x20   server-template task 1-{servers} tasks.{service}:{api_port}\n",
+        listen = SWARM_LISTEN,
+    )
+}
+
 /// One slot as `show stat` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlotStat {
@@ -283,6 +337,15 @@ mod tests {
         assert_eq!(stats[1].status, "MAINT");
         assert_eq!((stats[0].port, stats[1].port), (Some(41000), Some(9)));
         assert!(parse_stats("").is_empty());
+    }
+
+    #[test]
+    fn the_swarm_proxy_resolves_the_tasks_by_dns() {
+        let cfg = render_swarm("shop-api", 8080, 10);
+        assert!(cfg.contains("nameserver dns 127.0.0.11:53"));
+        assert!(cfg.contains("server-template task 1-10 tasks.shop-api:8080\n"));
+        assert!(cfg.contains("bind :8080\n"));
+        assert!(cfg.contains("resolvers docker init-addr none"));
     }
 
     #[test]

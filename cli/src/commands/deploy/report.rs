@@ -1,5 +1,6 @@
-//! `deploy status`, `deploy history` and `deploy down`: what serves (asked of the proxy and
-//! the engine, never re-derived from files), what was released, and removing the target.
+//! `deploy status`, `deploy history` and `deploy down`: what serves (asked of the proxy, the
+//! engine or the swarm manager, never re-derived from files), what was released, and
+//! removing the target.
 
 use std::fmt::Write as _;
 
@@ -180,6 +181,100 @@ pub async fn down(
             target.dir.join("history.json").display()
         ),
         &json!({"removed": names}),
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// `deploy status --target swarm`: the API service (release, image, replicas, the last
+/// update's state), each replica's newest task, the proxy service, recent releases.
+pub async fn swarm_status(
+    docker: &DockerRuntime,
+    target: &Target,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    use super::swarm::{api_service, check_manager, proxy_service};
+    check_manager(docker).await?;
+    let history = History::read(&target.dir)?;
+    let mut text = format!("target swarm, {}\n", target.url());
+    let api = docker.service(&api_service(target)).await?;
+    let tasks = match &api {
+        Some(s) => docker.tasks(&s.name).await?,
+        None => Vec::new(),
+    };
+    let live: Vec<_> = tasks.iter().filter(|t| t.desired == "running").collect();
+    let running = live.iter().filter(|t| t.state == "running").count();
+    let serving_json = match &api {
+        Some(s) => {
+            let label = |k: &str| s.labels.get(k).cloned();
+            let release = label(LABEL_RELEASE).unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                text,
+                "serving: release {release} ({}), {running}/{} replicas running, last update {}",
+                s.image,
+                s.replicas.unwrap_or(0),
+                s.update_state.as_deref().unwrap_or("none")
+            );
+            for t in &live {
+                let _ = writeln!(
+                    text,
+                    "  replica {} {} {}",
+                    t.slot.unwrap_or(0),
+                    t.env_value("GOODGO_RELEASE").unwrap_or("?"),
+                    t.state
+                );
+            }
+            json!({
+                "release": release,
+                "image": s.image,
+                "commit": label(LABEL_COMMIT),
+                "service": s.name,
+                "replicas": s.replicas,
+                "running": running,
+                "update": {"state": s.update_state, "message": s.update_message},
+                "tasks": live.iter().map(|t| json!({
+                    "slot": t.slot, "release": t.env_value("GOODGO_RELEASE"),
+                    "state": t.state, "error": t.error,
+                })).collect::<Vec<_>>(),
+            })
+        }
+        None => {
+            text.push_str("serving: nothing\n");
+            serde_json::Value::Null
+        }
+    };
+    let proxy = docker.service(&proxy_service(target)).await?;
+    let proxy_json = match &proxy {
+        Some(p) => {
+            let up = docker
+                .tasks(&p.name)
+                .await?
+                .iter()
+                .filter(|t| t.state == "running" && t.desired == "running")
+                .count();
+            let _ = writeln!(text, "proxy: service {} ({up} task(s) running)", p.name);
+            json!({"service": p.name, "running": up, "image": p.image})
+        }
+        None => {
+            text.push_str("proxy: not running\n");
+            serde_json::Value::Null
+        }
+    };
+    let recent: Vec<_> = history.releases.iter().rev().take(5).collect();
+    if !recent.is_empty() {
+        text.push_str("recent releases:\n");
+        for r in &recent {
+            let _ = writeln!(text, "  {}", history_line(r));
+        }
+    }
+    printer.report(
+        &text,
+        &json!({
+            "target": "swarm",
+            "url": target.url(),
+            "serving": serving_json,
+            "proxy": proxy_json,
+            "history": recent,
+        }),
     );
     Ok(ExitStatus::Success)
 }

@@ -10,7 +10,9 @@
 //! configs: mounted, or written into the created container), `containers` (create,
 //! replace, remove), `host` (privileges, namespaces, limits and mount options as the
 //! engine takes them), `health` (waiting for conditions) and `logs`;
-//! `single` runs containers that are not a Compose service's (`goodgo deploy`'s releases).
+//! `single` runs containers that are not a Compose service's (`goodgo deploy`'s releases);
+//! `swarm` the services, secrets, configs and overlay network of `deploy --target swarm`
+//! (`swarm_spec`: the service as goodgo describes it, translated into the engine's spec).
 
 mod containers;
 mod files;
@@ -20,6 +22,8 @@ mod images;
 mod logs;
 mod resources;
 mod single;
+mod swarm;
+mod swarm_spec;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -34,6 +38,8 @@ use goodgo_compose::{Condition, Project, Service};
 
 pub use containers::container_name;
 pub use single::{ContainerSpec, Found};
+pub use swarm::{ServiceState, SwarmRole, TaskState};
+pub use swarm_spec::{ObjectFile, Rollout, SwarmService, TaskHealth};
 
 use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
 use crate::{
