@@ -12,8 +12,10 @@ use super::stats::{percentile, write_section};
 use crate::provision;
 use crate::services::{ChildGuard, free_port};
 
-/// The searches k6 cycles through: every seeded city with a bedroom filter, a price-sorted
-/// range and a word, and words over all cities (relevance-sorted full-text search).
+/// The searches k6 draws from: every seeded city with a bedroom filter, a price-sorted
+/// range, and a word sorted by relevance (full-text search). Words over all cities are
+/// left out: each takes hundreds of ms here, and the server without a cache could not keep
+/// up with the load (the comparison would be of a queue, not of the cache).
 fn searches() -> Vec<String> {
     let cities = [
         "Ho%20Chi%20Minh%20City",
@@ -37,16 +39,11 @@ fn searches() -> Vec<String> {
             "/v1/listings/search?city={city}&q=garden&sort=relevance&limit=20"
         ));
     }
-    for word in ["river", "pool", "balcony", "renovated"] {
-        out.push(format!(
-            "/v1/listings/search?q={word}&sort=relevance&limit=20"
-        ));
-    }
     out
 }
 
 /// k6 at `rate` requests/s for `seconds` against the API on `port`, cycling through
-/// `paths`: each request's latency in ms, and the requests that failed.
+/// `paths`: each request's latency in ms, and the requests that failed or could not start.
 fn load(
     tools: &provision::Tools,
     dir: &Path,
@@ -74,10 +71,18 @@ fn load(
         .filter(|(m, _)| m == "http_req_duration")
         .map(|(_, v)| *v)
         .collect();
+    // Requests that failed, and iterations k6 could not start in time (no free VU).
     let failed = samples
         .iter()
-        .filter(|(m, v)| m == "http_req_failed" && *v > 0.0)
-        .count() as u64;
+        .filter(|(m, v)| (m == "http_req_failed" && *v > 0.0) || m == "dropped_iterations")
+        .map(|(m, v)| {
+            if m == "dropped_iterations" {
+                *v as u64
+            } else {
+                1
+            }
+        })
+        .sum();
     latencies.sort_by(f64::total_cmp);
     Ok((latencies, failed))
 }
@@ -137,7 +142,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
     }
     load(&tools, &dir, plain, &paths, 200, 2)?;
     load(&tools, &dir, cached, &paths, 200, 2)?;
-    let (rate, round, rounds) = (300u32, 5u64, 3u64);
+    let (rate, round, rounds) = (50u32, 5u64, 3u64);
     let (mut with, mut without) = (Vec::new(), Vec::new());
     let mut failed = 0;
     for _ in 0..rounds {
@@ -176,7 +181,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
     };
     let ratio = percentile(&with, 0.95) / percentile(&without, 0.95).max(0.001);
     let body = format!(
-        "## API search cache\n\nMeasured {}; release build; PostgreSQL {} (fsync off) and redis-server {} on loopback, 100,000 seeded listings. Repeat with `cargo xtask bench cache`.\n\nThe same load on two servers of the same build on the same database, `GOODGO_API_WORKERS=1` each: one with `GOODGO_REDIS_URL` (the cache warmed first with every page of the load), one without. k6 sends {rate} requests/s (`constant-arrival-rate`, at most 8 VUs), each a search drawn at random from {} searches: every seeded city with a bedroom filter, a price range sorted by price and a word sorted by relevance, and four words over all cities. The two servers take turns in rounds of {round} s ({} s each in all). Latencies are k6's `http_req_duration` per request.\n\n| server | requests/s | median | p95 | p99 |\n|---|---|---|---|---|\n{}{}\nCached p95 over uncached p95: **{ratio:.2}x**. The cached server's counters: {hits:.0} search hits, {misses:.0} misses. Failed requests: {failed}.\n",
+        "## API search cache\n\nMeasured {}; release build; PostgreSQL {} (fsync off) and redis-server {} on loopback, 100,000 seeded listings. Repeat with `cargo xtask bench cache`.\n\nThe same load on two servers of the same build on the same database, `GOODGO_API_WORKERS=1` each: one with `GOODGO_REDIS_URL` (the cache warmed first with every page of the load), one without. k6 sends {rate} requests/s (`constant-arrival-rate`, at most 8 VUs), each a search drawn at random from {} searches: every seeded city with a bedroom filter, a price range sorted by price and a word sorted by relevance. The two servers take turns in rounds of {round} s ({} s each in all). Latencies are k6's `http_req_duration` per request.\n\n| server | requests/s | median | p95 | p99 |\n|---|---|---|---|---|\n{}{}\nCached p95 over uncached p95: **{ratio:.2}x**. The cached server's counters: {hits:.0} search hits, {misses:.0} misses. Failed requests and iterations k6 could not start in time: {failed}.\n",
         machine(),
         tools.pg_version,
         super::command_version("redis-server", &["--version"])
