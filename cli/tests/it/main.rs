@@ -22,6 +22,7 @@ mod newuser;
 mod plan;
 mod running;
 mod stack;
+mod stack_s3;
 mod testcmd;
 mod webhook;
 
