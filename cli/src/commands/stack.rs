@@ -85,9 +85,14 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
             let _ = writeln!(text, "{:<16} {:<10} ready at {} ms", r.service, format!("{:?}", r.action).to_lowercase(), r.ready_ms);
         }
         let _ = writeln!(text, "{} service(s) up on {runtime_name} in {} ms", reports.len(), start.elapsed().as_millis());
+        // The S3 server the API's photos use, as `goodgo dev` passes it on.
+        let s3 = reports.iter().find_map(|r| crate::ops::s3::started(&loaded.project, &r.service));
+        if let Some(s3) = &s3 {
+            let _ = writeln!(text, "S3 for listing photos: {} — `goodgo dev` sets GOODGO_S3_BUCKET and AWS_* for the API", s3.describe());
+        }
         printer.report(
             &text,
-            &json!({"runtime": runtime_name, "reason": why, "services": reports, "took_ms": goodgo_stack::millis(start.elapsed())}),
+            &json!({"runtime": runtime_name, "reason": why, "services": reports, "s3": s3.as_ref().map(crate::ops::s3::RunningS3::json), "took_ms": goodgo_stack::millis(start.elapsed())}),
         );
         Ok(ExitStatus::Success)
     })

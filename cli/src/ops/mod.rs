@@ -7,12 +7,13 @@
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
 //! workspace's `.env`; [`guard`] is the one check before anything destructive;
 //! [`testdb`] copies test databases from a migrated template; [`seed`] loads the
-//! development data; [`api`] finds the API `dev` runs and its settings; [`squawk`] lints
-//! migrations.
+//! development data; [`api`] finds the API `dev` runs and its settings; [`s3`] finds the
+//! stack's S3 service and the API's photo settings for it; [`squawk`] lints migrations.
 
 pub mod api;
 pub mod database;
 pub mod guard;
+pub mod s3;
 pub mod secrets;
 pub mod seed;
 pub mod squawk;

@@ -140,6 +140,7 @@ pub fn native(ctx: &Context, name: &str) -> NativeRuntime {
     )
     .and_then(|p| p.parent().map(PathBuf::from));
     NativeRuntime::new(&ctx.workspace.root, name, pg, tools::which("redis-server"))
+        .with_s3s_fs(tools::which("s3s-fs"))
 }
 
 /// Shows a failed service's last log lines, then hands the error on unchanged: its class

@@ -1,6 +1,7 @@
 //! `goodgo init` into a fresh folder, `goodgo secrets rotate`, and `goodgo dev` end to end
 //! on a copy of this workspace: panel, readiness, search, a source change served, a new
-//! migration applied, a clean exit on SIGINT.
+//! migration applied, a clean exit on SIGINT; and the stack's S3 server given to the API
+//! for its listing photos.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use goodgo_testkit::http::Http;
+use goodgo_testkit::http::{Http, Method};
 use goodgo_testkit::{Signal, signal};
 
 use crate::{DevPorts, context, goodgo, query, repo, run, wait_until};
@@ -730,4 +731,139 @@ fn dev_end_to_end() {
     assert!(dev.log().contains("stopped the services"), "{}", dev.log());
     let running = env.services_running();
     assert!(running.iter().all(|r| !*r), "{running:?}");
+}
+
+/// `goodgo up --profile s3`, then `goodgo dev`: the API gets the stack's S3 server (s3s-fs
+/// natively, which checks signatures) for its listing photos — a presigned upload, the
+/// confirm, and a presigned read of the same bytes, through the API dev runs.
+#[test]
+fn dev_gives_the_api_the_stack_s3_server() {
+    let test = "dev_gives_the_api_the_stack_s3_server";
+    let found = ["redis-server", "s3s-fs"]
+        .iter()
+        .all(|p| which::which(p).is_ok())
+        && Path::new("/usr/lib/postgresql").exists();
+    if !found {
+        assert!(
+            !crate::strict(),
+            "cargo xtask test installs PostgreSQL, Redis and s3s-fs"
+        );
+        crate::skip(test, "PostgreSQL, Redis or s3s-fs is not installed");
+        return;
+    }
+    let tmp = context();
+    let project = format!("devs3{}", std::process::id());
+    let ws = api_workspace(tmp.path(), &project);
+    let env = DevEnv::new(ws.clone(), repo().join("target"));
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = goodgo(&self.0).args(["-q", "down", "--volumes"]).output();
+        }
+    }
+    let _cleanup = Cleanup(ws.clone());
+    let up = run(env.command().args(["up", "--profile", "s3"]));
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let s3 = format!("127.0.0.1:{}", env.minio);
+
+    let mut dev = env.start(&[]);
+    let panel = dev.panel(Duration::from_secs(900));
+    assert!(
+        panel.contains(&format!(
+            "  Photos    minio at http://{s3} (bucket goodgo-photos, access key goodgo)\n"
+        )),
+        "{panel}"
+    );
+    assert!(!panel.contains("goodgo-dev-password"), "{panel}");
+
+    // An agent of the seeded data adds a photo to one of their listings.
+    let url = env.database_url();
+    let owner = query(
+        &url,
+        "SELECT u.email || ' ' || l.id FROM users u JOIN listings l ON l.owner_id = u.id ORDER BY l.id LIMIT 1",
+    );
+    let (email, listing) = owner.split_once(' ').unwrap();
+    let api = Http::new(&env.addr, Duration::from_secs(30));
+    let login = api
+        .send(
+            Method::POST,
+            "/v1/auth/login",
+            &[],
+            Some(
+                &serde_json::json!({"email": email, "password": "goodgo-dev-password"}).to_string(),
+            ),
+        )
+        .unwrap();
+    assert_eq!(login.status, 200, "{}", login.body);
+    let bearer = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+    let auth = [("authorization", bearer.as_str())];
+    let asked = api
+        .send(
+            Method::POST,
+            &format!("/v1/listings/{listing}/photos"),
+            &auth,
+            Some(r#"{"content_type":"image/png"}"#),
+        )
+        .unwrap();
+    assert!(asked.status < 300, "{}: {}", asked.status, asked.body);
+    let upload = asked.json();
+    let upload_url = upload["upload_url"].as_str().unwrap();
+    let path = upload_url
+        .strip_prefix(&format!("http://{s3}"))
+        .unwrap_or_else(|| panic!("the upload goes to the stack's S3 server: {upload_url}"));
+    assert!(path.starts_with("/goodgo-photos/photos/"), "{upload_url}");
+    let storage = Http::new(&s3, Duration::from_secs(30));
+    let bytes = b"PNG: a photo through goodgo dev".to_vec();
+    let wrong = storage
+        .send_bytes(
+            Method::PUT,
+            path,
+            &[("content-type", "image/jpeg")],
+            bytes.clone(),
+        )
+        .unwrap();
+    assert_eq!(
+        wrong.status, 403,
+        "the content type is signed: {}",
+        wrong.body
+    );
+    let put = storage
+        .send_bytes(
+            Method::PUT,
+            path,
+            &[("content-type", "image/png")],
+            bytes.clone(),
+        )
+        .unwrap();
+    assert_eq!(put.status, 200, "{}", put.body);
+    let id = upload["id"].as_i64().unwrap();
+    let confirmed = api
+        .send(
+            Method::POST,
+            &format!("/v1/listings/{listing}/photos/{id}/confirm"),
+            &auth,
+            None,
+        )
+        .unwrap();
+    assert!(
+        confirmed.status < 300,
+        "{}: {}",
+        confirmed.status,
+        confirmed.body
+    );
+    let read = confirmed.json()["url"].as_str().unwrap().to_string();
+    let got = storage
+        .get(read.strip_prefix(&format!("http://{s3}")).unwrap())
+        .unwrap();
+    assert_eq!((got.status, got.body.into_bytes()), (200, bytes));
+    // The object is a file of the stack's state.
+    let key = upload["key"].as_str().unwrap();
+    assert!(
+        ws.join(format!(
+            ".goodgo/native/{project}/minio/data/goodgo-photos/{key}"
+        ))
+        .is_file()
+    );
+    let status = dev.interrupt(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", dev.log());
 }

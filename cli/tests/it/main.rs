@@ -23,6 +23,7 @@ mod newuser;
 mod plan;
 mod running;
 mod stack;
+mod stack_s3;
 mod testcmd;
 mod webhook;
 
@@ -158,6 +159,8 @@ pub struct DevPorts {
     pub ws: PathBuf,
     pub pg: u16,
     pub redis: u16,
+    /// The S3 service's port (`--profile s3`).
+    pub minio: u16,
     pub addr: String,
     /// CARGO_TARGET_DIR for the API builds of this workspace.
     pub target: PathBuf,
@@ -170,6 +173,7 @@ impl DevPorts {
             ws,
             pg: free_port(),
             redis: free_port(),
+            minio: free_port(),
             addr: format!("127.0.0.1:{}", free_port()),
             target,
         }
@@ -180,6 +184,7 @@ impl DevPorts {
         let mut cmd = goodgo(&self.ws);
         cmd.env("POSTGRES_PORT", self.pg.to_string())
             .env("REDIS_PORT", self.redis.to_string())
+            .env("MINIO_PORT", self.minio.to_string())
             .env("GOODGO_API_ADDR", &self.addr)
             .env("CARGO_TARGET_DIR", &self.target)
             .env("GOODGO_LOG", "warn");

@@ -177,7 +177,7 @@ stack_test!(
     }
 );
 
-/// A service only Docker can run (MinIO), whose image is missing and cannot be pulled:
+/// A service only Docker can run (a search engine), whose image is missing and cannot be pulled:
 /// `auto` does not fall back to the native runtime (which would send the user back to
 /// `--runtime docker`); the error names the image as one goodgo cannot build, and steps
 /// that work.
@@ -188,21 +188,21 @@ fn a_missing_image_only_docker_runs_is_the_error_not_a_loop() {
     {
         return;
     }
-    let project = format!("ggminio{}", std::process::id());
+    let project = format!("ggsearch{}", std::process::id());
     let ws = context()
         .with_file("goodgo.yaml", &format!("name: {project}\n"))
         .with_file(
             "compose/compose.yaml",
-            "services:\n  minio:\n    image: goodgo-test/minio-absent:latest\n    profiles: [s3]\n",
+            "services:\n  search:\n    image: goodgo-test/search-absent:latest\n    profiles: [search]\n",
         );
     let _down = DownOnDrop(ws.path(), project.clone());
-    let out = run(goodgo(ws.path()).args(["up", "--profile", "s3"]));
+    let out = run(goodgo(ws.path()).args(["up", "--profile", "search"]));
     out.assert_stderr(
         1,
         &[
-            "error: image goodgo-test/minio-absent:latest for service `minio` is not present locally and could not be pulled",
-            "hint: goodgo cannot build goodgo-test/minio-absent:latest",
-            "leave `minio` out",
+            "error: image goodgo-test/search-absent:latest for service `search` is not present locally and could not be pulled",
+            "hint: goodgo cannot build goodgo-test/search-absent:latest",
+            "leave `search` out",
         ],
     );
     assert!(
@@ -210,7 +210,7 @@ fn a_missing_image_only_docker_runs_is_the_error_not_a_loop() {
         "no hint that leads back here: {}",
         out.stderr
     );
-    let dry = run(goodgo(ws.path()).args(["up", "--profile", "s3", "--dry-run"]));
+    let dry = run(goodgo(ws.path()).args(["up", "--profile", "search", "--dry-run"]));
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(
         dry.stdout.contains("the native runtime does not run it") && !dry.stdout.contains("xtask"),

@@ -273,7 +273,7 @@ fn clash_hint(clashes: &[PortClash]) -> String {
 
 /// What to do about an image that is neither present nor pullable: only steps that work.
 /// `cargo xtask images` builds goodgo's own images and nothing else; the native runtime
-/// runs postgres and redis images and nothing else.
+/// runs postgres, redis and minio (S3) images and nothing else.
 pub fn pull_hint(service: &str, image: &str) -> String {
     if crate::LOCAL_IMAGES.contains(&image) {
         return format!(
@@ -314,10 +314,12 @@ mod tests {
         // images the native runtime runs are sent there: a hint names a step that works.
         let own = pull_hint("db", "goodgo/postgres:15");
         assert!(own.contains("cargo xtask images") && own.contains("--runtime native"));
-        let minio = pull_hint("minio", "minio/minio:latest");
-        assert!(!minio.contains("xtask") && !minio.contains("--runtime native"));
-        assert!(minio.contains("docker load") && minio.contains("leave `minio` out"));
+        let web = pull_hint("web", "nginx:1.27");
+        assert!(!web.contains("xtask") && !web.contains("--runtime native"));
+        assert!(web.contains("docker load") && web.contains("leave `web` out"));
         assert!(pull_hint("cache", "redis:7").contains("--runtime native"));
+        // MinIO runs natively as s3s-fs.
+        assert!(pull_hint("minio", "minio/minio:latest").contains("--runtime native"));
         let io = StackError::io("writing", "/x/pid")(std::io::Error::other("disk full"));
         assert_eq!(io.to_string(), "writing /x/pid");
         assert!(std::error::Error::source(&io).is_some());

@@ -1,5 +1,5 @@
 //! Ports and readiness, shared by both runtimes: is a port free (and if not, who holds
-//! it), and does a Redis or PostgreSQL server answer yet.
+//! it), and does a Redis, PostgreSQL or HTTP (S3) server answer yet.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -120,6 +120,25 @@ pub fn redis_ready(ip: &str, port: u16) -> bool {
     matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
 }
 
+/// An HTTP server answers on `ip:port`: a request line no server routes gets a status
+/// line back (the HTTP layer's `400`), so the probe never reaches the server's handlers
+/// and its log stays free of refused probes (s3s-fs logs every unsigned request as an
+/// error). One attempt.
+pub fn http_answers(ip: &str, port: u16) -> bool {
+    let Some(addr) = addr(ip, port) else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"PROBE\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"HTTP/"))
+}
+
 /// Something accepts TCP connections on `ip:port`.
 pub fn tcp_open(ip: &str, port: u16) -> bool {
     addr(ip, port)
@@ -144,6 +163,26 @@ mod tests {
         assert!(port_is_free("127.0.0.1", port));
         assert!(!redis_ready("127.0.0.1", port));
         assert_eq!(holder_from_proc(port), None);
+    }
+
+    #[test]
+    fn an_http_server_answers_and_a_silent_port_does_not() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let server = std::thread::spawn(move || {
+            // The first connection gets silence, the second a status line.
+            for answer in [&b""[..], b"HTTP/1.1 400 Bad Request\r\n\r\n"] {
+                let Ok((mut s, _)) = listener.accept() else {
+                    return;
+                };
+                let mut buf = [0u8; 64];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(answer);
+            }
+        });
+        assert!(!http_answers("127.0.0.1", port));
+        assert!(http_answers("127.0.0.1", port));
+        let _ = server.join();
     }
 
     #[test]

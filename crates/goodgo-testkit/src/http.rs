@@ -108,6 +108,30 @@ impl Http {
         self.send(Method::GET, path, &[], None)
     }
 
+    /// `method path` with `body` as it is (a presigned upload's bytes) and exactly
+    /// `headers`; `None` when no answer came.
+    pub fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Option<Answer> {
+        let mut req = self.client.request(method, self.url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().ok()?;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.text().ok()?;
+        Some(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
     /// One request; `None` when no answer came.
     pub fn send(
         &self,

@@ -165,20 +165,7 @@ impl S3Server {
 
     /// A signed client for `bucket`.
     pub fn bucket(&self, bucket: &str) -> Bucket {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_allow_http(true);
-        for (k, v) in self.env() {
-            builder = builder.with_config(k.to_ascii_lowercase().parse().unwrap(), v);
-        }
-        Bucket {
-            store: Arc::new(builder.build().unwrap()),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-        }
+        Bucket::connect(&self.env(), bucket)
     }
 }
 
@@ -198,6 +185,36 @@ pub struct Object {
 }
 
 impl Bucket {
+    /// A signed client for `bucket` on the server `env` names (`AWS_ENDPOINT_URL`,
+    /// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`): a server this kit did
+    /// not start, such as the one `goodgo up --profile s3` runs.
+    pub fn connect(env: &[(String, String)], bucket: &str) -> Bucket {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_allow_http(true);
+        for (k, v) in env.iter().filter(|(k, _)| k.starts_with("AWS_")) {
+            builder = builder.with_config(k.to_ascii_lowercase().parse().unwrap(), v);
+        }
+        Bucket {
+            store: Arc::new(builder.build().unwrap()),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Whether `key` can be read: `Err` with the error's text when not (a wrong
+    /// signature, a missing object).
+    pub fn try_get(&self, key: &str) -> Result<Vec<u8>, String> {
+        let key = Key::from(key);
+        self.runtime
+            .block_on(async { self.store.get(&key).await?.bytes().await })
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+
     /// The objects under `prefix`, sorted by key.
     pub fn objects(&self, prefix: &str) -> Vec<Object> {
         let prefix = Key::from(prefix);

@@ -76,6 +76,8 @@ struct Stack {
     loaded: Loaded,
     runtime: &'static str,
     why: String,
+    /// The stack's S3 service, when one runs (`goodgo up --profile s3`): the API's photos.
+    s3: Option<crate::ops::s3::RunningS3>,
 }
 
 /// The database as the session uses it.
@@ -191,11 +193,13 @@ impl Session<'_> {
             return Ok(None);
         };
         up?;
+        let s3 = crate::ops::s3::running(self.ctx, &loaded).await;
         self.steps.push(("stack", t.elapsed()));
         Ok(Some(Stack {
             loaded,
             runtime,
             why,
+            s3,
         }))
     }
 
@@ -279,6 +283,13 @@ impl Session<'_> {
         {
             env.push(("GOODGO_REDIS_URL".into(), format!("redis://127.0.0.1:{p}")));
         }
+        // Photos on the stack's S3 server when it runs; else as .env says (without
+        // GOODGO_S3_BUCKET, photo routes answer 503).
+        if let Some(s3) = &stack.s3 {
+            let set = s3.api_env();
+            env.retain(|(k, _)| !set.iter().any(|(s, _)| s == k));
+            env.extend(set);
+        }
         Ok(Service { package, addr, env })
     }
 
@@ -309,6 +320,9 @@ impl Session<'_> {
         let _ = writeln!(panel, "  Docs      http://{addr}/docs");
         let _ = writeln!(panel, "  Database  {}", db.target.redacted());
         let _ = writeln!(panel, "  Runtime   {} ({})", stack.runtime, stack.why);
+        if let Some(s3) = &stack.s3 {
+            let _ = writeln!(panel, "  Photos    {}", s3.describe());
+        }
         let times: Vec<String> = self
             .steps
             .iter()
@@ -338,6 +352,7 @@ impl Session<'_> {
                 "database": db.target.redacted(),
                 "runtime": stack.runtime,
                 "runtime_reason": stack.why,
+                "s3": stack.s3.as_ref().map(crate::ops::s3::RunningS3::json),
                 "steps_ms": steps,
             }));
         } else {

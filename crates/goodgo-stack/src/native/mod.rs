@@ -2,18 +2,20 @@
 //!
 //! PostgreSQL (initdb into `.goodgo/native/<project>/<service>/data`, honouring the official
 //! image's `POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB` contract, run as the `postgres`
-//! user when goodgo runs as root) and Redis (`redis-server`). Each service lives in its own
+//! user when goodgo runs as root), Redis (`redis-server`) and S3 for MinIO images (`s3s-fs`
+//! over the service's data folder, with MinIO's credentials). Each service lives in its own
 //! folder with a pid file, a log (and the previous run's as `log.1`) and the hash of its
 //! definition, so `status`, `logs` and `down` work across invocations and a changed
 //! definition restarts only that service.
 //!
-//! Split by concern: `postgres` and `redis` start their programs, `process` knows
+//! Split by concern: `postgres`, `redis` and `s3` start their programs, `process` knows
 //! pids and signals, `logs` keeps and reads the log files.
 
 mod logs;
 mod postgres;
 mod process;
 mod redis;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use goodgo_compose::{Condition, Project, Service, config_hash};
 use postgres::postgres_args;
 pub use postgres::{Credentials, credentials};
 use process::{alive, is_root, parse_pid_file, program_of, runs, signal};
+pub use s3::{PHOTO_BUCKET, S3_PORT, S3_REGION, S3Endpoint, s3_endpoint};
 
 use crate::runtime::{BoxFuture, OnEvent, OnLine, Runtime, ServiceStarter};
 use crate::{Action, Event, RunningDatabase, ServiceStatus, StackError, UpRequest, probe};
@@ -31,6 +34,19 @@ use crate::{Action, Event, RunningDatabase, ServiceStatus, StackError, UpRequest
 pub enum Kind {
     Postgres,
     Redis,
+    /// An S3 API server (MinIO's images), run as s3s-fs.
+    S3,
+}
+
+impl Kind {
+    /// The port the program listens on in its image, the one a service publishes.
+    pub fn port(self) -> u16 {
+        match self {
+            Kind::Postgres => 5432,
+            Kind::Redis => 6379,
+            Kind::S3 => s3::S3_PORT,
+        }
+    }
 }
 
 /// Which native program runs `service`, from its image name.
@@ -41,7 +57,7 @@ pub fn kind(service: &Service) -> Result<Kind, StackError> {
     } else {
         Err(StackError::Unsupported {
             message: format!(
-                "service `{}` (image `{}`) has no native runner: goodgo runs postgres and redis images natively",
+                "service `{}` (image `{}`) has no native runner: goodgo runs postgres, redis and minio (S3) images natively",
                 service.name,
                 if image.is_empty() { "none" } else { image }
             ),
@@ -62,6 +78,8 @@ pub fn image_kind(image: &str) -> Option<Kind> {
         Some(Kind::Postgres)
     } else if base.contains("redis") {
         Some(Kind::Redis)
+    } else if base.contains("minio") || base.contains("s3") {
+        Some(Kind::S3)
     } else {
         None
     }
@@ -76,6 +94,8 @@ pub struct NativeRuntime {
     pub root: PathBuf,
     pub pg_bin_dir: Option<PathBuf>,
     pub redis_server: Option<PathBuf>,
+    /// The S3 API server run for MinIO images ([`NativeRuntime::with_s3s_fs`]).
+    pub s3s_fs: Option<PathBuf>,
     /// Run PostgreSQL as the `postgres` user (goodgo runs as root; PostgreSQL refuses root).
     pub as_postgres_user: bool,
 }
@@ -91,8 +111,16 @@ impl NativeRuntime {
             root: workspace.join(".goodgo/native").join(project),
             pg_bin_dir,
             redis_server,
+            s3s_fs: None,
             as_postgres_user: is_root(),
         }
+    }
+
+    /// The runtime with `s3s-fs` (`cargo install s3s-fs --features binary`) for S3
+    /// services; without it, they are refused with that hint.
+    pub fn with_s3s_fs(mut self, program: Option<PathBuf>) -> NativeRuntime {
+        self.s3s_fs = program;
+        self
     }
 
     fn dir(&self, service: &str) -> PathBuf {
@@ -145,6 +173,15 @@ impl NativeRuntime {
                         hint: Some("`apt-get install redis-server`".into()),
                     });
                 }
+                Kind::S3 if self.s3s_fs.is_none() => {
+                    return Err(StackError::Unsupported {
+                        message: format!(
+                            "s3s-fs is not installed: the native runtime serves `{}` (S3) with it",
+                            service.name
+                        ),
+                        hint: Some("`cargo install s3s-fs --features binary` (an S3 API server over a folder); or `--runtime docker` for the MinIO image".into()),
+                    });
+                }
                 _ => {}
             }
         }
@@ -175,12 +212,7 @@ impl NativeRuntime {
             if self.pid(&service.name).is_some() {
                 continue;
             }
-            let default = if kind(service)? == Kind::Redis {
-                6379
-            } else {
-                5432
-            };
-            let (ip, port) = Self::endpoint(service, default);
+            let (ip, port) = Self::endpoint(service, kind(service)?.port());
             if !probe::port_is_free(&ip, port) {
                 let who = probe::port_holder(port);
                 clashes.push(crate::PortClash::new(&service.name, &ip, port, who));
@@ -235,6 +267,7 @@ impl NativeRuntime {
                 self.write_endpoint(service, &dir)?;
             }
             Kind::Redis => self.start_redis(service, &dir, deadline).await?,
+            Kind::S3 => self.start_s3(service, &dir, deadline).await?,
         }
         std::fs::write(&marker, "")
             .map_err(StackError::io("marking the setup complete in", &dir))?;
@@ -302,7 +335,8 @@ impl NativeRuntime {
     }
 
     async fn stop(&self, service: &str, pid: u32) {
-        // SIGINT is PostgreSQL's fast shutdown; Redis saves and exits on SIGTERM.
+        // SIGINT is PostgreSQL's fast shutdown; Redis saves and exits on SIGTERM, and
+        // s3s-fs (each object written whole before it answers) exits on it.
         let is_pg = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
             .is_ok_and(|c| c.contains("postgres"));
         signal(
@@ -364,10 +398,10 @@ impl NativeRuntime {
                 let (state, health, ports) = match (pid, service) {
                     (Some(_), Some(s)) => {
                         let k = kind(s).ok();
-                        let (ip, port) =
-                            Self::endpoint(s, if k == Some(Kind::Redis) { 6379 } else { 5432 });
+                        let (ip, port) = Self::endpoint(s, k.map_or(5432, Kind::port));
                         let healthy = match k {
                             Some(Kind::Redis) => probe::redis_ready(&ip, port),
+                            Some(Kind::S3) => probe::http_answers(&ip, port),
                             _ => probe::tcp_open(&ip, port),
                         };
                         (
@@ -560,6 +594,12 @@ pub(super) fn unsupported(service: &Service, kind: Kind) -> Vec<String> {
                 other.join(" ")
             ));
         }
+    }
+    if kind == Kind::S3 && service.command.is_some() {
+        out.push(
+            "`command` is ignored: the native runtime serves the S3 API with s3s-fs (no MinIO console)"
+                .into(),
+        );
     }
     out
 }

@@ -27,6 +27,7 @@ pub(super) fn program_of(kind: Kind) -> &'static str {
     match kind {
         Kind::Postgres => "postgres",
         Kind::Redis => "redis-server",
+        Kind::S3 => "s3s-fs",
     }
 }
 
