@@ -66,6 +66,11 @@ fn call(
 }
 
 /// [`call`] on a runtime's blocking pool.
+/// An anonymous GET of `path`, off the runtime.
+async fn get(port: u16, path: &str) -> (u16, String) {
+    acall(port, Method::GET, path, None, None).await
+}
+
 async fn acall(
     port: u16,
     method: Method,
@@ -148,37 +153,16 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
     published(&api, &agent, "Hanoi", "Lake view flat").await;
 
     // A miss, then a hit with the same page.
-    let first = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hue",
-        None,
-        None,
-    )
-    .await;
+    let first = get(port, "/v1/listings/search?city=Hue").await;
     assert_eq!(first.0, 200);
     assert_eq!(titles(&first.1), ["Old town house"]);
     assert_eq!(ametric(port, SEARCH_MISSES).await, 1.0);
     assert_eq!(ametric(port, SEARCH_HITS).await, 0.0);
-    let second = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hue",
-        None,
-        None,
-    )
-    .await;
+    let second = get(port, "/v1/listings/search?city=Hue").await;
     assert_eq!(second, first);
     assert_eq!(ametric(port, SEARCH_HITS).await, 1.0);
     // Another page of the same search is another entry.
-    acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hue&limit=5",
-        None,
-        None,
-    )
-    .await;
+    get(port, "/v1/listings/search?city=Hue&limit=5").await;
     assert_eq!(ametric(port, SEARCH_MISSES).await, 2.0);
 
     // The listing: a miss, then a hit; who may see it is still decided per request.
@@ -190,14 +174,7 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
     assert_eq!(ametric(port, LISTING_HITS).await, 1.0);
 
     // Warm Hanoi's search and the search of all cities.
-    acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hanoi",
-        None,
-        None,
-    )
-    .await;
+    get(port, "/v1/listings/search?city=Hanoi").await;
     acall(port, Method::GET, "/v1/listings/search", None, None).await;
     let (hits, misses) = (
         ametric(port, SEARCH_HITS).await,
@@ -208,14 +185,7 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
     let body = json!({"title": "Restored town house"});
     api.expect(200, Method::PATCH, &path, Some(&agent), Some(body))
         .await;
-    let hue_now = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hue",
-        None,
-        None,
-    )
-    .await;
+    let hue_now = get(port, "/v1/listings/search?city=Hue").await;
     assert_eq!(titles(&hue_now.1), ["Restored town house"]);
     let all = acall(port, Method::GET, "/v1/listings/search", None, None).await;
     assert!(
@@ -223,14 +193,7 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
         "{}",
         all.1
     );
-    acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hanoi",
-        None,
-        None,
-    )
-    .await;
+    get(port, "/v1/listings/search?city=Hanoi").await;
     assert_eq!(
         ametric(port, SEARCH_MISSES).await,
         misses + 2.0,
@@ -241,34 +204,13 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
     assert!(one.1.contains("Restored town house"), "{}", one.1);
 
     // Moving the listing to Da Nang takes it out of Hue's search and into Da Nang's.
-    acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Da%20Nang",
-        None,
-        None,
-    )
-    .await;
+    get(port, "/v1/listings/search?city=Da%20Nang").await;
     let body = json!({"city": "Da Nang"});
     api.expect(200, Method::PATCH, &path, Some(&agent), Some(body))
         .await;
-    let hue_now = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hue",
-        None,
-        None,
-    )
-    .await;
+    let hue_now = get(port, "/v1/listings/search?city=Hue").await;
     assert!(titles(&hue_now.1).is_empty(), "{}", hue_now.1);
-    let dn = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Da%20Nang",
-        None,
-        None,
-    )
-    .await;
+    let dn = get(port, "/v1/listings/search?city=Da%20Nang").await;
     assert_eq!(titles(&dn.1), ["Restored town house"]);
 
     // Moderation and archiving take it out of search and hide it from others at once.
@@ -276,14 +218,7 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
     let unpublish = format!("/v1/admin/listings/{hue}/unpublish");
     api.expect(200, Method::POST, &unpublish, Some(&admin), Some(body))
         .await;
-    let dn = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Da%20Nang",
-        None,
-        None,
-    )
-    .await;
+    let dn = get(port, "/v1/listings/search?city=Da%20Nang").await;
     assert!(titles(&dn.1).is_empty(), "{}", dn.1);
     assert_eq!(acall(port, Method::GET, &path, None, None).await.0, 404);
     let owner_view = acall(port, Method::GET, &path, Some(&agent), None).await;
@@ -292,14 +227,7 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
     let publish = format!("/v1/listings/{hue}/publish");
     api.expect(200, Method::POST, &publish, Some(&agent), None)
         .await;
-    let dn = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Da%20Nang",
-        None,
-        None,
-    )
-    .await;
+    let dn = get(port, "/v1/listings/search?city=Da%20Nang").await;
     assert_eq!(titles(&dn.1), ["Restored town house"]);
     api.expect(204, Method::DELETE, &path, Some(&agent), None)
         .await;
@@ -307,14 +235,7 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
         acall(port, Method::GET, &path, Some(&agent), None).await.0,
         404
     );
-    let dn = acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Da%20Nang",
-        None,
-        None,
-    )
-    .await;
+    let dn = get(port, "/v1/listings/search?city=Da%20Nang").await;
     assert!(titles(&dn.1).is_empty(), "{}", dn.1);
 
     // A draft's change touches no search.
@@ -340,14 +261,7 @@ async fn hit_after_miss_and_exact_invalidation_on_write() {
         Some(json!({"title": "Draft 2"})),
     )
     .await;
-    acall(
-        port,
-        Method::GET,
-        "/v1/listings/search?city=Hanoi",
-        None,
-        None,
-    )
-    .await;
+    get(port, "/v1/listings/search?city=Hanoi").await;
     assert_eq!(ametric(port, SEARCH_HITS).await, hits + 1.0);
     assert_eq!(ametric(port, SEARCH_MISSES).await, misses);
     assert_eq!(

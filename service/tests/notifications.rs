@@ -190,6 +190,24 @@ async fn keys(api: &Api, status: &str) -> Vec<String> {
     rows.iter().map(|r| r.get(0)).collect()
 }
 
+/// Waits (at most `secs`) until some worker holds an outbox row's lock: it is mid-send.
+async fn outbox_row_locked(api: &Api, secs: u64) {
+    let locked = async {
+        loop {
+            let n: i64 = api
+                .scalar("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'outbox' AND l.mode = 'RowShareLock'")
+                .await;
+            if n > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), locked)
+        .await
+        .expect("a worker takes an outbox row");
+}
+
 fn message_ids(messages: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = messages
         .iter()
@@ -629,20 +647,7 @@ async fn replicas_and_a_killed_worker_send_each_message_exactly_once() {
     });
     let a = worker(&api, &hole_url, &[("GOODGO_SMTP_TIMEOUT", "120")]);
     let a_task = tokio::spawn(async move { a.drain().await });
-    let locked = async {
-        loop {
-            let n: i64 = api
-                .scalar("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'outbox' AND l.mode = 'RowShareLock'")
-                .await;
-            if n > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), locked)
-        .await
-        .unwrap();
+    outbox_row_locked(&api, 20).await;
 
     // Two replicas at once: every other row, each by one of them.
     let b = worker(&api, &smtp.url(), &[]);
@@ -731,20 +736,7 @@ async fn a_killed_api_process_loses_nothing_and_doubles_nothing() {
             .spawn()
             .unwrap(),
     );
-    let locked = async {
-        loop {
-            let n: i64 = api
-                .scalar("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'outbox' AND l.mode = 'RowShareLock'")
-                .await;
-            if n > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), locked)
-        .await
-        .unwrap();
+    outbox_row_locked(&api, 30).await;
     server.0.kill().unwrap();
     server.0.wait().unwrap();
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::Api;
 use goodgo_testkit::http::Method;
-use goodgo_testkit::s3::S3Server;
+use goodgo_testkit::s3::{Bucket, S3Server};
 use serde_json::{Value, json};
 
 const BUCKET: &str = "goodgo-photos";
@@ -77,18 +77,24 @@ async fn upload(api: &Api, token: &str, id: i64, content_type: &str, bytes: Vec<
 /// Object deletions not done yet.
 const PENDING_DELETIONS: &str = "outbox WHERE topic = 'photo.delete' AND status <> 'sent'";
 
+/// moto with the photo bucket; `None` (the test skips) without moto.
+fn moto_with_bucket(test: &str) -> Option<(S3Server, Bucket)> {
+    blocking(|| {
+        let s3 = S3Server::start(test)?;
+        s3.create_bucket(BUCKET);
+        let bucket = s3.bucket(BUCKET);
+        Some((s3, bucket))
+    })
+}
+
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n not really a picture, but bytes all the same";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn photos_upload_confirm_read_and_delete() {
     let test = "photos_upload_confirm_read_and_delete";
-    let Some(s3) = blocking(|| S3Server::start(test)) else {
+    let Some((s3, bucket)) = moto_with_bucket(test) else {
         return;
     };
-    let bucket = blocking(|| {
-        s3.create_bucket(BUCKET);
-        s3.bucket(BUCKET)
-    });
     let Some(api) = api_with("photos_flow", &storage_env(&s3, "300")).await else {
         return;
     };
@@ -355,7 +361,7 @@ async fn presigned_urls_expire_and_bind_the_content_type() {
 }
 
 /// Waits until `key` is (`present`) or is not in the bucket.
-async fn wait_for_keys(bucket: &goodgo_testkit::s3::Bucket, key: &str, present: bool) {
+async fn wait_for_keys(bucket: &Bucket, key: &str, present: bool) {
     let start = Instant::now();
     loop {
         // (A listing's prefix is whole path segments: list the folder, not the key.)
@@ -375,13 +381,9 @@ async fn wait_for_keys(bucket: &goodgo_testkit::s3::Bucket, key: &str, present: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storage_outage_delays_photo_deletions_and_loses_none() {
     let test = "a_storage_outage_delays_photo_deletions_and_loses_none";
-    let Some(s3) = blocking(|| S3Server::start(test)) else {
+    let Some((s3, bucket)) = moto_with_bucket(test) else {
         return;
     };
-    let bucket = blocking(|| {
-        s3.create_bucket(BUCKET);
-        s3.bucket(BUCKET)
-    });
     // The API reaches moto through a link that the test cuts and restores: the outage.
     let moto = s3
         .endpoint
