@@ -170,8 +170,8 @@ pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Picks the runtime: the flag, else goodgo.yaml/GOODGO_RUNTIME, else auto — Docker when
-/// the engine answers and has the images or can pull them (only when `may_pull`: a dry run
+/// Picks the runtime: the flag, else goodgo.yaml/GOODGO_RUNTIME, else auto — native while
+/// any of the project's services runs natively, else Docker when the engine answers and has the images or can pull them (only when `may_pull`: a dry run
 /// touches nothing), otherwise native. Says why.
 pub async fn choose(
     ctx: &Context,
@@ -192,6 +192,15 @@ pub async fn choose(
             "asked for native".into(),
         )),
         Runtime::Auto => {
+            // Services of this project that already run natively keep it native: the
+            // others started on Docker would fight them for their ports.
+            let native_now = native(ctx, &loaded.name);
+            if native_now.status(None).iter().any(|s| s.state == "running") {
+                return Ok((
+                    Box::new(native_now),
+                    "the project's services already run natively".into(),
+                ));
+            }
             let docker = match DockerRuntime::connect().await {
                 Ok(d) => d,
                 Err(e) => {

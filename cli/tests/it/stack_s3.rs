@@ -199,3 +199,35 @@ fn native_s3_without_s3s_fs_says_how_to_install_it() {
     );
     assert!(!ws.path().join(".goodgo/native/ggs3missing/minio").exists());
 }
+
+/// A project whose services run natively stays native on the next `up` without
+/// `--runtime`: starting the rest on Docker would fight them for their ports (as after
+/// `up --profile s3` fell back to native because MinIO's image cannot be pulled).
+#[test]
+fn an_auto_runtime_up_keeps_a_natively_running_project_native() {
+    let test = "an_auto_runtime_up_keeps_a_natively_running_project_native";
+    if !tools_or_skip(test) {
+        return;
+    }
+    let (rd, s3) = (free_port(), free_port());
+    let project = format!("ggauto{}", std::process::id());
+    let ws = workspace(&project, &compose(rd, s3));
+    let _down = DownOnDrop(ws.path());
+    let out = run(goodgo(ws.path()).args(["up", "--runtime", "native", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let out = run(goodgo(ws.path()).args(["up", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json = out.json();
+    assert_eq!(json["runtime"], "native", "{json}");
+    assert_eq!(
+        json["reason"], "the project's services already run natively",
+        "{json}"
+    );
+    let redis = &json["services"][0];
+    assert_eq!(
+        (redis["service"].as_str(), redis["action"].as_str()),
+        (Some("redis"), Some("unchanged")),
+        "{json}"
+    );
+}
