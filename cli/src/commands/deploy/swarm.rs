@@ -401,12 +401,18 @@ async fn roll_out(
     }
 }
 
-/// Waits (15 s at most) until the proxy answers with `release`'s `GoodGo-Release` header:
-/// its DNS view of the tasks follows the swarm's within a second or two.
+/// Answers in a row from the new release that show the proxy serves only it: more than one
+/// round of its balancing over any pool of tasks it may still hold.
+const SERVED_IN_A_ROW: u32 = 8;
+
+/// Waits (15 s at most) until the proxy answers only with `release`'s `GoodGo-Release`
+/// header ([`SERVED_IN_A_ROW`] answers in a row): its DNS view of the tasks follows the
+/// swarm's within a second or two, and until then one answer may come from an old task.
 async fn served(target: &Target, release: &str) -> Result<()> {
     let client = crate::http::client(Duration::from_secs(2))?;
     let url = format!("{}/healthz", target.url());
     let deadline = Instant::now() + Duration::from_secs(15);
+    let mut in_a_row = 0;
     loop {
         let last = match client.get(&url).send().await {
             Ok(r) => {
@@ -417,11 +423,19 @@ async fn served(target: &Target, release: &str) -> Result<()> {
                     .unwrap_or("")
                     .to_string();
                 if r.status().as_u16() == 200 && header == release {
-                    return Ok(());
+                    in_a_row += 1;
+                    if in_a_row >= SERVED_IN_A_ROW {
+                        return Ok(());
+                    }
+                    continue;
                 }
+                in_a_row = 0;
                 format!("{} from release `{header}`", r.status().as_u16())
             }
-            Err(e) => e.to_string(),
+            Err(e) => {
+                in_a_row = 0;
+                e.to_string()
+            }
         };
         if Instant::now() >= deadline {
             return Err(Stop::Failed(format!(
