@@ -134,7 +134,7 @@ fn progress<'a>(
     move |event| match event {
         Event::Dumping { tables } => {
             printer.status(&format!(
-                "dumping {tables} table(s), hashing them in the dump's snapshot…"
+                "dumping {tables} table(s), hashing them in the dump's snapshot, compressing as it goes…"
             ));
         }
         Event::Bytes { total } => {
@@ -143,11 +143,14 @@ fn progress<'a>(
             bar.set_position(0);
         }
         Event::Advance(n) => bar.inc(n),
+        Event::Total(total) => bar.set_length(total),
         Event::Restoring => {
             bar.finish_and_clear();
             printer.status("restoring with pg_restore…");
         }
-        Event::Hashing => printer.status("counting and hashing every table…"),
+        Event::Hashing => {
+            printer.status("counting and hashing every table while pg_restore builds the indexes…")
+        }
     }
 }
 

@@ -270,6 +270,9 @@ impl<'a> Files<'a> {
 
 /// Restores a checked, decompressed dump (see [`materialize`]) into the existing, empty
 /// database `target` with `pg_restore --jobs`, then compares every table with the manifest.
+///
+/// The tables are counted and hashed as soon as their data is in, while pg_restore builds
+/// the indexes and constraints (its post-data section, which changes no row).
 pub async fn restore_checked(
     dump: &Path,
     manifest: &Manifest,
@@ -279,20 +282,32 @@ pub async fn restore_checked(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), BackupError> {
     on_event(Event::Restoring);
-    let mut command = target.libpq_command(&tools.pg_restore);
-    command
-        .arg(format!("--jobs={}", jobs.max(1)))
-        .arg("--exit-on-error")
-        .arg(dump);
-    tokio::task::spawn_blocking(move || run_tool(command, "pg_restore"))
-        .await
-        .map_err(|e| BackupError::Tool {
-            program: "pg_restore".into(),
-            message: e.to_string(),
-        })??;
+    let pg_restore = |sections: &[&str]| {
+        let mut command = target.libpq_command(&tools.pg_restore);
+        command
+            .arg(format!("--jobs={}", jobs.max(1)))
+            .arg("--exit-on-error");
+        for section in sections {
+            command.arg(format!("--section={section}"));
+        }
+        command.arg(dump);
+        async move {
+            tokio::task::spawn_blocking(move || run_tool(command, "pg_restore"))
+                .await
+                .map_err(|e| BackupError::Tool {
+                    program: "pg_restore".into(),
+                    message: e.to_string(),
+                })?
+        }
+    };
+    pg_restore(&["pre-data", "data"]).await?;
     on_event(Event::Hashing);
-    let found = stats::tables(target, jobs, manifest.table_hash()).await?;
-    stats::compare(&manifest.tables, &found)
+    let (post_data, found) = tokio::join!(
+        pg_restore(&["post-data"]),
+        stats::tables(target, jobs, manifest.table_hash())
+    );
+    post_data?;
+    stats::compare(&manifest.tables, &found?)
 }
 
 /// `verify --restore`: restores into a scratch database on `server`'s server (dropped

@@ -10,9 +10,9 @@
 //! hashed (SHA-256) as stored, in the same pass.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use goodgo_db::admin::Target;
@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::crypt::{self, Recipients};
+use crate::follow::Follow;
 use crate::manifest::{self, FileEntry, Manifest, TableEntry};
 use crate::stats::TableHash;
 use crate::store::{Partial, Store};
@@ -113,8 +114,16 @@ async fn dump(
     });
 
     let jobs = options.jobs.max(1);
+    // The tables' size on disk: the progress bar's first guess at the dump's size.
+    let estimate: u64 = tables
+        .iter()
+        .map(|t| u64::try_from(t.bytes).unwrap_or(0))
+        .sum();
     let (hasher, imported) = Hasher::start(db, &snapshot, tables, jobs);
+    // pg_dump writes into an existing folder when it is empty: created first, so that it
+    // can be followed from the start.
     let dump_dir = partial.staging().join(DUMP_DIR);
+    std::fs::create_dir_all(&dump_dir).map_err(|e| BackupError::io("creating", &dump_dir, e))?;
     let mut command = db.libpq_command(&tools.pg_dump);
     command
         .arg("--format=directory")
@@ -124,43 +133,33 @@ async fn dump(
         .arg("--no-sync")
         .arg("--file")
         .arg(&dump_dir);
-    let pg_dump = tokio::task::spawn_blocking(move || run_tool(command, "pg_dump"));
-    let dumped = pg_dump.await.map_err(|e| BackupError::Tool {
-        program: "pg_dump".into(),
-        message: e.to_string(),
-    });
-    // The snapshot must stay open until pg_dump's workers and the hashing connections have
-    // taken it: end it only now.
-    let imported = imported.await.is_ok();
-    let ended = tx
-        .commit()
-        .await
-        .map_err(|e| pg("ending the backup's transaction".into(), e));
-    let ready = dumped.and_then(|d| d).and(ended);
-    if !imported {
-        // The hashing thread ended without importing the snapshot: its error says why
-        // (after pg_dump's, if it failed too).
+    on_event(Event::Total(estimate));
+    let (dumped, packed) = dump_and_pack(command, &dump_dir, estimate, partial, options, on_event);
+    // The snapshot must stay open until pg_dump's workers and the hashing connections
+    // have taken it: end it only now.
+    if imported.await.is_err() {
+        // The hashing thread ended without importing it: its error says why (after
+        // pg_dump's, if that failed too).
         let failed = hasher.finish().err();
-        ready?;
+        dumped?;
         return Err(failed.unwrap_or_else(|| BackupError::Tool {
             program: "goodgo".into(),
             message: "the table hashing ended early".into(),
         }));
     }
-    if let Err(e) = ready {
-        hasher.stop();
-        return Err(e);
-    }
-    let pg_dump_version = tool_version(&tools.pg_dump);
-
-    // The tables are still being hashed while the files are packed.
-    let files = match pack(partial, &dump_dir, options, on_event) {
+    let ended = tx
+        .commit()
+        .await
+        .map_err(|e| pg("ending the backup's transaction".into(), e));
+    // pg_dump's failure first: the packing's is then only its consequence.
+    let files = match dumped.and(ended).and(packed) {
         Ok(files) => files,
         Err(e) => {
             hasher.stop();
             return Err(e);
         }
     };
+    let pg_dump_version = tool_version(&tools.pg_dump);
     let tables = hasher.finish()?;
     Ok(Manifest {
         format: "goodgo-backup".into(),
@@ -268,38 +267,38 @@ fn tool_version(program: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Packs every file of `dump_dir` into the backup on `jobs` threads, largest first;
-/// returns the entries, sorted by path.
-fn pack(
-    partial: &Partial<'_>,
+/// Runs pg_dump (`command`, writing into `dump_dir`) while `jobs` threads pack its files
+/// as it writes them; pg_dump's outcome and the entries, sorted by path. `estimate` is
+/// the database's size, a bound for the upload's part sizes.
+fn dump_and_pack(
+    command: std::process::Command,
     dump_dir: &Path,
+    estimate: u64,
+    partial: &Partial<'_>,
     options: &Options,
     on_event: &(dyn Fn(Event) + Sync),
-) -> Result<Vec<FileEntry>, BackupError> {
+) -> (Result<(), BackupError>, Result<Vec<FileEntry>, BackupError>) {
     let jobs = options.jobs.max(1);
-    let mut work: Vec<(PathBuf, u64)> = Vec::new();
-    let entries =
-        std::fs::read_dir(dump_dir).map_err(|e| BackupError::io("reading", dump_dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| BackupError::io("reading", dump_dir, e))?;
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        work.push((entry.path(), size));
-    }
-    // Largest first, so one big table does not start last.
-    work.sort_by_key(|w| w.1);
-    on_event(Event::Bytes {
-        total: work.iter().map(|w| w.1).sum(),
-    });
-    let queue = Mutex::new(work);
+    let follow = Follow::start(dump_dir, is_packed);
     let results: Mutex<Vec<Result<FileEntry, BackupError>>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
+    let seen = AtomicU64::new(0);
+    let dumped = std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
-                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                    let Some((path, size)) = next else { break };
-                    let done = pack_one(partial, &path, size, options);
-                    on_event(Event::Advance(size));
+                    let done = match follow.next() {
+                        Ok(Some((path, following))) => {
+                            let counted = Counted {
+                                inner: following,
+                                seen: &seen,
+                                on_event,
+                            };
+                            let input = std::io::BufReader::with_capacity(1 << 20, counted);
+                            pack_one(partial, &path, input, estimate, options)
+                        }
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
                     let failed = done.is_err();
                     if let Ok(mut r) = results.lock() {
                         r.push(done);
@@ -310,22 +309,56 @@ fn pack(
                 }
             });
         }
+        let dumped = run_tool(command, "pg_dump");
+        follow.ended(dumped.is_ok());
+        dumped
     });
-    let mut files = Vec::new();
-    for r in results.into_inner().unwrap_or_default() {
-        files.push(r?);
+    if dumped.is_ok() {
+        on_event(Event::Total(seen.load(Ordering::Relaxed)));
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
+    let packed = (|| {
+        let mut files = Vec::new();
+        for r in results.into_inner().unwrap_or_default() {
+            files.push(r?);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    })();
+    (dumped, packed)
 }
 
-/// One file of pg_dump's output, `size` bytes: a data file is compressed, every file is
-/// encrypted when there are recipients; the hash is of the bytes as stored. A file stored
-/// unchanged at a local destination (`toc.dat`, unencrypted) is only checksummed.
+/// Files the packing writes beside pg_dump's (a local backup is packed in place).
+fn is_packed(name: &str) -> bool {
+    name.ends_with(".zst") || name.ends_with(crypt::SUFFIX)
+}
+
+/// A file being packed, its bytes counted into the progress as they are read.
+struct Counted<'a, R> {
+    inner: R,
+    seen: &'a AtomicU64,
+    on_event: &'a (dyn Fn(Event) + Sync),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.seen.fetch_add(n as u64, Ordering::Relaxed);
+            (self.on_event)(Event::Advance(n as u64));
+        }
+        Ok(n)
+    }
+}
+
+/// One file of pg_dump's output, read from `input` (at most about `size_hint` bytes): a
+/// data file is compressed, every file is encrypted when there are recipients; the hash is
+/// of the bytes as stored. A file stored unchanged at a local destination (`toc.dat`,
+/// unencrypted) is only checksummed.
 fn pack_one(
     partial: &Partial<'_>,
     path: &Path,
-    size: u64,
+    input: impl Read,
+    size_hint: u64,
     options: &Options,
 ) -> Result<FileEntry, BackupError> {
     let name = path
@@ -342,7 +375,7 @@ fn pack_one(
         stored.push_str(crypt::SUFFIX);
     }
     if stored == source && partial.stored_in_place() {
-        let (size, sha256) = hash_file(path)?;
+        let (size, sha256) = copy_hashed(input, path, std::io::sink())?;
         return Ok(FileEntry {
             path: stored,
             size,
@@ -350,9 +383,11 @@ fn pack_one(
         });
     }
     let place = partial.file_place(&stored);
-    let input = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
-    let input = BufReader::with_capacity(1 << 20, input);
-    let sink = HashingWriter::new(partial.sink(&stored, size)?);
+    // A file already large when its packing starts (written faster than it was packed)
+    // is compressed on zstd's worker threads too; one followed from its start keeps up
+    // with pg_dump on one.
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    let sink = HashingWriter::new(partial.sink(&stored, size_hint.saturating_mul(4))?);
     let zstd_workers = if compress && size >= ZSTD_MT_BYTES {
         options.jobs.max(1) as u32
     } else {

@@ -11,6 +11,7 @@
 //! goes through a callback.
 
 mod error;
+mod follow;
 
 pub mod check;
 pub mod create;
@@ -35,16 +36,21 @@ pub struct Tools {
 /// What a job reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// pg_dump is starting on `tables` tables (which are being hashed meanwhile).
+    /// pg_dump is starting on `tables` tables (which are being hashed meanwhile, and its
+    /// files packed as it writes them).
     Dumping { tables: usize },
     /// Data files are being compressed (or, restoring, checked and decompressed):
     /// `total` bytes in all.
     Bytes { total: u64 },
     /// `n` more bytes done.
     Advance(u64),
+    /// The bytes to go through in all: a dump's is estimated from its tables' size while
+    /// it runs, then exact.
+    Total(u64),
     /// pg_restore is running.
     Restoring,
-    /// Tables are being counted and hashed.
+    /// Tables are being counted and hashed (after a restore's data, while pg_restore
+    /// builds the indexes and constraints).
     Hashing,
 }
 

@@ -53,7 +53,13 @@ struct Contender<'a, 's> {
 }
 
 /// Runs every contender once per round, in turn, `rounds` times; each run must succeed.
-fn take_turns(rounds: usize, contenders: &[Contender<'_, '_>]) -> Result<Vec<Sample>> {
+/// Before each run, `settle` waits for the server's background work (autovacuum of what
+/// the previous run loaded, a checkpoint), so that no run pays for the one before it.
+fn take_turns(
+    rounds: usize,
+    settle: &dyn Fn() -> Result<()>,
+    contenders: &[Contender<'_, '_>],
+) -> Result<Vec<Sample>> {
     let mut samples: Vec<Sample> = contenders
         .iter()
         .map(|c| Sample {
@@ -63,6 +69,7 @@ fn take_turns(rounds: usize, contenders: &[Contender<'_, '_>]) -> Result<Vec<Sam
         .collect();
     for round in 0..rounds {
         for (c, sample) in contenders.iter().zip(&mut samples) {
+            settle()?;
             (c.prepare)(round)?;
             let cmd = (c.command)(round).quiet().ignore_stdout().ignore_status();
             let start = Instant::now();
@@ -140,6 +147,18 @@ pub fn run(goodgo: &Path) -> Result<()> {
         .quiet()
         .run()?;
 
+    // Autovacuum visits every freshly loaded table (a restore's 3 million rows are
+    // vacuumed and analyzed after it): wait until no worker runs, then checkpoint.
+    let settle = || -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")?
+            != "0"
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        sql("CHECKPOINT").map(drop)
+    };
     let dest = work.join("backups");
     let dump = work.join("bench.dump");
     let plain_dir = work.join("plain");
@@ -150,9 +169,10 @@ pub fn run(goodgo: &Path) -> Result<()> {
     };
     let created = take_turns(
         rounds,
+        &settle,
         &[
             Contender {
-                label: "`goodgo backup create` (pg_dump -Fd -j2, hashes on 2 connections in its snapshot, zstd, SHA-256)",
+                label: "`goodgo backup create` (pg_dump -Fd -j2, hashes on 2 connections in its snapshot, zstd and SHA-256 as pg_dump writes)",
                 prepare: &|_| {
                     let _ = std::fs::remove_dir_all(&dest);
                     Ok(())
@@ -195,6 +215,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
     })?;
     let verified = take_turns(
         rounds,
+        &settle,
         &[
             Contender {
                 label: "`goodgo backup verify` (every file's size and SHA-256)",
@@ -222,13 +243,25 @@ pub fn run(goodgo: &Path) -> Result<()> {
             .map(|r| url("bench_pg_restore_j", r))
             .collect::<Result<Vec<_>>>()?,
     );
+    // A restored database is dropped before the next run: it is not looked at again, and
+    // autovacuum would otherwise work through its tables during the runs that follow.
+    let restore_dbs = ["bench_restore", "bench_pg_restore", "bench_pg_restore_j"];
+    let settle_restores = || -> Result<()> {
+        for prefix in restore_dbs {
+            for r in 0..rounds {
+                drop_database(&server, &db_name(prefix, r))?;
+            }
+        }
+        settle()
+    };
     let restored = take_turns(
         rounds,
+        &settle_restores,
         &[
             Contender {
-                label: "`goodgo backup restore` (checks, zstd, pg_restore -j2, every table's count and hash)",
-                // goodgo creates the database it restores into.
-                prepare: &|r| drop_database(&server, &db_name("bench_restore", r)),
+                label: "`goodgo backup restore` (checks, zstd, pg_restore -j2, every table's count and hash during its post-data section)",
+                // goodgo creates the database it restores into (dropped by the settling).
+                prepare: &nothing,
                 command: &|r| goodgo_cmd(&["restore", &id, "--to-database", &r_goodgo[r]]),
             },
             Contender {
