@@ -131,16 +131,18 @@ impl Follow {
             None => rescan = true,
         }
         if rescan && let Ok(entries) = std::fs::read_dir(&self.dir) {
-            let mut found: Vec<String> = entries
+            // Files found only now: largest first, by their size as read once here (they
+            // may still grow, or be packed and removed, meanwhile).
+            let mut found: Vec<(String, u64)> = entries
                 .filter_map(|e| e.ok())
                 .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .map(|e| {
+                    let size = e.metadata().map_or(0, |m| m.len());
+                    (e.file_name().to_string_lossy().into_owned(), size)
+                })
                 .collect();
-            // Files found only now: largest first.
-            found.sort_by_key(|n| {
-                std::cmp::Reverse(std::fs::metadata(self.dir.join(n)).map_or(0, |m| m.len()))
-            });
-            for name in found {
+            found.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+            for (name, _) in found {
                 self.seen(s, name, false);
             }
         }
