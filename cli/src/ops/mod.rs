@@ -5,7 +5,8 @@
 //! instead of reaching into each other's modules: [`stack`] loads the Compose project,
 //! chooses a runtime, brings the stack up with progress, stops it and finds its database;
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
-//! workspace's `.env`; [`guard`] is the one check before anything destructive;
+//! workspace's `.env`; [`guard`] is the one check before anything destructive; [`lockfile`] is the
+//! one kind of lock file (`dev`'s session, a deploy target's);
 //! [`testdb`] copies test databases from a migrated template; [`seed`] loads the
 //! development data; [`api`] finds the API `dev` runs and its settings; [`s3`] finds the
 //! stack's S3 service and the API's photo settings for it; [`squawk`] lints migrations.
@@ -13,6 +14,7 @@
 pub mod api;
 pub mod database;
 pub mod guard;
+pub mod lockfile;
 pub mod s3;
 pub mod secrets;
 pub mod seed;

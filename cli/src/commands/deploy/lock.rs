@@ -1,18 +1,17 @@
 //! The deploy lock: one deploy (or rollback, or `down`) at a time per target.
 //!
-//! `.goodgo/deploy/<target>/lock`, held with an exclusive `flock` for the whole run; the
-//! holder writes who it is (user, host, pid, command, since) into it, so a second deploy
-//! waits saying whose turn it is, and gives up after `--lock-timeout`. The kernel releases
-//! a flock when its process ends, however it ends: the lock of a crashed or killed deploy
-//! expires with it, and its stale text is simply overwritten by the next holder.
+//! `.goodgo/deploy/<target>/lock` (an [`crate::ops::lockfile::LockFile`]), held for the
+//! whole run; the holder writes who it is (user, host, pid, command, since) into it, so a
+//! second deploy waits saying whose turn it is, and gives up after `--lock-timeout`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::error::UserError;
+use crate::ops::lockfile::LockFile;
 use crate::printer::Printer;
 
 /// Who holds the lock.
@@ -44,34 +43,21 @@ impl Holder {
     }
 }
 
-pub struct Lock(std::fs::File);
+/// Held until dropped.
+pub struct Lock {
+    _file: LockFile,
+}
 
 impl Lock {
     /// Takes the lock in `dir`, waiting up to `timeout` for its holder.
     pub fn take(dir: &Path, me: &Holder, timeout: Duration, printer: &Printer) -> Result<Lock> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join("lock");
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let mut file = LockFile::open(&dir.join("lock"))?;
+        let text = serde_json::to_string(me)?;
         let start = Instant::now();
         let mut said = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(
-                        anyhow::Error::new(e).context(format!("locking {}", path.display()))
-                    );
-                }
-            }
-            let holder = std::fs::read_to_string(&path)
-                .ok()
+        while !file.try_take(&text)? {
+            let holder = file
+                .holder()
                 .and_then(|t| serde_json::from_str::<Holder>(&t).ok())
                 .map(|h| h.describe())
                 .unwrap_or_else(|| "another goodgo".into());
@@ -92,17 +78,6 @@ impl Lock {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        file.set_len(0)?;
-        let text = serde_json::to_string(me)?;
-        std::io::Write::write_all(&mut file, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(Lock(file))
-    }
-}
-
-impl Drop for Lock {
-    /// Empties the file; the lock goes with the handle.
-    fn drop(&mut self) {
-        let _ = self.0.set_len(0);
+        Ok(Lock { _file: file })
     }
 }
