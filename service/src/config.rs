@@ -81,6 +81,10 @@ pub const VARS: &[(&str, &str)] = &[
         "attempts before an outbox row is given up as failed (default 10)",
     ),
     (
+        "GOODGO_OUTBOX_KEEP_DAYS",
+        "days sent and skipped outbox rows are kept before the worker deletes them (default 30; 0 keeps them forever); failed rows are kept",
+    ),
+    (
         "GOODGO_REDIS_URL",
         "Redis URL (redis://host:port/db): search pages and listings cached there, and the auth rate limit shared by every replica (default none: no cache, a limit per process)",
     ),
@@ -335,6 +339,10 @@ impl Config {
             )),
             max_attempts: i32::try_from(number("GOODGO_OUTBOX_MAX_ATTEMPTS", 10, 1, 100))
                 .unwrap_or(10),
+            keep: match number("GOODGO_OUTBOX_KEEP_DAYS", 30, 0, 3650) {
+                0 => None,
+                days => Some(Duration::from_secs(days * 86_400)),
+            },
         };
         let cache_ttl = number("GOODGO_CACHE_TTL", 300, 1, 86_400);
         let redis_url = get("GOODGO_REDIS_URL").filter(|u| !u.trim().is_empty());

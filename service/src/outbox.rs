@@ -108,6 +108,9 @@ pub struct Settings {
     pub retry_max: Duration,
     /// Attempts before a row is given up as `failed`.
     pub max_attempts: i32,
+    /// How long `sent` and `skipped` rows are kept after they were done; `None`: forever.
+    /// `failed` and `pending` rows are never pruned.
+    pub keep: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -117,6 +120,7 @@ impl Default for Settings {
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
             max_attempts: 10,
+            keep: Some(Duration::from_secs(30 * 86_400)),
         }
     }
 }
@@ -175,6 +179,15 @@ pub struct Worker {
     dispatcher: Dispatcher,
     settings: Settings,
 }
+
+/// How often a running worker prunes done rows.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows deleted per statement while pruning, so no statement holds many locks for long.
+const PRUNE_BATCH: i64 = 1000;
+
+const PRUNE: &str = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+     WHERE status IN ('sent', 'skipped') AND done_at < now() - make_interval(secs => $1) \
+     ORDER BY id LIMIT $2)";
 
 const TAKE: &str = "SELECT id, topic, key::text, payload::text, attempts::int FROM outbox \
      WHERE status = 'pending' AND next_attempt_at <= now() AND topic = ANY($1) \
@@ -268,11 +281,41 @@ impl Worker {
         Ok(outcomes)
     }
 
+    /// Deletes the `sent` and `skipped` rows done longer than `keep` ago (the
+    /// notifications they sent stay, without their outbox row), in batches: how many.
+    /// Nothing without a `keep`.
+    pub async fn prune(&self) -> Result<u64, ApiError> {
+        let Some(keep) = self.settings.keep else {
+            return Ok(0);
+        };
+        let client = self.pool.get().await?;
+        let mut pruned = 0u64;
+        loop {
+            let n = client
+                .execute(PRUNE, &[&keep.as_secs_f64(), &PRUNE_BATCH])
+                .await?;
+            pruned += n;
+            if n < PRUNE_BATCH.unsigned_abs() {
+                return Ok(pruned);
+            }
+        }
+    }
+
     /// Runs until the task is dropped: drains, then sleeps `poll` (also after an error,
-    /// such as the database being unreachable, which is logged).
+    /// such as the database being unreachable, which is logged); prunes done rows when it
+    /// starts and every hour.
     pub async fn run(self) {
         tracing::info!(topics = ?self.dispatcher.topics(), "outbox worker started");
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(tokio::time::Instant::now());
+                match self.prune().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "outbox: pruned done rows"),
+                    Err(e) => tracing::error!(error = %e, "outbox: pruning failed"),
+                }
+            }
             if let Err(e) = self.drain().await {
                 tracing::error!(error = %e, "outbox worker step failed");
             }

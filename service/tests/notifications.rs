@@ -769,3 +769,95 @@ async fn a_killed_api_process_loses_nothing_and_doubles_nothing() {
         .collect();
     assert_eq!(attempts, [1, 1, 1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_rows_older_than_the_keep_days_are_pruned_and_their_notifications_stay() {
+    let Some(api) = Api::start("notify_pruned").await else {
+        return;
+    };
+    // Five accounts: five welcome e-mails in the outbox, then each given another fate.
+    for who in [
+        "old-sent",
+        "old-skipped",
+        "old-failed",
+        "new-sent",
+        "old-pending",
+    ] {
+        register(&api, &format!("{who}@example.com"), "buyer", None).await;
+    }
+    api.client
+        .batch_execute(
+            "UPDATE outbox o SET status = s.status, done_at = now() - s.age, created_at = now() - s.age - interval '1 hour'
+               FROM (VALUES ('old-sent', 'sent', interval '40 days'), ('old-skipped', 'skipped', interval '31 days'),
+                            ('old-failed', 'failed', interval '400 days'), ('new-sent', 'sent', interval '29 days'))
+                    AS s(who, status, age), users u
+              WHERE (o.payload->>'user_id')::bigint = u.id AND u.email = s.who || '@example.com';
+             UPDATE outbox SET created_at = now() - interval '90 days' WHERE status = 'pending'",
+        )
+        .await
+        .unwrap();
+    let by_status = || async {
+        let rows = api
+            .client
+            .query(
+                "SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+            .collect::<Vec<_>>()
+    };
+    let all = |n: i64| {
+        vec![
+            ("failed".into(), 1),
+            ("pending".into(), 1),
+            ("sent".into(), n),
+            ("skipped".into(), 1),
+        ]
+    };
+    assert_eq!(by_status().await, all(2), "every fate was set");
+
+    // Kept forever with 0 days.
+    let forever = worker(
+        &api,
+        "smtp://127.0.0.1:9",
+        &[("GOODGO_OUTBOX_KEEP_DAYS", "0")],
+    );
+    assert_eq!(forever.prune().await.unwrap(), 0);
+    assert_eq!(by_status().await, all(2));
+
+    let worker = worker(
+        &api,
+        "smtp://127.0.0.1:9",
+        &[("GOODGO_OUTBOX_KEEP_DAYS", "30")],
+    );
+    assert_eq!(worker.prune().await.unwrap(), 2);
+    assert_eq!(
+        by_status().await,
+        vec![
+            ("failed".into(), 1),
+            ("pending".into(), 1),
+            ("sent".into(), 1)
+        ],
+        "the old sent and skipped rows went; the failed, pending and recent ones stay"
+    );
+    assert_eq!(worker.prune().await.unwrap(), 0, "nothing more to prune");
+    let (notifications, orphaned): (i64, i64) = {
+        let row = api
+            .client
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE outbox_id IS NULL) FROM notifications",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(
+        (notifications, orphaned),
+        (5, 2),
+        "every notification is still listed"
+    );
+}
