@@ -9,7 +9,6 @@
 //! compressed with zstd, every file encrypted with age when there are recipients, and
 //! hashed (SHA-256) as stored, in the same pass.
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -438,12 +437,6 @@ impl Layers {
         std::io::copy(&mut input, &mut encoder)?;
         encoder.finish()
     }
-}
-
-/// Size and SHA-256 of a file.
-pub fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
-    let file = File::open(path).map_err(|e| BackupError::io("reading", path, e))?;
-    copy_hashed(file, path, std::io::sink())
 }
 
 /// Copies `from` (the file at `path`, for messages) into `out`; its size and SHA-256.

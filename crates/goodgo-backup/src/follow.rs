@@ -18,12 +18,14 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::BackupError;
 
 /// How long a waiting reader or worker sleeps before looking again.
 const POLL: Duration = Duration::from_millis(4);
+/// How often the folder is listed while pg_dump runs without inotify's events.
+const SCAN_EVERY: Duration = Duration::from_millis(50);
 
 /// The dump folder being followed.
 pub(crate) struct Follow {
@@ -42,6 +44,10 @@ struct State {
     /// pg_dump has exited: `Some(true)` successfully.
     ended: Option<bool>,
     events: Option<Events>,
+    /// When the folder was last listed; after pg_dump's exit it is listed once more, the
+    /// last time (nothing is added after it).
+    scanned: Option<Instant>,
+    scanned_at_end: bool,
 }
 
 struct Seen {
@@ -114,10 +120,9 @@ impl Follow {
         }
     }
 
-    /// Takes in what inotify reported and, when the events may be incomplete (none at all,
-    /// or pg_dump has exited), what the folder holds.
+    /// Takes in what inotify reported and, when the events may be incomplete, what the
+    /// folder holds: every `SCAN_EVERY` without events, and once after pg_dump's exit.
     fn refresh(&self, s: &mut State) {
-        let mut rescan = s.ended.is_some();
         match s.events.as_mut().map(Events::drain) {
             Some(Ok(events)) => {
                 for (name, closed) in events {
@@ -126,11 +131,20 @@ impl Follow {
             }
             Some(Err(())) => {
                 s.events = None;
-                rescan = true;
+                s.scanned = None;
             }
-            None => rescan = true,
+            None => {}
         }
-        if rescan && let Ok(entries) = std::fs::read_dir(&self.dir) {
+        let rescan = if s.ended.is_some() {
+            !std::mem::replace(&mut s.scanned_at_end, true)
+        } else {
+            s.events.is_none() && s.scanned.is_none_or(|at| at.elapsed() >= SCAN_EVERY)
+        };
+        if !rescan {
+            return;
+        }
+        s.scanned = Some(Instant::now());
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
             // Files found only now: largest first, by their size as read once here (they
             // may still grow, or be packed and removed, meanwhile).
             let mut found: Vec<(String, u64)> = entries

@@ -39,8 +39,8 @@ pub enum Event {
     /// pg_dump is starting on `tables` tables (which are being hashed meanwhile, and its
     /// files packed as it writes them).
     Dumping { tables: usize },
-    /// Data files are being compressed (or, restoring, checked and decompressed):
-    /// `total` bytes in all.
+    /// A backup's files are being checked (and, restoring, decompressed): `total` bytes
+    /// in all.
     Bytes { total: u64 },
     /// `n` more bytes done.
     Advance(u64),
