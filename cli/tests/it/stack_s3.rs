@@ -3,7 +3,6 @@
 //! requests put and get objects, unsigned or wrongly signed ones are refused; `down` stops
 //! it and the next `up` finds the objects again.
 
-use std::path::Path;
 use std::time::Duration;
 
 use goodgo_testkit::http::Http;
@@ -38,10 +37,32 @@ fn workspace(project: &str, compose: &str) -> TestContext {
         .with_file("goodgo.yaml", &format!("name: {project}\n"))
 }
 
-struct DownOnDrop<'a>(&'a Path);
-impl Drop for DownOnDrop<'_> {
+/// A workspace whose project (`{prefix}{pid}`) has Redis and, in the `s3` profile, MinIO on
+/// free ports; brought down with its volumes when dropped.
+struct Stack {
+    ws: TestContext,
+    project: String,
+    s3: u16,
+}
+
+impl Stack {
+    /// `None` (a visible skip) without redis-server and s3s-fs.
+    fn new(test: &str, prefix: &str) -> Option<Stack> {
+        if !tools_or_skip(test) {
+            return None;
+        }
+        let (rd, s3) = (free_port(), free_port());
+        let project = format!("{prefix}{}", std::process::id());
+        let ws = workspace(&project, &compose(rd, s3));
+        Some(Stack { ws, project, s3 })
+    }
+}
+
+impl Drop for Stack {
     fn drop(&mut self) {
-        let _ = goodgo(self.0).args(["-q", "down", "--volumes"]).output();
+        let _ = goodgo(self.ws.path())
+            .args(["-q", "down", "--volumes"])
+            .output();
     }
 }
 
@@ -75,13 +96,10 @@ fn tools_or_skip(test: &str) -> bool {
 #[test]
 fn native_s3_profile_serves_signed_requests_and_keeps_its_objects() {
     let test = "native_s3_profile_serves_signed_requests_and_keeps_its_objects";
-    if !tools_or_skip(test) {
+    let Some(stack) = Stack::new(test, "ggs3") else {
         return;
-    }
-    let (rd, s3) = (free_port(), free_port());
-    let project = format!("ggs3{}", std::process::id());
-    let ws = workspace(&project, &compose(rd, s3));
-    let _down = DownOnDrop(ws.path());
+    };
+    let (ws, project, s3) = (&stack.ws, &stack.project, stack.s3);
     let up = |args: &[&str]| {
         let out = run(goodgo(ws.path())
             .args(["up", "--runtime", "native", "--json"])
@@ -206,13 +224,10 @@ fn native_s3_without_s3s_fs_says_how_to_install_it() {
 #[test]
 fn an_auto_runtime_up_keeps_a_natively_running_project_native() {
     let test = "an_auto_runtime_up_keeps_a_natively_running_project_native";
-    if !tools_or_skip(test) {
+    let Some(stack) = Stack::new(test, "ggauto") else {
         return;
-    }
-    let (rd, s3) = (free_port(), free_port());
-    let project = format!("ggauto{}", std::process::id());
-    let ws = workspace(&project, &compose(rd, s3));
-    let _down = DownOnDrop(ws.path());
+    };
+    let ws = &stack.ws;
     let out = run(goodgo(ws.path()).args(["up", "--runtime", "native", "--json"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
 
