@@ -171,8 +171,9 @@ pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Picks the runtime: the flag, else goodgo.yaml/GOODGO_RUNTIME, else auto — native while
-/// any of the project's services runs natively, else Docker when the engine answers and has the images or can pull them (only when `may_pull`: a dry run
-/// touches nothing), otherwise native. Says why.
+/// any of the project's services runs natively, else Docker when the engine answers and
+/// has the images or can pull them (only when `may_pull`: a dry run touches nothing),
+/// otherwise native. Says why.
 pub async fn choose(
     ctx: &Context,
     loaded: &Loaded,
