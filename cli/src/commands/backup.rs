@@ -537,7 +537,18 @@ async fn restore(
     if existing.is_some() {
         admin::drop_database(&server, &name).await?;
     }
-    admin::create_database(&server, &name, None).await?;
+    match &m.locale {
+        Some(like) => {
+            if !admin::create_database_like(&server, &name, like).await? {
+                printer.warn(&format!(
+                    "this server has no locale {} (the backup's): database `{name}` was created with encoding {} and the C locale",
+                    like.lc_collate, like.encoding
+                ));
+            }
+        }
+        // A backup older than format 4 does not say: the server's defaults.
+        None => admin::create_database(&server, &name, None).await?,
+    }
     check::restore_checked(folder.path(), &m, &target, &tools, jobs, &on_event).await?;
     let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
     let text = format!(

@@ -140,7 +140,7 @@ fn pagila_round_trip_restores_the_same_schema_and_rows() {
     };
     let dir = backups_dir(&ws).join(&id);
     let manifest = manifest(&dir);
-    assert_eq!(manifest["format_version"], 3);
+    assert_eq!(manifest["format_version"], 4);
     assert_eq!(manifest["database"], db.name.as_str());
     let film = crate::json_find(&manifest, "tables", "name", "public.film");
     assert_eq!(film["rows"], 3000);
@@ -189,6 +189,59 @@ fn pagila_round_trip_restores_the_same_schema_and_rows() {
     let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(table_digests(&db), table_digests(&target));
+}
+
+#[test]
+fn a_latin1_database_is_restored_into_a_latin1_database_with_equal_hashes() {
+    let Some(db) = TestDb::create("bk_latin1") else {
+        return;
+    };
+    // The same database, recreated with another encoding than the server's default.
+    query(db.server_url(), &format!("DROP DATABASE \"{}\"", db.name));
+    query(
+        db.server_url(),
+        &format!(
+            "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'LATIN1' LOCALE 'C'",
+            db.name
+        ),
+    );
+    db.sql(
+        "CREATE TABLE caf\u{e9}(id int PRIMARY KEY, name text, tags text[], code char(5));
+         INSERT INTO caf\u{e9} SELECT g, 'cr\u{e8}me br\u{fb}l\u{e9}e ' || g, ARRAY['\u{e9}t\u{e9}', NULL], '\u{e0}' || g % 10
+           FROM generate_series(1, 300) g;",
+    );
+    let ws = context();
+    let id = create(&ws, &db);
+    let m = manifest(&backups_dir(&ws).join(&id));
+    assert_eq!(m["format_version"], 4);
+    assert_eq!(m["locale"]["encoding"], "LATIN1");
+    assert_eq!(m["locale"]["lc_collate"], "C");
+
+    // Its scratch database has its encoding: the text hashes as it was dumped.
+    let out = run(backup(&ws, &db).args(["verify", "--restore", &id]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // The database a restore creates too, whatever the server's default.
+    let target = TestDb::create("bk_latin1_to").unwrap();
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert_eq!(
+        query(
+            target.server_url(),
+            &format!(
+                "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate FROM pg_database WHERE datname = '{}'",
+                target.name
+            )
+        ),
+        "LATIN1 C"
+    );
+    assert_eq!(table_digests(&db), table_digests(&target));
+    assert!(
+        table_digests(&target).contains("300|"),
+        "{}",
+        table_digests(&target)
+    );
 }
 
 /// Copies backup `id` to a new folder named like a backup, returning its path.

@@ -329,7 +329,10 @@ pub async fn verify_by_restore(
         .tempdir()
         .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
     let manifest = materialize(store, id, identity, folder.path(), jobs, on_event).await?;
-    let scratch = Scratch::create(server, "goodgo_verify", None).await?;
+    let scratch = match &manifest.locale {
+        Some(like) => Scratch::create_like(server, "goodgo_verify", like).await?,
+        None => Scratch::create(server, "goodgo_verify", None).await?,
+    };
     let restored = async {
         restore_checked(
             folder.path(),

@@ -106,6 +106,7 @@ async fn dump(
         .await
         .map_err(|e| pg("asking the server's version".into(), e))?
         .get(0);
+    let locale = goodgo_db::admin::text_settings(&tx).await?;
     let migration_head = migration_head(&tx).await?;
     let tables = stats::list(&tx).await?;
     on_event(Event::Dumping {
@@ -173,6 +174,7 @@ async fn dump(
         finished_at: manifest::format_time(OffsetDateTime::now_utc()),
         compression: "zstd".into(),
         encryption: options.recipients.as_ref().map(Recipients::describe),
+        locale: Some(locale),
         files,
         tables,
     })

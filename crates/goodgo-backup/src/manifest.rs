@@ -9,15 +9,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::BackupError;
+pub use goodgo_db::admin::TextSettings;
 
 /// The manifest's file name, inside the backup's folder.
 pub const MANIFEST: &str = "manifest.json";
 /// The verification record's file name, inside the backup's folder.
 pub const VERIFIED: &str = "verified.json";
 /// The format this version writes, the newest it reads: 2 is 1 plus `encryption`; 3 hashes
-/// tables another way ([`crate::stats::TableHash`]), encrypted or not. Older backups are
-/// read (and their tables hashed) as their version says.
-pub const FORMAT_VERSION: u32 = 3;
+/// tables another way ([`crate::stats::TableHash`]), encrypted or not; 4 is 3 plus
+/// `locale`. Older backups are read (and their tables hashed) as their version says.
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format this version reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -46,6 +47,10 @@ pub struct Manifest {
     /// Format 2: how every file is encrypted (after compression), and to whom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// Format 4: the dumped database's encoding and locale, which the database a restore
+    /// creates is given (its text is then restored byte for byte, and hashes the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<TextSettings>,
     /// Every file of the backup but the manifest itself, sorted by path.
     pub files: Vec<FileEntry>,
     /// Every table of the dumped database, sorted by name.
@@ -158,27 +163,30 @@ impl Manifest {
         }
         let manifest: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if !manifest.consistent() {
+            let (field, present) = if manifest.locale.is_some() != (manifest.format_version >= 4) {
+                ("locale", manifest.locale.is_some())
+            } else {
+                ("encryption", manifest.encryption.is_some())
+            };
             return Err(bad(format!(
-                "format_version {} with{} `encryption`",
+                "format_version {} with{} `{field}`",
                 manifest.format_version,
-                if manifest.encryption.is_some() {
-                    ""
-                } else {
-                    "out"
-                }
+                if present { "" } else { "out" }
             )));
         }
         Ok(manifest)
     }
 
     /// Whether `format_version` agrees with what the manifest holds: version 1 has no
-    /// `encryption`, version 2 always has one, version 3 either.
+    /// `encryption`, version 2 always has one, version 3 either; only version 4 has (and
+    /// always has) `locale`.
     pub fn consistent(&self) -> bool {
-        match self.format_version {
+        let encryption = match self.format_version {
             1 => self.encryption.is_none(),
             2 => self.encryption.is_some(),
             _ => true,
-        }
+        };
+        encryption && self.locale.is_some() == (self.format_version >= 4)
     }
 
     /// How this backup's table hashes were computed.
@@ -283,6 +291,11 @@ mod tests {
             finished_at: "2026-01-01T00:00:01.000Z".into(),
             compression: "zstd".into(),
             encryption,
+            locale: (version >= 4).then(|| TextSettings {
+                encoding: "UTF8".into(),
+                lc_collate: "C".into(),
+                lc_ctype: "C.UTF-8".into(),
+            }),
             files: Vec::new(),
             tables: Vec::new(),
         }
@@ -297,6 +310,8 @@ mod tests {
             (2, true, TableHash::RowText),
             (3, false, TableHash::Columns),
             (3, true, TableHash::Columns),
+            (4, false, TableHash::Columns),
+            (4, true, TableHash::Columns),
         ] {
             let m = sample(version, encrypted);
             let text = String::from_utf8(m.to_bytes()).expect("utf-8");
@@ -314,7 +329,24 @@ mod tests {
         assert!(err.to_string().contains("with `encryption`"), "{err}");
         let err = Manifest::parse(path, &sample(2, false).to_bytes()).expect_err("v2 plain");
         assert!(err.to_string().contains("without `encryption`"), "{err}");
-        let err = Manifest::parse(path, &sample(4, false).to_bytes()).expect_err("future");
-        assert!(err.to_string().contains("format_version 4"), "{err}");
+        let mut v3_with_locale = sample(4, false);
+        v3_with_locale.format_version = 3;
+        let err = Manifest::parse(path, &v3_with_locale.to_bytes()).expect_err("v3 locale");
+        assert!(
+            err.to_string().contains("format_version 3 with `locale`"),
+            "{err}"
+        );
+        let mut v4_without = sample(4, false);
+        v4_without.locale = None;
+        let err = Manifest::parse(path, &v4_without.to_bytes()).expect_err("v4 no locale");
+        assert!(
+            err.to_string()
+                .contains("format_version 4 without `locale`"),
+            "{err}"
+        );
+        let mut future = sample(4, false);
+        future.format_version = 5;
+        let err = Manifest::parse(path, &future.to_bytes()).expect_err("future");
+        assert!(err.to_string().contains("format_version 5"), "{err}");
     }
 }

@@ -63,7 +63,7 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
     let dir = dest.path().join(&id);
 
     // The manifest says how and to whom; every file is an age file, data compressed first.
-    assert_eq!(m.format_version, 3);
+    assert_eq!(m.format_version, 4);
     let encryption = m.encryption.as_ref().unwrap();
     assert_eq!(encryption.scheme, "age");
     assert_eq!(encryption.recipients, [ops_public, vault_public]);
@@ -79,7 +79,7 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
     assert!(m.files.iter().any(|f| f.path.ends_with(".dat.zst.age")));
     let manifest_text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     assert!(
-        manifest_text.contains("\"format_version\": 3"),
+        manifest_text.contains("\"format_version\": 4"),
         "{manifest_text}"
     );
 

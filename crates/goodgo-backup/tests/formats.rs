@@ -108,7 +108,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     };
     let created = block_on(create::create(&source, &tools, &store, &options, &quiet)).unwrap();
     let id = created.manifest.id.clone();
-    assert_eq!(created.manifest.format_version, 3);
+    assert_eq!(created.manifest.format_version, 4);
     assert_eq!(
         created.manifest.tables,
         block_on(stats::tables(&source, 1, TableHash::Columns)).unwrap(),
@@ -124,6 +124,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     let write = |m: &Manifest| std::fs::write(&path, m.to_bytes()).unwrap();
     let mut v1 = created.manifest.clone();
     v1.format_version = 1;
+    v1.locale = None;
     v1.tables = block_on(stats::tables(&source, 2, TableHash::RowText)).unwrap();
     assert_ne!(v1.tables, created.manifest.tables);
     write(&v1);
@@ -135,6 +136,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     // Format 1 with format 3's hashes (or the reverse): a mismatch, named.
     let mut lying = created.manifest.clone();
     lying.format_version = 1;
+    lying.locale = None;
     write(&lying);
     let err = block_on(check::verify_by_restore(
         &store, &id, None, &source, &tools, 2, None, &quiet,

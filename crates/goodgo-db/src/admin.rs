@@ -222,6 +222,75 @@ pub async fn create_database(
         .map_err(|e| DbError::pg(format!("creating database {name}"), e))
 }
 
+/// How a database stores and sorts text, as `pg_database` has it: what a restore gives
+/// the database it creates, so that the restored text is byte for byte the dumped one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextSettings {
+    /// The server-side encoding (`pg_encoding_to_char(encoding)`): `UTF8`, `LATIN1`…
+    pub encoding: String,
+    /// `datcollate` and `datctype`: the libc locale (`C`, `en_US.UTF-8`…).
+    pub lc_collate: String,
+    pub lc_ctype: String,
+}
+
+/// The encoding and locale of the database `client` is connected to.
+pub async fn text_settings(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<TextSettings, DbError> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text
+               FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
+            &[],
+        )
+        .await
+        .map_err(|e| DbError::pg("asking the database's encoding and locale", e))?;
+    Ok(TextSettings {
+        encoding: row.get(0),
+        lc_collate: row.get(1),
+        lc_ctype: row.get(2),
+    })
+}
+
+/// A string literal for SQL: in single quotes, inner single quotes doubled.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Creates database `name` on `server`'s server from `template0` with `like`'s encoding
+/// and locale. A server without that locale (another machine's, another libc) gets the
+/// database with the `C` locale and the same encoding: what was stored is then restored
+/// byte for byte, only sorted bytewise. Returns whether the locale was kept.
+pub async fn create_database_like(
+    server: &Target,
+    name: &str,
+    like: &TextSettings,
+) -> Result<bool, DbError> {
+    let client = server.connect().await?;
+    let create = |collate: &str, ctype: &str| {
+        format!(
+            "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+            ident(name),
+            literal(&like.encoding),
+            literal(collate),
+            literal(ctype)
+        )
+    };
+    let first = client
+        .batch_execute(&create(&like.lc_collate, &like.lc_ctype))
+        .await;
+    let Err(first) = first else { return Ok(true) };
+    if like.lc_collate == "C" && like.lc_ctype == "C" {
+        return Err(DbError::pg(format!("creating database {name}"), first));
+    }
+    match client.batch_execute(&create("C", "C")).await {
+        Ok(()) => Ok(false),
+        // The first failure says more (the locale is only one of its possible causes).
+        Err(_) => Err(DbError::pg(format!("creating database {name}"), first)),
+    }
+}
+
 /// Drops database `name`, ending its sessions first (`WITH (FORCE)`); nothing when it does
 /// not exist (`IF EXISTS`). Connects to `server`'s own database, which must not be `name`.
 pub async fn drop_database(server: &Target, name: &str) -> Result<(), DbError> {

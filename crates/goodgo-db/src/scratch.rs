@@ -3,7 +3,7 @@
 //! (as `psql -A -t` prints them), so tests need neither `psql` nor an async runtime.
 
 use crate::DbError;
-use crate::admin::{Target, create_database, drop_database};
+use crate::admin::{Target, TextSettings, create_database, create_database_like, drop_database};
 
 /// A database name no other process or call uses: `{prefix}_{pid}_{nanos}_{n}`, for
 /// throwaway databases (tests, `db verify`'s scratch database). `prefix` should be short:
@@ -37,6 +37,20 @@ impl Scratch {
         let name = unique_name(prefix);
         let server = server.maintenance(&name);
         create_database(&server, &name, template).await?;
+        let target = server.with_dbname(&name);
+        Ok(Scratch { server, target })
+    }
+
+    /// Creates `{prefix}_…` on `server`'s server with `like`'s encoding and locale (see
+    /// [`create_database_like`]).
+    pub async fn create_like(
+        server: &Target,
+        prefix: &str,
+        like: &TextSettings,
+    ) -> Result<Scratch, DbError> {
+        let name = unique_name(prefix);
+        let server = server.maintenance(&name);
+        create_database_like(&server, &name, like).await?;
         let target = server.with_dbname(&name);
         Ok(Scratch { server, target })
     }

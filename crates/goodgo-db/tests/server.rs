@@ -110,6 +110,61 @@ async fn databases_with_any_name_are_created_copied_and_dropped() {
 }
 
 #[tokio::test]
+async fn a_database_is_created_like_another_and_without_its_locale_with_c() {
+    let Some(server) = server("created_like") else {
+        return;
+    };
+    let like = admin::TextSettings {
+        encoding: "LATIN1".into(),
+        lc_collate: "C".into(),
+        lc_ctype: "C".into(),
+    };
+    let name = admin::unique_name("gg_like");
+    assert!(
+        admin::create_database_like(&server, &name, &like)
+            .await
+            .unwrap()
+    );
+    let db = server.with_dbname(&name);
+    let client = db.connect().await.unwrap();
+    assert_eq!(admin::text_settings(&client).await.unwrap(), like);
+    drop(client);
+    admin::drop_database(&server, &name).await.unwrap();
+
+    // A locale this server does not have: the encoding is kept, the locale is C.
+    let elsewhere = admin::TextSettings {
+        encoding: "LATIN1".into(),
+        lc_collate: "xx_NOWHERE.ISO-8859-1".into(),
+        lc_ctype: "xx_NOWHERE.ISO-8859-1".into(),
+    };
+    assert!(
+        !admin::create_database_like(&server, &name, &elsewhere)
+            .await
+            .unwrap()
+    );
+    let client = db.connect().await.unwrap();
+    assert_eq!(admin::text_settings(&client).await.unwrap(), like);
+    drop(client);
+    admin::drop_database(&server, &name).await.unwrap();
+
+    // An encoding the server does not know is the server's error, naming the database.
+    let unknown = admin::TextSettings {
+        encoding: "NO_SUCH_ENCODING".into(),
+        ..like
+    };
+    let err = admin::create_database_like(&server, &name, &unknown)
+        .await
+        .unwrap_err();
+    let text = chain(&err).join(": ");
+    assert!(
+        text.contains(&format!("creating database {name}")),
+        "{text}"
+    );
+    assert!(text.contains("NO_SUCH_ENCODING"), "{text}");
+    assert!(!admin::database_exists(&server, &name).await.unwrap());
+}
+
+#[tokio::test]
 async fn errors_say_what_the_server_said_and_keep_their_cause() {
     let Some(server) = server("errors_keep_their_cause") else {
         return;
