@@ -617,7 +617,7 @@ pub enum BackupCommand {
     },
     /// Restore a backup into a database (created when missing), then check every table
     #[command(
-        long_about = "Restore a backup into a database (created when missing), then check every table.\n\nEvery file is checked (and, for an encrypted backup, opened with --identity FILE or GOODGO_BACKUP_IDENTITY) before any database is touched. A database that already holds tables is dropped and recreated only with --yes (twice in a production workspace). The restore runs pg_restore --jobs, then compares every table's row count and content hash with the manifest."
+        long_about = "Restore a backup into a database (created when missing), then check every table.\n\nEvery file is checked (and, for an encrypted backup, opened with --identity FILE or GOODGO_BACKUP_IDENTITY) before any database is touched. The backup is restored with pg_restore --jobs into a new database, created with the backup's encoding and locale, and every table's row count and content hash is compared with the manifest; only then does that database take the target's name. A target that already holds tables is replaced only with --yes (twice in a production workspace); a failed restore leaves it as it was."
     )]
     Restore {
         /// The backup's id (`goodgo backup list`)
@@ -634,6 +634,11 @@ pub enum BackupCommand {
         /// The age identity file that opens an encrypted backup [default: GOODGO_BACKUP_IDENTITY]
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
+        /// Make every object the connecting user's and leave out the backup's GRANTs: for a
+        /// server without the roles that own the dumped objects (pg_restore --no-owner
+        /// --no-privileges)
+        #[arg(long)]
+        no_owner: bool,
     },
     /// Delete the backups the retention policy (`backup.keep` in goodgo.yaml) does not keep
     #[command(

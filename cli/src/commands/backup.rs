@@ -11,7 +11,7 @@ use goodgo_backup::crypt::{Identity, Recipients};
 use goodgo_backup::policy::{self, Dated, Policy};
 use goodgo_backup::store::{Listed, Location, Store};
 use goodgo_backup::{Event, Tools, check, create};
-use goodgo_db::admin::{self, Target};
+use goodgo_db::admin::{self, Scratch, Target};
 use indicatif::{HumanBytes, ProgressBar};
 use serde_json::json;
 
@@ -48,9 +48,16 @@ async fn run_async(ctx: &Context, args: &BackupArgs, printer: &Printer) -> Resul
             yes,
             jobs,
             identity,
+            no_owner,
         } => {
             let how = reading(ctx, *jobs, identity.as_deref())?;
-            restore(ctx, args, &dest, id, to_database, *yes, &how, printer).await
+            let to = Restore {
+                id,
+                to: to_database,
+                yes: *yes,
+                no_owner: *no_owner,
+            };
+            restore(ctx, args, &dest, &to, &how, printer).await
         }
         BackupCommand::Prune { dry_run, yes } => prune(ctx, &dest, *dry_run, *yes, printer).await,
     }
@@ -482,17 +489,28 @@ async fn tables_in(target: &Target) -> Result<Option<i64>> {
     Ok(Some(n))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What `backup restore` restores, where, and how.
+struct Restore<'a> {
+    id: &'a str,
+    to: &'a str,
+    yes: u8,
+    no_owner: bool,
+}
+
 async fn restore(
     ctx: &Context,
     args: &BackupArgs,
     dest: &Store,
-    id: &str,
-    to: &str,
-    yes: u8,
+    what: &Restore<'_>,
     how: &Reading,
     printer: &Printer,
 ) -> Result<ExitStatus> {
+    let &Restore {
+        id,
+        to,
+        yes,
+        no_owner,
+    } = what;
     let id = &dest.locate(Some(id)).await?;
     let (jobs, identity) = (how.jobs, how.identity.as_ref());
     let target = restore_target(ctx, args, to)?;
@@ -533,23 +551,47 @@ async fn restore(
     let on_event = progress(printer, "checking and decompressing", &bar);
     let m = check::materialize(dest, id, identity, folder.path(), jobs, &on_event).await?;
     bar.finish_and_clear();
+    // The restore goes into a database of its own, created like the dumped one; the target
+    // is replaced only once every table of that one is checked, so that a failed restore
+    // leaves the target as it was.
     let server = target.maintenance(&name);
-    if existing.is_some() {
-        admin::drop_database(&server, &name).await?;
-    }
-    match &m.locale {
+    let staging = match &m.locale {
         Some(like) => {
-            if !admin::create_database_like(&server, &name, like).await? {
+            let (staging, kept) = Scratch::create_like(&server, "goodgo_restore", like).await?;
+            if !kept {
                 printer.warn(&format!(
-                    "this server has no locale {} (the backup's): database `{name}` was created with encoding {} and the C locale",
+                    "this server has no locale {} (the backup's): database `{name}` is created with encoding {} and the C locale",
                     like.lc_collate, like.encoding
                 ));
             }
+            staging
         }
         // A backup older than format 4 does not say: the server's defaults.
-        None => admin::create_database(&server, &name, None).await?,
+        None => Scratch::create(&server, "goodgo_restore", None).await?,
+    };
+    let restored = check::restore_checked(
+        folder.path(),
+        &m,
+        &staging.target,
+        &tools,
+        jobs,
+        no_owner,
+        &on_event,
+    )
+    .await;
+    if let Err(e) = restored {
+        let _ = staging.remove().await;
+        return Err(e.into());
     }
-    check::restore_checked(folder.path(), &m, &target, &tools, jobs, &on_event).await?;
+    if existing.is_some() {
+        admin::drop_database(&server, &name).await?;
+    }
+    let staged = staging.name();
+    admin::rename_database(&server, &staged, &name)
+        .await
+        .with_context(|| {
+            format!("the backup is restored and checked in database `{staged}`, which could not take the name `{name}`")
+        })?;
     let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
     let text = format!(
         "restored backup {} into {}: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",

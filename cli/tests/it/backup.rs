@@ -244,6 +244,48 @@ fn a_latin1_database_is_restored_into_a_latin1_database_with_equal_hashes() {
     );
 }
 
+#[test]
+fn a_failed_restore_leaves_the_target_as_it_was_and_no_owner_restores_without_the_roles() {
+    let Some(db) = TestDb::create("bk_owner") else {
+        return;
+    };
+    let role = format!("{}_role", db.name);
+    db.sql(&format!(
+        "CREATE ROLE \"{role}\"; CREATE TABLE owned(id int PRIMARY KEY, note text);
+         INSERT INTO owned VALUES (1, 'one'), (2, 'two'); ALTER TABLE owned OWNER TO \"{role}\";
+         GRANT SELECT ON owned TO \"{role}\";"
+    ));
+    let ws = context();
+    let id = create(&ws, &db);
+    // The role is gone when the backup is restored (another server, say).
+    db.sql(&format!(
+        "REASSIGN OWNED BY \"{role}\" TO CURRENT_USER; DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\";"
+    ));
+
+    let target = TestDb::create("bk_owner_to").unwrap();
+    target.sql("CREATE TABLE precious(x int); INSERT INTO precious VALUES (42)");
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
+    out.assert_stderr(1, &["pg_restore failed", "does not exist", "--no-owner"]);
+    // The restore failed in a database of its own: the target still holds what it held.
+    assert_eq!(target.sql("SELECT x FROM precious"), "42");
+
+    let out = run(backup(&ws, &db).args([
+        "restore",
+        &id,
+        "--to-database",
+        &target.name,
+        "--yes",
+        "--no-owner",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(table_digests(&db), table_digests(&target));
+    assert_eq!(
+        target.sql("SELECT tableowner = current_user FROM pg_tables WHERE tablename = 'owned'"),
+        "t"
+    );
+    assert_eq!(target.sql("SELECT to_regclass('precious') IS NULL"), "t");
+}
+
 /// Copies backup `id` to a new folder named like a backup, returning its path.
 fn copy_backup(ws: &TestContext, id: &str, new_id: &str) -> PathBuf {
     let from = backups_dir(ws).join(id);

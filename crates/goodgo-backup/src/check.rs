@@ -270,6 +270,7 @@ impl<'a> Files<'a> {
 
 /// Restores a checked, decompressed dump (see [`materialize`]) into the existing, empty
 /// database `target` with `pg_restore --jobs`, then compares every table with the manifest.
+/// With `no_owner`, every object is the connecting user's and no GRANT is restored.
 ///
 /// The tables are counted and hashed as soon as their data is in, while pg_restore builds
 /// the indexes and constraints (its post-data section, which changes no row).
@@ -279,6 +280,7 @@ pub async fn restore_checked(
     target: &Target,
     tools: &Tools,
     jobs: usize,
+    no_owner: bool,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), BackupError> {
     on_event(Event::Restoring);
@@ -287,6 +289,9 @@ pub async fn restore_checked(
         command
             .arg(format!("--jobs={}", jobs.max(1)))
             .arg("--exit-on-error");
+        if no_owner {
+            command.arg("--no-owner").arg("--no-privileges");
+        }
         for section in sections {
             command.arg(format!("--section={section}"));
         }
@@ -330,7 +335,7 @@ pub async fn verify_by_restore(
         .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
     let manifest = materialize(store, id, identity, folder.path(), jobs, on_event).await?;
     let scratch = match &manifest.locale {
-        Some(like) => Scratch::create_like(server, "goodgo_verify", like).await?,
+        Some(like) => Scratch::create_like(server, "goodgo_verify", like).await?.0,
         None => Scratch::create(server, "goodgo_verify", None).await?,
     };
     let restored = async {
@@ -340,6 +345,7 @@ pub async fn verify_by_restore(
             &scratch.target,
             tools,
             jobs,
+            false,
             on_event,
         )
         .await?;

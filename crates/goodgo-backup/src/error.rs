@@ -99,6 +99,15 @@ impl Diagnostic for BackupError {
             BackupError::Remote { .. } => Some(
                 "S3 settings come from the environment: AWS_ENDPOINT_URL (for a server other than AWS), AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the bucket must exist".into(),
             ),
+            BackupError::Tool { program, message }
+                if program == "pg_restore"
+                    && message.contains("ERROR:  role \"")
+                    && message.contains("does not exist") =>
+            {
+                Some(
+                    "the backup's objects belong to (or are granted to) roles this server does not have: create them first, or restore with --no-owner (every object the connecting user's, no GRANTs)".into(),
+                )
+            }
             BackupError::Tool { program, .. } if program.starts_with("pg_") => Some(
                 "check that PostgreSQL's client tools match the server's major version (`goodgo doctor`), or set pg_bin_dir".into(),
             ),

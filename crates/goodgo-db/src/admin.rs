@@ -304,6 +304,20 @@ pub async fn drop_database(server: &Target, name: &str) -> Result<(), DbError> {
         .map_err(|e| DbError::pg(format!("dropping database {name}"), e))
 }
 
+/// Renames database `from` to `to` (which must not exist). Connects to `server`'s own
+/// database, which must be neither.
+pub async fn rename_database(server: &Target, from: &str, to: &str) -> Result<(), DbError> {
+    let client = server.connect().await?;
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            ident(from),
+            ident(to)
+        ))
+        .await
+        .map_err(|e| DbError::pg(format!("renaming database {from} to {to}"), e))
+}
+
 /// Whether database `name` exists on `server`'s server.
 pub async fn database_exists(server: &Target, name: &str) -> Result<bool, DbError> {
     let client = server.connect().await?;

@@ -42,17 +42,17 @@ impl Scratch {
     }
 
     /// Creates `{prefix}_…` on `server`'s server with `like`'s encoding and locale (see
-    /// [`create_database_like`]).
+    /// [`create_database_like`]); with whether the locale was kept.
     pub async fn create_like(
         server: &Target,
         prefix: &str,
         like: &TextSettings,
-    ) -> Result<Scratch, DbError> {
+    ) -> Result<(Scratch, bool), DbError> {
         let name = unique_name(prefix);
         let server = server.maintenance(&name);
-        create_database_like(&server, &name, like).await?;
+        let kept = create_database_like(&server, &name, like).await?;
         let target = server.with_dbname(&name);
-        Ok(Scratch { server, target })
+        Ok((Scratch { server, target }, kept))
     }
 
     /// The database's name.

@@ -106,6 +106,7 @@ pub fn restore_matches(store: &Store, id: &str, identity: Option<&Identity>, db:
         &target,
         &tools(),
         2,
+        false,
         &quiet,
     ))
     .unwrap();
