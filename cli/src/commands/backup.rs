@@ -555,6 +555,8 @@ async fn restore(
     // is replaced only once every table of that one is checked, so that a failed restore
     // leaves the target as it was.
     let server = target.maintenance(&name);
+    // Registered before the database is created: Ctrl-C from here on drops it again.
+    let interrupted = crate::ops::interrupt::interrupt()?;
     let staging = match &m.locale {
         Some(like) => {
             let (staging, kept) = Scratch::create_like(&server, "goodgo_restore", like).await?;
@@ -569,7 +571,7 @@ async fn restore(
         // A backup older than format 4 does not say: the server's defaults.
         None => Scratch::create(&server, "goodgo_restore", None).await?,
     };
-    let restored = check::restore_checked(
+    let restoring = check::restore_checked(
         folder.path(),
         &m,
         &staging.target,
@@ -577,11 +579,25 @@ async fn restore(
         jobs,
         no_owner,
         &on_event,
-    )
-    .await;
-    if let Err(e) = restored {
-        let _ = staging.remove().await;
-        return Err(e.into());
+    );
+    let restored = tokio::select! {
+        r = restoring => Some(r),
+        () = interrupted => None,
+    };
+    match restored {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            let _ = staging.remove().await;
+            return Err(e.into());
+        }
+        None => {
+            // Dropping it ends pg_restore's sessions too.
+            let _ = staging.remove().await;
+            printer.warn(&format!(
+                "interrupted: the restore's database is dropped; `{name}` is as it was"
+            ));
+            return Ok(ExitStatus::Interrupted);
+        }
     }
     if existing.is_some() {
         admin::drop_database(&server, &name).await?;

@@ -15,6 +15,7 @@ use super::Context;
 use crate::args::{DownArgs, LogsArgs, StackFileArgs, UpArgs};
 use crate::error::{ExitStatus, UserError};
 use crate::ops::guard::{self, Ask, Destructive};
+use crate::ops::interrupt::interrupt;
 use crate::ops::stack::{
     Loaded, choose, load, present_runtimes, project_name, run_up, runtime, stack_error,
 };
@@ -95,19 +96,6 @@ pub fn up(ctx: &Context, args: &UpArgs, printer: &Printer) -> Result<ExitStatus>
             &json!({"runtime": runtime_name, "reason": why, "services": reports, "s3": s3.as_ref().map(crate::ops::s3::RunningS3::json), "took_ms": goodgo_stack::millis(start.elapsed())}),
         );
         Ok(ExitStatus::Success)
-    })
-}
-
-/// Registers for SIGINT and SIGTERM now; the returned future completes on either.
-fn interrupt() -> Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
     })
 }
 

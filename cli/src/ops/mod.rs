@@ -5,7 +5,8 @@
 //! instead of reaching into each other's modules: [`stack`] loads the Compose project,
 //! chooses a runtime, brings the stack up with progress, stops it and finds its database;
 //! [`database`] resolves the database a command works on; [`secrets`] reads and writes the
-//! workspace's `.env`; [`guard`] is the one check before anything destructive; [`lockfile`] is the
+//! workspace's `.env`; [`guard`] is the one check before anything destructive; [`interrupt`] turns Ctrl-C into a
+//! future; [`lockfile`] is the
 //! one kind of lock file (`dev`'s session, a deploy target's);
 //! [`testdb`] copies test databases from a migrated template; [`seed`] loads the
 //! development data; [`api`] finds the API `dev` runs and its settings; [`s3`] finds the
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod database;
 pub mod guard;
+pub mod interrupt;
 pub mod lockfile;
 pub mod s3;
 pub mod secrets;

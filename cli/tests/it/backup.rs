@@ -311,6 +311,35 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Runs `cmd` (a goodgo command) to its end while watching `server` for a database it
+/// makes (its scratch and restore databases are named after its process id): what it
+/// produced, and whether such a database was seen, during the run or after it.
+fn run_watching(cmd: &mut Command, server: &str) -> (crate::Run, bool) {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let made = format!(
+        "SELECT count(*) FROM pg_database WHERE datname ~ '^goodgo_(verify|restore)_{}_'",
+        child.id()
+    );
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let mut seen = false;
+    while !waiter.is_finished() {
+        seen |= query(server, &made) != "0";
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = waiter.join().unwrap();
+    seen |= query(server, &made) != "0";
+    let run = crate::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (run, seen)
+}
+
 /// The largest data file of a backup, relative to its folder.
 fn largest_data_file(dir: &Path) -> String {
     manifest(dir)["files"]
@@ -358,24 +387,24 @@ fn a_bad_file_is_named_and_no_database_is_touched() {
             "verify {bad} names the file: {}",
             out.stderr
         );
-        let out = run(backup(&ws, &db).args(["verify", bad, "--restore"]));
-        assert_eq!(out.code, 1, "verify --restore {bad}: {}", out.stderr);
+        let (out, made) = run_watching(
+            backup(&ws, &db).args(["verify", bad, "--restore"]),
+            db.server_url(),
+        );
+        out.assert_stderr(1, &[&format!("{bad}/{names}")]);
+        assert!(!made, "verify --restore of {bad} made a scratch database");
         let target = format!("{}_r", db.name);
-        run(backup(&ws, &db).args(["restore", bad, "--to-database", &target]))
-            .assert_stderr(1, &[&format!("{bad}/{names}")]);
+        let (out, made) = run_watching(
+            backup(&ws, &db).args(["restore", bad, "--to-database", &target]),
+            db.server_url(),
+        );
+        out.assert_stderr(1, &[&format!("{bad}/{names}")]);
+        assert!(!made, "restore of {bad} made a database to restore into");
         assert!(
             !database_exists(&db, &target),
             "restore of {bad} created {target}"
         );
     }
-    assert_eq!(
-        query(
-            db.server_url(),
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify%'"
-        ),
-        "0",
-        "no scratch database was made for a bad backup"
-    );
     // The truncated manifest's backup is not listed; the others are (their files are only
     // read by verify).
     let listed = ids(&ws, &db);
@@ -440,6 +469,45 @@ fn killed_mid_backup_nothing_is_listed_and_the_next_run_cleans_up() {
     run(backup(&ws, &db).args(["create"])).assert_stderr(0, &["left by an interrupted backup"]);
     assert_eq!(partials(), 0);
     assert_eq!(ids(&ws, &db).len(), 1);
+}
+
+#[test]
+fn ctrl_c_mid_restore_drops_the_restores_database_and_leaves_the_target() {
+    let Some(db) = TestDb::create("bk_int") else {
+        return;
+    };
+    // Enough rows (and an index to build) that the restore takes a moment.
+    db.sql(
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a FROM generate_series(1, 400000) g;
+         ALTER TABLE big ADD PRIMARY KEY (id); CREATE INDEX big_a ON big (a);",
+    );
+    let ws = context();
+    let id = create(&ws, &db);
+    let target = TestDb::create("bk_int_to").unwrap();
+    target.sql("CREATE TABLE precious(x int); INSERT INTO precious VALUES (42)");
+    let mut child = backup(&ws, &db)
+        .args(["restore", &id, "--to-database", &target.name, "--yes"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The restore's own database is named after goodgo's process id.
+    let staging = format!(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo\\_restore\\_{}\\_%'",
+        child.id()
+    );
+    wait_until("the restore's database", Duration::from_secs(60), || {
+        query(db.server_url(), &staging) == "1"
+    });
+    assert!(goodgo_testkit::signal(
+        child.id(),
+        goodgo_testkit::Signal::INT
+    ));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(query(db.server_url(), &staging), "0", "{stderr}");
+    assert_eq!(target.sql("SELECT x FROM precious"), "42");
 }
 
 #[test]
