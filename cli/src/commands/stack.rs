@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use goodgo_compose::Condition;
 use goodgo_stack::UpRequest;
 use serde_json::json;
