@@ -485,7 +485,7 @@ fn ctrl_c_mid_restore_drops_the_restores_database_and_leaves_the_target() {
     let id = create(&ws, &db);
     let target = TestDb::create("bk_int_to").unwrap();
     target.sql("CREATE TABLE precious(x int); INSERT INTO precious VALUES (42)");
-    let mut child = backup(&ws, &db)
+    let child = backup(&ws, &db)
         .args(["restore", &id, "--to-database", &target.name, "--yes"])
         .stderr(std::process::Stdio::piped())
         .spawn()
