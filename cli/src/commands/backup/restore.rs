@@ -1,0 +1,189 @@
+//! `goodgo backup restore`: every file checked before any database is touched, the backup
+//! restored into a database of its own and checked there, and only then given the target's
+//! name, so that a failed or interrupted restore leaves the target as it was.
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use goodgo_backup::check;
+use goodgo_backup::store::Store;
+use goodgo_db::admin::{self, Scratch, Target};
+use serde_json::json;
+
+use super::{Reading, pg_tools, progress};
+use crate::args::BackupArgs;
+use crate::commands::Context;
+use crate::error::ExitStatus;
+use crate::ops::guard::{self, Ask, Destructive};
+use crate::printer::Printer;
+
+/// The target of `--to-database`: a URL, or a name on the resolved database's server.
+fn restore_target(ctx: &Context, args: &BackupArgs, to: &str) -> Result<Target> {
+    if to.contains("://") {
+        return Ok(Target::parse(to)?);
+    }
+    let (db, _) = crate::ops::database::resolve(ctx, args.database_url.as_deref())?;
+    Ok(db.with_dbname(to))
+}
+
+/// How many tables (of any kind) database `target` holds, or `None` when it does not exist.
+async fn tables_in(target: &Target) -> Result<Option<i64>> {
+    let name = target.dbname();
+    // The target's own server, through its `postgres` database.
+    let client = target.maintenance(&name).connect().await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .context("looking for the target database")?
+        .is_some();
+    if !exists {
+        return Ok(None);
+    }
+    let client = target.connect().await?;
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg\\_toast%'",
+            &[],
+        )
+        .await
+        .context("counting the target database's tables")?
+        .get(0);
+    Ok(Some(n))
+}
+
+/// What `backup restore` restores, where, and how.
+pub(super) struct Restore<'a> {
+    pub id: &'a str,
+    pub to: &'a str,
+    pub yes: u8,
+    pub no_owner: bool,
+}
+
+pub(super) async fn restore(
+    ctx: &Context,
+    args: &BackupArgs,
+    dest: &Store,
+    what: &Restore<'_>,
+    how: &Reading,
+    printer: &Printer,
+) -> Result<ExitStatus> {
+    let &Restore {
+        id,
+        to,
+        yes,
+        no_owner,
+    } = what;
+    let id = &dest.locate(Some(id)).await?;
+    let (jobs, identity) = (how.jobs, how.identity.as_ref());
+    let target = restore_target(ctx, args, to)?;
+    let tools = pg_tools(ctx)?;
+    let name = target.dbname();
+    let existing = tables_in(&target).await?;
+    let nonempty = existing.is_some_and(|n| n > 0);
+    let action = match existing {
+        Some(n) if n > 0 => format!(
+            "replace database `{name}` ({n} tables and relations) at {} with backup {id}",
+            target.redacted()
+        ),
+        _ => format!(
+            "restore backup {id} into database `{name}` at {}",
+            target.redacted()
+        ),
+    };
+    let allowed = guard::allow(
+        &ctx.workspace.settings,
+        &Destructive {
+            action,
+            name: &name,
+            yes,
+            ask: if nonempty { Ask::Confirm } else { Ask::Never },
+        },
+        printer,
+    )?;
+    if !allowed {
+        return Ok(ExitStatus::Failure);
+    }
+    let started = Instant::now();
+    // Every file is checked (and decompressed) before any database is touched.
+    let folder = tempfile::Builder::new()
+        .prefix(".goodgo-restore-")
+        .tempdir()
+        .context("creating a scratch folder")?;
+    let bar = printer.bytes_bar("checking");
+    let on_event = progress(printer, "checking and decompressing", &bar);
+    let m = check::materialize(dest, id, identity, folder.path(), jobs, &on_event).await?;
+    bar.finish_and_clear();
+    // The restore goes into a database of its own, created like the dumped one; the target
+    // is replaced only once every table of that one is checked, so that a failed restore
+    // leaves the target as it was.
+    let server = target.maintenance(&name);
+    // Registered before the database is created: Ctrl-C from here on drops it again.
+    let interrupted = crate::ops::interrupt::interrupt()?;
+    let staging = match &m.locale {
+        Some(like) => {
+            let (staging, kept) = Scratch::create_like(&server, "goodgo_restore", like).await?;
+            if !kept {
+                printer.warn(&format!(
+                    "this server has no locale {} (the backup's): database `{name}` is created with encoding {} and the C locale",
+                    like.lc_collate, like.encoding
+                ));
+            }
+            staging
+        }
+        // A backup older than format 4 does not say: the server's defaults.
+        None => Scratch::create(&server, "goodgo_restore", None).await?,
+    };
+    let restoring = check::restore_checked(
+        folder.path(),
+        &m,
+        &staging.target,
+        &tools,
+        jobs,
+        no_owner,
+        &on_event,
+    );
+    let restored = tokio::select! {
+        r = restoring => Some(r),
+        () = interrupted => None,
+    };
+    match restored {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            let _ = staging.remove().await;
+            return Err(e.into());
+        }
+        None => {
+            // Dropping it ends pg_restore's sessions too.
+            let _ = staging.remove().await;
+            printer.warn(&format!(
+                "interrupted: the restore's database is dropped; `{name}` is as it was"
+            ));
+            return Ok(ExitStatus::Interrupted);
+        }
+    }
+    if existing.is_some() {
+        admin::drop_database(&server, &name).await?;
+    }
+    let staged = staging.name();
+    admin::rename_database(&server, &staged, &name)
+        .await
+        .with_context(|| {
+            format!("the backup is restored and checked in database `{staged}`, which could not take the name `{name}`")
+        })?;
+    let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
+    let text = format!(
+        "restored backup {} into {}: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
+        m.id,
+        name,
+        m.tables.len(),
+        started.elapsed().as_secs_f64()
+    );
+    printer.report(
+        &text,
+        &json!({"id": m.id, "database": name, "tables": m.tables.len(), "rows": rows, "took_ms": started.elapsed().as_millis() as u64}),
+    );
+    Ok(ExitStatus::Success)
+}
