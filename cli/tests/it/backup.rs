@@ -311,6 +311,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// SQL counting the databases goodgo process `pid` made and holds: its scratch
+/// (`goodgo_verify_{pid}_…`) and restore (`goodgo_restore_{pid}_…`) databases.
+fn databases_made_by(pid: u32) -> String {
+    format!("SELECT count(*) FROM pg_database WHERE datname ~ '^goodgo_(verify|restore)_{pid}_'")
+}
+
 /// Runs `cmd` (a goodgo command) to its end while watching `server` for a database it
 /// makes (its scratch and restore databases are named after its process id): what it
 /// produced, and whether such a database was seen, during the run or after it.
@@ -320,10 +326,7 @@ fn run_watching(cmd: &mut Command, server: &str) -> (crate::Run, bool) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let made = format!(
-        "SELECT count(*) FROM pg_database WHERE datname ~ '^goodgo_(verify|restore)_{}_'",
-        child.id()
-    );
+    let made = databases_made_by(child.id());
     let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
     let mut seen = false;
     while !waiter.is_finished() {
@@ -491,10 +494,7 @@ fn ctrl_c_mid_restore_drops_the_restores_database_and_leaves_the_target() {
         .spawn()
         .unwrap();
     // The restore's own database is named after goodgo's process id.
-    let staging = format!(
-        "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo\\_restore\\_{}\\_%'",
-        child.id()
-    );
+    let staging = databases_made_by(child.id());
     wait_until("the restore's database", Duration::from_secs(60), || {
         query(db.server_url(), &staging) == "1"
     });

@@ -315,6 +315,21 @@ pub async fn restore_checked(
     stats::compare(&manifest.tables, &found?)
 }
 
+/// A new database `{prefix}_…` on `server`'s server to restore backup `manifest` into,
+/// created with the backup's encoding and locale (format 4; older backups do not say,
+/// and get the server's defaults); with whether the locale was kept (see
+/// [`goodgo_db::admin::create_database_like`]).
+pub async fn database_for(
+    server: &Target,
+    prefix: &str,
+    manifest: &Manifest,
+) -> Result<(Scratch, bool), BackupError> {
+    Ok(match &manifest.locale {
+        Some(like) => Scratch::create_like(server, prefix, like).await?,
+        None => (Scratch::create(server, prefix, None).await?, true),
+    })
+}
+
 /// `verify --restore`: restores into a scratch database on `server`'s server (dropped
 /// afterwards, whatever happens), and records the verification in `verified.json`.
 #[allow(clippy::too_many_arguments)]
@@ -334,10 +349,7 @@ pub async fn verify_by_restore(
         .tempdir()
         .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
     let manifest = materialize(store, id, identity, folder.path(), jobs, on_event).await?;
-    let scratch = match &manifest.locale {
-        Some(like) => Scratch::create_like(server, "goodgo_verify", like).await?.0,
-        None => Scratch::create(server, "goodgo_verify", None).await?,
-    };
+    let (scratch, _) = database_for(server, "goodgo_verify", &manifest).await?;
     let restored = async {
         restore_checked(
             folder.path(),

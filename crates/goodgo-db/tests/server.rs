@@ -109,6 +109,19 @@ async fn databases_with_any_name_are_created_copied_and_dropped() {
     assert!(!admin::database_exists(&server, &name).await.unwrap());
 }
 
+/// Fails the test unless database `name` on `server` has `want`'s encoding and locale;
+/// then drops it.
+async fn assert_settings_then_drop(server: &Target, name: &str, want: &admin::TextSettings) {
+    let client = server.with_dbname(name).connect().await.unwrap();
+    assert_eq!(
+        &admin::text_settings(&client).await.unwrap(),
+        want,
+        "{name}"
+    );
+    drop(client);
+    admin::drop_database(server, name).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_database_is_created_like_another_and_without_its_locale_with_c() {
     let Some(server) = server("created_like") else {
@@ -125,11 +138,7 @@ async fn a_database_is_created_like_another_and_without_its_locale_with_c() {
             .await
             .unwrap()
     );
-    let db = server.with_dbname(&name);
-    let client = db.connect().await.unwrap();
-    assert_eq!(admin::text_settings(&client).await.unwrap(), like);
-    drop(client);
-    admin::drop_database(&server, &name).await.unwrap();
+    assert_settings_then_drop(&server, &name, &like).await;
 
     // A locale this server does not have: the encoding is kept, the locale is C.
     let elsewhere = admin::TextSettings {
@@ -142,10 +151,7 @@ async fn a_database_is_created_like_another_and_without_its_locale_with_c() {
             .await
             .unwrap()
     );
-    let client = db.connect().await.unwrap();
-    assert_eq!(admin::text_settings(&client).await.unwrap(), like);
-    drop(client);
-    admin::drop_database(&server, &name).await.unwrap();
+    assert_settings_then_drop(&server, &name, &like).await;
 
     // An encoding the server does not know is the server's error, naming the database.
     let unknown = admin::TextSettings {

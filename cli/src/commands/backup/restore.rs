@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use goodgo_backup::check;
 use goodgo_backup::store::Store;
-use goodgo_db::admin::{self, Scratch, Target};
+use goodgo_db::admin::{self, Target};
 use serde_json::json;
 
 use super::{Reading, pg_tools, progress};
@@ -122,20 +122,13 @@ pub(super) async fn restore(
     let server = target.maintenance(&name);
     // Registered before the database is created: Ctrl-C from here on drops it again.
     let interrupted = crate::ops::interrupt::interrupt()?;
-    let staging = match &m.locale {
-        Some(like) => {
-            let (staging, kept) = Scratch::create_like(&server, "goodgo_restore", like).await?;
-            if !kept {
-                printer.warn(&format!(
-                    "this server has no locale {} (the backup's): database `{name}` is created with encoding {} and the C locale",
-                    like.lc_collate, like.encoding
-                ));
-            }
-            staging
-        }
-        // A backup older than format 4 does not say: the server's defaults.
-        None => Scratch::create(&server, "goodgo_restore", None).await?,
-    };
+    let (staging, kept) = check::database_for(&server, "goodgo_restore", &m).await?;
+    if let (false, Some(like)) = (kept, &m.locale) {
+        printer.warn(&format!(
+            "this server has no locale {} (the backup's): database `{name}` is created with encoding {} and the C locale",
+            like.lc_collate, like.encoding
+        ));
+    }
     let restoring = check::restore_checked(
         folder.path(),
         &m,
