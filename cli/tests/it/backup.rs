@@ -156,7 +156,11 @@ fn pagila_round_trip_restores_the_same_schema_and_rows() {
 
     let out = run(backup(&ws, &db).args(["verify", &id]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = run(backup(&ws, &db).args(["verify", "--restore", "--json"]));
+    // The scratch database is gone after the verification.
+    let out = run_leaving_no_database(
+        backup(&ws, &db).args(["verify", "--restore", "--json"]),
+        db.server_url(),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["restored"], true);
     assert!(dir.join("verified.json").is_file());
@@ -165,14 +169,6 @@ fn pagila_round_trip_restores_the_same_schema_and_rows() {
         list["backups"][0]["verified"]["restored"]
             .as_bool()
             .unwrap()
-    );
-    // The scratch database is gone.
-    assert_eq!(
-        query(
-            db.server_url(),
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify%'"
-        ),
-        "0"
     );
 
     let target = TestDb::create("bk_target").unwrap();
@@ -315,6 +311,30 @@ fn copy_dir(from: &Path, to: &Path) {
 /// (`goodgo_verify_{pid}_…`) and restore (`goodgo_restore_{pid}_…`) databases.
 fn databases_made_by(pid: u32) -> String {
     format!("SELECT count(*) FROM pg_database WHERE datname ~ '^goodgo_(verify|restore)_{pid}_'")
+}
+
+/// Runs `cmd` (a goodgo command) to its end, then asserts that no database it made (its
+/// scratch and restore databases are named after its process id) is left on `server`.
+pub(crate) fn run_leaving_no_database(cmd: &mut Command, server: &str) -> crate::Run {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let made = databases_made_by(child.id());
+    let out = child.wait_with_output().unwrap();
+    let run = crate::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(
+        query(server, &made),
+        "0",
+        "a database was left: {}",
+        run.stderr
+    );
+    run
 }
 
 /// Runs `cmd` (a goodgo command) to its end while watching `server` for a database it
@@ -508,6 +528,100 @@ fn ctrl_c_mid_restore_drops_the_restores_database_and_leaves_the_target() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert_eq!(query(db.server_url(), &staging), "0", "{stderr}");
     assert_eq!(target.sql("SELECT x FROM precious"), "42");
+}
+
+#[test]
+fn a_restore_killed_with_sigkill_leaves_a_database_the_next_restore_drops() {
+    let Some(db) = TestDb::create("bk_kill") else {
+        return;
+    };
+    db.sql(
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a FROM generate_series(1, 400000) g;
+         ALTER TABLE big ADD PRIMARY KEY (id); CREATE INDEX big_a ON big (a);",
+    );
+    let ws = context();
+    let id = create(&ws, &db);
+    let target = TestDb::create("bk_kill_to").unwrap();
+    target.sql("CREATE TABLE precious(x int); INSERT INTO precious VALUES (42)");
+    let mut child = backup(&ws, &db)
+        .args(["restore", &id, "--to-database", &target.name, "--yes"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let staging = databases_made_by(child.id());
+    wait_until("the restore's database", Duration::from_secs(60), || {
+        query(db.server_url(), &staging) == "1"
+    });
+    let name = query(
+        db.server_url(),
+        &staging.replace("SELECT count(*)", "SELECT datname"),
+    );
+    assert!(goodgo_testkit::signal(
+        child.id(),
+        goodgo_testkit::Signal::KILL
+    ));
+    child.wait().unwrap();
+    // Nothing could clean up: the database is left, and the target is as it was.
+    assert_eq!(target.sql("SELECT x FROM precious"), "42");
+    assert!(database_exists(&db, &name));
+    // pg_restore, which goodgo started, may still be writing into it.
+    wait_until("pg_restore's end", Duration::from_secs(120), || {
+        query(
+            db.server_url(),
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"),
+        ) == "0"
+    });
+
+    // Not touched: a leftover of a gone process that someone is connected to, and one that
+    // another machine's process made.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let in_use = TestDb::create("goodgo_restore").unwrap();
+    let other = TestDb::create("goodgo_restore").unwrap();
+    for (decoy, host) in [
+        (&in_use, goodgo_db::scratch::this_host()),
+        (&other, "another machine".to_string()),
+    ] {
+        decoy.sql(&format!(
+            "COMMENT ON DATABASE \"{}\" IS 'goodgo scratch database of pid {} on {host}'",
+            decoy.name,
+            gone.id()
+        ));
+    }
+    let _session = goodgo_testkit::ChildGuard::new(
+        Command::new(pg_bin_dir().join("psql"))
+            .arg(&in_use.url)
+            .args(["-c", "SELECT pg_sleep(600)"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the session", Duration::from_secs(30), || {
+        query(
+            db.server_url(),
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}'",
+                in_use.name
+            ),
+        ) == "1"
+    });
+
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The leftover is dropped (by this restore, which says so, or by another test's on this
+    // server), the decoys are not.
+    assert!(!database_exists(&db, &name), "{}", out.stderr);
+    assert!(database_exists(&db, &in_use.name));
+    assert!(database_exists(&db, &other.name));
+    assert_eq!(table_digests(&db), table_digests(&target));
+    // The restored database is no longer marked as a scratch one.
+    assert_eq!(
+        target.sql(&format!(
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), 'none') FROM pg_database WHERE datname = '{}'",
+            target.name
+        )),
+        "none"
+    );
 }
 
 #[test]

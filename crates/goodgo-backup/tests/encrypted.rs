@@ -99,7 +99,11 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
     let err = common::materialize(&store, &id, Some(&stranger), scratch.path()).unwrap_err();
     assert_identity_error(&err, "is not one of backup");
     assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
-    let databases = "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify%'";
+    // The scratch databases this process makes are named after its id.
+    let databases = format!(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify_{}_%'",
+        std::process::id()
+    );
     let err = block_on(check::verify_by_restore(
         &store,
         &id,
@@ -112,7 +116,7 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
     ))
     .unwrap_err();
     assert_identity_error(&err, "is not one of backup");
-    assert_eq!(goodgo_testkit::query(db.server_url(), databases), "0");
+    assert_eq!(goodgo_testkit::query(db.server_url(), &databases), "0");
     assert!(block_on(store.verified(&id)).is_none());
 
     // The right identity restores the same rows; verification is recorded.

@@ -304,6 +304,24 @@ pub async fn drop_database(server: &Target, name: &str) -> Result<(), DbError> {
         .map_err(|e| DbError::pg(format!("dropping database {name}"), e))
 }
 
+/// Sets (or, with `None`, removes) the comment on database `name`. Connects to `server`'s
+/// own database.
+pub async fn set_comment(
+    server: &Target,
+    name: &str,
+    comment: Option<&str>,
+) -> Result<(), DbError> {
+    let client = server.connect().await?;
+    client
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE {} IS {}",
+            ident(name),
+            comment.map_or_else(|| "NULL".to_string(), literal)
+        ))
+        .await
+        .map_err(|e| DbError::pg(format!("setting the comment on database {name}"), e))
+}
+
 /// Renames database `from` to `to` (which must not exist). Connects to `server`'s own
 /// database, which must be neither.
 pub async fn rename_database(server: &Target, from: &str, to: &str) -> Result<(), DbError> {

@@ -3,7 +3,10 @@
 //! (as `psql -A -t` prints them), so tests need neither `psql` nor an async runtime.
 
 use crate::DbError;
-use crate::admin::{Target, TextSettings, create_database, create_database_like, drop_database};
+use crate::admin::{
+    Target, TextSettings, create_database, create_database_like, drop_database, rename_database,
+    set_comment,
+};
 
 /// A database name no other process or call uses: `{prefix}_{pid}_{nanos}_{n}`, for
 /// throwaway databases (tests, `db verify`'s scratch database). `prefix` should be short:
@@ -18,13 +21,90 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}_{n}", std::process::id())
 }
 
+/// This machine and PID namespace (host name, boot id, `/proc/self/ns/pid`), as a string
+/// two processes share only when a PID means the same process to both.
+pub fn this_host() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let pid_ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(
+        "{} {} {pid_ns}",
+        read("/proc/sys/kernel/hostname").trim(),
+        read("/proc/sys/kernel/random/boot_id").trim()
+    )
+}
+
+/// Whether process `pid` of `host` (a [`this_host`]) is known to be gone: it ran here and
+/// no such process runs now. A process of another machine is never known to be gone.
+pub fn process_gone(host: &str, pid: u32) -> bool {
+    host == this_host() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The comment a scratch database carries while it exists: who made it, so that another
+/// run can tell a leftover of a killed process from a database in use.
+const MADE_BY: &str = "goodgo scratch database of pid ";
+
+fn made_by_comment() -> String {
+    format!("{MADE_BY}{} on {}", std::process::id(), this_host())
+}
+
+/// The process and host a [`made_by_comment`] names.
+fn parse_made_by(comment: &str) -> Option<(u32, &str)> {
+    let (pid, host) = comment.strip_prefix(MADE_BY)?.split_once(" on ")?;
+    Some((pid.parse().ok()?, host))
+}
+
 /// A throwaway database: created under a [`unique_name`] on a server, dropped by
-/// [`Scratch::remove`] (async, so it is not a `Drop`; a leftover is named by its prefix).
+/// [`Scratch::remove`] (async, so it is not a `Drop`). It carries a comment naming the
+/// process that made it; the next one made with the same prefix drops those a killed
+/// process (kill -9, a lost machine's power) left behind.
 #[derive(Debug)]
 pub struct Scratch {
     server: Target,
     /// The database's own target (same server, user and password).
     pub target: Target,
+    /// The leftovers dropped before this one was made: databases with the same prefix that
+    /// a process of this machine made and no longer runs, and nobody is connected to.
+    pub swept: Vec<String>,
+}
+
+/// Drops the `{prefix}_…` databases on `server`'s server that a gone process of this
+/// machine made (see [`process_gone`]) and no session uses; their names. A failure to list
+/// or drop is not an error: the leftovers stay for a later run.
+pub async fn sweep(server: &Target, prefix: &str) -> Vec<String> {
+    let Ok(client) = server.connect().await else {
+        return Vec::new();
+    };
+    let rows = client
+        .query(
+            "SELECT d.datname::text, pg_catalog.shobj_description(d.oid, 'pg_database')
+               FROM pg_catalog.pg_database d
+              WHERE left(d.datname, length($1)) = $1
+                AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid)",
+            &[&format!("{prefix}_")],
+        )
+        .await
+        .unwrap_or_default();
+    drop(client);
+    let mut swept = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        let comment: Option<String> = row.get(1);
+        let gone = comment
+            .as_deref()
+            .and_then(parse_made_by)
+            .is_some_and(|(pid, host)| process_gone(host, pid));
+        if gone && drop_database(server, &name).await.is_ok() {
+            swept.push(name);
+        }
+    }
+    swept
+}
+
+/// Marks database `name` as made by this process (see [`made_by_comment`]).
+async fn mark(server: &Target, name: &str) -> Result<(), DbError> {
+    set_comment(server, name, Some(&made_by_comment())).await
 }
 
 impl Scratch {
@@ -36,9 +116,9 @@ impl Scratch {
     ) -> Result<Scratch, DbError> {
         let name = unique_name(prefix);
         let server = server.maintenance(&name);
+        let swept = sweep(&server, prefix).await;
         create_database(&server, &name, template).await?;
-        let target = server.with_dbname(&name);
-        Ok(Scratch { server, target })
+        Scratch::made(server, name, swept).await
     }
 
     /// Creates `{prefix}_…` on `server`'s server with `like`'s encoding and locale (see
@@ -50,9 +130,32 @@ impl Scratch {
     ) -> Result<(Scratch, bool), DbError> {
         let name = unique_name(prefix);
         let server = server.maintenance(&name);
+        let swept = sweep(&server, prefix).await;
         let kept = create_database_like(&server, &name, like).await?;
+        Ok((Scratch::made(server, name, swept).await?, kept))
+    }
+
+    /// The scratch database `name`, just created on `server`'s server: marked as this
+    /// process's (dropped again if that fails).
+    async fn made(server: Target, name: String, swept: Vec<String>) -> Result<Scratch, DbError> {
+        if let Err(e) = mark(&server, &name).await {
+            let _ = drop_database(&server, &name).await;
+            return Err(e);
+        }
         let target = server.with_dbname(&name);
-        Ok((Scratch { server, target }, kept))
+        Ok(Scratch {
+            server,
+            target,
+            swept,
+        })
+    }
+
+    /// Keeps the database for good as `name` (which must not exist): renamed, and no longer
+    /// marked as a scratch database.
+    pub async fn keep_as(self, name: &str) -> Result<(), DbError> {
+        let from = self.name();
+        rename_database(&self.server, &from, name).await?;
+        set_comment(&self.server, name, None).await
     }
 
     /// The database's name.

@@ -109,6 +109,79 @@ async fn databases_with_any_name_are_created_copied_and_dropped() {
     assert!(!admin::database_exists(&server, &name).await.unwrap());
 }
 
+#[tokio::test]
+async fn a_scratch_database_left_by_a_killed_process_is_dropped_by_the_next() {
+    let Some(server) = server("a_scratch_database_left_by_a_killed_process") else {
+        return;
+    };
+    let client = server.connect().await.unwrap();
+    let comment = |name: String| {
+        let client = &client;
+        async move {
+            let comment: Option<String> = client
+                .query_one(
+                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            comment
+        }
+    };
+    let in_use = Scratch::create(&server, "gg_sweep", None).await.unwrap();
+    let elsewhere = Scratch::create(&server, "gg_sweep", None).await.unwrap();
+    let left = Scratch::create(&server, "gg_sweep", None).await.unwrap();
+    assert!(left.swept.is_empty());
+    // Marked as this process's while it runs.
+    let mark = comment(left.name()).await.unwrap();
+    assert!(
+        mark.starts_with(&format!(
+            "goodgo scratch database of pid {} on ",
+            std::process::id()
+        )),
+        "{mark}"
+    );
+    // Now as a process of this machine that is gone, or of another machine.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let host = goodgo_db::scratch::this_host();
+    for (scratch, host) in [
+        (&left, host.as_str()),
+        (&in_use, host.as_str()),
+        (&elsewhere, "elsewhere"),
+    ] {
+        admin::set_comment(
+            &server,
+            &scratch.name(),
+            Some(&format!(
+                "goodgo scratch database of pid {} on {host}",
+                gone.id()
+            )),
+        )
+        .await
+        .unwrap();
+    }
+    let session = in_use.target.connect().await.unwrap();
+
+    // The next one with that prefix drops the leftover nobody uses, and only it.
+    let next = Scratch::create(&server, "gg_sweep", None).await.unwrap();
+    assert_eq!(next.swept, vec![left.name()]);
+    assert!(!admin::database_exists(&server, &left.name()).await.unwrap());
+    for kept in [&in_use, &elsewhere] {
+        assert!(admin::database_exists(&server, &kept.name()).await.unwrap());
+    }
+
+    // Kept under a name of its own, it is no longer a scratch database.
+    let name = admin::unique_name("gg_kept");
+    next.keep_as(&name).await.unwrap();
+    assert_eq!(comment(name.clone()).await, None);
+    drop(session);
+    admin::drop_database(&server, &name).await.unwrap();
+    in_use.remove().await.unwrap();
+    elsewhere.remove().await.unwrap();
+}
+
 /// Fails the test unless database `name` on `server` has `want`'s encoding and locale;
 /// then drops it.
 async fn assert_settings_then_drop(server: &Target, name: &str, want: &admin::TextSettings) {
@@ -346,7 +419,10 @@ async fn verify_reports_real_drift_only() {
     let client = server.connect().await.unwrap();
     let left: i64 = one(
         &client,
-        "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify_%'",
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'goodgo_verify_{}_%'",
+            std::process::id()
+        ),
     )
     .await;
     assert_eq!(left, 0, "the scratch databases are dropped");

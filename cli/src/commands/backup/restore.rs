@@ -123,6 +123,11 @@ pub(super) async fn restore(
     // Registered before the database is created: Ctrl-C from here on drops it again.
     let interrupted = crate::ops::interrupt::interrupt()?;
     let (staging, kept) = check::database_for(&server, "goodgo_restore", &m).await?;
+    for leftover in &staging.swept {
+        printer.status(&format!(
+            "dropped database `{leftover}`, left by a restore that was killed"
+        ));
+    }
     if let (false, Some(like)) = (kept, &m.locale) {
         printer.warn(&format!(
             "this server has no locale {} (the backup's): database `{name}` is created with encoding {} and the C locale",
@@ -161,7 +166,8 @@ pub(super) async fn restore(
         admin::drop_database(&server, &name).await?;
     }
     let staged = staging.name();
-    admin::rename_database(&server, &staged, &name)
+    staging
+        .keep_as(&name)
         .await
         .with_context(|| {
             format!("the backup is restored and checked in database `{staged}`, which could not take the name `{name}`")

@@ -110,7 +110,7 @@ struct Writer {
 impl Writer {
     fn this_process() -> Writer {
         Writer {
-            host: host(),
+            host: goodgo_db::scratch::this_host(),
             pid: std::process::id(),
             started_at: manifest::format_time(time::OffsetDateTime::now_utc()),
         }
@@ -118,22 +118,8 @@ impl Writer {
 
     /// Whether the process is known to be gone: it ran here and no such process runs now.
     fn gone(&self) -> bool {
-        self.host == host() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        goodgo_db::scratch::process_gone(&self.host, self.pid)
     }
-}
-
-/// This machine and PID namespace, as a string two processes share only when a PID means
-/// the same process to both.
-fn host() -> String {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let pid_ns = std::fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(
-        "{} {} {pid_ns}",
-        read("/proc/sys/kernel/hostname").trim(),
-        read("/proc/sys/kernel/random/boot_id").trim()
-    )
 }
 
 /// `None` for an object that is not there.
