@@ -241,6 +241,95 @@ fn a_latin1_database_is_restored_into_a_latin1_database_with_equal_hashes() {
 }
 
 #[test]
+fn an_icu_database_is_restored_with_its_icu_locale() {
+    let Some(db) = TestDb::create("bk_icu") else {
+        return;
+    };
+    query(db.server_url(), &format!("DROP DATABASE \"{}\"", db.name));
+    query(
+        db.server_url(),
+        &format!(
+            "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'de-DE'",
+            db.name
+        ),
+    );
+    db.sql(
+        "CREATE TABLE word(w text PRIMARY KEY);
+         INSERT INTO word VALUES ('z'), ('B'), ('\u{e4}'), ('Z'), ('a');",
+    );
+    let ws = context();
+    let id = create(&ws, &db);
+    let m = manifest(&backups_dir(&ws).join(&id));
+    assert_eq!(m["locale"]["provider"], "icu");
+    assert_eq!(m["locale"]["provider_locale"], "de-DE");
+
+    let target = TestDb::create("bk_icu_to").unwrap();
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert_eq!(
+        query(
+            target.server_url(),
+            &format!(
+                "SELECT datlocprovider::text || ' ' || daticulocale FROM pg_database WHERE datname = '{}'",
+                target.name
+            )
+        ),
+        "i de-DE"
+    );
+    // Text sorts as ICU's German sorts it (bytewise, `C`, would give B,Z,a,z,\u{e4}).
+    assert_eq!(
+        target.sql("SELECT string_agg(w, ',' ORDER BY w) FROM word"),
+        "a,\u{e4},B,z,Z"
+    );
+    assert_eq!(table_digests(&db), table_digests(&target));
+}
+
+#[test]
+fn restoring_over_a_database_keeps_its_owner_and_settings() {
+    let Some(db) = TestDb::create("bk_props") else {
+        return;
+    };
+    db.sql("CREATE TABLE t(id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
+    let ws = context();
+    let id = create(&ws, &db);
+    let target = TestDb::create("bk_props_to").unwrap();
+    let role = format!("{}_owner", target.name);
+    target.sql(&format!(
+        "CREATE ROLE \"{role}\"; CREATE TABLE old(x int);
+         ALTER DATABASE \"{t}\" OWNER TO \"{role}\";
+         ALTER DATABASE \"{t}\" SET search_path = \"$user\", public, \"Odd Schema\";
+         ALTER DATABASE \"{t}\" SET statement_timeout = '5s';
+         ALTER ROLE \"{role}\" IN DATABASE \"{t}\" SET work_mem = '8MB';",
+        t = target.name
+    ));
+    // The owner, then each role's settings (`*`: every role's).
+    let properties = || {
+        query(
+            db.server_url(),
+            &format!(
+                "SELECT pg_get_userbyid(d.datdba) || ' ' || (SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0))::text, '*') || ':' || array_to_string(s.setconfig, ';'), ' ' ORDER BY s.setrole)
+                   FROM pg_db_role_setting s WHERE s.setdatabase = d.oid)
+                 FROM pg_database d WHERE d.datname = '{}'",
+                target.name
+            ),
+        )
+    };
+    let before = properties();
+    assert!(
+        before.contains(r#"search_path="$user", public, "Odd Schema""#),
+        "{before}"
+    );
+    let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert_eq!(properties(), before);
+    assert_eq!(target.sql("SELECT count(*) FROM t"), "2");
+    drop(target);
+    query(db.server_url(), &format!("DROP ROLE \"{role}\""));
+}
+
+#[test]
 fn a_failed_restore_leaves_the_target_as_it_was_and_no_owner_restores_without_the_roles() {
     let Some(db) = TestDb::create("bk_owner") else {
         return;
@@ -622,6 +711,52 @@ fn a_restore_killed_with_sigkill_leaves_a_database_the_next_restore_drops() {
         )),
         "none"
     );
+}
+
+#[test]
+fn a_role_that_cannot_dump_every_row_is_told_why() {
+    let Some(db) = TestDb::create("bk_rls") else {
+        return;
+    };
+    let role = format!("{}_app", db.name);
+    db.sql(&format!(
+        "CREATE ROLE \"{role}\" LOGIN;
+         CREATE TABLE private_t(x int); INSERT INTO private_t VALUES (1);
+         CREATE TABLE secret(id int, owner text); INSERT INTO secret VALUES (1, 'a'), (2, 'b');
+         ALTER TABLE secret OWNER TO \"{role}\";
+         ALTER TABLE secret ENABLE ROW LEVEL SECURITY; ALTER TABLE secret FORCE ROW LEVEL SECURITY;
+         CREATE POLICY only_a ON secret USING (owner = 'a');"
+    ));
+    let ws = context();
+    let as_role = db.url.replacen("postgres@", &format!("{role}@"), 1);
+    assert_ne!(as_role, db.url);
+    let create_as_role = || {
+        run(backup(&ws, &db)
+            .env("GOODGO_DATABASE_URL", &as_role)
+            .arg("create"))
+    };
+    // A table the role may not read, then a policy that would hide rows from it: pg_dump
+    // refuses, and the hint says why (not a tools version mismatch).
+    let out = create_as_role();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for said in ["permission denied for table private_t", "pg_read_all_data"] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    assert!(!out.stderr.contains("major version"), "{}", out.stderr);
+    db.sql(&format!("GRANT SELECT ON private_t TO \"{role}\""));
+    let out = create_as_role();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for said in ["row-level security", "BYPASSRLS"] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    assert!(ids(&ws, &db).is_empty());
+    // Without the policy's force, the owner dumps every row.
+    db.sql("ALTER TABLE secret NO FORCE ROW LEVEL SECURITY");
+    let out = create_as_role();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    db.sql(&format!(
+        "DROP TABLE secret; REVOKE ALL ON private_t FROM \"{role}\"; DROP ROLE \"{role}\";"
+    ));
 }
 
 #[test]

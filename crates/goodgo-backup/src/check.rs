@@ -317,16 +317,16 @@ pub async fn restore_checked(
 
 /// A new database `{prefix}_…` on `server`'s server to restore backup `manifest` into,
 /// created with the backup's encoding and locale (format 4; older backups do not say,
-/// and get the server's defaults); with whether the locale was kept (see
-/// [`goodgo_db::admin::create_database_like`]).
+/// and get the server's defaults); with what it got instead of the backup's locale, when
+/// this server cannot give it that (see [`goodgo_db::admin::create_database_like`]).
 pub async fn database_for(
     server: &Target,
     prefix: &str,
     manifest: &Manifest,
-) -> Result<(Scratch, bool), BackupError> {
+) -> Result<(Scratch, Option<String>), BackupError> {
     Ok(match &manifest.locale {
         Some(like) => Scratch::create_like(server, prefix, like).await?,
-        None => (Scratch::create(server, prefix, None).await?, true),
+        None => (Scratch::create(server, prefix, None).await?, None),
     })
 }
 

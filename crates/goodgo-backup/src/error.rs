@@ -108,9 +108,24 @@ impl Diagnostic for BackupError {
                     "the backup's objects belong to (or are granted to) roles this server does not have: create them first, or restore with --no-owner (every object the connecting user's, no GRANTs)".into(),
                 )
             }
-            BackupError::Tool { program, .. } if program.starts_with("pg_") => Some(
-                "check that PostgreSQL's client tools match the server's major version (`goodgo doctor`), or set pg_bin_dir".into(),
+            BackupError::Tool { message, .. } if message.contains("row-level security") => Some(
+                "a row-level security policy hides rows from the connecting role, so pg_dump refuses to dump the table: back up as a superuser or a role with BYPASSRLS (or, as the table's owner, with NO FORCE ROW LEVEL SECURITY)".into(),
             ),
+            BackupError::Tool { program, message }
+                if program == "pg_dump" && message.contains("permission denied") =>
+            {
+                Some(
+                    "the connecting role cannot read every object of the database: back up as its owner, a superuser, or a role granted pg_read_all_data (PostgreSQL 14 and later)".into(),
+                )
+            }
+            BackupError::Tool { program, message }
+                if program.starts_with("pg_")
+                    && (message.contains("version") || message.contains("cannot start")) =>
+            {
+                Some(
+                    "check that PostgreSQL's client tools match the server's major version (`goodgo doctor`), or set pg_bin_dir".into(),
+                )
+            }
             _ => None,
         }
     }

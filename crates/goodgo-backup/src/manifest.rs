@@ -295,6 +295,8 @@ mod tests {
                 encoding: "UTF8".into(),
                 lc_collate: "C".into(),
                 lc_ctype: "C.UTF-8".into(),
+                provider: None,
+                provider_locale: None,
             }),
             files: Vec::new(),
             tables: Vec::new(),

@@ -232,6 +232,26 @@ pub struct TextSettings {
     /// `datcollate` and `datctype`: the libc locale (`C`, `en_US.UTF-8`…).
     pub lc_collate: String,
     pub lc_ctype: String,
+    /// The collation provider when it is not libc (`datlocprovider`): `icu` (PostgreSQL
+    /// 15 and later) or `builtin` (17 and later). Absent for libc, and before 15.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// That provider's locale (`daticulocale`, from 17 `datlocale`): `en-US`, `C.UTF-8`…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_locale: Option<String>,
+}
+
+impl TextSettings {
+    /// The locale in words: `ICU locale en-US`, `locale en_US.UTF-8`, or both libc
+    /// settings when they differ.
+    pub fn describe_locale(&self) -> String {
+        match (&self.provider, &self.provider_locale) {
+            (Some(provider), Some(locale)) if provider == "icu" => format!("ICU locale {locale}"),
+            (Some(provider), Some(locale)) => format!("{provider} locale {locale}"),
+            _ if self.lc_collate == self.lc_ctype => format!("locale {}", self.lc_collate),
+            _ => format!("LC_COLLATE {}, LC_CTYPE {}", self.lc_collate, self.lc_ctype),
+        }
+    }
 }
 
 /// The encoding and locale of the database `client` is connected to.
@@ -240,16 +260,28 @@ pub async fn text_settings(
 ) -> Result<TextSettings, DbError> {
     let row = client
         .query_one(
-            "SELECT pg_catalog.pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text
-               FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
+            // The provider's columns are read by name from the row as JSON: they are not
+            // there before PostgreSQL 15, and `daticulocale` is `datlocale` from 17.
+            "SELECT pg_catalog.pg_encoding_to_char(d.encoding)::text, d.datcollate::text, d.datctype::text,
+                    j->>'datlocprovider', coalesce(j->>'datlocale', j->>'daticulocale')
+               FROM pg_catalog.pg_database d, pg_catalog.to_jsonb(d) j
+              WHERE d.datname = pg_catalog.current_database()",
             &[],
         )
         .await
         .map_err(|e| DbError::pg("asking the database's encoding and locale", e))?;
+    let provider = match row.get::<_, Option<String>>(3).as_deref() {
+        None | Some("c") => None,
+        Some("i") => Some("icu".to_string()),
+        Some("b") => Some("builtin".to_string()),
+        Some(other) => Some(other.to_string()),
+    };
     Ok(TextSettings {
         encoding: row.get(0),
         lc_collate: row.get(1),
         lc_ctype: row.get(2),
+        provider_locale: provider.as_ref().and(row.get(4)),
+        provider,
     })
 }
 
@@ -259,36 +291,69 @@ fn literal(value: &str) -> String {
 }
 
 /// Creates database `name` on `server`'s server from `template0` with `like`'s encoding
-/// and locale. A server without that locale (another machine's, another libc) gets the
-/// database with the `C` locale and the same encoding: what was stored is then restored
-/// byte for byte, only sorted bytewise. Returns whether the locale was kept.
+/// and locale (and collation provider). A server that cannot (no such locale: another
+/// machine's, another libc; no ICU, or a version before the provider) gets the database
+/// with the same encoding and what it can: the libc locale without the provider, else the
+/// `C` locale. What was stored is then restored byte for byte, only sorted otherwise.
+/// Returns `None` when the locale was kept, else what the database got instead.
 pub async fn create_database_like(
     server: &Target,
     name: &str,
     like: &TextSettings,
-) -> Result<bool, DbError> {
+) -> Result<Option<String>, DbError> {
     let client = server.connect().await?;
-    let create = |collate: &str, ctype: &str| {
-        format!(
+    let create = |collate: &str, ctype: &str, provider: bool| {
+        let mut sql = format!(
             "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
             ident(name),
             literal(&like.encoding),
             literal(collate),
             literal(ctype)
-        )
+        );
+        if let (true, Some(kind), Some(locale)) = (provider, &like.provider, &like.provider_locale)
+        {
+            let option = if kind == "builtin" {
+                "BUILTIN_LOCALE"
+            } else {
+                "ICU_LOCALE"
+            };
+            sql.push_str(&format!(
+                " LOCALE_PROVIDER {} {option} {}",
+                literal(kind),
+                literal(locale)
+            ));
+        }
+        sql
     };
-    let first = client
-        .batch_execute(&create(&like.lc_collate, &like.lc_ctype))
-        .await;
-    let Err(first) = first else { return Ok(true) };
-    if like.lc_collate == "C" && like.lc_ctype == "C" {
-        return Err(DbError::pg(format!("creating database {name}"), first));
+    let first = match client
+        .batch_execute(&create(&like.lc_collate, &like.lc_ctype, true))
+        .await
+    {
+        Ok(()) => return Ok(None),
+        Err(e) => e,
+    };
+    let mut fallbacks = Vec::new();
+    if like.provider.is_some() {
+        let libc = TextSettings {
+            provider: None,
+            provider_locale: None,
+            ..like.clone()
+        };
+        fallbacks.push((
+            create(&like.lc_collate, &like.lc_ctype, false),
+            format!("the libc {}", libc.describe_locale()),
+        ));
     }
-    match client.batch_execute(&create("C", "C")).await {
-        Ok(()) => Ok(false),
-        // The first failure says more (the locale is only one of its possible causes).
-        Err(_) => Err(DbError::pg(format!("creating database {name}"), first)),
+    if like.lc_collate != "C" || like.lc_ctype != "C" {
+        fallbacks.push((create("C", "C", false), "the C locale".to_string()));
     }
+    for (sql, instead) in fallbacks {
+        if client.batch_execute(&sql).await.is_ok() {
+            return Ok(Some(instead));
+        }
+    }
+    // The first failure says more (the locale is only one of its possible causes).
+    Err(DbError::pg(format!("creating database {name}"), first))
 }
 
 /// Drops database `name`, ending its sessions first (`WITH (FORCE)`); nothing when it does
@@ -322,6 +387,131 @@ pub async fn set_comment(
         .map_err(|e| DbError::pg(format!("setting the comment on database {name}"), e))
 }
 
+/// What a database is besides what `pg_dump` (without `--create`) dumps of it: its owner
+/// and its `ALTER DATABASE … SET` settings, for every role and for one role in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseProperties {
+    /// The owner's role name.
+    pub owner: String,
+    /// `(role, "name=value")`, as `pg_db_role_setting` holds them: `None` for a setting of
+    /// every role (`ALTER DATABASE … SET`), a role for `ALTER ROLE … IN DATABASE … SET`.
+    pub settings: Vec<(Option<String>, String)>,
+}
+
+/// The owner and settings of database `name` on `server`'s server; `None` when it does
+/// not exist. Connects to `server`'s own database.
+pub async fn database_properties(
+    server: &Target,
+    name: &str,
+) -> Result<Option<DatabaseProperties>, DbError> {
+    let client = server.connect().await?;
+    let doing = || format!("reading the owner and settings of database {name}");
+    let Some(row) = client
+        .query_opt(
+            "SELECT pg_catalog.pg_get_userbyid(datdba)::text, oid FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| DbError::pg(doing(), e))?
+    else {
+        return Ok(None);
+    };
+    let oid: u32 = row.get(1);
+    let rows = client
+        .query(
+            "SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(s.setrole)::text END,
+                    c.setting
+               FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) WITH ORDINALITY AS c(setting, n)
+              WHERE s.setdatabase = $1
+              ORDER BY s.setrole, c.n",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| DbError::pg(doing(), e))?;
+    Ok(Some(DatabaseProperties {
+        owner: row.get(0),
+        settings: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+    }))
+}
+
+/// Gives database `name` `properties`' owner and settings, as `pg_dump --create` would
+/// have restored them. Connects to `server`'s own database.
+pub async fn set_database_properties(
+    server: &Target,
+    name: &str,
+    properties: &DatabaseProperties,
+) -> Result<(), DbError> {
+    let client = server.connect().await?;
+    let mut sql = format!(
+        "ALTER DATABASE {} OWNER TO {};\n",
+        ident(name),
+        ident(&properties.owner)
+    );
+    for (role, setting) in &properties.settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            continue;
+        };
+        let scope = match role {
+            None => format!("DATABASE {}", ident(name)),
+            Some(role) => format!("ROLE {} IN DATABASE {}", ident(role), ident(name)),
+        };
+        sql.push_str(&format!(
+            "ALTER {scope} SET {} TO {};\n",
+            ident(key),
+            setting_value(key, value)
+        ));
+    }
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| DbError::pg(format!("giving database {name} its owner and settings"), e))
+}
+
+/// A stored setting's value as SQL: a string literal, or, for the settings that are lists
+/// of quoted names (`search_path`…), each element a literal, as `pg_dump` writes them (one
+/// literal would make the whole list one name).
+fn setting_value(key: &str, value: &str) -> String {
+    const LISTS: [&str; 6] = [
+        "local_preload_libraries",
+        "search_path",
+        "session_preload_libraries",
+        "shared_preload_libraries",
+        "temp_tablespaces",
+        "unix_socket_directories",
+    ];
+    if !LISTS.contains(&key.to_ascii_lowercase().as_str()) {
+        return literal(value);
+    }
+    split_list(value)
+        .iter()
+        .map(|e| literal(e))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The elements of a list setting as PostgreSQL stores it (`"$user", public`): separated by
+/// commas, blanks around them dropped, double quotes around one removed (`""` is a quote).
+fn split_list(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut element = String::new();
+    let mut quoted = false;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                element.push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut element)),
+            c if c.is_whitespace() && !quoted => {}
+            c => element.push(c),
+        }
+    }
+    out.push(element);
+    out
+}
+
 /// Renames database `from` to `to` (which must not exist). Connects to `server`'s own
 /// database, which must be neither.
 pub async fn rename_database(server: &Target, from: &str, to: &str) -> Result<(), DbError> {
@@ -352,6 +542,17 @@ pub async fn database_exists(server: &Target, name: &str) -> Result<bool, DbErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_settings_are_written_one_literal_per_element() {
+        assert_eq!(
+            setting_value("search_path", r#""$user", public, "Odd ""Name""""#),
+            r#"'$user', 'public', 'Odd "Name"'"#
+        );
+        assert_eq!(setting_value("search_path", r#""""#), "''");
+        assert_eq!(setting_value("TimeZone", "Europe/Paris"), "'Europe/Paris'");
+        assert_eq!(setting_value("app.note", "it's, a list"), "'it''s, a list'");
+    }
 
     #[test]
     fn redaction_and_dbname_swap() {

@@ -122,17 +122,17 @@ impl Scratch {
     }
 
     /// Creates `{prefix}_…` on `server`'s server with `like`'s encoding and locale (see
-    /// [`create_database_like`]); with whether the locale was kept.
+    /// [`create_database_like`]); with what it got instead of the locale, if not it.
     pub async fn create_like(
         server: &Target,
         prefix: &str,
         like: &TextSettings,
-    ) -> Result<(Scratch, bool), DbError> {
+    ) -> Result<(Scratch, Option<String>), DbError> {
         let name = unique_name(prefix);
         let server = server.maintenance(&name);
         let swept = sweep(&server, prefix).await;
-        let kept = create_database_like(&server, &name, like).await?;
-        Ok((Scratch::made(server, name, swept).await?, kept))
+        let instead = create_database_like(&server, &name, like).await?;
+        Ok((Scratch::made(server, name, swept).await?, instead))
     }
 
     /// The scratch database `name`, just created on `server`'s server: marked as this

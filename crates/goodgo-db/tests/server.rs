@@ -204,13 +204,14 @@ async fn a_database_is_created_like_another_and_without_its_locale_with_c() {
         encoding: "LATIN1".into(),
         lc_collate: "C".into(),
         lc_ctype: "C".into(),
+        provider: None,
+        provider_locale: None,
     };
     let name = admin::unique_name("gg_like");
-    assert!(
-        admin::create_database_like(&server, &name, &like)
-            .await
-            .unwrap()
-    );
+    let instead = admin::create_database_like(&server, &name, &like)
+        .await
+        .unwrap();
+    assert_eq!(instead, None);
     assert_settings_then_drop(&server, &name, &like).await;
 
     // A locale this server does not have: the encoding is kept, the locale is C.
@@ -218,13 +219,44 @@ async fn a_database_is_created_like_another_and_without_its_locale_with_c() {
         encoding: "LATIN1".into(),
         lc_collate: "xx_NOWHERE.ISO-8859-1".into(),
         lc_ctype: "xx_NOWHERE.ISO-8859-1".into(),
+        provider: None,
+        provider_locale: None,
     };
-    assert!(
-        !admin::create_database_like(&server, &name, &elsewhere)
-            .await
-            .unwrap()
-    );
+    let instead = admin::create_database_like(&server, &name, &elsewhere)
+        .await
+        .unwrap();
+    assert_eq!(instead.as_deref(), Some("the C locale"));
     assert_settings_then_drop(&server, &name, &like).await;
+
+    // The ICU provider (PostgreSQL 15 and later) and its locale are read and given too.
+    let icu = admin::TextSettings {
+        encoding: "UTF8".into(),
+        lc_collate: "C".into(),
+        lc_ctype: "C".into(),
+        provider: Some("icu".into()),
+        provider_locale: Some("de-DE".into()),
+    };
+    assert_eq!(icu.describe_locale(), "ICU locale de-DE");
+    let instead = admin::create_database_like(&server, &name, &icu)
+        .await
+        .unwrap();
+    assert_eq!(instead, None);
+    assert_settings_then_drop(&server, &name, &icu).await;
+    // A provider this server does not have: the libc locale.
+    let unknown_provider = admin::TextSettings {
+        provider: Some("nosuch".into()),
+        ..icu.clone()
+    };
+    let instead = admin::create_database_like(&server, &name, &unknown_provider)
+        .await
+        .unwrap();
+    assert_eq!(instead.as_deref(), Some("the libc locale C"));
+    let libc = admin::TextSettings {
+        provider: None,
+        provider_locale: None,
+        ..icu
+    };
+    assert_settings_then_drop(&server, &name, &libc).await;
 
     // An encoding the server does not know is the server's error, naming the database.
     let unknown = admin::TextSettings {

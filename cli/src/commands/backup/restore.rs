@@ -122,16 +122,17 @@ pub(super) async fn restore(
     let server = target.maintenance(&name);
     // Registered before the database is created: Ctrl-C from here on drops it again.
     let interrupted = crate::ops::interrupt::interrupt()?;
-    let (staging, kept) = check::database_for(&server, "goodgo_restore", &m).await?;
+    let (staging, instead) = check::database_for(&server, "goodgo_restore", &m).await?;
     for leftover in &staging.swept {
         printer.status(&format!(
             "dropped database `{leftover}`, left by a restore that was killed"
         ));
     }
-    if let (false, Some(like)) = (kept, &m.locale) {
+    if let (Some(instead), Some(like)) = (instead, &m.locale) {
         printer.warn(&format!(
-            "this server has no locale {} (the backup's): database `{name}` is created with encoding {} and the C locale",
-            like.lc_collate, like.encoding
+            "this server cannot create a database with the backup's {}: database `{name}` is created with encoding {} and {instead}",
+            like.describe_locale(),
+            like.encoding
         ));
     }
     let restoring = check::restore_checked(
@@ -162,6 +163,12 @@ pub(super) async fn restore(
             return Ok(ExitStatus::Interrupted);
         }
     }
+    // What pg_dump does not dump of a database (its owner, its settings) is the replaced
+    // one's: read before it goes, given to the restored one once it has its name.
+    let properties = match existing {
+        Some(_) => admin::database_properties(&server, &name).await?,
+        None => None,
+    };
     if existing.is_some() {
         admin::drop_database(&server, &name).await?;
     }
@@ -172,6 +179,14 @@ pub(super) async fn restore(
         .with_context(|| {
             format!("the backup is restored and checked in database `{staged}`, which could not take the name `{name}`")
         })?;
+    if let Some(properties) = &properties
+        && let Err(e) = admin::set_database_properties(&server, &name, properties).await
+    {
+        printer.warn(&format!(
+            "database `{name}` is restored, but could not be given the replaced one's owner ({}) and settings: {e}; a superuser can (ALTER DATABASE … OWNER TO, ALTER DATABASE … SET)",
+            properties.owner
+        ));
+    }
     let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
     let text = format!(
         "restored backup {} into {}: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
