@@ -714,7 +714,7 @@ fn a_restore_killed_with_sigkill_leaves_a_database_the_next_restore_drops() {
 }
 
 #[test]
-fn a_role_that_cannot_dump_every_row_is_told_why() {
+fn a_role_without_the_rights_a_backup_needs_is_told_which() {
     let Some(db) = TestDb::create("bk_rls") else {
         return;
     };
@@ -754,6 +754,14 @@ fn a_role_that_cannot_dump_every_row_is_told_why() {
     db.sql("ALTER TABLE secret NO FORCE ROW LEVEL SECURITY");
     let out = create_as_role();
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // A role that may not create databases cannot restore (into a database of its own).
+    let out = run(backup(&ws, &db)
+        .env("GOODGO_DATABASE_URL", &as_role)
+        .args(["verify", "--restore"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for said in ["permission denied to create database", "CREATEDB"] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
     db.sql(&format!(
         "DROP TABLE secret; REVOKE ALL ON private_t FROM \"{role}\"; DROP ROLE \"{role}\";"
     ));

@@ -82,13 +82,15 @@ impl Diagnostic for BackupError {
             BackupError::NotFound { .. } | BackupError::Input(_) | BackupError::Identity(_) => {
                 Some(Class::Input)
             }
-            BackupError::Db(_) => None,
+            BackupError::Db(e) => e.class(),
             _ => Some(Class::Failed),
         }
     }
 
     fn hint(&self) -> Option<String> {
         match self {
+            // Transparent: the database error is not a link of its own in the chain.
+            BackupError::Db(e) => e.hint(),
             BackupError::NotFound { .. } => Some("`goodgo backup list` shows the backups there".into()),
             BackupError::Corrupt { .. } | BackupError::Manifest { .. } => Some(
                 "this backup cannot be trusted: restore another one (`goodgo backup list`), and make a new one with `goodgo backup create`".into(),

@@ -190,6 +190,14 @@ impl goodgo_diag::Diagnostic for DbError {
             }
             DbError::NotEmpty { .. } => Some("`goodgo db reset` starts over".into()),
             DbError::Tool { .. } => Some("`goodgo doctor` says how to install it".into()),
+            DbError::Postgres { doing, source }
+                if doing.starts_with("creating database")
+                    && source.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) =>
+            {
+                Some(
+                    "the connecting role may not create databases, and this needs one of its own (to restore or check into): a superuser can allow it (`ALTER ROLE … CREATEDB`), or connect as a role that may".into(),
+                )
+            }
             _ => None,
         }
     }
