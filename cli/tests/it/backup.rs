@@ -241,7 +241,7 @@ fn a_latin1_database_is_restored_into_a_latin1_database_with_equal_hashes() {
 }
 
 #[test]
-fn an_icu_database_is_restored_with_its_icu_locale() {
+fn an_icu_database_with_large_objects_is_restored_with_both() {
     let Some(db) = TestDb::create("bk_icu") else {
         return;
     };
@@ -255,13 +255,16 @@ fn an_icu_database_is_restored_with_its_icu_locale() {
     );
     db.sql(
         "CREATE TABLE word(w text PRIMARY KEY);
-         INSERT INTO word VALUES ('z'), ('B'), ('\u{e4}'), ('Z'), ('a');",
+         INSERT INTO word VALUES ('z'), ('B'), ('\u{e4}'), ('Z'), ('a');
+         SELECT lo_from_bytea(0, 'large object bytes');",
     );
     let ws = context();
     let id = create(&ws, &db);
     let m = manifest(&backups_dir(&ws).join(&id));
     assert_eq!(m["locale"]["provider"], "icu");
     assert_eq!(m["locale"]["provider_locale"], "de-DE");
+    let objects = crate::json_find(&m, "tables", "name", "pg_catalog.pg_largeobject");
+    assert_eq!(objects["rows"], 1);
 
     let target = TestDb::create("bk_icu_to").unwrap();
     let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name]));
@@ -283,6 +286,10 @@ fn an_icu_database_is_restored_with_its_icu_locale() {
         "a,\u{e4},B,z,Z"
     );
     assert_eq!(table_digests(&db), table_digests(&target));
+    assert_eq!(
+        target.sql("SELECT convert_from(lo_get(oid), 'UTF8') FROM pg_largeobject_metadata"),
+        "large object bytes"
+    );
 }
 
 #[test]

@@ -108,7 +108,7 @@ async fn dump(
         .get(0);
     let locale = goodgo_db::admin::text_settings(&tx).await?;
     let migration_head = migration_head(&tx).await?;
-    let tables = stats::list(&tx).await?;
+    let tables = stats::list(&tx, TableHash::of_format(manifest::FORMAT_VERSION)).await?;
     on_event(Event::Dumping {
         tables: tables.len(),
     });
@@ -211,9 +211,10 @@ impl Hasher {
                 })?;
             runtime.block_on(async move {
                 let n = jobs.clamp(1, tables.len().max(1));
-                let clients = stats::connect(&db, n, TableHash::Columns, Some(&snapshot)).await?;
+                let hash = TableHash::of_format(manifest::FORMAT_VERSION);
+                let clients = stats::connect(&db, n, hash, Some(&snapshot)).await?;
                 let _ = imported.send(());
-                stats::hash(&clients, tables, TableHash::Columns, &stopped).await
+                stats::hash(&clients, tables, hash, &stopped).await
             })
         });
         (Hasher { thread, stop }, imported_rx)

@@ -312,8 +312,8 @@ mod tests {
             (2, true, TableHash::RowText),
             (3, false, TableHash::Columns),
             (3, true, TableHash::Columns),
-            (4, false, TableHash::Columns),
-            (4, true, TableHash::Columns),
+            (4, false, TableHash::ColumnsAndLargeObjects),
+            (4, true, TableHash::ColumnsAndLargeObjects),
         ] {
             let m = sample(version, encrypted);
             let text = String::from_utf8(m.to_bytes()).expect("utf-8");

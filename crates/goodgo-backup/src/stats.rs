@@ -17,6 +17,8 @@
 //!   times are hashed as they are stored, without being printed; any other type is hashed
 //!   through its text form under fixed session settings ([`COLUMNS_SETTINGS`]). It costs
 //!   less than a `COPY` of the table.
+//! - [`TableHash::ColumnsAndLargeObjects`] (format 4): format 3's, and the large objects,
+//!   when the database has any, as one more entry, [`LARGE_OBJECTS`] ([`LARGE_OBJECTS_HASH`]).
 //!
 //! Tables are hashed on several connections at once, largest first: in a backup, each
 //! connection imports the dump's snapshot, so hashes and dump see the same rows.
@@ -38,18 +40,29 @@ pub enum TableHash {
     RowText,
     /// Format 3: per-column 64-bit hashes, XORed per row, summed.
     Columns,
+    /// Format 4: as format 3, and the large objects as one more entry.
+    ColumnsAndLargeObjects,
 }
 
 impl TableHash {
     /// The table hash of manifest format `version`.
     pub fn of_format(version: u32) -> TableHash {
-        if version >= 3 {
-            TableHash::Columns
-        } else {
-            TableHash::RowText
+        match version {
+            0..=2 => TableHash::RowText,
+            3 => TableHash::Columns,
+            _ => TableHash::ColumnsAndLargeObjects,
         }
     }
 }
+
+/// The entry that stands for the database's large objects (format 4, when it has any):
+/// its `rows` are how many there are.
+pub const LARGE_OBJECTS: &str = "pg_catalog.pg_largeobject";
+
+/// Format 4: the count and hash of the large objects: `md5` of the decimal sum, over the
+/// large objects, of their OID's 64-bit hash (seed 1) XOR the first 64 bits of the `md5` of
+/// their content.
+pub const LARGE_OBJECTS_HASH: &str = "SELECT pg_catalog.count(*)::bigint, pg_catalog.md5(coalesce(pg_catalog.sum(pg_catalog.hashoidextended(m.oid, 1) OPERATOR(pg_catalog.#) ('x' OPERATOR(pg_catalog.||) pg_catalog.left(pg_catalog.md5(pg_catalog.lo_get(m.oid)), 16))::pg_catalog.bit(64)::pg_catalog.int8), 0)::pg_catalog.text) FROM pg_catalog.pg_largeobject_metadata AS m";
 
 /// The tables whose rows a backup holds: ordinary tables (partitions included, partitioned
 /// parents not, their rows being the partitions'), outside the system schemas; each with
@@ -83,14 +96,19 @@ pub struct Table {
     pub bytes: i64,
     /// Its columns, quoted, ordered by name (bytewise), and their types' OIDs.
     columns: Vec<(String, u32)>,
+    /// Whether this is the [`LARGE_OBJECTS`] entry.
+    large_objects: bool,
 }
 
 impl Table {
     /// The query giving this table's row count and hash.
     pub fn query(&self, hash: TableHash) -> String {
+        if self.large_objects {
+            return LARGE_OBJECTS_HASH.to_string();
+        }
         match hash {
             TableHash::RowText => ROW_TEXT_HASH.replace("{}", &self.name),
-            TableHash::Columns => format!(
+            TableHash::Columns | TableHash::ColumnsAndLargeObjects => format!(
                 "SELECT pg_catalog.count(*)::bigint, pg_catalog.md5(coalesce(pg_catalog.sum({}), 0)::pg_catalog.text) FROM ONLY {} AS t",
                 row_hash(&self.columns),
                 self.name
@@ -138,13 +156,14 @@ fn column_hash(c: &str, ty: u32, seed: usize) -> String {
     format!("coalesce({hash}, -{seed})")
 }
 
-/// Every table of the database `client` is connected to (in its snapshot), by name.
-pub async fn list(client: &impl GenericClient) -> Result<Vec<Table>, BackupError> {
+/// Every table of the database `client` is connected to (in its snapshot), by name; with
+/// `hash` of format 4, and large objects there, the [`LARGE_OBJECTS`] entry too.
+pub async fn list(client: &impl GenericClient, hash: TableHash) -> Result<Vec<Table>, BackupError> {
     let rows = client
         .query(TABLES, &[])
         .await
         .map_err(|e| crate::pg("listing tables".into(), e))?;
-    Ok(rows
+    let mut tables: Vec<Table> = rows
         .iter()
         .map(|r| {
             let names: Vec<String> = r.get(2);
@@ -153,9 +172,29 @@ pub async fn list(client: &impl GenericClient) -> Result<Vec<Table>, BackupError
                 name: r.get(0),
                 bytes: r.get(1),
                 columns: names.into_iter().zip(types).collect(),
+                large_objects: false,
             }
         })
-        .collect())
+        .collect();
+    if hash == TableHash::ColumnsAndLargeObjects {
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_largeobject_metadata),
+                        pg_catalog.pg_relation_size('pg_catalog.pg_largeobject')",
+                &[],
+            )
+            .await
+            .map_err(|e| crate::pg("looking for large objects".into(), e))?;
+        if row.get(0) {
+            tables.push(Table {
+                name: LARGE_OBJECTS.into(),
+                bytes: row.get(1),
+                columns: Vec::new(),
+                large_objects: true,
+            });
+        }
+    }
+    Ok(tables)
 }
 
 /// `n` connections to `db` ready to hash with `hash` (its session settings made); with a
@@ -170,7 +209,7 @@ pub async fn connect(
     try_join_all((0..n.max(1)).map(|_| async move {
         let client = db.connect().await?;
         let mut setup = String::new();
-        if hash == TableHash::Columns {
+        if hash != TableHash::RowText {
             setup.push_str(COLUMNS_SETTINGS);
             setup.push(';');
         }
@@ -245,7 +284,7 @@ pub async fn tables(
 ) -> Result<Vec<TableEntry>, BackupError> {
     let clients = connect(db, jobs, hash, None).await?;
     let tables = match clients.first() {
-        Some(client) => list(client).await?,
+        Some(client) => list(client, hash).await?,
         None => Vec::new(),
     };
     let jobs = jobs.clamp(1, tables.len().max(1));
@@ -295,6 +334,7 @@ mod tests {
             name: "public.t".into(),
             bytes: 0,
             columns: vec![("a".into(), 23), ("\"B c\"".into(), 25), ("d".into(), 1184)],
+            large_objects: false,
         };
         let q = table.query(TableHash::Columns);
         assert!(
@@ -323,5 +363,6 @@ mod tests {
         assert_eq!(TableHash::of_format(1), TableHash::RowText);
         assert_eq!(TableHash::of_format(2), TableHash::RowText);
         assert_eq!(TableHash::of_format(3), TableHash::Columns);
+        assert_eq!(TableHash::of_format(4), TableHash::ColumnsAndLargeObjects);
     }
 }
