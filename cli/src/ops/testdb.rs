@@ -88,6 +88,11 @@ impl Template {
             let _ = scratch.remove().await;
             return Err(anyhow::Error::new(e).context("migrating the test template database"));
         }
+        // A template is kept: no longer a scratch database another run may sweep.
+        if let Err(e) = scratch.unmark().await {
+            let _ = scratch.remove().await;
+            return Err(anyhow::Error::new(e).context("keeping the test template database"));
+        }
         let client = self.server.connect().await?;
         let renamed = client
             .batch_execute(&format!(

@@ -245,6 +245,12 @@ fn an_icu_database_with_large_objects_is_restored_with_both() {
     let Some(db) = TestDb::create("bk_icu") else {
         return;
     };
+    let icu_here = "SELECT current_setting('server_version_num')::int >= 150000
+                      AND EXISTS (SELECT FROM pg_collation WHERE collprovider = 'i')";
+    if query(db.server_url(), icu_here) != "t" {
+        eprintln!("SKIPPED: this server has no ICU");
+        return;
+    }
     query(db.server_url(), &format!("DROP DATABASE \"{}\"", db.name));
     query(
         db.server_url(),
@@ -274,7 +280,8 @@ fn an_icu_database_with_large_objects_is_restored_with_both() {
         query(
             target.server_url(),
             &format!(
-                "SELECT datlocprovider::text || ' ' || daticulocale FROM pg_database WHERE datname = '{}'",
+                // `daticulocale` is `datlocale` from PostgreSQL 17.
+                "SELECT j->>'datlocprovider' || ' ' || coalesce(j->>'datlocale', j->>'daticulocale') FROM pg_database d, to_jsonb(d) j WHERE datname = '{}'",
                 target.name
             )
         ),
@@ -293,7 +300,7 @@ fn an_icu_database_with_large_objects_is_restored_with_both() {
 }
 
 #[test]
-fn restoring_over_a_database_keeps_its_owner_and_settings() {
+fn restoring_over_a_database_keeps_its_owner_settings_and_privileges() {
     let Some(db) = TestDb::create("bk_props") else {
         return;
     };
@@ -307,26 +314,37 @@ fn restoring_over_a_database_keeps_its_owner_and_settings() {
          ALTER DATABASE \"{t}\" OWNER TO \"{role}\";
          ALTER DATABASE \"{t}\" SET search_path = \"$user\", public, \"Odd Schema\";
          ALTER DATABASE \"{t}\" SET statement_timeout = '5s';
-         ALTER ROLE \"{role}\" IN DATABASE \"{t}\" SET work_mem = '8MB';",
+         ALTER ROLE \"{role}\" IN DATABASE \"{t}\" SET work_mem = '8MB';
+         REVOKE ALL ON DATABASE \"{t}\" FROM PUBLIC;
+         GRANT CONNECT ON DATABASE \"{t}\" TO \"{role}\" WITH GRANT OPTION;
+         ALTER DATABASE \"{t}\" CONNECTION LIMIT 7;
+         COMMENT ON DATABASE \"{t}\" IS 'the kept one''s';",
         t = target.name
     ));
-    // The owner, then each role's settings (`*`: every role's).
+    // The owner, privileges, connection limit, comment, then each role's settings (`*`:
+    // every role's).
     let properties = || {
         query(
             db.server_url(),
             &format!(
-                "SELECT pg_get_userbyid(d.datdba) || ' ' || (SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0))::text, '*') || ':' || array_to_string(s.setconfig, ';'), ' ' ORDER BY s.setrole)
-                   FROM pg_db_role_setting s WHERE s.setdatabase = d.oid)
+                "SELECT concat_ws(' ', pg_get_userbyid(d.datdba), d.datacl::text, d.datconnlimit, shobj_description(d.oid, 'pg_database'),
+                   (SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0))::text, '*') || ':' || array_to_string(s.setconfig, ';'), ' ' ORDER BY s.setrole)
+                      FROM pg_db_role_setting s WHERE s.setdatabase = d.oid))
                  FROM pg_database d WHERE d.datname = '{}'",
                 target.name
             ),
         )
     };
     let before = properties();
-    assert!(
-        before.contains(r#"search_path="$user", public, "Odd Schema""#),
-        "{before}"
-    );
+    for part in [
+        r#"search_path="$user", public, "Odd Schema""#,
+        // The owner may grant CONNECT; PUBLIC has nothing (no `=…` entry).
+        "c*/",
+        " 7 the kept one's ",
+    ] {
+        assert!(before.contains(part), "{part}: {before}");
+    }
+    assert!(!before.contains("{=") && !before.contains(",="), "{before}");
     let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
@@ -652,6 +670,21 @@ fn a_restore_killed_with_sigkill_leaves_a_database_the_next_restore_drops() {
         db.server_url(),
         &staging.replace("SELECT count(*)", "SELECT datname"),
     );
+    // Killed once the database is marked as goodgo's and pg_restore writes into it.
+    wait_until(
+        "pg_restore in the marked database",
+        Duration::from_secs(60),
+        || {
+            query(
+            db.server_url(),
+            &format!(
+                "SELECT count(*) FROM pg_database d WHERE d.datname = '{name}'
+                   AND shobj_description(d.oid, 'pg_database') LIKE 'goodgo scratch database of pid %'
+                   AND EXISTS (SELECT FROM pg_stat_activity a WHERE a.datid = d.oid AND a.application_name = 'pg_restore')"
+            ),
+        ) == "1"
+        },
+    );
     assert!(goodgo_testkit::signal(
         child.id(),
         goodgo_testkit::Signal::KILL
@@ -674,16 +707,7 @@ fn a_restore_killed_with_sigkill_leaves_a_database_the_next_restore_drops() {
     gone.wait().unwrap();
     let in_use = TestDb::create("goodgo_restore").unwrap();
     let other = TestDb::create("goodgo_restore").unwrap();
-    for (decoy, host) in [
-        (&in_use, goodgo_db::scratch::this_host()),
-        (&other, "another machine".to_string()),
-    ] {
-        decoy.sql(&format!(
-            "COMMENT ON DATABASE \"{}\" IS 'goodgo scratch database of pid {} on {host}'",
-            decoy.name,
-            gone.id()
-        ));
-    }
+    // The session first: marked before it, the decoy could be swept by a parallel test.
     let _session = goodgo_testkit::ChildGuard::new(
         Command::new(pg_bin_dir().join("psql"))
             .arg(&in_use.url)
@@ -701,6 +725,16 @@ fn a_restore_killed_with_sigkill_leaves_a_database_the_next_restore_drops() {
             ),
         ) == "1"
     });
+    for (decoy, host) in [
+        (&in_use, goodgo_db::scratch::this_host().unwrap()),
+        (&other, "another machine".to_string()),
+    ] {
+        decoy.sql(&format!(
+            "COMMENT ON DATABASE \"{}\" IS 'goodgo scratch database of pid {} on {host}'",
+            decoy.name,
+            gone.id()
+        ));
+    }
 
     let out = run(backup(&ws, &db).args(["restore", &id, "--to-database", &target.name, "--yes"]));
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -110,9 +110,13 @@ impl Diagnostic for BackupError {
                     "the backup's objects belong to (or are granted to) roles this server does not have: create them first, or restore with --no-owner (every object the connecting user's, no GRANTs)".into(),
                 )
             }
-            BackupError::Tool { message, .. } if message.contains("row-level security") => Some(
+            BackupError::Tool { program, message }
+                if program == "pg_dump" && message.contains("row-level security") =>
+            {
+                Some(
                 "a row-level security policy hides rows from the connecting role, so pg_dump refuses to dump the table: back up as a superuser or a role with BYPASSRLS (or, as the table's owner, with NO FORCE ROW LEVEL SECURITY)".into(),
-            ),
+                )
+            }
             BackupError::Tool { program, message }
                 if program == "pg_dump" && message.contains("permission denied") =>
             {

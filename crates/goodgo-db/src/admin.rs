@@ -286,15 +286,17 @@ pub async fn text_settings(
 }
 
 /// A string literal for SQL: in single quotes, inner single quotes doubled.
-fn literal(value: &str) -> String {
+pub(crate) fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Creates database `name` on `server`'s server from `template0` with `like`'s encoding
 /// and locale (and collation provider). A server that cannot (no such locale: another
 /// machine's, another libc; no ICU, or a version before the provider) gets the database
-/// with the same encoding and what it can: the libc locale without the provider, else the
-/// `C` locale. What was stored is then restored byte for byte, only sorted otherwise.
+/// with the same encoding and what it can: the provider with the libc locale C, the libc
+/// locale without the provider, else the `C` locale. What was stored is then restored byte
+/// for byte, only sorted otherwise. A database without a provider is asked for with libc
+/// (from PostgreSQL 15, template0 may be ICU's).
 /// Returns `None` when the locale was kept, else what the database got instead.
 pub async fn create_database_like(
     server: &Target,
@@ -302,7 +304,17 @@ pub async fn create_database_like(
     like: &TextSettings,
 ) -> Result<Option<String>, DbError> {
     let client = server.connect().await?;
-    let create = |collate: &str, ctype: &str, provider: bool| {
+    // From 15 on, template0 may itself use ICU (`initdb --locale-provider=icu`): a libc
+    // database is asked for by name.
+    let version: i32 = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int",
+            &[],
+        )
+        .await
+        .map_err(|e| DbError::pg("asking the server's version", e))?
+        .get(0);
+    let create = |collate: &str, ctype: &str, keep_provider: bool| {
         let mut sql = format!(
             "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
             ident(name),
@@ -310,18 +322,21 @@ pub async fn create_database_like(
             literal(collate),
             literal(ctype)
         );
-        if let (true, Some(kind), Some(locale)) = (provider, &like.provider, &like.provider_locale)
-        {
-            let option = if kind == "builtin" {
-                "BUILTIN_LOCALE"
-            } else {
-                "ICU_LOCALE"
-            };
-            sql.push_str(&format!(
-                " LOCALE_PROVIDER {} {option} {}",
-                literal(kind),
-                literal(locale)
-            ));
+        match (&like.provider, &like.provider_locale) {
+            (Some(kind), Some(locale)) if keep_provider => {
+                let option = if kind == "builtin" {
+                    "BUILTIN_LOCALE"
+                } else {
+                    "ICU_LOCALE"
+                };
+                sql.push_str(&format!(
+                    " LOCALE_PROVIDER {} {option} {}",
+                    literal(kind),
+                    literal(locale)
+                ));
+            }
+            _ if version >= 150000 => sql.push_str(" LOCALE_PROVIDER 'libc'"),
+            _ => {}
         }
         sql
     };
@@ -332,8 +347,17 @@ pub async fn create_database_like(
         Ok(()) => return Ok(None),
         Err(e) => e,
     };
+    let c_libc = like.lc_collate == "C" && like.lc_ctype == "C";
     let mut fallbacks = Vec::new();
     if like.provider.is_some() {
+        // ICU (or builtin) sorts; the libc locale is then only the server's default for
+        // what ICU does not do, and C serves.
+        if !c_libc {
+            fallbacks.push((
+                create("C", "C", true),
+                format!("{} with the libc locale C", like.describe_locale()),
+            ));
+        }
         let libc = TextSettings {
             provider: None,
             provider_locale: None,
@@ -344,7 +368,7 @@ pub async fn create_database_like(
             format!("the libc {}", libc.describe_locale()),
         ));
     }
-    if like.lc_collate != "C" || like.lc_ctype != "C" {
+    if !c_libc {
         fallbacks.push((create("C", "C", false), "the C locale".to_string()));
     }
     for (sql, instead) in fallbacks {
@@ -387,131 +411,6 @@ pub async fn set_comment(
         .map_err(|e| DbError::pg(format!("setting the comment on database {name}"), e))
 }
 
-/// What a database is besides what `pg_dump` (without `--create`) dumps of it: its owner
-/// and its `ALTER DATABASE … SET` settings, for every role and for one role in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseProperties {
-    /// The owner's role name.
-    pub owner: String,
-    /// `(role, "name=value")`, as `pg_db_role_setting` holds them: `None` for a setting of
-    /// every role (`ALTER DATABASE … SET`), a role for `ALTER ROLE … IN DATABASE … SET`.
-    pub settings: Vec<(Option<String>, String)>,
-}
-
-/// The owner and settings of database `name` on `server`'s server; `None` when it does
-/// not exist. Connects to `server`'s own database.
-pub async fn database_properties(
-    server: &Target,
-    name: &str,
-) -> Result<Option<DatabaseProperties>, DbError> {
-    let client = server.connect().await?;
-    let doing = || format!("reading the owner and settings of database {name}");
-    let Some(row) = client
-        .query_opt(
-            "SELECT pg_catalog.pg_get_userbyid(datdba)::text, oid FROM pg_catalog.pg_database WHERE datname = $1",
-            &[&name],
-        )
-        .await
-        .map_err(|e| DbError::pg(doing(), e))?
-    else {
-        return Ok(None);
-    };
-    let oid: u32 = row.get(1);
-    let rows = client
-        .query(
-            "SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(s.setrole)::text END,
-                    c.setting
-               FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) WITH ORDINALITY AS c(setting, n)
-              WHERE s.setdatabase = $1
-              ORDER BY s.setrole, c.n",
-            &[&oid],
-        )
-        .await
-        .map_err(|e| DbError::pg(doing(), e))?;
-    Ok(Some(DatabaseProperties {
-        owner: row.get(0),
-        settings: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
-    }))
-}
-
-/// Gives database `name` `properties`' owner and settings, as `pg_dump --create` would
-/// have restored them. Connects to `server`'s own database.
-pub async fn set_database_properties(
-    server: &Target,
-    name: &str,
-    properties: &DatabaseProperties,
-) -> Result<(), DbError> {
-    let client = server.connect().await?;
-    let mut sql = format!(
-        "ALTER DATABASE {} OWNER TO {};\n",
-        ident(name),
-        ident(&properties.owner)
-    );
-    for (role, setting) in &properties.settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            continue;
-        };
-        let scope = match role {
-            None => format!("DATABASE {}", ident(name)),
-            Some(role) => format!("ROLE {} IN DATABASE {}", ident(role), ident(name)),
-        };
-        sql.push_str(&format!(
-            "ALTER {scope} SET {} TO {};\n",
-            ident(key),
-            setting_value(key, value)
-        ));
-    }
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| DbError::pg(format!("giving database {name} its owner and settings"), e))
-}
-
-/// A stored setting's value as SQL: a string literal, or, for the settings that are lists
-/// of quoted names (`search_path`…), each element a literal, as `pg_dump` writes them (one
-/// literal would make the whole list one name).
-fn setting_value(key: &str, value: &str) -> String {
-    const LISTS: [&str; 6] = [
-        "local_preload_libraries",
-        "search_path",
-        "session_preload_libraries",
-        "shared_preload_libraries",
-        "temp_tablespaces",
-        "unix_socket_directories",
-    ];
-    if !LISTS.contains(&key.to_ascii_lowercase().as_str()) {
-        return literal(value);
-    }
-    split_list(value)
-        .iter()
-        .map(|e| literal(e))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The elements of a list setting as PostgreSQL stores it (`"$user", public`): separated by
-/// commas, blanks around them dropped, double quotes around one removed (`""` is a quote).
-fn split_list(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut element = String::new();
-    let mut quoted = false;
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                element.push('"');
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut element)),
-            c if c.is_whitespace() && !quoted => {}
-            c => element.push(c),
-        }
-    }
-    out.push(element);
-    out
-}
-
 /// Renames database `from` to `to` (which must not exist). Connects to `server`'s own
 /// database, which must be neither.
 pub async fn rename_database(server: &Target, from: &str, to: &str) -> Result<(), DbError> {
@@ -542,17 +441,6 @@ pub async fn database_exists(server: &Target, name: &str) -> Result<bool, DbErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn list_settings_are_written_one_literal_per_element() {
-        assert_eq!(
-            setting_value("search_path", r#""$user", public, "Odd ""Name""""#),
-            r#"'$user', 'public', 'Odd "Name"'"#
-        );
-        assert_eq!(setting_value("search_path", r#""""#), "''");
-        assert_eq!(setting_value("TimeZone", "Europe/Paris"), "'Europe/Paris'");
-        assert_eq!(setting_value("app.note", "it's, a list"), "'it''s, a list'");
-    }
 
     #[test]
     fn redaction_and_dbname_swap() {

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod migrations;
 pub mod outside;
+pub mod properties;
 pub mod runner;
 pub mod schema;
 pub mod scratch;

@@ -4,8 +4,7 @@
 
 use crate::DbError;
 use crate::admin::{
-    Target, TextSettings, create_database, create_database_like, drop_database, rename_database,
-    set_comment,
+    Target, TextSettings, create_database, create_database_like, drop_database, set_comment,
 };
 
 /// A database name no other process or call uses: `{prefix}_{pid}_{nanos}_{n}`, for
@@ -22,31 +21,38 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// This machine and PID namespace (host name, boot id, `/proc/self/ns/pid`), as a string
-/// two processes share only when a PID means the same process to both.
-pub fn this_host() -> String {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let pid_ns = std::fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(
-        "{} {} {pid_ns}",
-        read("/proc/sys/kernel/hostname").trim(),
-        read("/proc/sys/kernel/random/boot_id").trim()
-    )
+/// two processes share only when a PID means the same process to both; `None` where that
+/// cannot be told (no Linux `/proc`).
+pub fn this_host() -> Option<String> {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let pid_ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Some(format!(
+        "{} {} {}",
+        hostname.trim(),
+        boot_id.trim(),
+        pid_ns.to_string_lossy()
+    ))
 }
 
 /// Whether process `pid` of `host` (a [`this_host`]) is known to be gone: it ran here and
-/// no such process runs now. A process of another machine is never known to be gone.
+/// no such process runs now. A process of another machine, or of any machine where this
+/// cannot be told, is never known to be gone.
 pub fn process_gone(host: &str, pid: u32) -> bool {
-    host == this_host() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    this_host().is_some_and(|here| here == host)
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// The comment a scratch database carries while it exists: who made it, so that another
 /// run can tell a leftover of a killed process from a database in use.
 const MADE_BY: &str = "goodgo scratch database of pid ";
 
-fn made_by_comment() -> String {
-    format!("{MADE_BY}{} on {}", std::process::id(), this_host())
+fn made_by_comment() -> Option<String> {
+    Some(format!(
+        "{MADE_BY}{} on {}",
+        std::process::id(),
+        this_host()?
+    ))
 }
 
 /// The process and host a [`made_by_comment`] names.
@@ -102,9 +108,13 @@ pub async fn sweep(server: &Target, prefix: &str) -> Vec<String> {
     swept
 }
 
-/// Marks database `name` as made by this process (see [`made_by_comment`]).
+/// Marks database `name` as made by this process (see [`made_by_comment`]); nothing where
+/// the process cannot be told apart from another machine's (it is then never swept).
 async fn mark(server: &Target, name: &str) -> Result<(), DbError> {
-    set_comment(server, name, Some(&made_by_comment())).await
+    match made_by_comment() {
+        Some(comment) => set_comment(server, name, Some(&comment)).await,
+        None => Ok(()),
+    }
 }
 
 impl Scratch {
@@ -150,12 +160,11 @@ impl Scratch {
         })
     }
 
-    /// Keeps the database for good as `name` (which must not exist): renamed, and no longer
-    /// marked as a scratch database.
-    pub async fn keep_as(self, name: &str) -> Result<(), DbError> {
-        let from = self.name();
-        rename_database(&self.server, &from, name).await?;
-        set_comment(&self.server, name, None).await
+    /// Unmarks the database, which is to be kept (renamed, say): from then on no other run
+    /// drops it as a leftover. Do this before anything that makes it the only copy of the
+    /// data (dropping the database it replaces).
+    pub async fn unmark(&self) -> Result<(), DbError> {
+        set_comment(&self.server, &self.name(), None).await
     }
 
     /// The database's name.

@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result};
 use goodgo_backup::check;
 use goodgo_backup::store::Store;
 use goodgo_db::admin::{self, Target};
+use goodgo_db::properties;
 use serde_json::json;
 
 use super::{Reading, pg_tools, progress};
@@ -163,29 +164,45 @@ pub(super) async fn restore(
             return Ok(ExitStatus::Interrupted);
         }
     }
-    // What pg_dump does not dump of a database (its owner, its settings) is the replaced
-    // one's: read before it goes, given to the restored one once it has its name.
-    let properties = match existing {
-        Some(_) => admin::database_properties(&server, &name).await?,
-        None => None,
-    };
-    if existing.is_some() {
-        admin::drop_database(&server, &name).await?;
+    // Everything that may fail before the target goes, while the restored database is still
+    // this run's to drop: what pg_dump does not dump of a database (owner, settings,
+    // privileges) is read from the one replaced, and the restored one is unmarked, so that
+    // no other run takes it for a leftover once it holds the only copy of the data.
+    let prepared = async {
+        let properties = match existing {
+            Some(_) => properties::read(&server, &name).await?,
+            None => None,
+        };
+        staging.unmark().await?;
+        if existing.is_some() {
+            admin::drop_database(&server, &name).await?;
+        }
+        Ok::<_, goodgo_db::DbError>(properties)
     }
+    .await;
+    let properties = match prepared {
+        Ok(properties) => properties,
+        Err(e) => {
+            let _ = staging.remove().await;
+            return Err(e.into());
+        }
+    };
     let staged = staging.name();
-    staging
-        .keep_as(&name)
+    admin::rename_database(&server, &staged, &name)
         .await
         .with_context(|| {
-            format!("the backup is restored and checked in database `{staged}`, which could not take the name `{name}`")
+            format!("the backup is restored and checked in database `{staged}`, which could not take the name `{name}` (rename it by hand: ALTER DATABASE … RENAME TO …)")
         })?;
-    if let Some(properties) = &properties
-        && let Err(e) = admin::set_database_properties(&server, &name, properties).await
-    {
-        printer.warn(&format!(
-            "database `{name}` is restored, but could not be given the replaced one's owner ({}) and settings: {e}; a superuser can (ALTER DATABASE … OWNER TO, ALTER DATABASE … SET)",
-            properties.owner
-        ));
+    if let Some(properties) = &properties {
+        let failed = match properties::apply(&server, &name, properties).await {
+            Ok(failed) => failed,
+            Err(e) => vec![e.to_string()],
+        };
+        for failure in failed {
+            printer.warn(&format!(
+                "database `{name}` is restored, but did not get this property of the one it replaced: {failure}"
+            ));
+        }
     }
     let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
     let text = format!(

@@ -110,7 +110,7 @@ struct Writer {
 impl Writer {
     fn this_process() -> Writer {
         Writer {
-            host: goodgo_db::scratch::this_host(),
+            host: goodgo_db::scratch::this_host().unwrap_or_default(),
             pid: std::process::id(),
             started_at: manifest::format_time(time::OffsetDateTime::now_utc()),
         }
