@@ -427,21 +427,23 @@ fn databases_made_by(pid: u32) -> String {
     format!("SELECT count(*) FROM pg_database WHERE datname ~ '^goodgo_(verify|restore)_{pid}_'")
 }
 
-/// Runs `cmd` (a goodgo command) to its end, then asserts that no database it made (its
-/// scratch and restore databases are named after its process id) is left on `server`.
-pub(crate) fn run_leaving_no_database(cmd: &mut Command, server: &str) -> crate::Run {
+/// `cmd` (a goodgo command) started with its output captured, and the query counting the
+/// databases it makes (its scratch and restore databases are named after its process id).
+fn spawn_watched(cmd: &mut Command) -> (std::process::Child, String) {
     let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let made = databases_made_by(child.id());
-    let out = child.wait_with_output().unwrap();
-    let run = crate::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    (child, made)
+}
+
+/// Runs `cmd` (a goodgo command) to its end, then asserts that no database it made is left
+/// on `server`.
+pub(crate) fn run_leaving_no_database(cmd: &mut Command, server: &str) -> crate::Run {
+    let (child, made) = spawn_watched(cmd);
+    let run = crate::Run::from(child.wait_with_output().unwrap());
     assert_eq!(
         query(server, &made),
         "0",
@@ -455,12 +457,7 @@ pub(crate) fn run_leaving_no_database(cmd: &mut Command, server: &str) -> crate:
 /// makes (its scratch and restore databases are named after its process id): what it
 /// produced, and whether such a database was seen, during the run or after it.
 fn run_watching(cmd: &mut Command, server: &str) -> (crate::Run, bool) {
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let made = databases_made_by(child.id());
+    let (child, made) = spawn_watched(cmd);
     let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
     let mut seen = false;
     while !waiter.is_finished() {
@@ -469,12 +466,7 @@ fn run_watching(cmd: &mut Command, server: &str) -> (crate::Run, bool) {
     }
     let out = waiter.join().unwrap();
     seen |= query(server, &made) != "0";
-    let run = crate::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    (run, seen)
+    (crate::Run::from(out), seen)
 }
 
 /// The largest data file of a backup, relative to its folder.
@@ -608,30 +600,60 @@ fn killed_mid_backup_nothing_is_listed_and_the_next_run_cleans_up() {
     assert_eq!(ids(&ws, &db).len(), 1);
 }
 
-#[test]
-fn ctrl_c_mid_restore_drops_the_restores_database_and_leaves_the_target() {
-    let Some(db) = TestDb::create("bk_int") else {
-        return;
-    };
-    // Enough rows (and an index to build) that the restore takes a moment.
+/// A restore under way: a database with enough rows (and indexes to build) that its
+/// restore takes a moment, backed up; a target holding a table of its own; goodgo
+/// restoring the backup over it, its stderr as `stderr` says, once the restore's own
+/// database exists (`staging` counts it; it is named after goodgo's process id).
+struct RestoreUnderWay {
+    db: TestDb,
+    ws: TestContext,
+    id: String,
+    target: TestDb,
+    child: std::process::Child,
+    staging: String,
+}
+
+fn restore_under_way(prefix: &str, stderr: std::process::Stdio) -> Option<RestoreUnderWay> {
+    let db = TestDb::create(prefix)?;
     db.sql(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a FROM generate_series(1, 400000) g;
          ALTER TABLE big ADD PRIMARY KEY (id); CREATE INDEX big_a ON big (a);",
     );
     let ws = context();
     let id = create(&ws, &db);
-    let target = TestDb::create("bk_int_to").unwrap();
+    let target = TestDb::create(&format!("{prefix}_to")).unwrap();
     target.sql("CREATE TABLE precious(x int); INSERT INTO precious VALUES (42)");
     let child = backup(&ws, &db)
         .args(["restore", &id, "--to-database", &target.name, "--yes"])
-        .stderr(std::process::Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    // The restore's own database is named after goodgo's process id.
     let staging = databases_made_by(child.id());
     wait_until("the restore's database", Duration::from_secs(60), || {
         query(db.server_url(), &staging) == "1"
     });
+    Some(RestoreUnderWay {
+        db,
+        ws,
+        id,
+        target,
+        child,
+        staging,
+    })
+}
+
+#[test]
+fn ctrl_c_mid_restore_drops_the_restores_database_and_leaves_the_target() {
+    let Some(RestoreUnderWay {
+        db,
+        target,
+        child,
+        staging,
+        ..
+    }) = restore_under_way("bk_int", std::process::Stdio::piped())
+    else {
+        return;
+    };
     assert!(goodgo_testkit::signal(
         child.id(),
         goodgo_testkit::Signal::INT
@@ -646,26 +668,17 @@ fn ctrl_c_mid_restore_drops_the_restores_database_and_leaves_the_target() {
 
 #[test]
 fn a_restore_killed_with_sigkill_leaves_a_database_the_next_restore_drops() {
-    let Some(db) = TestDb::create("bk_kill") else {
+    let Some(RestoreUnderWay {
+        db,
+        ws,
+        id,
+        target,
+        mut child,
+        staging,
+    }) = restore_under_way("bk_kill", std::process::Stdio::null())
+    else {
         return;
     };
-    db.sql(
-        "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a FROM generate_series(1, 400000) g;
-         ALTER TABLE big ADD PRIMARY KEY (id); CREATE INDEX big_a ON big (a);",
-    );
-    let ws = context();
-    let id = create(&ws, &db);
-    let target = TestDb::create("bk_kill_to").unwrap();
-    target.sql("CREATE TABLE precious(x int); INSERT INTO precious VALUES (42)");
-    let mut child = backup(&ws, &db)
-        .args(["restore", &id, "--to-database", &target.name, "--yes"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let staging = databases_made_by(child.id());
-    wait_until("the restore's database", Duration::from_secs(60), || {
-        query(db.server_url(), &staging) == "1"
-    });
     let name = query(
         db.server_url(),
         &staging.replace("SELECT count(*)", "SELECT datname"),

@@ -222,14 +222,7 @@ pub fn run_at_once(commands: impl IntoIterator<Item = Command>) -> Vec<Run> {
         .collect();
     children
         .into_iter()
-        .map(|child| {
-            let out = child.wait_with_output().unwrap();
-            Run {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
+        .map(|child| Run::from(child.wait_with_output().unwrap()))
         .collect()
 }
 
