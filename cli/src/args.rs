@@ -608,7 +608,7 @@ pub enum BackupCommand {
         /// Also restore it into a scratch database and compare every table
         #[arg(long)]
         restore: bool,
-        /// Parallel checksum threads and pg_restore jobs [default: the CPU count]
+        /// Parallel checksum threads and pg_restore jobs (and connections loading each big table) [default: the CPU count]
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
         /// The age identity file that opens an encrypted backup [default: GOODGO_BACKUP_IDENTITY]
@@ -617,7 +617,7 @@ pub enum BackupCommand {
     },
     /// Restore a backup into a database (created when missing), then check every table
     #[command(
-        long_about = "Restore a backup into a database (created when missing), then check every table.\n\nEvery file is checked (and, for an encrypted backup, opened with --identity FILE or GOODGO_BACKUP_IDENTITY) before any database is touched. The backup is restored with pg_restore --jobs into a new database, created with the backup's encoding and locale, and every table's row count and content hash is compared with the manifest; only then does that database take the target's name. A target that already holds tables is replaced only with --yes (twice in a production workspace); a failed restore leaves it as it was."
+        long_about = "Restore a backup into a database (created when missing), then check every table.\n\nEvery file is checked (and, for an encrypted backup, opened with --identity FILE or GOODGO_BACKUP_IDENTITY) before any database is touched. The backup is restored with pg_restore --jobs into a new database, created with the backup's encoding and locale (a table whose data is over 32 MiB is loaded by goodgo on --jobs connections at once, beside pg_restore), and every table's row count and content hash is compared with the manifest; only then does that database take the target's name. A target that already holds tables is replaced only with --yes (twice in a production workspace); a failed restore leaves it as it was."
     )]
     Restore {
         /// The backup's id (`goodgo backup list`)
@@ -628,7 +628,7 @@ pub enum BackupCommand {
         /// Replace a database that holds tables (twice in a production workspace)
         #[arg(long, short = 'y', action = clap::ArgAction::Count)]
         yes: u8,
-        /// Parallel pg_restore jobs [default: the CPU count]
+        /// Parallel pg_restore jobs, and connections loading each big table [default: the CPU count]
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
         /// The age identity file that opens an encrypted backup [default: GOODGO_BACKUP_IDENTITY]

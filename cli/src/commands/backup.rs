@@ -157,6 +157,9 @@ fn progress<'a>(
             bar.finish_and_clear();
             printer.status("restoring with pg_restore…");
         }
+        Event::Loading { table, connections } => printer.status(&format!(
+            "loading {table} on {connections} connections, beside pg_restore…"
+        )),
         Event::Hashing => {
             printer.status("counting and hashing every table while pg_restore builds the indexes…")
         }
@@ -224,12 +227,11 @@ async fn create(
         printer.status(&format!("removed {name}, left by an interrupted backup"));
     }
     let m = &done.manifest;
-    let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
+    let c = m.contents();
     let text = format!(
-        "created backup {} of {}: {} tables, {rows} rows, {} in {:.1} s\n  {}\n",
+        "created backup {} of {}: {c}, {} in {:.1} s\n  {}\n",
         m.id,
         m.database,
-        m.tables.len(),
         HumanBytes(m.size()),
         started.elapsed().as_secs_f64(),
         shown(ctx, &done.place)
@@ -241,8 +243,9 @@ async fn create(
             "database": m.database,
             "dir": done.place,
             "encrypted": m.encryption.is_some(),
-            "tables": m.tables.len(),
-            "rows": rows,
+            "tables": c.tables,
+            "rows": c.rows,
+            "large_objects": c.large_objects,
             "bytes": m.size(),
             "took_ms": started.elapsed().as_millis() as u64,
             "cleaned": done.cleaned,
@@ -299,7 +302,7 @@ async fn list(ctx: &Context, dest: &Store, printer: &Printer) -> Result<ExitStat
             m.database,
             age_text,
             HumanBytes(m.size()).to_string(),
-            m.tables.len()
+            m.contents().tables
         );
         items.push(json!({
             "id": m.id,
@@ -307,7 +310,8 @@ async fn list(ctx: &Context, dest: &Store, printer: &Printer) -> Result<ExitStat
             "started_at": m.started_at,
             "age_seconds": age_secs,
             "bytes": m.size(),
-            "tables": m.tables.len(),
+            "tables": m.contents().tables,
+            "large_objects": m.contents().large_objects,
             "verified": b.verified,
             "encrypted": m.encryption.is_some(),
             "dir": b.place,
@@ -409,11 +413,10 @@ async fn verify(
     let (m, verified) =
         check::verify_by_restore(dest, &id, identity, &db, &tools, jobs, files, &on_event).await?;
     bar.finish_and_clear();
-    let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
+    let c = m.contents();
     let mut text = format!(
-        "backup {}: every file matches, restored into a scratch database: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
+        "backup {}: every file matches, restored into a scratch database: {c}, every count and hash equal ({:.1} s)\n",
         m.id,
-        m.tables.len(),
         started.elapsed().as_secs_f64()
     );
     if let Some(status) = &verified.migrations {
@@ -421,7 +424,7 @@ async fn verify(
     }
     printer.report(
         &text,
-        &json!({"id": m.id, "files": m.files.len(), "bytes": m.size(), "tables": m.tables.len(), "rows": rows, "restored": true, "verified": verified}),
+        &json!({"id": m.id, "files": m.files.len(), "bytes": m.size(), "tables": c.tables, "rows": c.rows, "large_objects": c.large_objects, "restored": true, "verified": verified}),
     );
     Ok(ExitStatus::Success)
 }

@@ -22,7 +22,7 @@ use crate::create::DUMP_DIR;
 use crate::crypt::{self, Identity};
 use crate::manifest::{self, FileEntry, MANIFEST, Manifest, MigrationCheck, Verified};
 use crate::store::Store;
-use crate::{BackupError, Event, Tools, run_tool, stats};
+use crate::{BackupError, Event, Tools, load, run_tool, stats, tool_output};
 
 /// Reads the manifest of backup `id` and checks every file it lists (size and SHA-256),
 /// on `jobs` threads; the first bad file is the error, naming it. With an `identity`, an
@@ -284,7 +284,7 @@ pub async fn restore_checked(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), BackupError> {
     on_event(Event::Restoring);
-    let pg_restore = |sections: &[&str]| {
+    let pg_restore = |sections: &[&str], list: Option<&Path>| {
         let mut command = target.libpq_command(&tools.pg_restore);
         command
             .arg(format!("--jobs={}", jobs.max(1)))
@@ -294,6 +294,9 @@ pub async fn restore_checked(
         }
         for section in sections {
             command.arg(format!("--section={section}"));
+        }
+        if let Some(list) = list {
+            command.arg("--use-list").arg(list);
         }
         command.arg(dump);
         async move {
@@ -305,14 +308,56 @@ pub async fn restore_checked(
                 })?
         }
     };
-    pg_restore(&["pre-data", "data"]).await?;
+    // The largest tables are loaded by goodgo on `jobs` connections each, while
+    // pg_restore loads the others (see [`load`]).
+    let scratch = tempfile::Builder::new()
+        .prefix(".goodgo-restore-")
+        .tempdir()
+        .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
+    let list = list_of(tools, dump)?;
+    let big = load::big_tables(&list, dump);
+    let big = if big.is_empty() {
+        Vec::new()
+    } else {
+        load::scripts(tools, dump, big, scratch.path())?
+    };
+    if big.is_empty() {
+        pg_restore(&["pre-data", "data"], None).await?;
+    } else {
+        let tables: Vec<load::BigTable> = big.iter().map(|(t, _)| t.clone()).collect();
+        let rest = scratch.path().join("rest.list");
+        std::fs::write(&rest, load::without(&list, &tables))
+            .map_err(|e| BackupError::io("creating", &rest, e))?;
+        pg_restore(&["pre-data"], None).await?;
+        let loading = async {
+            for (table, script) in &big {
+                on_event(Event::Loading {
+                    table: script.table().to_string(),
+                    connections: jobs.max(1),
+                });
+                load::load(target, table, script, jobs).await?;
+            }
+            Ok::<_, BackupError>(())
+        };
+        let (others, loaded) = tokio::join!(pg_restore(&["data"], Some(&rest)), loading);
+        others?;
+        loaded?;
+    }
     on_event(Event::Hashing);
     let (post_data, found) = tokio::join!(
-        pg_restore(&["post-data"]),
+        pg_restore(&["post-data"], None),
         stats::tables(target, jobs, manifest.table_hash())
     );
     post_data?;
     stats::compare(&manifest.tables, &found?)
+}
+
+/// `pg_restore --list` of the dump in `dump`.
+fn list_of(tools: &Tools, dump: &Path) -> Result<String, BackupError> {
+    let mut command = std::process::Command::new(&tools.pg_restore);
+    command.arg("--list").arg(dump);
+    let out = tool_output(command, "pg_restore")?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// A new database `{prefix}_…` on `server`'s server to restore backup `manifest` into,

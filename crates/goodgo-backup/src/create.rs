@@ -110,7 +110,10 @@ async fn dump(
     let migration_head = migration_head(&tx).await?;
     let tables = stats::list(&tx, TableHash::of_format(manifest::FORMAT_VERSION)).await?;
     on_event(Event::Dumping {
-        tables: tables.len(),
+        tables: tables
+            .iter()
+            .filter(|t| t.name != stats::LARGE_OBJECTS)
+            .count(),
     });
 
     let jobs = options.jobs.max(1);

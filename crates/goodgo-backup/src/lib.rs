@@ -16,6 +16,7 @@ mod follow;
 pub mod check;
 pub mod create;
 pub mod crypt;
+pub mod load;
 pub mod manifest;
 pub mod policy;
 pub mod stats;
@@ -49,6 +50,9 @@ pub enum Event {
     Total(u64),
     /// pg_restore is running.
     Restoring,
+    /// The rows of `table` (its quoted name) are being loaded on `connections` connections
+    /// at once, while pg_restore loads the other tables.
+    Loading { table: String, connections: usize },
     /// Tables are being counted and hashed (after a restore's data, while pg_restore
     /// builds the indexes and constraints).
     Hashing,
@@ -63,10 +67,16 @@ pub(crate) fn pg(doing: String, source: tokio_postgres::Error) -> BackupError {
 }
 
 /// Runs `program` to completion; its stderr is the error message when it fails.
-pub(crate) fn run_tool(
+pub(crate) fn run_tool(command: std::process::Command, program: &str) -> Result<(), BackupError> {
+    tool_output(command, program).map(drop)
+}
+
+/// Runs `program` to completion and returns its standard output; its stderr is the error
+/// message when it fails.
+pub(crate) fn tool_output(
     mut command: std::process::Command,
     program: &str,
-) -> Result<(), BackupError> {
+) -> Result<Vec<u8>, BackupError> {
     let output = command
         .stdin(std::process::Stdio::null())
         .output()
@@ -75,7 +85,7 @@ pub(crate) fn run_tool(
             message: format!("cannot start it: {e}"),
         })?;
     if output.status.success() {
-        return Ok(());
+        return Ok(output.stdout);
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     Err(BackupError::Tool {

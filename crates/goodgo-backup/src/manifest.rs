@@ -125,7 +125,48 @@ impl MigrationCheck {
     }
 }
 
+/// What a backup holds, for people: its tables and their rows, and its large objects
+/// (the [`LARGE_OBJECTS`](crate::stats::LARGE_OBJECTS) entry is not a table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contents {
+    pub tables: usize,
+    pub rows: i64,
+    pub large_objects: i64,
+}
+
+impl std::fmt::Display for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: i64| if n == 1 { "" } else { "s" };
+        let tables = self.tables as i64;
+        write!(
+            f,
+            "{tables} table{}, {} row{}",
+            plural(tables),
+            self.rows,
+            plural(self.rows)
+        )?;
+        if self.large_objects > 0 {
+            let n = self.large_objects;
+            write!(f, ", {n} large object{}", plural(n))?;
+        }
+        Ok(())
+    }
+}
+
 impl Manifest {
+    /// Its tables, rows and large objects.
+    pub fn contents(&self) -> Contents {
+        let (objects, tables): (Vec<&TableEntry>, Vec<&TableEntry>) = self
+            .tables
+            .iter()
+            .partition(|t| t.name == crate::stats::LARGE_OBJECTS);
+        Contents {
+            tables: tables.len(),
+            rows: tables.iter().map(|t| t.rows).sum(),
+            large_objects: objects.iter().map(|t| t.rows).sum(),
+        }
+    }
+
     /// Every byte stored, the manifest aside.
     pub fn size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()

@@ -204,17 +204,16 @@ pub(super) async fn restore(
             ));
         }
     }
-    let rows: i64 = m.tables.iter().map(|t| t.rows).sum();
+    let c = m.contents();
     let text = format!(
-        "restored backup {} into {}: {} tables, {rows} rows, every count and hash equal ({:.1} s)\n",
+        "restored backup {} into {}: {c}, every count and hash equal ({:.1} s)\n",
         m.id,
         name,
-        m.tables.len(),
         started.elapsed().as_secs_f64()
     );
     printer.report(
         &text,
-        &json!({"id": m.id, "database": name, "tables": m.tables.len(), "rows": rows, "took_ms": started.elapsed().as_millis() as u64}),
+        &json!({"id": m.id, "database": name, "tables": c.tables, "rows": c.rows, "large_objects": c.large_objects, "took_ms": started.elapsed().as_millis() as u64}),
     );
     Ok(ExitStatus::Success)
 }
