@@ -310,23 +310,18 @@ pub async fn restore_checked(
     };
     // The largest tables are loaded by goodgo on `jobs` connections each, while
     // pg_restore loads the others (see [`load`]).
-    let scratch = tempfile::Builder::new()
-        .prefix(".goodgo-restore-")
-        .tempdir()
-        .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
     let list = list_of(tools, dump)?;
     let big = load::big_tables(&list, dump);
-    let big = if big.is_empty() {
-        Vec::new()
-    } else {
-        load::scripts(tools, dump, big, scratch.path())?
-    };
     if big.is_empty() {
         pg_restore(&["pre-data", "data"], None).await?;
     } else {
-        let tables: Vec<load::BigTable> = big.iter().map(|(t, _)| t.clone()).collect();
+        let scratch = tempfile::Builder::new()
+            .prefix(".goodgo-restore-")
+            .tempdir()
+            .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
+        let big = load::scripts(tools, dump, big, scratch.path())?;
         let rest = scratch.path().join("rest.list");
-        std::fs::write(&rest, load::without(&list, &tables))
+        std::fs::write(&rest, load::without(&list, big.iter().map(|(t, _)| t)))
             .map_err(|e| BackupError::io("creating", &rest, e))?;
         pg_restore(&["pre-data"], None).await?;
         let loading = async {

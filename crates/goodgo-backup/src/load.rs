@@ -91,10 +91,11 @@ pub fn big_tables(list: &str, dump: &Path) -> Vec<BigTable> {
 }
 
 /// `list` with the entries of `big` commented out, for `pg_restore --use-list`.
-pub fn without(list: &str, big: &[BigTable]) -> String {
+pub fn without<'a>(list: &str, big: impl IntoIterator<Item = &'a BigTable>) -> String {
+    let big: Vec<&str> = big.into_iter().map(|b| b.line.as_str()).collect();
     let mut out = String::with_capacity(list.len() + big.len());
     for line in list.lines() {
-        if big.iter().any(|b| b.line == line) {
+        if big.contains(&line) {
             out.push(';');
         }
         out.push_str(line);
