@@ -586,7 +586,7 @@ pub struct BackupArgs {
 pub enum BackupCommand {
     /// Dump the database into a new backup (pg_dump --jobs, zstd, checksummed manifest last)
     #[command(
-        long_about = "Dump the database into a new backup (pg_dump --jobs, zstd, checksummed manifest last).\n\nWith age recipients (--encrypt-to, or `backup.recipients` in goodgo.yaml) every file is encrypted after compression; only public keys are needed here, the identity is needed to restore."
+        long_about = "Dump the database into a new backup (pg_dump --jobs, zstd, checksummed manifest last).\n\nEvery table's rows are counted and hashed from pg_dump's own files as it writes them, in the same pass as their compression and checksum: no table is read twice. With age recipients (--encrypt-to, or `backup.recipients` in goodgo.yaml) every file is encrypted after compression; only public keys are needed here, the identity is needed to restore."
     )]
     Create {
         /// Parallel pg_dump jobs and compression threads [default: `backup.jobs`, then the CPU count]

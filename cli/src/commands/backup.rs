@@ -143,7 +143,7 @@ fn progress<'a>(
     move |event| match event {
         Event::Dumping { tables } => {
             printer.status(&format!(
-                "dumping {tables} table(s), hashing them in the dump's snapshot, compressing as it goes…"
+                "dumping {tables} table(s), hashing and compressing their rows as pg_dump writes them…"
             ));
         }
         Event::Bytes { total } => {

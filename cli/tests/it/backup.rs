@@ -140,7 +140,7 @@ fn pagila_round_trip_restores_the_same_schema_and_rows() {
     };
     let dir = backups_dir(&ws).join(&id);
     let manifest = manifest(&dir);
-    assert_eq!(manifest["format_version"], 4);
+    assert_eq!(manifest["format_version"], 5);
     assert_eq!(manifest["database"], db.name.as_str());
     let film = crate::json_find(&manifest, "tables", "name", "public.film");
     assert_eq!(film["rows"], 3000);
@@ -233,6 +233,47 @@ fn a_big_table_is_loaded_on_several_connections_with_every_row_intact() {
         query(&target.url, "SELECT id FROM big WHERE note = 'next'"),
         "450001"
     );
+
+    // The loaded table is checked too: its count is the server's, its hash that of the
+    // lines it was given; a manifest that says otherwise is a mismatch, named.
+    let path = backups_dir(&ws).join(&id).join("manifest.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let big = m["tables"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["name"] == "public.big")
+        .unwrap();
+    assert_eq!(big["rows"], 450000);
+    big["rows"] = 449999.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let out = run(backup(&ws, &db).args(["verify", "--restore", &id, "--jobs", "2"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("loading public.big on 2 connections"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("public.big") && out.stderr.contains("450000 rows restored"),
+        "{}",
+        out.stderr
+    );
+    let mut m: serde_json::Value = serde_json::from_str(&original).unwrap();
+    for t in m["tables"].as_array_mut().unwrap() {
+        if t["name"] == "public.big" {
+            t["hash"] = "0".repeat(32).into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let out = run(backup(&ws, &db).args(["verify", "--restore", &id, "--jobs", "2"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("public.big") && out.stderr.contains("content hash"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -257,7 +298,7 @@ fn a_latin1_database_is_restored_into_a_latin1_database_with_equal_hashes() {
     let ws = context();
     let id = create(&ws, &db);
     let m = manifest(&backups_dir(&ws).join(&id));
-    assert_eq!(m["format_version"], 4);
+    assert_eq!(m["format_version"], 5);
     assert_eq!(m["locale"]["encoding"], "LATIN1");
     assert_eq!(m["locale"]["lc_collate"], "C");
 

@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 
 use crate::create::DUMP_DIR;
 use crate::crypt::{self, Identity};
-use crate::manifest::{self, FileEntry, MANIFEST, Manifest, MigrationCheck, Verified};
+use crate::manifest::{self, FileEntry, MANIFEST, Manifest, MigrationCheck, TableEntry, Verified};
+use crate::stats::TableHash;
 use crate::store::Store;
 use crate::{BackupError, Event, Tools, load, run_tool, stats, tool_output};
 
@@ -309,42 +310,88 @@ pub async fn restore_checked(
         }
     };
     // The largest tables are loaded by goodgo on `jobs` connections each, while
-    // pg_restore loads the others (see [`load`]).
+    // pg_restore loads the others (see [`load`]). Format 5 hashes the restored tables as
+    // their data files print them: the dump's `COPY` statements are needed.
     let list = list_of(tools, dump)?;
     let big = load::big_tables(&list, dump);
-    if big.is_empty() {
-        pg_restore(&["pre-data", "data"], None).await?;
+    let copy_lines = manifest.table_hash() == TableHash::CopyLines;
+    let scratch = if big.is_empty() && !copy_lines {
+        None
     } else {
-        let scratch = tempfile::Builder::new()
-            .prefix(".goodgo-restore-")
-            .tempdir()
-            .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
-        let big = load::scripts(tools, dump, big, scratch.path())?;
-        let rest = scratch.path().join("rest.list");
-        std::fs::write(&rest, load::without(&list, big.iter().map(|(t, _)| t)))
-            .map_err(|e| BackupError::io("creating", &rest, e))?;
-        pg_restore(&["pre-data"], None).await?;
-        let loading = async {
-            for (table, script) in &big {
-                on_event(Event::Loading {
-                    table: script.table().to_string(),
-                    connections: jobs.max(1),
-                });
-                load::load(target, table, script, jobs).await?;
-            }
-            Ok::<_, BackupError>(())
-        };
-        let (others, loaded) = tokio::join!(pg_restore(&["data"], Some(&rest)), loading);
-        others?;
-        loaded?;
+        Some(
+            tempfile::Builder::new()
+                .prefix(".goodgo-restore-")
+                .tempdir()
+                .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?,
+        )
+    };
+    let copies = match &scratch {
+        Some(scratch) if copy_lines => {
+            let (script, entries) = load::copy_script(tools, dump, &list, scratch.path())?;
+            let encoding = load::script_encoding(&script);
+            let script = stats::to_utf8(target, script, &encoding).await?;
+            Some(load::copies(&script, &entries, dump, &encoding)?)
+        }
+        _ => None,
+    };
+    // Format 5: the count and hash of each table goodgo loads, taken as it loads it.
+    let mut loaded: Vec<TableEntry> = Vec::new();
+    match &scratch {
+        Some(scratch) if !big.is_empty() => {
+            let big = load::scripts(tools, dump, big, scratch.path())?;
+            let rest = scratch.path().join("rest.list");
+            std::fs::write(&rest, load::without(&list, big.iter().map(|(t, _)| t)))
+                .map_err(|e| BackupError::io("creating", &rest, e))?;
+            pg_restore(&["pre-data"], None).await?;
+            let loading = async {
+                for (table, script) in &big {
+                    on_event(Event::Loading {
+                        table: script.table().to_string(),
+                        connections: jobs.max(1),
+                    });
+                    let (rows, sent) = load::load(target, table, script, jobs).await?;
+                    // Format 5: the server's count of the rows it took and the hash of
+                    // the lines it was given are this table's (it is not read back).
+                    let name = script.table();
+                    if copies.is_some() && manifest.tables.iter().any(|t| t.name == name) {
+                        loaded.push(TableEntry {
+                            name: name.to_string(),
+                            rows: i64::try_from(rows).unwrap_or(i64::MAX),
+                            hash: sent.finish().1,
+                        });
+                    }
+                }
+                Ok::<_, BackupError>(())
+            };
+            let (others, done) = tokio::join!(pg_restore(&["data"], Some(&rest)), loading);
+            others?;
+            done?;
+        }
+        _ => pg_restore(&["pre-data", "data"], None).await?,
     }
     on_event(Event::Hashing);
-    let (post_data, found) = tokio::join!(
-        pg_restore(&["post-data"], None),
-        stats::tables(target, jobs, manifest.table_hash())
-    );
+    let hashing = async {
+        match &copies {
+            // The tables the backup hashed (not an extension's own) but those goodgo
+            // loaded itself.
+            Some(copies) => {
+                let rest: Vec<TableEntry> = manifest
+                    .tables
+                    .iter()
+                    .filter(|t| !loaded.iter().any(|l| l.name == t.name))
+                    .cloned()
+                    .collect();
+                stats::copy_lines(target, jobs, copies, Some(&rest)).await
+            }
+            None => stats::tables(target, jobs, manifest.table_hash()).await,
+        }
+    };
+    let (post_data, found) = tokio::join!(pg_restore(&["post-data"], None), hashing);
     post_data?;
-    stats::compare(&manifest.tables, &found?)
+    let mut found = found?;
+    found.extend(loaded.iter().cloned());
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    stats::compare(&manifest.tables, &found)
 }
 
 /// `pg_restore --list` of the dump in `dump`.

@@ -1,13 +1,15 @@
 //! `backup create`: dump, compress (and encrypt), checksum, store, manifest last.
 //!
-//! The dump and the table hashes see the same data: goodgo opens a repeatable-read
-//! transaction and exports its snapshot; `pg_dump --snapshot` dumps it while `--jobs`
-//! connections of goodgo's, each having imported the same snapshot, count and hash the
-//! tables (largest first, on a thread of their own). pg_dump writes into a local folder
-//! (the partial backup itself for a local destination, a staging folder for S3); each file
-//! is then packed on its way to the destination, while the hashing goes on: data files
-//! compressed with zstd, every file encrypted with age when there are recipients, and
-//! hashed (SHA-256) as stored, in the same pass.
+//! goodgo opens a repeatable-read transaction and exports its snapshot; `pg_dump
+//! --snapshot` dumps it (with the settings of [`lines::PGDUMP_OPTIONS`]), while a
+//! connection of goodgo's that imported the same snapshot counts and hashes the large
+//! objects, if any. pg_dump writes into a local folder (the partial backup itself for a
+//! local destination, a staging folder for S3); each file is then packed on its way to the
+//! destination as pg_dump writes it: a table's data file has its lines counted and hashed
+//! (format 5's table hash, [`lines`]) and is compressed with zstd, every file is encrypted
+//! with age when there are recipients, and hashed (SHA-256) as stored, in the same pass.
+//! Once pg_dump is done, its table of contents (`pg_restore --list`) says which data
+//! file is which table's.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -20,10 +22,11 @@ use time::OffsetDateTime;
 
 use crate::crypt::{self, Recipients};
 use crate::follow::Follow;
+use crate::lines::{Hashing, LineHash};
 use crate::manifest::{self, FileEntry, Manifest, TableEntry};
 use crate::stats::TableHash;
 use crate::store::{Partial, Store};
-use crate::{BackupError, Event, Tools, pg, run_tool, stats};
+use crate::{BackupError, Event, Tools, lines, load, pg, run_tool, stats};
 
 /// The folder inside a backup that holds pg_dump's output.
 pub const DUMP_DIR: &str = "dump";
@@ -122,7 +125,12 @@ async fn dump(
         .iter()
         .map(|t| u64::try_from(t.bytes).unwrap_or(0))
         .sum();
-    let (hasher, imported) = Hasher::start(db, &snapshot, tables, jobs);
+    // Tables are hashed from pg_dump's data files as they are packed; only the large
+    // objects are hashed by the server, in the dump's snapshot.
+    let (tables, large_objects): (Vec<_>, Vec<_>) = tables
+        .into_iter()
+        .partition(|t| t.name != stats::LARGE_OBJECTS);
+    let (hasher, imported) = Hasher::start(db, &snapshot, large_objects, jobs);
     // pg_dump writes into an existing folder when it is empty: created first, so that it
     // can be followed from the start.
     let dump_dir = partial.staging().join(DUMP_DIR);
@@ -135,11 +143,15 @@ async fn dump(
         .arg(format!("--snapshot={snapshot}"))
         .arg("--no-sync")
         .arg("--file")
-        .arg(&dump_dir);
+        .arg(&dump_dir)
+        .env(
+            "PGOPTIONS",
+            lines::pgoptions(std::env::var_os("PGOPTIONS").as_deref()),
+        );
     on_event(Event::Total(estimate));
     let (dumped, packed) = dump_and_pack(command, &dump_dir, estimate, partial, options, on_event);
-    // The snapshot must stay open until pg_dump's workers and the hashing connections
-    // have taken it: end it only now.
+    // The snapshot must stay open until pg_dump's workers and the hashing connection have
+    // taken it: end it only now.
     if imported.await.is_err() {
         // The hashing thread ended without importing it: its error says why (after
         // pg_dump's, if that failed too).
@@ -155,15 +167,20 @@ async fn dump(
         .await
         .map_err(|e| pg("ending the backup's transaction".into(), e));
     // pg_dump's failure first: the packing's is then only its consequence.
-    let files = match dumped.and(ended).and(packed) {
-        Ok(files) => files,
+    let listed = match dumped.and(ended).and(packed) {
+        Ok(files) => table_entries(tools, &dump_dir, &tables, files),
+        Err(e) => Err(e),
+    };
+    let (files, mut tables) = match listed {
+        Ok(listed) => listed,
         Err(e) => {
             hasher.stop();
             return Err(e);
         }
     };
     let pg_dump_version = tool_version(&tools.pg_dump);
-    let tables = hasher.finish()?;
+    tables.extend(hasher.finish()?);
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Manifest {
         format: "goodgo-backup".into(),
         format_version: manifest::FORMAT_VERSION,
@@ -183,9 +200,73 @@ async fn dump(
     })
 }
 
-/// The tables being counted and hashed (format 3's hash) on a thread of their own, on up to
-/// `jobs` connections that imported the dump's snapshot, while pg_dump runs and the files
-/// are packed.
+/// The files of the dump in `dump_dir` and the count and hash of each table whose data it
+/// holds (`tables` being the database's), from `packed` (every file's entry, and its lines'
+/// count and hash for a table's data file). The table of contents is removed once read when
+/// it is not stored there as it is.
+fn table_entries(
+    tools: &Tools,
+    dump_dir: &Path,
+    tables: &[stats::Table],
+    packed: Vec<(FileEntry, Option<(u64, String)>)>,
+) -> Result<(Vec<FileEntry>, Vec<TableEntry>), BackupError> {
+    let toc = dump_dir.join("toc.dat");
+    let mut command = std::process::Command::new(&tools.pg_restore);
+    command.arg("--list").arg(dump_dir);
+    let list = String::from_utf8_lossy(&crate::tool_output(command, "pg_restore")?).into_owned();
+    let mut files = Vec::with_capacity(packed.len());
+    let mut lines = std::collections::HashMap::new();
+    for (entry, hashed) in packed {
+        if let Some(hashed) = hashed {
+            let name = entry.path.rsplit('/').next().unwrap_or_default();
+            let name = name
+                .split_once(".dat")
+                .map_or(name, |(id, _)| id)
+                .to_string();
+            lines.insert(name, hashed);
+        }
+        files.push(entry);
+    }
+    if !files
+        .iter()
+        .any(|f| f.path == format!("{DUMP_DIR}/toc.dat"))
+    {
+        std::fs::remove_file(&toc).map_err(|e| BackupError::io("removing", &toc, e))?;
+    }
+    let mut entries = Vec::new();
+    for data in load::data_entries(&list) {
+        let Some(table) = tables.iter().find(|t| t.oid == data.oid) else {
+            return Err(BackupError::Tool {
+                program: "pg_dump".into(),
+                message: format!(
+                    "dumped the data of a table goodgo does not know: {}",
+                    data.line
+                ),
+            });
+        };
+        // An extension makes the rows of its tables: pg_dump dumps those its configuration
+        // names, if any, which are restored beside the extension's own.
+        if table.extension {
+            continue;
+        }
+        let Some((rows, hash)) = lines.remove(&data.id) else {
+            return Err(BackupError::Tool {
+                program: "pg_dump".into(),
+                message: format!("wrote no data file for table {}", table.name),
+            });
+        };
+        entries.push(TableEntry {
+            name: table.name.clone(),
+            rows: i64::try_from(rows).unwrap_or(i64::MAX),
+            hash,
+        });
+    }
+    Ok((files, entries))
+}
+
+/// The large objects being counted and hashed (format 4's hash) on a thread of their own,
+/// on a connection that imported the dump's snapshot, while pg_dump runs and the files are
+/// packed.
 struct Hasher {
     thread: std::thread::JoinHandle<Result<Vec<TableEntry>, BackupError>>,
     stop: Arc<AtomicBool>,
@@ -282,10 +363,10 @@ fn dump_and_pack(
     partial: &Partial<'_>,
     options: &Options,
     on_event: &(dyn Fn(Event) + Sync),
-) -> (Result<(), BackupError>, Result<Vec<FileEntry>, BackupError>) {
+) -> (Result<(), BackupError>, Result<Vec<Packed>, BackupError>) {
     let jobs = options.jobs.max(1);
     let follow = Follow::start(dump_dir, is_packed);
-    let results: Mutex<Vec<Result<FileEntry, BackupError>>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Result<Packed, BackupError>>> = Mutex::new(Vec::new());
     let seen = AtomicU64::new(0);
     let dumped = std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -299,7 +380,17 @@ fn dump_and_pack(
                                 on_event,
                             };
                             let input = std::io::BufReader::with_capacity(1 << 20, counted);
-                            pack_one(partial, &path, input, estimate, options)
+                            if is_table_data(&path) {
+                                let mut input = Hashing {
+                                    inner: input,
+                                    lines: LineHash::new(),
+                                };
+                                pack_one(partial, &path, &mut input, estimate, options)
+                                    .map(|entry| (entry, Some(input.lines.finish())))
+                            } else {
+                                pack_one(partial, &path, input, estimate, options)
+                                    .map(|entry| (entry, None))
+                            }
                         }
                         Ok(None) => break,
                         Err(e) => Err(e),
@@ -326,10 +417,22 @@ fn dump_and_pack(
         for r in results.into_inner().unwrap_or_default() {
             files.push(r?);
         }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files.sort_by(|a: &Packed, b| a.0.path.cmp(&b.0.path));
         Ok(files)
     })();
     (dumped, packed)
+}
+
+/// A packed file's entry, and for a table's data file its lines' count and hash.
+type Packed = (FileEntry, Option<(u64, String)>);
+
+/// Whether `path` is a table's data file (`ID.dat`), not the table of contents or a large
+/// object's.
+fn is_table_data(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".dat"))
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Files the packing writes beside pg_dump's (a local backup is packed in place).
@@ -414,8 +517,11 @@ fn pack_one(
         .map_err(|e| BackupError::io("packing", &place, e))?;
     sink.finish()
         .map_err(|e| BackupError::io("storing", &place, e))?;
-    // The original is packed: free its room now (the staging folder goes at the end).
-    std::fs::remove_file(path).map_err(|e| BackupError::io("removing", path, e))?;
+    // The original is packed: free its room now (the staging folder goes at the end). The
+    // table of contents is read once the dump is complete: removed then.
+    if name != "toc.dat" {
+        std::fs::remove_file(path).map_err(|e| BackupError::io("removing", path, e))?;
+    }
     Ok(FileEntry {
         path: stored,
         size,

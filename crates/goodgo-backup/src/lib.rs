@@ -16,6 +16,7 @@ mod follow;
 pub mod check;
 pub mod create;
 pub mod crypt;
+pub mod lines;
 pub mod load;
 pub mod manifest;
 pub mod policy;

@@ -18,6 +18,7 @@ use futures_util::SinkExt;
 use futures_util::future::try_join_all;
 use goodgo_db::admin::Target;
 
+use crate::lines::LineHash;
 use crate::{BackupError, Tools, tool_output};
 
 /// A table's data file at least this large is loaded on several connections.
@@ -60,11 +61,20 @@ impl Script {
     }
 }
 
-/// The `TABLE DATA` entries of `list` (pg_restore's `--list` of the dump in `dump`) whose
-/// data file is at least [`SPLIT_BYTES`], largest first.
-pub fn big_tables(list: &str, dump: &Path) -> Vec<BigTable> {
-    let mut big: Vec<BigTable> = list
-        .lines()
+/// A `TABLE DATA` entry of a `pg_restore --list`: a table's data file, `ID.dat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataEntry {
+    /// Its line in the list.
+    pub line: String,
+    /// The dump id.
+    pub id: String,
+    /// The table's OID in the database it was dumped from.
+    pub oid: u32,
+}
+
+/// The `TABLE DATA` entries of `list` (pg_restore's `--list`), in its order.
+pub fn data_entries(list: &str) -> Vec<DataEntry> {
+    list.lines()
         .filter_map(|line| {
             let (id, rest) = line.split_once(';')?;
             let id = id.trim();
@@ -72,15 +82,31 @@ pub fn big_tables(list: &str, dump: &Path) -> Vec<BigTable> {
                 return None;
             }
             // `ID; CATALOG-OID OID TABLE DATA SCHEMA NAME OWNER`
-            let mut words = rest.split_whitespace().skip(2);
+            let mut words = rest.split_whitespace().skip(1);
+            let oid = words.next()?.parse().ok()?;
             if (words.next(), words.next()) != (Some("TABLE"), Some("DATA")) {
                 return None;
             }
-            let path = dump.join(format!("{id}.dat"));
-            let size = std::fs::metadata(&path).ok().filter(|m| m.is_file())?.len();
-            (size >= SPLIT_BYTES).then(|| BigTable {
+            Some(DataEntry {
                 line: line.to_string(),
                 id: id.to_string(),
+                oid,
+            })
+        })
+        .collect()
+}
+
+/// The `TABLE DATA` entries of `list` (pg_restore's `--list` of the dump in `dump`) whose
+/// data file is at least [`SPLIT_BYTES`], largest first.
+pub fn big_tables(list: &str, dump: &Path) -> Vec<BigTable> {
+    let mut big: Vec<BigTable> = data_entries(list)
+        .into_iter()
+        .filter_map(|entry| {
+            let path = dump.join(format!("{}.dat", entry.id));
+            let size = std::fs::metadata(&path).ok().filter(|m| m.is_file())?.len();
+            (size >= SPLIT_BYTES).then_some(BigTable {
+                line: entry.line,
+                id: entry.id,
                 path,
                 size,
             })
@@ -88,6 +114,121 @@ pub fn big_tables(list: &str, dump: &Path) -> Vec<BigTable> {
         .collect();
     big.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
     big
+}
+
+/// How every table of a dump prints its rows as its data file holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copies {
+    pub tables: Vec<Copy>,
+}
+
+/// A table's `COPY … TO STDOUT`, with the columns its data file has, in its order, in the
+/// dump's encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    /// `schema.table`, quoted where needed.
+    pub table: String,
+    pub statement: String,
+    /// Its data file's size (0 when unknown): the largest are hashed first.
+    pub size: u64,
+}
+
+/// pg_restore's script of the `COPY … FROM stdin` of every table of the dump in `dump`
+/// (`list` being its `pg_restore --list`), printed from a copy of the dump whose data files
+/// are empty, in `scratch` (a folder of goodgo's); in the dump's encoding. With the
+/// entries, in the order the script has them.
+pub fn copy_script(
+    tools: &Tools,
+    dump: &Path,
+    list: &str,
+    scratch: &Path,
+) -> Result<(Vec<u8>, Vec<DataEntry>), BackupError> {
+    let entries = data_entries(list);
+    let empty = scratch.join("copies");
+    std::fs::create_dir_all(&empty).map_err(|e| BackupError::io("creating", &empty, e))?;
+    let toc = empty.join("toc.dat");
+    std::fs::copy(dump.join("toc.dat"), &toc).map_err(|e| BackupError::io("creating", &toc, e))?;
+    let mut only = String::new();
+    for entry in &entries {
+        let file = empty.join(format!("{}.dat", entry.id));
+        std::fs::write(&file, b"").map_err(|e| BackupError::io("creating", &file, e))?;
+        only.push_str(&entry.line);
+        only.push('\n');
+    }
+    let listed = scratch.join("copies.list");
+    std::fs::write(&listed, only).map_err(|e| BackupError::io("creating", &listed, e))?;
+    let mut command = std::process::Command::new(&tools.pg_restore);
+    command
+        .arg("--file=-")
+        .arg("--use-list")
+        .arg(&listed)
+        .arg(&empty);
+    Ok((tool_output(command, "pg_restore")?, entries))
+}
+
+/// The encoding a pg_restore script sets (`SET client_encoding = '…';`), UTF8 if none.
+pub fn script_encoding(script: &[u8]) -> String {
+    script
+        .split(|b| *b == b'\n')
+        .find_map(|line| {
+            let e = line.strip_prefix(b"SET client_encoding = '")?;
+            let e = e.strip_suffix(b"';")?;
+            std::str::from_utf8(e).ok().map(str::to_string)
+        })
+        .unwrap_or_else(|| "UTF8".into())
+}
+
+/// The [`Copies`] of `script` (from [`copy_script`], in UTF-8, for `entries` of the dump in
+/// `dump` whose encoding is `encoding`): each `COPY … FROM stdin` becomes a `COPY … TO
+/// STDOUT` printing in that encoding, as pg_dump did.
+pub fn copies(
+    script: &str,
+    entries: &[DataEntry],
+    dump: &Path,
+    encoding: &str,
+) -> Result<Copies, BackupError> {
+    let statements = parse_copies(script, encoding);
+    if statements.len() != entries.len() {
+        return Err(BackupError::Tool {
+            program: "pg_restore".into(),
+            message: format!(
+                "printed {} COPY statements for the dump's {} tables' data",
+                statements.len(),
+                entries.len()
+            ),
+        });
+    }
+    // pg_restore follows the list's order.
+    let tables = entries
+        .iter()
+        .zip(statements)
+        .map(|(entry, (table, statement))| Copy {
+            table,
+            statement,
+            size: std::fs::metadata(dump.join(format!("{}.dat", entry.id))).map_or(0, |m| m.len()),
+        })
+        .collect();
+    Ok(Copies { tables })
+}
+
+/// The `COPY … FROM stdin` statements of a pg_restore script as `(table, COPY … TO STDOUT
+/// (ENCODING 'encoding'))`.
+fn parse_copies(script: &str, encoding: &str) -> Vec<(String, String)> {
+    let encoding = encoding.replace('\'', "''");
+    script
+        .lines()
+        .filter_map(|line| {
+            let copy = line.strip_prefix("COPY ")?.strip_suffix(" FROM stdin;")?;
+            let script = Script {
+                settings: String::new(),
+                copy: format!("COPY {copy}"),
+            };
+            Some((
+                script.table().to_string(),
+                format!("COPY {copy} TO STDOUT (ENCODING '{encoding}')"),
+            ))
+        })
+        .collect()
 }
 
 /// `list` with the entries of `big` commented out, for `pg_restore --use-list`.
@@ -171,13 +312,14 @@ pub fn scripts(
 }
 
 /// Loads the rows of `table` into `target` with `script` on `connections` connections at
-/// once; the number of rows loaded.
+/// once: how many rows the server took (the sum of its `COPY` counts), and the count and
+/// hash (format 5's, [`LineHash`]) of the lines each connection sent.
 pub async fn load(
     target: &Target,
     table: &BigTable,
     script: &Script,
     connections: usize,
-) -> Result<u64, BackupError> {
+) -> Result<(u64, LineHash), BackupError> {
     let connections = connections.max(1);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(connections * 2);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -198,23 +340,35 @@ pub async fn load(
                 .await
                 .map_err(failed)?;
             let mut sink = std::pin::pin!(sink);
+            let mut lines = LineHash::new();
             loop {
                 let next = rx.lock().await.recv().await;
                 match next {
-                    Some(Ok(chunk)) => sink.send(chunk).await.map_err(failed)?,
+                    Some(Ok(chunk)) => {
+                        // Whole lines: each connection's count and hash stand alone.
+                        lines.update(&chunk);
+                        sink.send(chunk).await.map_err(failed)?
+                    }
                     // The file could not be read: the rows of this connection are not
                     // committed (its COPY ends with the connection).
                     Some(Err(e)) => return Err(BackupError::io("reading", place, e)),
                     None => break,
                 }
             }
-            sink.as_mut().finish().await.map_err(failed)
+            let rows = sink.as_mut().finish().await.map_err(failed)?;
+            Ok::<_, BackupError>((rows, lines))
         }
     });
     let loaded = try_join_all(loaders).await;
     // The reader stops once every connection has stopped taking its chunks.
     let _ = reader.await;
-    Ok(loaded?.into_iter().sum())
+    let mut rows = 0;
+    let mut lines = LineHash::new();
+    for (taken, sent) in loaded? {
+        rows += taken;
+        lines.absorb(sent);
+    }
+    Ok((rows, lines))
 }
 
 /// Reads the data file at `path` in chunks of whole lines up to its end-of-data line
@@ -324,6 +478,34 @@ mod tests {
         assert!(rest.contains("\n;3359; 0 16394 TABLE DATA public \"odd name\""));
         assert!(rest.contains("\n3356; 0 16385 TABLE DATA public pgbench_history"));
         assert_eq!(rest.lines().count(), list.lines().count());
+    }
+
+    #[test]
+    fn every_copy_of_a_script_becomes_a_copy_to_stdout() {
+        let script = "SET client_encoding = 'LATIN1';\nSET standard_conforming_strings = on;\n\
+            --\n-- Data for Name: t\n--\n\n\
+            COPY public.t (a, \"b c\") FROM stdin;\n\\.\n\n\
+            COPY \"odd schema\".\"x y\"  FROM stdin;\n\\.\n";
+        assert_eq!(script_encoding(script.as_bytes()), "LATIN1");
+        assert_eq!(script_encoding(b"COPY t FROM stdin;\n"), "UTF8");
+        assert_eq!(
+            parse_copies(script, "LATIN1"),
+            [
+                (
+                    "public.t".to_string(),
+                    "COPY public.t (a, \"b c\") TO STDOUT (ENCODING 'LATIN1')".to_string()
+                ),
+                (
+                    "\"odd schema\".\"x y\"".to_string(),
+                    "COPY \"odd schema\".\"x y\"  TO STDOUT (ENCODING 'LATIN1')".to_string()
+                )
+            ]
+        );
+        let entries = data_entries(
+            "217; 1259 16390 TABLE public t postgres\n3356; 0 16385 TABLE DATA public t postgres\n;3357; 0 16386 TABLE DATA public u postgres\n",
+        );
+        assert_eq!(entries.len(), 1);
+        assert_eq!((entries[0].id.as_str(), entries[0].oid), ("3356", 16385));
     }
 
     #[test]

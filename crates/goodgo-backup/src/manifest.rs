@@ -17,8 +17,9 @@ pub const MANIFEST: &str = "manifest.json";
 pub const VERIFIED: &str = "verified.json";
 /// The format this version writes, the newest it reads: 2 is 1 plus `encryption`; 3 hashes
 /// tables another way ([`crate::stats::TableHash`]), encrypted or not; 4 is 3 plus
-/// `locale`. Older backups are read (and their tables hashed) as their version says.
-pub const FORMAT_VERSION: u32 = 4;
+/// `locale`; 5 hashes the tables' `COPY` lines ([`crate::lines`]). Older backups are read
+/// (and their tables hashed) as their version says.
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format this version reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -47,7 +48,7 @@ pub struct Manifest {
     /// Format 2: how every file is encrypted (after compression), and to whom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
-    /// Format 4: the dumped database's encoding and locale, which the database a restore
+    /// Formats 4 and 5: the dumped database's encoding and locale, which the database a restore
     /// creates is given (its text is then restored byte for byte, and hashes the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<TextSettings>,
@@ -355,6 +356,8 @@ mod tests {
             (3, true, TableHash::Columns),
             (4, false, TableHash::ColumnsAndLargeObjects),
             (4, true, TableHash::ColumnsAndLargeObjects),
+            (5, false, TableHash::CopyLines),
+            (5, true, TableHash::CopyLines),
         ] {
             let m = sample(version, encrypted);
             let text = String::from_utf8(m.to_bytes()).expect("utf-8");
@@ -387,9 +390,9 @@ mod tests {
                 .contains("format_version 4 without `locale`"),
             "{err}"
         );
-        let mut future = sample(4, false);
-        future.format_version = 5;
+        let mut future = sample(5, false);
+        future.format_version = 6;
         let err = Manifest::parse(path, &future.to_bytes()).expect_err("future");
-        assert!(err.to_string().contains("format_version 5"), "{err}");
+        assert!(err.to_string().contains("format_version 6"), "{err}");
     }
 }

@@ -19,6 +19,10 @@
 //!   less than a `COPY` of the table.
 //! - [`TableHash::ColumnsAndLargeObjects`] (format 4): format 3's, and the large objects,
 //!   when the database has any, as one more entry, [`LARGE_OBJECTS`] ([`LARGE_OBJECTS_HASH`]).
+//! - [`TableHash::CopyLines`] (format 5): the lines of the table's `COPY … TO STDOUT`,
+//!   counted and hashed by goodgo ([`crate::lines`]): a backup takes them from pg_dump's
+//!   data files as it packs them, so no table is read twice; a restore prints the
+//!   restored tables ([`copy_lines`]). The large objects are format 4's entry.
 //!
 //! Tables are hashed on several connections at once, largest first: in a backup, each
 //! connection imports the dump's snapshot, so hashes and dump see the same rows.
@@ -26,11 +30,14 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures_util::StreamExt;
 use futures_util::future::try_join_all;
 use goodgo_db::admin::Target;
 use tokio_postgres::{Client, GenericClient};
 
 use crate::BackupError;
+use crate::lines::{self, LineHash};
+use crate::load::{Copies, Copy};
 use crate::manifest::TableEntry;
 
 /// How a backup's table hashes are computed.
@@ -42,6 +49,8 @@ pub enum TableHash {
     Columns,
     /// Format 4: as format 3, and the large objects as one more entry.
     ColumnsAndLargeObjects,
+    /// Format 5: the lines of each table's `COPY`, and format 4's large objects entry.
+    CopyLines,
 }
 
 impl TableHash {
@@ -50,8 +59,17 @@ impl TableHash {
         match version {
             0..=2 => TableHash::RowText,
             3 => TableHash::Columns,
-            _ => TableHash::ColumnsAndLargeObjects,
+            4 => TableHash::ColumnsAndLargeObjects,
+            _ => TableHash::CopyLines,
         }
+    }
+
+    /// Whether the large objects are an entry of their own.
+    fn large_objects(self) -> bool {
+        matches!(
+            self,
+            TableHash::ColumnsAndLargeObjects | TableHash::CopyLines
+        )
     }
 }
 
@@ -71,7 +89,10 @@ pub const LARGE_OBJECTS_HASH: &str = "SELECT pg_catalog.count(*)::bigint, pg_cat
 const TABLES: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
        pg_relation_size(c.oid) AS bytes,
        coalesce(array_agg(quote_ident(a.attname) ORDER BY a.attname COLLATE \"C\") FILTER (WHERE a.attnum IS NOT NULL), '{}') AS columns,
-       coalesce(array_agg(a.atttypid ORDER BY a.attname COLLATE \"C\") FILTER (WHERE a.attnum IS NOT NULL), '{}') AS types
+       coalesce(array_agg(a.atttypid ORDER BY a.attname COLLATE \"C\") FILTER (WHERE a.attnum IS NOT NULL), '{}') AS types,
+       c.oid,
+       EXISTS (SELECT FROM pg_depend d
+               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS extension
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     WHERE c.relkind = 'r'
@@ -94,6 +115,11 @@ pub struct Table {
     pub name: String,
     /// Bytes on disk (its main fork).
     pub bytes: i64,
+    /// Its OID (0 for the large objects).
+    pub oid: u32,
+    /// Whether it belongs to an extension (which makes its rows; pg_dump dumps those the
+    /// extension's configuration asks for, if any).
+    pub extension: bool,
     /// Its columns, quoted, ordered by name (bytewise), and their types' OIDs.
     columns: Vec<(String, u32)>,
     /// Whether this is the [`LARGE_OBJECTS`] entry.
@@ -108,11 +134,15 @@ impl Table {
         }
         match hash {
             TableHash::RowText => ROW_TEXT_HASH.replace("{}", &self.name),
-            TableHash::Columns | TableHash::ColumnsAndLargeObjects => format!(
-                "SELECT pg_catalog.count(*)::bigint, pg_catalog.md5(coalesce(pg_catalog.sum({}), 0)::pg_catalog.text) FROM ONLY {} AS t",
-                row_hash(&self.columns),
-                self.name
-            ),
+            // Format 5 hashes its tables' lines, not by a query; a query for it is format
+            // 4's, the closest.
+            TableHash::Columns | TableHash::ColumnsAndLargeObjects | TableHash::CopyLines => {
+                format!(
+                    "SELECT pg_catalog.count(*)::bigint, pg_catalog.md5(coalesce(pg_catalog.sum({}), 0)::pg_catalog.text) FROM ONLY {} AS t",
+                    row_hash(&self.columns),
+                    self.name
+                )
+            }
         }
     }
 }
@@ -171,12 +201,14 @@ pub async fn list(client: &impl GenericClient, hash: TableHash) -> Result<Vec<Ta
             Table {
                 name: r.get(0),
                 bytes: r.get(1),
+                oid: r.get(4),
+                extension: r.get(5),
                 columns: names.into_iter().zip(types).collect(),
                 large_objects: false,
             }
         })
         .collect();
-    if hash == TableHash::ColumnsAndLargeObjects {
+    if hash.large_objects() {
         let row = client
             .query_one(
                 "SELECT EXISTS (SELECT FROM pg_catalog.pg_largeobject_metadata),
@@ -189,6 +221,8 @@ pub async fn list(client: &impl GenericClient, hash: TableHash) -> Result<Vec<Ta
             tables.push(Table {
                 name: LARGE_OBJECTS.into(),
                 bytes: row.get(1),
+                oid: 0,
+                extension: false,
                 columns: Vec::new(),
                 large_objects: true,
             });
@@ -209,7 +243,7 @@ pub async fn connect(
     try_join_all((0..n.max(1)).map(|_| async move {
         let client = db.connect().await?;
         let mut setup = String::new();
-        if hash != TableHash::RowText {
+        if matches!(hash, TableHash::Columns | TableHash::ColumnsAndLargeObjects) {
             setup.push_str(COLUMNS_SETTINGS);
             setup.push(';');
         }
@@ -291,6 +325,94 @@ pub async fn tables(
     self::hash(&clients[..jobs], tables, hash, &AtomicBool::new(false)).await
 }
 
+/// Format 5: the count and hash of each table of `copies` in database `db` (nobody writing
+/// to it), printed on `jobs` connections, largest first; with the large objects' entry when
+/// there are any; in name order. Only the tables `only` names, if given.
+pub async fn copy_lines(
+    db: &Target,
+    jobs: usize,
+    copies: &Copies,
+    only: Option<&[TableEntry]>,
+) -> Result<Vec<TableEntry>, BackupError> {
+    let jobs = jobs.clamp(1, copies.tables.len().max(1));
+    let clients = try_join_all((0..jobs).map(|_| async {
+        let client = db.connect().await?;
+        client
+            .batch_execute(lines::COPY_SETTINGS)
+            .await
+            .map_err(|e| crate::pg("preparing a connection to hash tables".into(), e))?;
+        Ok::<_, BackupError>(client)
+    }))
+    .await?;
+    let mut queue: Vec<&Copy> = copies
+        .tables
+        .iter()
+        .filter(|c| only.is_none_or(|only| only.iter().any(|t| t.name == c.table)))
+        .collect();
+    queue.sort_by_key(|c| c.size);
+    let queue = Mutex::new(queue);
+    let queue = &queue;
+    let done = try_join_all(clients.iter().map(|client| async move {
+        let mut out = Vec::new();
+        while let Some(copy) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) {
+            let failed = |e| crate::pg(format!("hashing table {}", copy.table), e);
+            let stream = client
+                .copy_out(copy.statement.as_str())
+                .await
+                .map_err(failed)?;
+            let mut stream = std::pin::pin!(stream);
+            let mut lines = LineHash::new();
+            while let Some(chunk) = stream.next().await {
+                lines.update(&chunk.map_err(failed)?);
+            }
+            let (rows, hash) = lines.finish();
+            out.push(TableEntry {
+                name: copy.table.clone(),
+                rows: i64::try_from(rows).unwrap_or(i64::MAX),
+                hash,
+            });
+        }
+        Ok::<_, BackupError>(out)
+    }))
+    .await?;
+    let mut out: Vec<TableEntry> = done.into_iter().flatten().collect();
+    if let Some(client) = clients.first() {
+        let row = client
+            .query_one(LARGE_OBJECTS_HASH, &[])
+            .await
+            .map_err(|e| crate::pg("hashing the large objects".into(), e))?;
+        let rows: i64 = row.get(0);
+        if rows > 0 {
+            out.push(TableEntry {
+                name: LARGE_OBJECTS.into(),
+                rows,
+                hash: row.get(1),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `text` (a pg_restore script) in `encoding`, in UTF-8: converted by `db`'s server when
+/// it is not UTF-8 already.
+pub async fn to_utf8(db: &Target, text: Vec<u8>, encoding: &str) -> Result<String, BackupError> {
+    let text = match String::from_utf8(text) {
+        Ok(utf8) if utf8.is_ascii() || encoding.eq_ignore_ascii_case("UTF8") => return Ok(utf8),
+        Ok(utf8) => utf8.into_bytes(),
+        Err(e) => e.into_bytes(),
+    };
+    let client = db.connect().await?;
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.convert_from($1, $2)",
+            &[&text, &encoding],
+        )
+        .await
+        .map_err(|e| crate::pg(format!("reading pg_restore's script in {encoding}"), e))?;
+    Ok(row.get(0))
+}
+
 /// Compares what a restored database holds with what the manifest records; the first
 /// difference is the error.
 pub fn compare(expected: &[TableEntry], found: &[TableEntry]) -> Result<(), BackupError> {
@@ -333,6 +455,8 @@ mod tests {
         let table = Table {
             name: "public.t".into(),
             bytes: 0,
+            oid: 1,
+            extension: false,
             columns: vec![("a".into(), 23), ("\"B c\"".into(), 25), ("d".into(), 1184)],
             large_objects: false,
         };
@@ -364,5 +488,6 @@ mod tests {
         assert_eq!(TableHash::of_format(2), TableHash::RowText);
         assert_eq!(TableHash::of_format(3), TableHash::Columns);
         assert_eq!(TableHash::of_format(4), TableHash::ColumnsAndLargeObjects);
+        assert_eq!(TableHash::of_format(5), TableHash::CopyLines);
     }
 }

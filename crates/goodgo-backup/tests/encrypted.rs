@@ -63,7 +63,7 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
     let dir = dest.path().join(&id);
 
     // The manifest says how and to whom; every file is an age file, data compressed first.
-    assert_eq!(m.format_version, 4);
+    assert_eq!(m.format_version, 5);
     let encryption = m.encryption.as_ref().unwrap();
     assert_eq!(encryption.scheme, "age");
     assert_eq!(encryption.recipients, [ops_public, vault_public]);
@@ -79,9 +79,17 @@ fn an_encrypted_backup_restores_with_its_identity_and_refuses_any_other() {
     assert!(m.files.iter().any(|f| f.path.ends_with(".dat.zst.age")));
     let manifest_text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     assert!(
-        manifest_text.contains("\"format_version\": 4"),
+        manifest_text.contains("\"format_version\": 5"),
         "{manifest_text}"
     );
+    // Nothing is left in the clear beside the encrypted files (the table of contents is
+    // read after the dump, then removed).
+    let plain: Vec<_> = std::fs::read_dir(dir.join("dump"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".age"))
+        .collect();
+    assert!(plain.is_empty(), "{plain:?}");
 
     // Checksums need no key; with the right one, every file is also opened.
     block_on(check::verify_files(&store, &id, None, 2, &quiet)).unwrap();

@@ -1,15 +1,17 @@
 //! The table hash of each format against a real PostgreSQL: format 3's per-column hash
 //! notices a changed value of any type, a value moved between rows and a duplicated row,
-//! and does not depend on row order or on the session's time zone; a backup of an older
-//! format (1, or 2 when encrypted) is still verified by restoring it, with the hash its
-//! version names, and a manifest whose hashes are not the ones its version names is a
-//! mismatch.
+//! and does not depend on row order or on the session's time zone; format 5's hashes, taken
+//! from pg_dump's files, are those of the tables as the server prints them, whatever the
+//! database's output settings; a backup of an older format (1, or 4) is still verified by
+//! restoring it, with the hash its version names, and a manifest whose hashes are not the
+//! ones its version names is a mismatch.
 
 #![allow(clippy::unwrap_used)] // tests: a failed step is a failed test
 
 mod common;
 
 use common::{block_on, database, quiet, tools};
+use goodgo_backup::load::{Copies, Copy};
 use goodgo_backup::manifest::{MANIFEST, Manifest};
 use goodgo_backup::stats::{self, TableHash};
 use goodgo_backup::store::{Location, Store};
@@ -97,6 +99,21 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     let Some(db) = database("bk_formats", 2_000) else {
         return;
     };
+    // Values whose text depends on the session's settings, in a database whose defaults
+    // are none of pg_dump's or goodgo's.
+    db.sql(&format!(
+        "CREATE TABLE printed(at timestamptz, raw bytea, ratio float8, span interval, day date);
+         INSERT INTO printed SELECT timestamptz '2026-03-29 00:30+00' + g * interval '1 hour',
+                                    decode(md5(g::text), 'hex'), g / 3.0, g * interval '1 day 1 second',
+                                    date '2026-01-01' + g
+           FROM generate_series(1, 300) g;
+         ALTER DATABASE {0} SET timezone = 'Asia/Tokyo';
+         ALTER DATABASE {0} SET bytea_output = 'escape';
+         ALTER DATABASE {0} SET extra_float_digits = 0;
+         ALTER DATABASE {0} SET IntervalStyle = 'sql_standard';
+         ALTER DATABASE {0} SET DateStyle = 'SQL, DMY';",
+        db.name
+    ));
     let dest = tempfile::tempdir().unwrap();
     let store = Store::open(Location::Local(dest.path().to_path_buf())).unwrap();
     let source = Target::parse(&db.url).unwrap();
@@ -108,20 +125,55 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     };
     let created = block_on(create::create(&source, &tools, &store, &options, &quiet)).unwrap();
     let id = created.manifest.id.clone();
-    assert_eq!(created.manifest.format_version, 4);
+    assert_eq!(created.manifest.format_version, 5);
+    // Format 5: what pg_dump wrote is what the server prints now, table by table.
+    let copies = Copies {
+        tables: created
+            .manifest
+            .tables
+            .iter()
+            .map(|t| Copy {
+                table: t.name.clone(),
+                statement: format!("COPY {} TO STDOUT", t.name),
+                size: 0,
+            })
+            .collect(),
+    };
+    let printed = block_on(stats::copy_lines(&source, 2, &copies, None)).unwrap();
+    assert_eq!(created.manifest.tables, printed);
     assert_eq!(
-        created.manifest.tables,
-        block_on(stats::tables(&source, 1, TableHash::Columns)).unwrap(),
-        "the hashes taken in the dump's snapshot are the database's"
+        printed
+            .iter()
+            .map(|t| (t.name.as_str(), t.rows))
+            .collect::<Vec<_>>(),
+        [
+            ("public.author", 500),
+            ("public.blob_rows", 2_000),
+            ("public.book", 20_000),
+            ("public.printed", 300)
+        ]
     );
     block_on(check::verify_by_restore(
         &store, &id, None, &source, &tools, 2, None, &quiet,
     ))
     .unwrap();
 
-    // The same backup as format 1 wrote it: the hashes of `md5(row::text)`.
+    // The same backup as format 4 wrote it: per-column hashes computed by the server.
     let path = dest.path().join(&id).join(MANIFEST);
     let write = |m: &Manifest| std::fs::write(&path, m.to_bytes()).unwrap();
+    let mut v4 = created.manifest.clone();
+    v4.format_version = 4;
+    v4.tables = block_on(stats::tables(&source, 2, TableHash::ColumnsAndLargeObjects)).unwrap();
+    assert_ne!(v4.tables, created.manifest.tables);
+    write(&v4);
+    block_on(check::verify_by_restore(
+        &store, &id, None, &source, &tools, 2, None, &quiet,
+    ))
+    .unwrap();
+
+    // The same backup as format 1 wrote it: the hashes of `md5(row::text)`, which take
+    // the session's settings as they are (those of the scratch database's sessions).
+    db.sql(&format!("ALTER DATABASE {} RESET ALL", db.name));
     let mut v1 = created.manifest.clone();
     v1.format_version = 1;
     v1.locale = None;
@@ -133,7 +185,8 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     ))
     .unwrap();
 
-    // Format 1 with format 3's hashes (or the reverse): a mismatch, named.
+    // Format 1 with format 5's hashes (or the reverse, or format 3 with format 1's): a
+    // mismatch, named.
     let mut lying = created.manifest.clone();
     lying.format_version = 1;
     lying.locale = None;
@@ -144,14 +197,19 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     .unwrap_err();
     assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
     assert!(err.to_string().contains("content hash"), "{err}");
-    let mut lying = v1.clone();
-    lying.format_version = 3;
-    write(&lying);
-    let err = block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, None, &quiet,
-    ))
-    .unwrap_err();
-    assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
+    for version in [3, 5] {
+        let mut lying = v1.clone();
+        lying.format_version = version;
+        if version >= 4 {
+            lying.locale = created.manifest.locale.clone();
+        }
+        write(&lying);
+        let err = block_on(check::verify_by_restore(
+            &store, &id, None, &source, &tools, 2, None, &quiet,
+        ))
+        .unwrap_err();
+        assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
+    }
 }
 
 /// With the workspace's migrations, a verification by restore compares the restored

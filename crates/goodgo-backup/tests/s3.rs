@@ -72,7 +72,7 @@ fn s3_round_trip_create_list_verify_restore_delete() {
     let created = block_on(create::create(&source, &tools, &store, &options(2), &quiet)).unwrap();
     let id = created.manifest.id.clone();
     assert_eq!(created.place, format!("s3://backups/team/app/{id}"));
-    assert_eq!(created.manifest.format_version, 4);
+    assert_eq!(created.manifest.format_version, 5);
     assert!(created.manifest.encryption.is_none());
 
     // What is in the bucket: the dump's files, compressed, and the manifest; no marker.

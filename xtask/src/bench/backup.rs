@@ -172,7 +172,7 @@ pub fn run(goodgo: &Path) -> Result<()> {
         &settle,
         &[
             Contender {
-                label: "`goodgo backup create` (pg_dump -Fd -j2, hashes on 2 connections in its snapshot, zstd and SHA-256 as pg_dump writes)",
+                label: "`goodgo backup create` (pg_dump -Fd -j2; table hashes, zstd and SHA-256 as pg_dump writes)",
                 prepare: &|_| {
                     let _ = std::fs::remove_dir_all(&dest);
                     Ok(())
