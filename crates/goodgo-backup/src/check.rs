@@ -23,7 +23,7 @@ use crate::crypt::{self, Identity};
 use crate::manifest::{self, FileEntry, MANIFEST, Manifest, MigrationCheck, TableEntry, Verified};
 use crate::stats::TableHash;
 use crate::store::Store;
-use crate::{BackupError, Event, Tools, load, run_tool, stats, tool_output};
+use crate::{BackupError, Event, Tools, list_of, load, run_tool, stats};
 
 /// Reads the manifest of backup `id` and checks every file it lists (size and SHA-256),
 /// on `jobs` threads; the first bad file is the error, naming it. With an `identity`, an
@@ -315,19 +315,14 @@ pub async fn restore_checked(
     let list = list_of(tools, dump)?;
     let big = load::big_tables(&list, dump);
     let copy_lines = manifest.table_hash() == TableHash::CopyLines;
-    let scratch = if big.is_empty() && !copy_lines {
+    let empty = if big.is_empty() && !copy_lines {
         None
     } else {
-        Some(
-            tempfile::Builder::new()
-                .prefix(".goodgo-restore-")
-                .tempdir()
-                .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?,
-        )
+        Some(load::EmptyDump::new(dump, &list)?)
     };
-    let copies = match &scratch {
-        Some(scratch) if copy_lines => {
-            let (script, entries) = load::copy_script(tools, dump, &list, scratch.path())?;
+    let mut copies = match &empty {
+        Some(empty) if copy_lines => {
+            let (script, entries) = load::copy_script(tools, empty, &list)?;
             let encoding = load::script_encoding(&script);
             let script = stats::to_utf8(target, script, &encoding).await?;
             Some(load::copies(&script, &entries, dump, &encoding)?)
@@ -336,10 +331,10 @@ pub async fn restore_checked(
     };
     // Format 5: the count and hash of each table goodgo loads, taken as it loads it.
     let mut loaded: Vec<TableEntry> = Vec::new();
-    match &scratch {
-        Some(scratch) if !big.is_empty() => {
-            let big = load::scripts(tools, dump, big, scratch.path())?;
-            let rest = scratch.path().join("rest.list");
+    match &empty {
+        Some(empty) if !big.is_empty() => {
+            let big = load::scripts(tools, empty, big)?;
+            let rest = empty.scratch().join("rest.list");
             std::fs::write(&rest, load::without(&list, big.iter().map(|(t, _)| t)))
                 .map_err(|e| BackupError::io("creating", &rest, e))?;
             pg_restore(&["pre-data"], None).await?;
@@ -352,10 +347,9 @@ pub async fn restore_checked(
                     let (rows, sent) = load::load(target, table, script, jobs).await?;
                     // Format 5: the server's count of the rows it took and the hash of
                     // the lines it was given are this table's (it is not read back).
-                    let name = script.table();
-                    if copies.is_some() && manifest.tables.iter().any(|t| t.name == name) {
+                    if copies.is_some() {
                         loaded.push(TableEntry {
-                            name: name.to_string(),
+                            name: script.table().to_string(),
                             rows: i64::try_from(rows).unwrap_or(i64::MAX),
                             hash: sent.finish().1,
                         });
@@ -369,19 +363,18 @@ pub async fn restore_checked(
         }
         _ => pg_restore(&["pre-data", "data"], None).await?,
     }
+    // Only the tables the backup hashed count (not an extension's own).
+    loaded.retain(|l| manifest.tables.iter().any(|t| t.name == l.name));
     on_event(Event::Hashing);
     let hashing = async {
-        match &copies {
-            // The tables the backup hashed (not an extension's own) but those goodgo
-            // loaded itself.
+        match &mut copies {
+            // Every table but those goodgo loaded itself is printed back.
             Some(copies) => {
-                let rest: Vec<TableEntry> = manifest
-                    .tables
-                    .iter()
-                    .filter(|t| !loaded.iter().any(|l| l.name == t.name))
-                    .cloned()
-                    .collect();
-                stats::copy_lines(target, jobs, copies, Some(&rest)).await
+                copies.retain(|c| {
+                    manifest.tables.iter().any(|t| t.name == c.table)
+                        && !loaded.iter().any(|l| l.name == c.table)
+                });
+                stats::copy_lines(target, jobs, copies).await
             }
             None => stats::tables(target, jobs, manifest.table_hash()).await,
         }
@@ -389,17 +382,9 @@ pub async fn restore_checked(
     let (post_data, found) = tokio::join!(pg_restore(&["post-data"], None), hashing);
     post_data?;
     let mut found = found?;
-    found.extend(loaded.iter().cloned());
+    found.append(&mut loaded);
     found.sort_by(|a, b| a.name.cmp(&b.name));
     stats::compare(&manifest.tables, &found)
-}
-
-/// `pg_restore --list` of the dump in `dump`.
-fn list_of(tools: &Tools, dump: &Path) -> Result<String, BackupError> {
-    let mut command = std::process::Command::new(&tools.pg_restore);
-    command.arg("--list").arg(dump);
-    let out = tool_output(command, "pg_restore")?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// A new database `{prefix}_…` on `server`'s server to restore backup `manifest` into,

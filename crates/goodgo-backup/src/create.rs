@@ -26,7 +26,7 @@ use crate::lines::{Hashing, LineHash};
 use crate::manifest::{self, FileEntry, Manifest, TableEntry};
 use crate::stats::TableHash;
 use crate::store::{Partial, Store};
-use crate::{BackupError, Event, Tools, lines, load, pg, run_tool, stats};
+use crate::{BackupError, Event, Tools, lines, list_of, load, pg, run_tool, stats};
 
 /// The folder inside a backup that holds pg_dump's output.
 pub const DUMP_DIR: &str = "dump";
@@ -208,22 +208,15 @@ fn table_entries(
     tools: &Tools,
     dump_dir: &Path,
     tables: &[stats::Table],
-    packed: Vec<(FileEntry, Option<(u64, String)>)>,
+    packed: Vec<Packed>,
 ) -> Result<(Vec<FileEntry>, Vec<TableEntry>), BackupError> {
     let toc = dump_dir.join("toc.dat");
-    let mut command = std::process::Command::new(&tools.pg_restore);
-    command.arg("--list").arg(dump_dir);
-    let list = String::from_utf8_lossy(&crate::tool_output(command, "pg_restore")?).into_owned();
+    let list = list_of(tools, dump_dir)?;
     let mut files = Vec::with_capacity(packed.len());
     let mut lines = std::collections::HashMap::new();
     for (entry, hashed) in packed {
-        if let Some(hashed) = hashed {
-            let name = entry.path.rsplit('/').next().unwrap_or_default();
-            let name = name
-                .split_once(".dat")
-                .map_or(name, |(id, _)| id)
-                .to_string();
-            lines.insert(name, hashed);
+        if let Some((id, hashed)) = hashed {
+            lines.insert(id, hashed);
         }
         files.push(entry);
     }
@@ -380,13 +373,13 @@ fn dump_and_pack(
                                 on_event,
                             };
                             let input = std::io::BufReader::with_capacity(1 << 20, counted);
-                            if is_table_data(&path) {
+                            if let Some(id) = table_data_id(&path) {
                                 let mut input = Hashing {
                                     inner: input,
                                     lines: LineHash::new(),
                                 };
                                 pack_one(partial, &path, &mut input, estimate, options)
-                                    .map(|entry| (entry, Some(input.lines.finish())))
+                                    .map(|entry| (entry, Some((id, input.lines.finish()))))
                             } else {
                                 pack_one(partial, &path, input, estimate, options)
                                     .map(|entry| (entry, None))
@@ -423,16 +416,18 @@ fn dump_and_pack(
     (dumped, packed)
 }
 
-/// A packed file's entry, and for a table's data file its lines' count and hash.
-type Packed = (FileEntry, Option<(u64, String)>);
+/// A packed file's entry, and for a table's data file its dump id and its lines' count and
+/// hash.
+type Packed = (FileEntry, Option<(String, (u64, String))>);
 
-/// Whether `path` is a table's data file (`ID.dat`), not the table of contents or a large
-/// object's.
-fn is_table_data(path: &Path) -> bool {
+/// The dump id of `path` when it is a table's data file (`ID.dat`), not the table of
+/// contents or a large object's.
+fn table_data_id(path: &Path) -> Option<String> {
     path.file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".dat"))
-        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_string)
 }
 
 /// Files the packing writes beside pg_dump's (a local backup is packed in place).

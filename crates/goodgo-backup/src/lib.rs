@@ -67,6 +67,14 @@ pub(crate) fn pg(doing: String, source: tokio_postgres::Error) -> BackupError {
     })
 }
 
+/// `pg_restore --list` of the dump in `dump`.
+pub(crate) fn list_of(tools: &Tools, dump: &std::path::Path) -> Result<String, BackupError> {
+    let mut command = std::process::Command::new(&tools.pg_restore);
+    command.arg("--list").arg(dump);
+    let out = tool_output(command, "pg_restore")?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Runs `program` to completion; its stderr is the error message when it fails.
 pub(crate) fn run_tool(command: std::process::Command, program: &str) -> Result<(), BackupError> {
     tool_output(command, program).map(drop)

@@ -116,12 +116,6 @@ pub fn big_tables(list: &str, dump: &Path) -> Vec<BigTable> {
     big
 }
 
-/// How every table of a dump prints its rows as its data file holds them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Copies {
-    pub tables: Vec<Copy>,
-}
-
 /// A table's `COPY … TO STDOUT`, with the columns its data file has, in its order, in the
 /// dump's encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,37 +127,73 @@ pub struct Copy {
     pub size: u64,
 }
 
-/// pg_restore's script of the `COPY … FROM stdin` of every table of the dump in `dump`
-/// (`list` being its `pg_restore --list`), printed from a copy of the dump whose data files
-/// are empty, in `scratch` (a folder of goodgo's); in the dump's encoding. With the
+/// A copy of a dump whose data files are all empty, in a scratch folder of goodgo's
+/// (removed with it): pg_restore prints from it the script of any entry, its settings and
+/// its `COPY`, without reading a row.
+pub struct EmptyDump {
+    scratch: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl EmptyDump {
+    /// The empty copy of the dump in `dump`, `list` being its `pg_restore --list`.
+    pub fn new(dump: &Path, list: &str) -> Result<EmptyDump, BackupError> {
+        let scratch = tempfile::Builder::new()
+            .prefix(".goodgo-restore-")
+            .tempdir()
+            .map_err(|e| BackupError::io("creating a folder in", std::env::temp_dir(), e))?;
+        let dir = scratch.path().join("empty");
+        std::fs::create_dir_all(&dir).map_err(|e| BackupError::io("creating", &dir, e))?;
+        let toc = dir.join("toc.dat");
+        std::fs::copy(dump.join("toc.dat"), &toc)
+            .map_err(|e| BackupError::io("creating", &toc, e))?;
+        for entry in data_entries(list) {
+            let file = dir.join(format!("{}.dat", entry.id));
+            std::fs::write(&file, b"").map_err(|e| BackupError::io("creating", &file, e))?;
+        }
+        Ok(EmptyDump { scratch, dir })
+    }
+
+    /// The scratch folder, for goodgo's other files.
+    pub fn scratch(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    /// pg_restore's script of the entries `lines` (lines of the dump's `--list`), in the
+    /// dump's encoding.
+    fn script<'a>(
+        &self,
+        tools: &Tools,
+        lines: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<u8>, BackupError> {
+        let mut only = String::new();
+        for line in lines {
+            only.push_str(line);
+            only.push('\n');
+        }
+        let listed = self.scratch().join("entries.list");
+        std::fs::write(&listed, only).map_err(|e| BackupError::io("creating", &listed, e))?;
+        let mut command = std::process::Command::new(&tools.pg_restore);
+        command
+            .arg("--file=-")
+            .arg("--use-list")
+            .arg(&listed)
+            .arg(&self.dir);
+        tool_output(command, "pg_restore")
+    }
+}
+
+/// pg_restore's script of the `COPY … FROM stdin` of every table of the dump whose empty
+/// copy is `empty` (`list` being its `pg_restore --list`), in the dump's encoding; with the
 /// entries, in the order the script has them.
 pub fn copy_script(
     tools: &Tools,
-    dump: &Path,
+    empty: &EmptyDump,
     list: &str,
-    scratch: &Path,
 ) -> Result<(Vec<u8>, Vec<DataEntry>), BackupError> {
     let entries = data_entries(list);
-    let empty = scratch.join("copies");
-    std::fs::create_dir_all(&empty).map_err(|e| BackupError::io("creating", &empty, e))?;
-    let toc = empty.join("toc.dat");
-    std::fs::copy(dump.join("toc.dat"), &toc).map_err(|e| BackupError::io("creating", &toc, e))?;
-    let mut only = String::new();
-    for entry in &entries {
-        let file = empty.join(format!("{}.dat", entry.id));
-        std::fs::write(&file, b"").map_err(|e| BackupError::io("creating", &file, e))?;
-        only.push_str(&entry.line);
-        only.push('\n');
-    }
-    let listed = scratch.join("copies.list");
-    std::fs::write(&listed, only).map_err(|e| BackupError::io("creating", &listed, e))?;
-    let mut command = std::process::Command::new(&tools.pg_restore);
-    command
-        .arg("--file=-")
-        .arg("--use-list")
-        .arg(&listed)
-        .arg(&empty);
-    Ok((tool_output(command, "pg_restore")?, entries))
+    let script = empty.script(tools, entries.iter().map(|e| e.line.as_str()))?;
+    Ok((script, entries))
 }
 
 /// The encoding a pg_restore script sets (`SET client_encoding = '…';`), UTF8 if none.
@@ -178,15 +208,16 @@ pub fn script_encoding(script: &[u8]) -> String {
         .unwrap_or_else(|| "UTF8".into())
 }
 
-/// The [`Copies`] of `script` (from [`copy_script`], in UTF-8, for `entries` of the dump in
-/// `dump` whose encoding is `encoding`): each `COPY … FROM stdin` becomes a `COPY … TO
-/// STDOUT` printing in that encoding, as pg_dump did.
+/// How each table of `script` (from [`copy_script`], in UTF-8, for `entries` of the dump in
+/// `dump` whose encoding is `encoding`) prints its rows as its data file holds them: each
+/// `COPY … FROM stdin` becomes a `COPY … TO STDOUT` printing in that encoding, as pg_dump
+/// did.
 pub fn copies(
     script: &str,
     entries: &[DataEntry],
     dump: &Path,
     encoding: &str,
-) -> Result<Copies, BackupError> {
+) -> Result<Vec<Copy>, BackupError> {
     let statements = parse_copies(script, encoding);
     if statements.len() != entries.len() {
         return Err(BackupError::Tool {
@@ -199,7 +230,7 @@ pub fn copies(
         });
     }
     // pg_restore follows the list's order.
-    let tables = entries
+    Ok(entries
         .iter()
         .zip(statements)
         .map(|(entry, (table, statement))| Copy {
@@ -207,8 +238,7 @@ pub fn copies(
             statement,
             size: std::fs::metadata(dump.join(format!("{}.dat", entry.id))).map_or(0, |m| m.len()),
         })
-        .collect();
-    Ok(Copies { tables })
+        .collect())
 }
 
 /// The `COPY … FROM stdin` statements of a pg_restore script as `(table, COPY … TO STDOUT
@@ -277,33 +307,16 @@ pub fn parse_script(script: &str) -> Option<Script> {
     None
 }
 
-/// pg_restore's script for each of `big` (from the dump in `dump`), run in `scratch` (a
-/// folder of goodgo's); the tables it has none for in the expected form are left out.
+/// pg_restore's script for each of `big`, printed from the dump's empty copy `empty`; the
+/// tables it has none for in the expected form are left out.
 pub fn scripts(
     tools: &Tools,
-    dump: &Path,
+    empty: &EmptyDump,
     big: Vec<BigTable>,
-    scratch: &Path,
 ) -> Result<Vec<(BigTable, Script)>, BackupError> {
-    // The dump's table of contents, beside an empty data file for each big table.
-    let empty = scratch.join("empty");
-    std::fs::create_dir_all(&empty).map_err(|e| BackupError::io("creating", &empty, e))?;
-    let toc = empty.join("toc.dat");
-    std::fs::copy(dump.join("toc.dat"), &toc).map_err(|e| BackupError::io("creating", &toc, e))?;
     let mut found = Vec::new();
     for table in big {
-        let file = empty.join(format!("{}.dat", table.id));
-        std::fs::write(&file, b"").map_err(|e| BackupError::io("creating", &file, e))?;
-        let list = scratch.join(format!("{}.list", table.id));
-        std::fs::write(&list, format!("{}\n", table.line))
-            .map_err(|e| BackupError::io("creating", &list, e))?;
-        let mut command = std::process::Command::new(&tools.pg_restore);
-        command
-            .arg("--file=-")
-            .arg("--use-list")
-            .arg(&list)
-            .arg(&empty);
-        let output = tool_output(command, "pg_restore")?;
+        let output = empty.script(tools, [table.line.as_str()])?;
         if let Some(script) = std::str::from_utf8(&output).ok().and_then(parse_script) {
             found.push((table, script));
         }

@@ -37,7 +37,7 @@ use tokio_postgres::{Client, GenericClient};
 
 use crate::BackupError;
 use crate::lines::{self, LineHash};
-use crate::load::{Copies, Copy};
+use crate::load::Copy;
 use crate::manifest::TableEntry;
 
 /// How a backup's table hashes are computed.
@@ -278,35 +278,50 @@ pub async fn hash(
     hash: TableHash,
     stop: &AtomicBool,
 ) -> Result<Vec<TableEntry>, BackupError> {
-    let mut queue = tables;
-    queue.sort_by_key(|t| t.bytes);
-    let queue = Mutex::new(queue);
-    let queue = &queue;
-    let done = try_join_all(clients.iter().map(|client| async move {
-        let mut out = Vec::new();
-        loop {
+    let mut out = largest_first(
+        clients,
+        tables,
+        |t| t.bytes,
+        async |client, table| {
             if stop.load(Ordering::Relaxed) {
                 return Err(BackupError::Input("stopped".into()));
             }
-            let Some(table) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) else {
-                break;
-            };
             let row = client
                 .query_one(&table.query(hash), &[])
                 .await
                 .map_err(|e| crate::pg(format!("hashing table {}", table.name), e))?;
-            out.push(TableEntry {
+            Ok(TableEntry {
                 name: table.name,
                 rows: row.get(0),
                 hash: row.get(1),
-            });
-        }
-        Ok(out)
-    }))
+            })
+        },
+    )
     .await?;
-    let mut out: Vec<TableEntry> = done.into_iter().flatten().collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// Runs `work` on each of `items` on `clients` at once, each client taking the largest
+/// item left (by `size`) as soon as it is free; the entries in no particular order.
+async fn largest_first<T, K: Ord>(
+    clients: &[Client],
+    mut items: Vec<T>,
+    size: impl Fn(&T) -> K,
+    work: impl AsyncFn(&Client, T) -> Result<TableEntry, BackupError>,
+) -> Result<Vec<TableEntry>, BackupError> {
+    items.sort_by_key(size);
+    let queue = Mutex::new(items);
+    let (queue, work) = (&queue, &work);
+    let done = try_join_all(clients.iter().map(|client| async move {
+        let mut out = Vec::new();
+        while let Some(item) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) {
+            out.push(work(client, item).await?);
+        }
+        Ok::<_, BackupError>(out)
+    }))
+    .await?;
+    Ok(done.into_iter().flatten().collect())
 }
 
 /// Every table's count and hash in database `db` (nobody writing to it), on `jobs`
@@ -327,14 +342,13 @@ pub async fn tables(
 
 /// Format 5: the count and hash of each table of `copies` in database `db` (nobody writing
 /// to it), printed on `jobs` connections, largest first; with the large objects' entry when
-/// there are any; in name order. Only the tables `only` names, if given.
+/// there are any; in name order.
 pub async fn copy_lines(
     db: &Target,
     jobs: usize,
-    copies: &Copies,
-    only: Option<&[TableEntry]>,
+    copies: &[Copy],
 ) -> Result<Vec<TableEntry>, BackupError> {
-    let jobs = jobs.clamp(1, copies.tables.len().max(1));
+    let jobs = jobs.clamp(1, copies.len().max(1));
     let clients = try_join_all((0..jobs).map(|_| async {
         let client = db.connect().await?;
         client
@@ -344,17 +358,12 @@ pub async fn copy_lines(
         Ok::<_, BackupError>(client)
     }))
     .await?;
-    let mut queue: Vec<&Copy> = copies
-        .tables
-        .iter()
-        .filter(|c| only.is_none_or(|only| only.iter().any(|t| t.name == c.table)))
-        .collect();
-    queue.sort_by_key(|c| c.size);
-    let queue = Mutex::new(queue);
-    let queue = &queue;
-    let done = try_join_all(clients.iter().map(|client| async move {
-        let mut out = Vec::new();
-        while let Some(copy) = queue.lock().map(|mut q| q.pop()).unwrap_or(None) {
+    let queue: Vec<&Copy> = copies.iter().collect();
+    let mut out = largest_first(
+        &clients,
+        queue,
+        |c| c.size,
+        async |client, copy| {
             let failed = |e| crate::pg(format!("hashing table {}", copy.table), e);
             let stream = client
                 .copy_out(copy.statement.as_str())
@@ -366,16 +375,14 @@ pub async fn copy_lines(
                 lines.update(&chunk.map_err(failed)?);
             }
             let (rows, hash) = lines.finish();
-            out.push(TableEntry {
+            Ok(TableEntry {
                 name: copy.table.clone(),
                 rows: i64::try_from(rows).unwrap_or(i64::MAX),
                 hash,
-            });
-        }
-        Ok::<_, BackupError>(out)
-    }))
+            })
+        },
+    )
     .await?;
-    let mut out: Vec<TableEntry> = done.into_iter().flatten().collect();
     if let Some(client) = clients.first() {
         let row = client
             .query_one(LARGE_OBJECTS_HASH, &[])

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{block_on, database, quiet, tools};
-use goodgo_backup::load::{Copies, Copy};
+use goodgo_backup::load::Copy;
 use goodgo_backup::manifest::{MANIFEST, Manifest};
 use goodgo_backup::stats::{self, TableHash};
 use goodgo_backup::store::{Location, Store};
@@ -127,19 +127,17 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     let id = created.manifest.id.clone();
     assert_eq!(created.manifest.format_version, 5);
     // Format 5: what pg_dump wrote is what the server prints now, table by table.
-    let copies = Copies {
-        tables: created
-            .manifest
-            .tables
-            .iter()
-            .map(|t| Copy {
-                table: t.name.clone(),
-                statement: format!("COPY {} TO STDOUT", t.name),
-                size: 0,
-            })
-            .collect(),
-    };
-    let printed = block_on(stats::copy_lines(&source, 2, &copies, None)).unwrap();
+    let copies: Vec<Copy> = created
+        .manifest
+        .tables
+        .iter()
+        .map(|t| Copy {
+            table: t.name.clone(),
+            statement: format!("COPY {} TO STDOUT", t.name),
+            size: 0,
+        })
+        .collect();
+    let printed = block_on(stats::copy_lines(&source, 2, &copies)).unwrap();
     assert_eq!(created.manifest.tables, printed);
     assert_eq!(
         printed
@@ -153,10 +151,13 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
             ("public.printed", 300)
         ]
     );
-    block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, None, &quiet,
-    ))
-    .unwrap();
+    // Restores the backup as its manifest now says, and checks it.
+    let verify = || {
+        block_on(check::verify_by_restore(
+            &store, &id, None, &source, &tools, 2, None, &quiet,
+        ))
+    };
+    verify().unwrap();
 
     // The same backup as format 4 wrote it: per-column hashes computed by the server.
     let path = dest.path().join(&id).join(MANIFEST);
@@ -166,10 +167,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     v4.tables = block_on(stats::tables(&source, 2, TableHash::ColumnsAndLargeObjects)).unwrap();
     assert_ne!(v4.tables, created.manifest.tables);
     write(&v4);
-    block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, None, &quiet,
-    ))
-    .unwrap();
+    verify().unwrap();
 
     // The same backup as format 1 wrote it: the hashes of `md5(row::text)`, which take
     // the session's settings as they are (those of the scratch database's sessions).
@@ -180,10 +178,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     v1.tables = block_on(stats::tables(&source, 2, TableHash::RowText)).unwrap();
     assert_ne!(v1.tables, created.manifest.tables);
     write(&v1);
-    block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, None, &quiet,
-    ))
-    .unwrap();
+    verify().unwrap();
 
     // Format 1 with format 5's hashes (or the reverse, or format 3 with format 1's): a
     // mismatch, named.
@@ -191,10 +186,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
     lying.format_version = 1;
     lying.locale = None;
     write(&lying);
-    let err = block_on(check::verify_by_restore(
-        &store, &id, None, &source, &tools, 2, None, &quiet,
-    ))
-    .unwrap_err();
+    let err = verify().unwrap_err();
     assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
     assert!(err.to_string().contains("content hash"), "{err}");
     for version in [3, 5] {
@@ -204,10 +196,7 @@ fn backups_of_older_formats_are_verified_with_their_own_hash() {
             lying.locale = created.manifest.locale.clone();
         }
         write(&lying);
-        let err = block_on(check::verify_by_restore(
-            &store, &id, None, &source, &tools, 2, None, &quiet,
-        ))
-        .unwrap_err();
+        let err = verify().unwrap_err();
         assert!(matches!(err, BackupError::Mismatch { .. }), "{err:?}");
     }
 }
