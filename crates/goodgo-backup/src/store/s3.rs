@@ -135,7 +135,28 @@ fn remote(doing: &'static str, place: String) -> impl FnOnce(object_store::Error
     move |e| BackupError::Remote {
         doing,
         place,
-        message: e.to_string(),
+        message: said_by_the_server(&e.to_string()),
+    }
+}
+
+/// An S3 client's error as the server said it: the `Code` and `Message` of the XML error
+/// document the client quotes (`NoSuchBucket: The specified bucket does not exist`), with
+/// the HTTP status; else the client's message as it is.
+fn said_by_the_server(message: &str) -> String {
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = message.find(&open)? + open.len();
+        let len = message[start..].find(&format!("</{name}>"))?;
+        Some(&message[start..start + len])
+    };
+    let status = message
+        .split_once("status code: ")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(status, _)| status.trim());
+    match (element("Code"), element("Message"), status) {
+        (Some(code), Some(said), Some(status)) => format!("{code}: {said} (HTTP {status})"),
+        (Some(code), Some(said), None) => format!("{code}: {said}"),
+        _ => message.to_string(),
     }
 }
 
@@ -459,6 +480,18 @@ impl Drop for Io {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_s3_error_document_is_told_by_its_code_and_message() {
+        let client = "Generic S3 error: Error performing list request: Error performing GET http://127.0.0.1:5055/bk?list-type=2 in 3.6ms - Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>bk</BucketName><RequestId>IKa</RequestId></Error>";
+        assert_eq!(
+            said_by_the_server(client),
+            "NoSuchBucket: The specified bucket does not exist (HTTP 404 Not Found)"
+        );
+        // Anything else stays as the client said it.
+        let timeout = "Generic S3 error: Error performing request: operation timed out";
+        assert_eq!(said_by_the_server(timeout), timeout);
+    }
 
     #[test]
     fn a_writer_is_gone_only_when_it_ran_here_and_its_process_has_ended() {
